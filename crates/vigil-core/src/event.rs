@@ -1,0 +1,98 @@
+use crate::{Principal, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// Identifies one client session across the ledger.
+pub type SessionId = String;
+
+/// One ledger entry before it is chained: who, when, in which session, what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub session: Option<SessionId>,
+    pub principal: Option<String>,
+    pub run_id: Option<String>,
+    pub body: EventBody,
+}
+
+/// A verdict as the ledger keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub verdict: String,
+    pub rule: String,
+    pub reason: Option<String>,
+}
+
+impl From<&Verdict> for VerdictRecord {
+    fn from(v: &Verdict) -> Self {
+        let reason = match v {
+            Verdict::Allow { .. } => None,
+            Verdict::Deny { reason, .. } | Verdict::Review { reason, .. } => Some(reason.clone()),
+        };
+        VerdictRecord {
+            verdict: v.label().to_string(),
+            rule: v.rule().to_string(),
+            reason,
+        }
+    }
+}
+
+/// How a forwarded statement ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementOutcome {
+    /// The `seq` of the statement's decision event.
+    pub statement_seq: i64,
+    pub duration_us: u64,
+    /// The command tag the server answered (`SELECT 3`), when it answered one.
+    pub tag: Option<String>,
+    /// The SQLSTATE of an error, when the statement failed.
+    pub error_code: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    SessionStart {
+        protocol: String,
+        connection: String,
+        client_addr: String,
+        principal: Principal,
+    },
+    SessionEnd {
+        statements: u64,
+        duration_ms: u64,
+    },
+    /// A statement and the guard's decision on it. Durable before forwarding.
+    Statement {
+        connection: String,
+        text: String,
+        kind: String,
+        tables_read: Vec<String>,
+        tables_written: Vec<String>,
+        decision: VerdictRecord,
+    },
+    StatementDone(StatementOutcome),
+    /// A connection attempt that was refused (bad credential, no grant).
+    AuthFailure {
+        protocol: String,
+        connection: String,
+        client_addr: String,
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl EventBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventBody::SessionStart { .. } => "session_start",
+            EventBody::SessionEnd { .. } => "session_end",
+            EventBody::Statement { .. } => "statement",
+            EventBody::StatementDone(_) => "statement_done",
+            EventBody::AuthFailure { .. } => "auth_failure",
+            EventBody::Error { .. } => "error",
+        }
+    }
+}

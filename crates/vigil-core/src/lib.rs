@@ -1,0 +1,17 @@
+//! Shared types of the Vigil pipeline.
+//!
+//! Every protocol front-end turns bytes into an [`Action`], the guard turns a
+//! [`Principal`] and an action into a [`Verdict`], and everything that happens
+//! is written to the ledger as an [`Event`]. These types carry no I/O.
+
+mod action;
+mod event;
+mod principal;
+mod secret;
+mod verdict;
+
+pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
+pub use event::{Event, EventBody, SessionId, StatementOutcome, VerdictRecord};
+pub use principal::{Principal, PrincipalKind};
+pub use secret::Secret;
+pub use verdict::{ReviewMode, Verdict};

@@ -1,0 +1,52 @@
+use serde::{Deserialize, Serialize};
+
+/// Whether an identity belongs to a person or to an autonomous agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    Human,
+    #[default]
+    Agent,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Human => "human",
+            PrincipalKind::Agent => "agent",
+        }
+    }
+}
+
+impl std::str::FromStr for PrincipalKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(PrincipalKind::Human),
+            "agent" => Ok(PrincipalKind::Agent),
+            other => Err(format!("expected `agent` or `human`, found `{other}`")),
+        }
+    }
+}
+
+/// An authenticated identity: what policy speaks about.
+///
+/// Only the identity gate produces one from a credential; front-ends receive
+/// it and never build their own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub kind: PrincipalKind,
+    /// Where the identity came from: `vigil` for Vigil tokens, the issuer URL for OIDC.
+    pub issuer: String,
+    /// Ties the events of one agent run together, when the client says so.
+    pub run_id: Option<String>,
+}
+
+impl Principal {
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
