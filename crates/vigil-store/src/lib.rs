@@ -1,1 +1,65 @@
-//! vigil-store
+//! The Vigil store: the hash-chained audit ledger, API tokens and session summaries.
+//!
+//! Everything the gateway persists goes through the [`Store`] trait so that the
+//! embedded SQLite store ([`SqliteStore`]) and a shared PostgreSQL store (later)
+//! are interchangeable. The ledger is the part that carries invariants:
+//!
+//! * an event is durable before [`Store::append`] returns (group commit, WAL);
+//! * nothing is ever dropped: when the writer falls behind, appenders wait for
+//!   room in a bounded queue (back-pressure) instead of losing events;
+//! * every event is chained, `hash = sha256(prev_hash || canonical_json(event))`,
+//!   and the chain is periodically signed, so [`verify_ledger`] can name the
+//!   first event that was changed, removed or reordered.
+
+mod checkpoint;
+mod error;
+mod ledger;
+mod sqlite;
+mod tokens;
+mod types;
+
+pub use checkpoint::{LEDGER_KEY_FILE, LEDGER_PUB_FILE};
+pub use error::StoreError;
+pub use ledger::chain::{GENESIS_HASH, canonical_json, chain_hash};
+pub use ledger::verify::{BadEvent, VerifyReport, verify_ledger};
+pub use sqlite::{DB_FILE, SqliteStore, StoreOptions};
+pub use types::{Appended, LedgerRecord, NewToken, SessionSummary, TokenRecord};
+
+use vigil_core::Event;
+
+/// Persistence for the gateway. Implemented by [`SqliteStore`]; a PostgreSQL
+/// implementation will share the same contract so several replicas can share
+/// one ledger.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends `event` to the hash-chained ledger and returns once it is
+    /// durable (committed by the group-commit writer). An `Err` means the event
+    /// is NOT recorded: callers must refuse the operation it describes (fail closed).
+    async fn append(&self, event: Event) -> Result<Appended, StoreError>;
+
+    /// Queues `event` for the ledger without waiting for its commit, for events
+    /// nobody waits on (statement outcomes). It is still never dropped: when
+    /// the queue is full this waits for room (back-pressure). A later write
+    /// failure is logged by the writer, since no caller is left to tell.
+    async fn append_nowait(&self, event: Event) -> Result<(), StoreError>;
+
+    /// Stores a new API token (its hash only). Fails with
+    /// [`StoreError::DuplicateToken`] when an active token has the same name.
+    async fn create_token(&self, token: NewToken) -> Result<(), StoreError>;
+
+    /// The token whose SHA-256 is `hash`, revoked or expired ones included so
+    /// the caller can say why it refuses them.
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, revoked ones included, oldest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the active token called `name`; `false` when there is none.
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// The most recently started sessions, newest first, at most `limit`.
+    async fn list_sessions(&self, limit: usize) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// Every ledger event of one session, in ledger order.
+    async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError>;
+}

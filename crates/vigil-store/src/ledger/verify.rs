@@ -1,0 +1,276 @@
+//! `vigil audit verify`: recompute the chain from seq 1 and name the first
+//! event that was changed, removed or reordered.
+//!
+//! The chain alone detects any edit by someone who does not recompute the
+//! hashes after it; signed checkpoints also catch a rewrite that recomputes
+//! them, up to the last checkpoint, unless `ledger.key` was stolen too. An
+//! event deleted from the tail is only detected when a checkpoint covered it.
+
+use crate::StoreError;
+use crate::checkpoint::{read_public_key, signature_valid};
+use crate::ledger::chain::{GENESIS_HASH, chain_hash};
+use crate::sqlite::{DB_FILE, SCHEMA_LATEST, check_not_newer, current_version};
+use rusqlite::Connection;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What `verify_ledger` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Events checked (up to the first bad one).
+    pub events: u64,
+    /// Checkpoints whose signature and hash were checked.
+    pub checkpoints: u64,
+    /// The first problem, in ledger order; `None` when the ledger is intact.
+    pub first_bad: Option<BadEvent>,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// The first event that does not verify, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BadEvent {
+    pub seq: i64,
+    /// One of: `hash mismatch: event changed`, `missing event`, `out of order`,
+    /// `prev_hash mismatch: chain broken`, `columns disagree with the event body`,
+    /// `checkpoint signature invalid`, `checkpoint does not match the event`.
+    pub problem: String,
+}
+
+pub(crate) const HASH_MISMATCH: &str = "hash mismatch: event changed";
+pub(crate) const MISSING: &str = "missing event";
+pub(crate) const OUT_OF_ORDER: &str = "out of order";
+pub(crate) const PREV_MISMATCH: &str = "prev_hash mismatch: chain broken";
+pub(crate) const COLUMNS_DISAGREE: &str = "columns disagree with the event body";
+pub(crate) const BAD_SIGNATURE: &str = "checkpoint signature invalid";
+pub(crate) const CHECKPOINT_MISMATCH: &str = "checkpoint does not match the event";
+
+/// One ledger row as stored.
+struct Row {
+    seq: i64,
+    at_ms: i64,
+    session: Option<String>,
+    principal: Option<String>,
+    run_id: Option<String>,
+    event_type: String,
+    body: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+const SELECT_ROWS: &str = "SELECT seq, at_ms, session, principal, run_id, type, body, prev_hash, hash FROM ledger ORDER BY seq";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        session: r.get(2)?,
+        principal: r.get(3)?,
+        run_id: r.get(4)?,
+        event_type: r.get(5)?,
+        body: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
+}
+
+/// Verifies the ledger in `data_dir` (opened read-only; safe while the gateway runs).
+pub fn verify_ledger(data_dir: &Path) -> Result<VerifyReport, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(StoreError::io(format!("opening {}", path.display()))(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    let conn = crate::sqlite::open_reader(&path)?;
+    let version = current_version(&conn)?;
+    check_not_newer(version)?;
+    if version < SCHEMA_LATEST {
+        return Err(StoreError::Corrupt(format!(
+            "{} has schema version {version}; open it with the gateway once to migrate",
+            path.display()
+        )));
+    }
+    let public_key = read_public_key(data_dir)?;
+    let checkpoints = load_checkpoints(&conn)?;
+    // One read transaction: the gateway may append while we verify.
+    conn.execute_batch("BEGIN")
+        .map_err(StoreError::sqlite("starting a read transaction"))?;
+    let report = walk(&conn, &public_key, &checkpoints);
+    let _ = conn.execute_batch("COMMIT");
+    report
+}
+
+fn load_checkpoints(conn: &Connection) -> Result<BTreeMap<i64, (Vec<u8>, Vec<u8>)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT seq, hash, signature FROM checkpoints ORDER BY seq")
+        .map_err(StoreError::sqlite("reading checkpoints"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .and_then(|rows| rows.collect::<Result<BTreeMap<_, _>, _>>())
+        .map_err(StoreError::sqlite("reading checkpoints"))?;
+    Ok(rows)
+}
+
+fn walk(
+    conn: &Connection,
+    public_key: &[u8; 32],
+    checkpoints: &BTreeMap<i64, (Vec<u8>, Vec<u8>)>,
+) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport {
+        events: 0,
+        checkpoints: 0,
+        first_bad: None,
+    };
+    let mut stmt = conn
+        .prepare(SELECT_ROWS)
+        .map_err(StoreError::sqlite("reading the ledger"))?;
+    let mut rows = stmt
+        .query([])
+        .map_err(StoreError::sqlite("reading the ledger"))?;
+    let mut last_seq = 0i64;
+    let mut prev = GENESIS_HASH;
+    while let Some(r) = rows
+        .next()
+        .map_err(StoreError::sqlite("reading the ledger"))?
+    {
+        let row = read_row(r).map_err(StoreError::sqlite("reading a ledger row"))?;
+        let expected = last_seq + 1;
+        let problem = if row.seq > expected {
+            Some((expected, MISSING))
+        } else if row.seq < expected {
+            Some((row.seq, OUT_OF_ORDER))
+        } else {
+            check_row(conn, &row, &prev, public_key, checkpoints, &mut report)?
+                .map(|p| (row.seq, p))
+        };
+        if let Some((seq, problem)) = problem {
+            report.first_bad = Some(BadEvent {
+                seq,
+                problem: problem.to_string(),
+            });
+            return Ok(report);
+        }
+        prev = chain_hash(&prev, row.body.as_bytes());
+        last_seq = row.seq;
+        report.events += 1;
+    }
+    // A checkpoint past the end means events were cut from the tail.
+    if let Some((&seq, _)) = checkpoints.range(last_seq + 1..).next() {
+        report.first_bad = Some(BadEvent {
+            seq: last_seq + 1,
+            problem: format!("{MISSING} (checkpoint at seq {seq})"),
+        });
+    }
+    Ok(report)
+}
+
+/// Checks one row that sits at the expected seq, given the recomputed hash of
+/// the event before it.
+fn check_row(
+    conn: &Connection,
+    row: &Row,
+    prev: &[u8; 32],
+    public_key: &[u8; 32],
+    checkpoints: &BTreeMap<i64, (Vec<u8>, Vec<u8>)>,
+    report: &mut VerifyReport,
+) -> Result<Option<&'static str>, StoreError> {
+    let recomputed_here = chain_hash(prev, row.body.as_bytes());
+    let self_consistent = <[u8; 32]>::try_from(row.prev_hash.as_slice())
+        .map(|p| chain_hash(&p, row.body.as_bytes()).as_slice() == row.hash.as_slice())
+        .unwrap_or(false);
+    if row.prev_hash.as_slice() != prev.as_slice() {
+        // The row is intact but not where it was written: moved.
+        if self_consistent && hash_exists_elsewhere(conn, &row.prev_hash, row.seq)? {
+            return Ok(Some(OUT_OF_ORDER));
+        }
+        return Ok(Some(if self_consistent {
+            PREV_MISMATCH
+        } else {
+            HASH_MISMATCH
+        }));
+    }
+    if recomputed_here.as_slice() != row.hash.as_slice() {
+        if body_belongs_elsewhere(conn, &row.body, row.seq)? {
+            return Ok(Some(OUT_OF_ORDER));
+        }
+        return Ok(Some(HASH_MISMATCH));
+    }
+    if !columns_match_body(row) {
+        return Ok(Some(COLUMNS_DISAGREE));
+    }
+    if let Some((hash, signature)) = checkpoints.get(&row.seq) {
+        let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
+            return Ok(Some(CHECKPOINT_MISMATCH));
+        };
+        if !signature_valid(public_key, row.seq, &hash, signature) {
+            return Ok(Some(BAD_SIGNATURE));
+        }
+        if hash != recomputed_here {
+            return Ok(Some(CHECKPOINT_MISMATCH));
+        }
+        report.checkpoints += 1;
+    }
+    Ok(None)
+}
+
+/// Whether some other row was chained with `body` (its content was swapped in here).
+/// Only runs once, on the first failure, so a full scan is acceptable.
+fn body_belongs_elsewhere(conn: &Connection, body: &str, seq: i64) -> Result<bool, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT prev_hash, hash FROM ledger WHERE seq != ?1")
+        .map_err(StoreError::sqlite("scanning the ledger"))?;
+    let mut rows = stmt
+        .query([seq])
+        .map_err(StoreError::sqlite("scanning the ledger"))?;
+    while let Some(r) = rows
+        .next()
+        .map_err(StoreError::sqlite("scanning the ledger"))?
+    {
+        let prev: Vec<u8> = r
+            .get(0)
+            .map_err(StoreError::sqlite("scanning the ledger"))?;
+        let hash: Vec<u8> = r
+            .get(1)
+            .map_err(StoreError::sqlite("scanning the ledger"))?;
+        if let Ok(prev) = <[u8; 32]>::try_from(prev.as_slice()) {
+            if chain_hash(&prev, body.as_bytes()).as_slice() == hash.as_slice() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether another row carries `hash` (the row at `seq` was moved from after it).
+fn hash_exists_elsewhere(conn: &Connection, hash: &[u8], seq: i64) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ledger WHERE hash = ?1 AND seq != ?2)",
+        rusqlite::params![hash, seq],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sqlite("scanning the ledger"))
+}
+
+/// The indexed columns are copies of fields of the hashed body; an edit to
+/// them alone would mislead session lookups without breaking the chain.
+fn columns_match_body(row: &Row) -> bool {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&row.body) else {
+        return false;
+    };
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    body.get("at_ms").and_then(|v| v.as_i64()) == Some(row.at_ms)
+        && text("session") == row.session
+        && text("principal") == row.principal
+        && text("run_id") == row.run_id
+        && body
+            .get("body")
+            .and_then(|b| b.get("type"))
+            .and_then(|t| t.as_str())
+            == Some(row.event_type.as_str())
+}

@@ -1,0 +1,126 @@
+//! Numbered schema migrations, applied on open.
+//!
+//! Each migration runs in its own `BEGIN IMMEDIATE` transaction together with
+//! the `schema_version` row that records it, so a crash mid-migration leaves
+//! the previous version intact and two processes opening the same database do
+//! not apply a migration twice. A database newer than this binary is refused:
+//! writing to a schema we do not understand could break the ledger.
+
+use crate::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// `(version, SQL)`, in order. Never edit a released migration; add one.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+
+/// The newest schema version this binary knows.
+pub(crate) const LATEST: i64 = 1;
+
+const V1: &str = r#"
+CREATE TABLE ledger (
+    seq       INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL,
+    session   TEXT,
+    principal TEXT,
+    run_id    TEXT,
+    type      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash      BLOB NOT NULL
+);
+CREATE INDEX ledger_by_session ON ledger (session, seq) WHERE session IS NOT NULL;
+CREATE INDEX ledger_by_run ON ledger (run_id, seq) WHERE run_id IS NOT NULL;
+
+CREATE TABLE checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       BLOB NOT NULL,
+    signature  BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    at_ms      INTEGER NOT NULL
+);
+
+CREATE TABLE tokens (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    groups_json   TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    hash          BLOB NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER,
+    revoked_at_ms INTEGER
+);
+-- A name is unique among active tokens only: a revoked name may be reused.
+CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at_ms IS NULL;
+
+-- Maintained by the ledger writer in the same transaction as the events, so
+-- listing sessions never scans the ledger.
+CREATE TABLE sessions (
+    id            TEXT PRIMARY KEY,
+    principal     TEXT,
+    connection    TEXT,
+    protocol      TEXT,
+    started_at_ms INTEGER,
+    ended_at_ms   INTEGER,
+    statements    INTEGER NOT NULL DEFAULT 0,
+    denied        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_by_start ON sessions (started_at_ms DESC);
+"#;
+
+/// The schema version of `conn` (0 for a fresh database).
+pub(crate) fn current_version(conn: &Connection) -> Result<i64, StoreError> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::sqlite("reading the schema version"))?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(StoreError::sqlite("reading the schema version"))
+}
+
+/// Refuses a database newer than this binary.
+pub(crate) fn check_not_newer(found: i64) -> Result<(), StoreError> {
+    if found > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: LATEST,
+        });
+    }
+    Ok(())
+}
+
+/// Brings `conn` up to [`LATEST`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)")
+        .map_err(StoreError::sqlite("creating schema_version"))?;
+    for &(version, sql) in MIGRATIONS {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("starting a migration"))?;
+        // Re-read inside the write lock: another process may have migrated.
+        let found = current_version(&tx)?;
+        check_not_newer(found)?;
+        if found >= version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(StoreError::sqlite("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at_ms) VALUES (?1, ?2)",
+            rusqlite::params![version, crate::sqlite::now_ms()],
+        )
+        .map_err(StoreError::sqlite("recording a migration"))?;
+        tx.commit()
+            .map_err(StoreError::sqlite("committing a migration"))?;
+        tracing::info!(version, "applied store migration");
+    }
+    check_not_newer(current_version(conn)?)
+}

@@ -1,0 +1,225 @@
+//! The embedded SQLite store: `data_dir/vigil.db` in WAL mode, one
+//! group-commit writer thread, a small pool of read-only connections.
+
+mod migrations;
+mod prepared;
+mod reads;
+mod sessions;
+mod writer;
+
+pub(crate) use migrations::{LATEST as SCHEMA_LATEST, check_not_newer, current_version};
+pub(crate) use reads::open_reader;
+
+use crate::checkpoint::LedgerKey;
+use crate::{Appended, LedgerRecord, NewToken, SessionSummary, Store, StoreError, TokenRecord};
+use prepared::PreparedEvent;
+use reads::ReadPool;
+use rusqlite::Connection;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use vigil_core::Event;
+use writer::{Command, Writer};
+
+/// File name of the database inside `data_dir`.
+pub const DB_FILE: &str = "vigil.db";
+
+/// How long a connection waits for a lock held by another connection (or
+/// another process, e.g. `vigil token create` next to a running gateway).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tuning of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `false` (default): `synchronous=NORMAL`, events survive a crash of the
+    /// gateway process. `true`: `synchronous=FULL`, they also survive power loss.
+    pub fsync: bool,
+    /// Sign a checkpoint every this many events (and on close). 0: only on close.
+    pub checkpoint_every: u64,
+    /// Capacity of the writer's queue; when full, appenders wait (back-pressure).
+    pub queue_capacity: usize,
+    /// Most commands the writer takes into one transaction.
+    pub batch_max: usize,
+    /// Read-only connections kept for queries.
+    pub read_connections: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fsync: false,
+            checkpoint_every: 1000,
+            queue_capacity: 4096,
+            batch_max: 1024,
+            read_connections: 4,
+        }
+    }
+}
+
+/// The embedded store. Open with [`SqliteStore::open`], share as
+/// `Arc<dyn Store>`, and call [`SqliteStore::close`] on shutdown so the final
+/// checkpoint is signed.
+pub struct SqliteStore {
+    tx: mpsc::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    reads: ReadPool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`: creates the
+    /// directory with mode 0700, applies migrations, loads or creates the
+    /// ledger signing key, and starts the writer thread.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<SqliteStore, StoreError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(StoreError::io(format!("creating {}", data_dir.display())))?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn =
+            Connection::open(&path).map_err(StoreError::sqlite("opening the database"))?;
+        configure_writer(&conn, opts.fsync)?;
+        migrations::migrate(&mut conn)?;
+        let key = LedgerKey::load_or_create(data_dir)?;
+        let writer = Writer::new(conn, key, opts.checkpoint_every, opts.batch_max)?;
+        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let handle = std::thread::Builder::new()
+            .name("vigil-ledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(StoreError::io("starting the ledger writer thread"))?;
+        Ok(SqliteStore {
+            tx,
+            writer: Mutex::new(Some(handle)),
+            reads: ReadPool::new(path.clone(), opts.read_connections),
+            path,
+        })
+    }
+
+    /// Writes everything still queued, signs a final checkpoint and stops the
+    /// writer. Later writes fail with [`StoreError::Closed`]. Idempotent.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let result = match self.tx.send(Command::Close { reply }).await {
+            Ok(()) => rx.await.unwrap_or(Ok(())),
+            Err(_) => Ok(()), // already closed
+        };
+        let handle = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Internal("writer handle lock poisoned".into()))?
+            .take();
+        if let Some(handle) = handle {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|e| StoreError::Internal(format!("joining the writer: {e}")))?
+                .map_err(|_| StoreError::Internal("the ledger writer thread panicked".into()))?;
+        }
+        result
+    }
+
+    async fn command<T>(
+        &self,
+        make: impl FnOnce(writer::Reply<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// WAL lets readers run while the writer commits; `synchronous=NORMAL` in WAL
+/// mode makes a commit survive a process crash without an fsync per commit.
+fn configure_writer(conn: &Connection, fsync: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(StoreError::sqlite("setting busy_timeout"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(StoreError::sqlite("enabling WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Internal(format!(
+            "SQLite refused WAL mode (got `{mode}`)"
+        )));
+    }
+    let sync = if fsync { "FULL" } else { "NORMAL" };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(StoreError::sqlite("setting synchronous"))?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, event: Event) -> Result<Appended, StoreError> {
+        let event = PreparedEvent::new(event)?;
+        self.command(|reply| Command::Append {
+            event,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    async fn append_nowait(&self, event: Event) -> Result<(), StoreError> {
+        let event = PreparedEvent::new(event)?;
+        self.tx
+            .send(Command::Append { event, reply: None })
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
+        self.command(|reply| Command::CreateToken { token, reply })
+            .await
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = *hash;
+        self.reads
+            .run(move |conn| crate::tokens::by_hash(conn, &hash))
+            .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.reads.run(crate::tokens::list).await
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.command(|reply| Command::RevokeToken { name, reply })
+            .await
+    }
+
+    async fn list_sessions(&self, limit: usize) -> Result<Vec<SessionSummary>, StoreError> {
+        self.reads
+            .run(move |conn| sessions::list(conn, limit))
+            .await
+    }
+
+    async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError> {
+        let session = session.to_string();
+        self.reads
+            .run(move |conn| reads::session_events(conn, &session))
+            .await
+    }
+}

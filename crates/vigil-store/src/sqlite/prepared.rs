@@ -1,0 +1,68 @@
+//! An event made ready for the writer on the caller's task.
+//!
+//! Serializing to canonical JSON is the CPU-heavy part of an append; doing it
+//! before the event enters the queue spreads that work over the callers'
+//! threads and keeps the single writer thread doing only I/O.
+
+use crate::StoreError;
+use crate::ledger::chain::canonical_json;
+use vigil_core::{Event, EventBody};
+
+/// What an event changes in the `sessions` summary table.
+#[derive(Debug)]
+pub(crate) enum SessionEffect {
+    None,
+    Start {
+        principal: String,
+        connection: String,
+        protocol: String,
+    },
+    Statement {
+        denied: bool,
+    },
+    End,
+}
+
+#[derive(Debug)]
+pub(crate) struct PreparedEvent {
+    pub at_ms: i64,
+    pub session: Option<String>,
+    pub principal: Option<String>,
+    pub run_id: Option<String>,
+    pub event_type: &'static str,
+    /// Canonical JSON of the whole event: what is hashed and stored.
+    pub body: String,
+    pub effect: SessionEffect,
+}
+
+impl PreparedEvent {
+    pub(crate) fn new(event: Event) -> Result<Self, StoreError> {
+        let body = canonical_json(&event)?;
+        let effect = match &event.body {
+            EventBody::SessionStart {
+                protocol,
+                connection,
+                principal,
+                ..
+            } => SessionEffect::Start {
+                principal: principal.name.clone(),
+                connection: connection.clone(),
+                protocol: protocol.clone(),
+            },
+            EventBody::Statement { decision, .. } => SessionEffect::Statement {
+                denied: decision.verdict == "deny",
+            },
+            EventBody::SessionEnd { .. } => SessionEffect::End,
+            _ => SessionEffect::None,
+        };
+        Ok(PreparedEvent {
+            at_ms: event.at_ms,
+            event_type: event.body.type_name(),
+            session: event.session,
+            principal: event.principal,
+            run_id: event.run_id,
+            body,
+            effect,
+        })
+    }
+}

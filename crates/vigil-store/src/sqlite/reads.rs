@@ -1,0 +1,109 @@
+//! Read-only connections, used from `spawn_blocking` so queries never block
+//! the async runtime nor wait behind the writer (WAL readers see the last
+//! committed state).
+
+use super::BUSY_TIMEOUT;
+use crate::{LedgerRecord, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tokio::sync::Semaphore;
+
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// Bounds concurrent queries (and so open read connections).
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: PathBuf, size: usize) -> Self {
+        ReadPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size.max(1)),
+        }
+    }
+
+    /// Runs `f` on a pooled read-only connection on the blocking pool.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Internal("read pool closed".into()))?;
+        let pooled = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Internal("read pool lock poisoned".into()))?
+            .pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => match open_reader(&path) {
+                    Ok(conn) => conn,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let result = f(&conn);
+            (Some(conn), result)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?;
+        if let Some(conn) = conn {
+            self.idle
+                .lock()
+                .map_err(|_| StoreError::Internal("read pool lock poisoned".into()))?
+                .push(conn);
+        }
+        result
+    }
+}
+
+pub(crate) fn open_reader(path: &std::path::Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::sqlite("opening a read connection"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(StoreError::sqlite("setting busy_timeout"))?;
+    Ok(conn)
+}
+
+pub(crate) fn session_events(
+    conn: &Connection,
+    session: &str,
+) -> Result<Vec<LedgerRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, at_ms, type, body FROM ledger WHERE session = ?1 ORDER BY seq")
+        .map_err(StoreError::sqlite("reading session events"))?;
+    let rows = stmt
+        .query_map([session], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sqlite("reading session events"))?;
+    rows.into_iter()
+        .map(|(seq, at_ms, event_type, body)| {
+            let body = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("body of seq {seq} is not JSON: {e}")))?;
+            Ok(LedgerRecord {
+                seq,
+                at_ms,
+                event_type,
+                body,
+            })
+        })
+        .collect()
+}

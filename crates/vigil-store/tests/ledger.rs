@@ -1,0 +1,307 @@
+//! The ledger as the gateway uses it: appends, chaining, checkpoints, sessions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use vigil_store::{
+    GENESIS_HASH, SqliteStore, Store, StoreError, StoreOptions, canonical_json, chain_hash,
+    verify_ledger,
+};
+
+#[tokio::test]
+async fn appends_are_numbered_from_one_and_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut prev = GENESIS_HASH;
+    for n in 1..=5 {
+        let event = error_event(n);
+        let body = canonical_json(&event).unwrap();
+        let appended = store.append(event).await.unwrap();
+        assert_eq!(appended.seq, n as i64);
+        assert_eq!(appended.hash, chain_hash(&prev, body.as_bytes()));
+        assert_eq!(appended.hash_hex().len(), 64);
+        prev = appended.hash;
+    }
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 5);
+    assert_eq!(report.checkpoints, 1, "close writes a final checkpoint");
+}
+
+#[tokio::test]
+async fn the_chain_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append(error_event(1)).await.unwrap();
+    store.append(error_event(2)).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.append(error_event(3)).await.unwrap().seq, 3);
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 3);
+    assert_eq!(report.checkpoints, 2);
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_every_n_events_and_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(
+        dir.path(),
+        StoreOptions {
+            checkpoint_every: 10,
+            ..StoreOptions::default()
+        },
+    );
+    for n in 1..=25 {
+        store.append(error_event(n)).await.unwrap();
+    }
+    store.close().await.unwrap();
+    let seqs: Vec<i64> = raw(dir.path())
+        .prepare("SELECT seq FROM checkpoints ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(seqs, vec![10, 20, 25]);
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.checkpoints, 3);
+}
+
+#[tokio::test]
+async fn nowait_appends_are_never_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(
+        dir.path(),
+        StoreOptions {
+            queue_capacity: 2,
+            ..StoreOptions::default()
+        },
+    );
+    for n in 1..=200 {
+        store.append_nowait(error_event(n)).await.unwrap();
+    }
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn back_pressure_with_a_tiny_queue_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<SqliteStore> = Arc::new(open_with(
+        dir.path(),
+        StoreOptions {
+            queue_capacity: 1,
+            batch_max: 4,
+            checkpoint_every: 100,
+            ..StoreOptions::default()
+        },
+    ));
+    let mut tasks = Vec::new();
+    for t in 0..64u64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..50u64 {
+                seqs.push(store.append(error_event(t * 1000 + n)).await.unwrap().seq);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=3200).collect::<Vec<i64>>());
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 3200);
+    assert_eq!(report.checkpoints, 32);
+}
+
+#[tokio::test]
+async fn a_failed_write_is_an_error_and_the_writer_keeps_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append(error_event(1)).await.unwrap();
+
+    // Make every ledger insert fail, the way a full disk or I/O error would.
+    raw(dir.path())
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let err = store.append(error_event(2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::WriteFailed(_)), "{err:?}");
+    assert!(err.to_string().contains("not recorded"), "{err}");
+
+    raw(dir.path())
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    let appended = store.append(error_event(3)).await.unwrap();
+    assert_eq!(appended.seq, 2, "the failed event took no seq");
+    store.close().await.unwrap();
+    assert!(verify_ledger(dir.path()).unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn appends_after_close_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.append(error_event(1)).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(
+        store.append_nowait(error_event(1)).await,
+        Err(StoreError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn sessions_are_summarised_and_their_events_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append(session_start("s1", 1000)).await.unwrap();
+    store.append(statement("s1", 1001, "allow")).await.unwrap();
+    store.append(statement("s1", 1002, "deny")).await.unwrap();
+    store.append(session_start("s2", 2000)).await.unwrap();
+    store.append(session_end("s1", 1003)).await.unwrap();
+
+    let sessions = store.list_sessions(10).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].id, "s2", "newest first");
+    let s1 = &sessions[1];
+    assert_eq!(s1.principal.as_deref(), Some("alice"));
+    assert_eq!(s1.connection.as_deref(), Some("shop"));
+    assert_eq!(s1.protocol.as_deref(), Some("postgres"));
+    assert_eq!(s1.started_at_ms, Some(1000));
+    assert_eq!(s1.ended_at_ms, Some(1003));
+    assert_eq!((s1.statements, s1.denied), (2, 1));
+    assert_eq!(store.list_sessions(1).await.unwrap().len(), 1);
+
+    let events = store.session_events("s1").await.unwrap();
+    let summary: Vec<(i64, &str)> = events
+        .iter()
+        .map(|e| (e.seq, e.event_type.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, "session_start"),
+            (2, "statement"),
+            (3, "statement"),
+            (5, "session_end")
+        ]
+    );
+    assert_eq!(events[2].body["body"]["decision"]["verdict"], "deny");
+    assert!(store.session_events("nope").await.unwrap().is_empty());
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.close().await.unwrap();
+    drop(store);
+    raw(dir.path())
+        .execute(
+            "INSERT INTO schema_version (version, applied_at_ms) VALUES (999, 0)",
+            [],
+        )
+        .unwrap();
+    let err = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        verify_ledger(dir.path()),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+}
+
+#[tokio::test]
+async fn data_dir_is_created_private_with_wal() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("nested/data");
+    let store = open(&dir);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let key_mode = std::fs::metadata(dir.join("ledger.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(dir.join("ledger.pub"))
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----")
+    );
+    let journal: String = raw(&dir)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    store.close().await.unwrap();
+}
+
+/// Not a timed assertion: prints appends/s with 16 concurrent appenders that
+/// each wait for durability (run with `--nocapture` to see it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_with_16_durable_appenders() {
+    for fsync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open_with(
+            dir.path(),
+            StoreOptions {
+                fsync,
+                ..StoreOptions::default()
+            },
+        ));
+        let per_task = 1000u64;
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..16u64 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for n in 0..per_task {
+                    store
+                        .append(statement(
+                            &format!("s{t}"),
+                            (t * per_task + n) as i64,
+                            "allow",
+                        ))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        let total = 16 * per_task;
+        println!(
+            "ledger throughput (fsync={fsync}): {total} durable appends in {elapsed:?} = {:.0} appends/s",
+            total as f64 / elapsed.as_secs_f64()
+        );
+        store.close().await.unwrap();
+        assert!(verify_ledger(dir.path()).unwrap().is_intact());
+    }
+}
