@@ -1,1 +1,33 @@
-//! vigil-policy
+//! Vigil's policy: compiled once at load, evaluated for every action.
+//!
+//! Pure: no I/O and no async, so it can be fuzzed and property-tested. A
+//! [`PolicySet`] is built from [`PolicySpec`]s (usually by `vigil-config`);
+//! CEL conditions are parsed and their names checked once, in
+//! [`PolicySet::compile`], so a typo is a load error rather than a deny on
+//! every statement. [`PolicySet::evaluate`] then only builds the variables
+//! the applicable rules read and runs them.
+
+mod activation;
+mod check;
+mod error;
+mod glob;
+mod set;
+mod spec;
+
+pub use error::PolicyError;
+pub use glob::glob_match;
+pub use set::{DEFAULT_DENY_RULE, EvalInput, Evaluation, PolicySet};
+pub use spec::{
+    DEFAULT_APPROVAL_VALID_FOR, DEFAULT_REVIEW_TIMEOUT, Effect, KNOWN_DETECTORS, MaskSpec,
+    MaskStyle, PolicySpec, RuleSpec,
+};
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn policy_set_is_shareable_across_sessions() {
+        assert_send_sync::<crate::PolicySet>();
+    }
+}

@@ -1,0 +1,91 @@
+//! The CEL activation: the variables a condition sees, built from one input.
+//!
+//! This is on the proxy's hot path, so values borrow the input's strings
+//! instead of copying them, and only the variables that the rules about to run
+//! actually read are built (the set is known from compile time).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelString, CelTimestamp};
+use cel::common::value::Val;
+use cel::{Context, Env};
+use vigil_core::{ActionKind, SqlFacts};
+
+use crate::EvalInput;
+use crate::check::{Var, VarSet};
+
+type Boxed<'a> = Box<dyn Val + 'a>;
+
+/// A context holding the variables in `needed`, borrowing from `input`.
+pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Context<'a, 'a> {
+    let mut ctx = Context::with_env(Arc::clone(env));
+    if needed.contains(Var::Principal) {
+        let p = input.principal;
+        let map = object(vec![
+            ("name", string(&p.name)),
+            ("groups", strings(&p.groups)),
+            ("kind", string(p.kind.as_str())),
+        ]);
+        ctx.add_variable_as_val("principal", map);
+    }
+    if needed.contains(Var::Connection) {
+        let c = &input.action.connection;
+        let map = object(vec![("name", string(&c.name)), ("kind", string(&c.kind))]);
+        ctx.add_variable_as_val("connection", map);
+    }
+    if needed.contains(Var::Now) {
+        let now = chrono::DateTime::<chrono::Utc>::from(input.now).fixed_offset();
+        ctx.add_variable_as_val("now", Box::new(CelTimestamp::from(now)));
+    }
+    match &input.action.kind {
+        ActionKind::Sql(facts) => {
+            if needed.contains(Var::Sql) {
+                ctx.add_variable_as_val("sql", sql(facts));
+            }
+        }
+    }
+    ctx
+}
+
+/// The protocol namespace (`sql`, `ssh`, ...) this action's variables live in.
+pub fn protocol_of(kind: &ActionKind) -> Var {
+    match kind {
+        ActionKind::Sql(_) => Var::Sql,
+    }
+}
+
+fn sql(f: &SqlFacts) -> Boxed<'_> {
+    object(vec![
+        ("kind", string(&f.kind)),
+        ("read_only", boolean(f.read_only)),
+        ("writes", boolean(f.writes)),
+        ("ddl", boolean(f.ddl)),
+        ("has_where", boolean(f.has_where)),
+        ("tables_read", strings(&f.tables_read)),
+        ("tables_written", strings(&f.tables_written)),
+        ("functions", strings(&f.functions)),
+        ("text", string(&f.text)),
+    ])
+}
+
+fn object<'a>(fields: Vec<(&'static str, Boxed<'a>)>) -> Boxed<'a> {
+    let map: HashMap<CelMapKey<'a>, Boxed<'a>> = fields
+        .into_iter()
+        .map(|(k, v)| (CelMapKey::from(k), v))
+        .collect();
+    Box::new(CelMap::from(map))
+}
+
+fn string(s: &str) -> Boxed<'_> {
+    Box::new(CelString::from(s))
+}
+
+fn strings(items: &[String]) -> Boxed<'_> {
+    let list: Vec<Boxed<'_>> = items.iter().map(|s| string(s)).collect();
+    Box::new(CelList::from(list))
+}
+
+fn boolean<'a>(b: bool) -> Boxed<'a> {
+    Box::new(CelBool::from(b))
+}
