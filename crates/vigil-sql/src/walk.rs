@@ -1,0 +1,600 @@
+//! One pass over a statement's parse tree, collecting what it reads, writes
+//! and calls, and whether anything in it may change state.
+//!
+//! The walk is an allowlist: every node kind it does not know how to look
+//! inside makes the statement not read-only, so a grammar addition can only
+//! make the analyser more cautious, never less.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{
+    self, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JsonAggConstructor, JsonBehavior,
+    JsonValueExpr, MergeStmt, Node, RangeVar, SelectStmt, TypeName, UpdateStmt, WindowDef,
+    WithClause,
+};
+
+use crate::AnalysisError;
+use crate::catalog::Catalog;
+
+/// How deep the walk follows the tree before giving up with `TooDeep`.
+///
+/// prost already refuses protobuf messages nested more than 100 deep, so a
+/// decoded tree never reaches this; it guards the walk on its own terms.
+pub(crate) const MAX_DEPTH: usize = 512;
+
+pub(crate) type Walked = Result<(), AnalysisError>;
+
+/// What the walk has found so far in one statement.
+#[derive(Debug)]
+pub(crate) struct Walker<'c> {
+    catalog: &'c Catalog,
+    depth: usize,
+    /// CTE names visible at the current point (innermost last).
+    ctes: Vec<String>,
+    /// Stays true until something that may change state is seen.
+    pub read_only: bool,
+    pub writes: bool,
+    pub ddl: bool,
+    pub tables_read: Vec<String>,
+    pub tables_written: Vec<String>,
+    pub functions: Vec<String>,
+    /// Relations read, as written (schema if any, name): for view analysis.
+    pub refs: Vec<(Option<String>, String)>,
+}
+
+impl<'c> Walker<'c> {
+    pub(crate) fn new(catalog: &'c Catalog) -> Self {
+        Walker {
+            catalog,
+            depth: 0,
+            ctes: Vec::new(),
+            read_only: true,
+            writes: false,
+            ddl: false,
+            tables_read: Vec::new(),
+            tables_written: Vec::new(),
+            functions: Vec::new(),
+            refs: Vec::new(),
+        }
+    }
+
+    /// Analyses a view definition or policy expression from the catalog:
+    /// whether it is read-only (ignoring the relations it reads) and which
+    /// relations it reads.
+    pub(crate) fn analyze_body(
+        sql: &str,
+        catalog: &Catalog,
+    ) -> Result<(bool, Vec<(Option<String>, String)>), AnalysisError> {
+        crate::with_stack(sql.len(), || {
+            let parsed = crate::parse(sql)?;
+            let mut walker = Walker::new(catalog);
+            for raw in &parsed.stmts {
+                match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+                    Some(NodeEnum::SelectStmt(s)) => walker.select(s)?,
+                    _ => walker.read_only = false,
+                }
+            }
+            Ok((walker.read_only, walker.refs))
+        })
+    }
+
+    /// Marks the statement as possibly changing state.
+    pub(crate) fn unsafe_(&mut self) {
+        self.read_only = false;
+    }
+
+    fn enter(&mut self) -> Walked {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(AnalysisError::TooDeep);
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    pub(crate) fn opt(&mut self, n: Option<&Node>) -> Walked {
+        match n {
+            Some(n) => self.node(n),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn list(&mut self, nodes: &[Node]) -> Walked {
+        nodes.iter().try_for_each(|n| self.node(n))
+    }
+
+    /// Walks any node that may appear inside a statement.
+    pub(crate) fn node(&mut self, n: &Node) -> Walked {
+        let Some(inner) = n.node.as_ref() else {
+            return Ok(());
+        };
+        self.enter()?;
+        let result = self.node_enum(inner);
+        self.leave();
+        result
+    }
+
+    fn node_enum(&mut self, n: &NodeEnum) -> Walked {
+        use NodeEnum as N;
+        match n {
+            // Leaves that run nothing.
+            N::ColumnRef(_)
+            | N::ParamRef(_)
+            | N::AConst(_)
+            | N::AStar(_)
+            | N::String(_)
+            | N::Integer(_)
+            | N::Float(_)
+            | N::Boolean(_)
+            | N::BitString(_)
+            | N::SqlvalueFunction(_)
+            | N::SetToDefault(_)
+            | N::CurrentOfExpr(_)
+            | N::Alias(_)
+            | N::JsonFormat(_)
+            | N::JsonOutput(_)
+            | N::JsonReturning(_) => Ok(()),
+            N::TypeName(_) => Ok(()),
+            N::List(l) => self.list(&l.items),
+            N::AExpr(e) => {
+                self.operator(&e.name);
+                self.opt(e.lexpr.as_deref())?;
+                self.opt(e.rexpr.as_deref())
+            }
+            N::BoolExpr(e) => self.list(&e.args),
+            N::FuncCall(f) => self.func_call(f),
+            N::TypeCast(c) => {
+                if let Some(t) = &c.type_name {
+                    self.cast(t);
+                }
+                self.opt(c.arg.as_deref())
+            }
+            N::SubLink(s) => {
+                self.operator(&s.oper_name);
+                self.opt(s.testexpr.as_deref())?;
+                self.opt(s.subselect.as_deref())
+            }
+            N::CaseExpr(c) => {
+                self.opt(c.arg.as_deref())?;
+                self.list(&c.args)?;
+                self.opt(c.defresult.as_deref())
+            }
+            N::CaseWhen(c) => {
+                self.opt(c.expr.as_deref())?;
+                self.opt(c.result.as_deref())
+            }
+            N::CoalesceExpr(c) => self.list(&c.args),
+            N::MinMaxExpr(m) => self.list(&m.args),
+            N::NullTest(t) => self.opt(t.arg.as_deref()),
+            N::BooleanTest(t) => self.opt(t.arg.as_deref()),
+            N::AArrayExpr(a) => self.list(&a.elements),
+            N::AIndirection(a) => {
+                self.opt(a.arg.as_deref())?;
+                self.list(&a.indirection)
+            }
+            N::AIndices(i) => {
+                self.opt(i.lidx.as_deref())?;
+                self.opt(i.uidx.as_deref())
+            }
+            N::RowExpr(r) => self.list(&r.args),
+            N::CollateClause(c) => self.opt(c.arg.as_deref()),
+            N::NamedArgExpr(a) => self.opt(a.arg.as_deref()),
+            N::GroupingSet(g) => self.list(&g.content),
+            N::GroupingFunc(g) => self.list(&g.args),
+            N::XmlExpr(x) => {
+                self.list(&x.named_args)?;
+                self.list(&x.args)
+            }
+            N::XmlSerialize(x) => {
+                if let Some(t) = &x.type_name {
+                    self.cast(t);
+                }
+                self.opt(x.expr.as_deref())
+            }
+            N::ResTarget(r) => {
+                self.list(&r.indirection)?;
+                self.opt(r.val.as_deref())
+            }
+            N::MultiAssignRef(m) => self.opt(m.source.as_deref()),
+            N::SortBy(s) => {
+                self.operator(&s.use_op);
+                self.opt(s.node.as_deref())
+            }
+            N::WindowDef(w) => self.window(w),
+            N::RangeVar(r) => {
+                self.read_relation(r);
+                Ok(())
+            }
+            N::RangeSubselect(r) => self.opt(r.subquery.as_deref()),
+            N::RangeFunction(r) => {
+                self.list(&r.functions)?;
+                self.list(&r.coldeflist)
+            }
+            N::ColumnDef(c) => self.opt(c.raw_default.as_deref()),
+            N::JoinExpr(j) => {
+                self.opt(j.larg.as_deref())?;
+                self.opt(j.rarg.as_deref())?;
+                self.opt(j.quals.as_deref())
+            }
+            N::RangeTableSample(r) => {
+                // The sampling method is a C handler (BERNOULLI, SYSTEM, ...); only
+                // superusers can add one, and it reads, so its name is not a call.
+                self.opt(r.relation.as_deref())?;
+                self.list(&r.args)?;
+                self.opt(r.repeatable.as_deref())
+            }
+            N::RangeTableFunc(r) => {
+                self.opt(r.docexpr.as_deref())?;
+                self.opt(r.rowexpr.as_deref())?;
+                self.list(&r.namespaces)?;
+                self.list(&r.columns)
+            }
+            N::RangeTableFuncCol(c) => {
+                if let Some(t) = &c.type_name {
+                    self.cast(t);
+                }
+                self.opt(c.colexpr.as_deref())?;
+                self.opt(c.coldefexpr.as_deref())
+            }
+            N::SelectStmt(s) => self.select(s),
+            N::InsertStmt(s) => self.insert(s),
+            N::UpdateStmt(s) => self.update(s),
+            N::DeleteStmt(s) => self.delete(s),
+            N::MergeStmt(s) => self.merge(s),
+            N::CommonTableExpr(c) => self.opt(c.ctequery.as_deref()),
+            N::MergeWhenClause(m) => {
+                self.opt(m.condition.as_deref())?;
+                self.list(&m.target_list)?;
+                self.list(&m.values)
+            }
+            N::OnConflictClause(o) => {
+                if let Some(infer) = &o.infer {
+                    self.list(&infer.index_elems)?;
+                    self.opt(infer.where_clause.as_deref())?;
+                }
+                self.list(&o.target_list)?;
+                self.opt(o.where_clause.as_deref())
+            }
+            N::IndexElem(i) => self.opt(i.expr.as_deref()),
+            N::LockingClause(_) => {
+                self.unsafe_();
+                Ok(())
+            }
+            N::JsonObjectConstructor(j) => self.list(&j.exprs),
+            N::JsonArrayConstructor(j) => self.list(&j.exprs),
+            N::JsonArrayQueryConstructor(j) => self.opt(j.query.as_deref()),
+            N::JsonObjectAgg(j) => {
+                if let Some(c) = &j.constructor {
+                    self.json_agg(c)?;
+                }
+                if let Some(kv) = &j.arg {
+                    self.opt(kv.key.as_deref())?;
+                    self.json_value(kv.value.as_deref())?;
+                }
+                Ok(())
+            }
+            N::JsonArrayAgg(j) => {
+                if let Some(c) = &j.constructor {
+                    self.json_agg(c)?;
+                }
+                self.json_value(j.arg.as_deref())
+            }
+            N::JsonKeyValue(kv) => {
+                self.opt(kv.key.as_deref())?;
+                self.json_value(kv.value.as_deref())
+            }
+            N::JsonValueExpr(v) => self.json_value(Some(v)),
+            N::JsonParseExpr(p) => self.json_value(p.expr.as_deref()),
+            N::JsonScalarExpr(s) => self.opt(s.expr.as_deref()),
+            N::JsonSerializeExpr(s) => self.json_value(s.expr.as_deref()),
+            N::JsonIsPredicate(p) => self.opt(p.expr.as_deref()),
+            N::JsonArgument(a) => self.json_value(a.val.as_deref()),
+            N::JsonBehavior(b) => self.opt(b.expr.as_deref()),
+            N::JsonFuncExpr(f) => {
+                self.json_value(f.context_item.as_deref())?;
+                self.opt(f.pathspec.as_deref())?;
+                self.list(&f.passing)?;
+                self.json_behavior(f.on_empty.as_deref())?;
+                self.json_behavior(f.on_error.as_deref())
+            }
+            N::JsonTable(t) => {
+                self.json_value(t.context_item.as_deref())?;
+                self.list(&t.passing)?;
+                self.list(&t.columns)?;
+                self.json_behavior(t.on_error.as_deref())
+            }
+            N::JsonTableColumn(c) => {
+                if let Some(t) = &c.type_name {
+                    self.cast(t);
+                }
+                self.list(&c.columns)?;
+                self.json_behavior(c.on_empty.as_deref())?;
+                self.json_behavior(c.on_error.as_deref())
+            }
+            // Anything else inside a statement: we cannot prove it harmless.
+            _ => {
+                self.unsafe_();
+                Ok(())
+            }
+        }
+    }
+
+    fn json_value(&mut self, v: Option<&JsonValueExpr>) -> Walked {
+        match v {
+            Some(v) => {
+                self.opt(v.raw_expr.as_deref())?;
+                self.opt(v.formatted_expr.as_deref())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn json_behavior(&mut self, b: Option<&JsonBehavior>) -> Walked {
+        match b {
+            Some(b) => self.opt(b.expr.as_deref()),
+            None => Ok(()),
+        }
+    }
+
+    fn json_agg(&mut self, c: &JsonAggConstructor) -> Walked {
+        self.opt(c.agg_filter.as_deref())?;
+        self.list(&c.agg_order)?;
+        match &c.over {
+            Some(w) => self.window(w),
+            None => Ok(()),
+        }
+    }
+
+    fn window(&mut self, w: &WindowDef) -> Walked {
+        self.list(&w.partition_clause)?;
+        self.list(&w.order_clause)?;
+        self.opt(w.start_offset.as_deref())?;
+        self.opt(w.end_offset.as_deref())
+    }
+
+    /// A function call: recorded, and checked against the catalog.
+    pub(crate) fn func_call(&mut self, f: &FuncCall) -> Walked {
+        let parts: Vec<&str> = f
+            .funcname
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                _ => None,
+            })
+            .collect();
+        match parts.split_last() {
+            Some((name, qualifiers)) if parts.len() == f.funcname.len() => {
+                let schema = qualifiers.last().copied();
+                if !self.catalog.function_is_safe(schema, name) {
+                    self.unsafe_();
+                }
+                self.functions.push(parts.join(".").to_lowercase());
+            }
+            _ => self.unsafe_(),
+        }
+        self.list(&f.args)?;
+        self.list(&f.agg_order)?;
+        self.opt(f.agg_filter.as_deref())?;
+        match &f.over {
+            Some(w) => self.window(w),
+            None => Ok(()),
+        }
+    }
+
+    /// An operator name list (`+`, or `OPERATOR(schema.+++)`).
+    fn operator(&mut self, name: &[Node]) {
+        if name.is_empty() {
+            return;
+        }
+        let qualified = dotted(name);
+        let bare = match name.last().and_then(|n| n.node.as_ref()) {
+            Some(NodeEnum::String(s)) => s.sval.as_str(),
+            _ => "",
+        };
+        if self.catalog.operator_is_volatile(&qualified) || self.catalog.operator_is_volatile(bare)
+        {
+            self.unsafe_();
+        }
+    }
+
+    /// A cast to `t`: unsafe when the catalog lists a volatile cast or input function for it.
+    fn cast(&mut self, t: &TypeName) {
+        let qualified = dotted(&t.names);
+        let bare = match t.names.last().and_then(|n| n.node.as_ref()) {
+            Some(NodeEnum::String(s)) => s.sval.as_str(),
+            _ => "",
+        };
+        if self.catalog.cast_is_volatile(&qualified) || self.catalog.cast_is_volatile(bare) {
+            self.unsafe_();
+        }
+    }
+
+    /// A relation in FROM, JOIN, USING, a subquery...: read, unless it names a CTE.
+    pub(crate) fn read_relation(&mut self, r: &RangeVar) {
+        if r.schemaname.is_empty() && self.ctes.iter().any(|c| *c == r.relname) {
+            return;
+        }
+        let schema = (!r.schemaname.is_empty()).then_some(r.schemaname.as_str());
+        if self.catalog.relation_is_unsafe(schema, &r.relname) {
+            self.unsafe_();
+        }
+        self.refs
+            .push((schema.map(str::to_owned), r.relname.clone()));
+        self.tables_read.push(table_name(r));
+    }
+
+    /// The target of INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM, ...
+    pub(crate) fn write_relation(&mut self, r: &RangeVar) {
+        self.tables_written.push(table_name(r));
+    }
+
+    /// A data-changing statement, wherever it appears (top level or in a CTE).
+    fn mark_write(&mut self) {
+        self.writes = true;
+        self.unsafe_();
+    }
+
+    /// Walks a WITH clause, then `body` with its CTE names in scope.
+    fn with_scope(
+        &mut self,
+        with: Option<&WithClause>,
+        body: impl FnOnce(&mut Self) -> Walked,
+    ) -> Walked {
+        let Some(with) = with else {
+            return body(self);
+        };
+        let mark = self.ctes.len();
+        let ctes: Vec<&CommonTableExpr> = with
+            .ctes
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::CommonTableExpr(c)) => Some(c.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if ctes.len() != with.ctes.len() {
+            self.unsafe_();
+        }
+        let result = (|| {
+            if with.recursive {
+                self.ctes.extend(ctes.iter().map(|c| c.ctename.clone()));
+            }
+            for cte in &ctes {
+                // A non-recursive CTE sees only the CTEs before it: inside its own
+                // body its name still means the real table.
+                self.opt(cte.ctequery.as_deref())?;
+                if !with.recursive {
+                    self.ctes.push(cte.ctename.clone());
+                }
+            }
+            body(self)
+        })();
+        self.ctes.truncate(mark);
+        result
+    }
+
+    pub(crate) fn select(&mut self, s: &SelectStmt) -> Walked {
+        self.enter()?;
+        let result = self.with_scope(s.with_clause.as_ref(), |w| {
+            if let Some(into) = &s.into_clause {
+                w.mark_write();
+                if let Some(rel) = &into.rel {
+                    w.write_relation(rel);
+                }
+            }
+            if !s.locking_clause.is_empty() {
+                w.unsafe_();
+            }
+            w.list(&s.from_clause)?;
+            w.list(&s.distinct_clause)?;
+            w.list(&s.target_list)?;
+            w.opt(s.where_clause.as_deref())?;
+            w.list(&s.group_clause)?;
+            w.opt(s.having_clause.as_deref())?;
+            w.list(&s.window_clause)?;
+            w.list(&s.values_lists)?;
+            w.list(&s.sort_clause)?;
+            w.opt(s.limit_offset.as_deref())?;
+            w.opt(s.limit_count.as_deref())?;
+            if let Some(l) = s.larg.as_deref() {
+                w.select(l)?;
+            }
+            if let Some(r) = s.rarg.as_deref() {
+                w.select(r)?;
+            }
+            Ok(())
+        });
+        self.leave();
+        result
+    }
+
+    pub(crate) fn insert(&mut self, s: &InsertStmt) -> Walked {
+        self.mark_write();
+        self.with_scope(s.with_clause.as_ref(), |w| {
+            if let Some(rel) = &s.relation {
+                w.write_relation(rel);
+            }
+            w.opt(s.select_stmt.as_deref())?;
+            if let Some(oc) = &s.on_conflict_clause {
+                if let Some(infer) = &oc.infer {
+                    w.list(&infer.index_elems)?;
+                    w.opt(infer.where_clause.as_deref())?;
+                }
+                w.list(&oc.target_list)?;
+                w.opt(oc.where_clause.as_deref())?;
+            }
+            w.returning(s.returning_clause.as_ref())
+        })
+    }
+
+    pub(crate) fn update(&mut self, s: &UpdateStmt) -> Walked {
+        self.mark_write();
+        self.with_scope(s.with_clause.as_ref(), |w| {
+            if let Some(rel) = &s.relation {
+                w.write_relation(rel);
+            }
+            w.list(&s.target_list)?;
+            w.list(&s.from_clause)?;
+            w.opt(s.where_clause.as_deref())?;
+            w.returning(s.returning_clause.as_ref())
+        })
+    }
+
+    pub(crate) fn delete(&mut self, s: &DeleteStmt) -> Walked {
+        self.mark_write();
+        self.with_scope(s.with_clause.as_ref(), |w| {
+            if let Some(rel) = &s.relation {
+                w.write_relation(rel);
+            }
+            w.list(&s.using_clause)?;
+            w.opt(s.where_clause.as_deref())?;
+            w.returning(s.returning_clause.as_ref())
+        })
+    }
+
+    pub(crate) fn merge(&mut self, s: &MergeStmt) -> Walked {
+        self.mark_write();
+        self.with_scope(s.with_clause.as_ref(), |w| {
+            if let Some(rel) = &s.relation {
+                w.write_relation(rel);
+            }
+            w.opt(s.source_relation.as_deref())?;
+            w.opt(s.join_condition.as_deref())?;
+            w.list(&s.merge_when_clauses)?;
+            w.returning(s.returning_clause.as_ref())
+        })
+    }
+
+    fn returning(&mut self, r: Option<&protobuf::ReturningClause>) -> Walked {
+        match r {
+            Some(r) => self.list(&r.exprs),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `schema.table` for a relation, with `public` for unqualified names.
+pub(crate) fn table_name(r: &RangeVar) -> String {
+    let schema = if r.schemaname.is_empty() {
+        "public"
+    } else {
+        r.schemaname.as_str()
+    };
+    format!("{schema}.{}", r.relname)
+}
+
+/// Joins a name list (`["s", "f"]`) with dots.
+pub(crate) fn dotted(names: &[Node]) -> String {
+    let mut out = String::new();
+    for n in names {
+        if let Some(NodeEnum::String(s)) = &n.node {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&s.sval);
+        }
+    }
+    out
+}
