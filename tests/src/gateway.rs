@@ -329,6 +329,28 @@ pub fn psql_through(gw: &Gateway, db: &str, token: &str, sql: &str) -> Output {
         .expect("could not run psql")
 }
 
+/// Runs a psql script (SQL and backslash commands, one session) through the gateway, fed on
+/// stdin (`-f -`). Put `\set ON_ERROR_STOP 0` first to go on after an error, and
+/// `\set VERBOSITY verbose` to see SQLSTATEs.
+pub fn psql_through_script(gw: &Gateway, db: &str, token: &str, script: &str) -> Output {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname={db} user=vigil-e2e sslmode=disable connect_timeout=10",
+        gw.pg_port()
+    );
+    let mut child = psql_command(&conninfo, Some(token))
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("could not run psql");
+    {
+        let mut stdin = child.stdin.take().expect("psql stdin is piped");
+        let _ = stdin.write_all(script.as_bytes());
+    }
+    child.wait_with_output().expect("could not wait for psql")
+}
+
 /// A bare HTTP/1.0 GET; returns the status code and body.
 fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;

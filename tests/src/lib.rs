@@ -34,7 +34,7 @@ mod pg;
 mod python;
 mod util;
 
-pub use gateway::{Gateway, config_with, psql_through, vigil_bin};
+pub use gateway::{Gateway, config_with, psql_through, psql_through_script, vigil_bin};
 pub use pg::{PgCluster, PgClusterBuilder, pg_bin, pg_bin_dir};
 pub use python::{python, python_code, venv_python};
 pub use util::{
