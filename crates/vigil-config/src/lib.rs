@@ -1,1 +1,79 @@
-//! vigil-config
+//! Vigil's one configuration file.
+//!
+//! Every key is typed, defaulted and documented (see `CONFIG.md`); unknown
+//! keys are errors; `${VAR}` and `${VAR:-default}` are expanded in every
+//! string; every error reads `file:line:col: message`, so `vigil policy check`
+//! can point at the line to fix.
+
+mod connection;
+mod error;
+mod expand;
+mod locate;
+mod policy;
+mod server;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use vigil_policy::{PolicySet, PolicySpec};
+
+pub use connection::{ConnectionConfig, ConnectionKind, TlsMode};
+pub use error::{ConfigError, Location};
+pub use server::{LedgerConfig, ListenConfig, LogConfig, LogFormat, ServerConfig, TlsConfig};
+
+use locate::Locations;
+
+/// The whole file, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub listen: ListenConfig,
+    pub tls: TlsConfig,
+    pub ledger: LedgerConfig,
+    pub log: LogConfig,
+    pub connections: Vec<ConnectionConfig>,
+    pub policies: Vec<PolicySpec>,
+    /// The file this came from; errors are reported against it.
+    pub source: PathBuf,
+    /// Where each policy and rule was written, for errors found after loading.
+    locations: Locations,
+}
+
+/// Reads, expands and validates the file at `path` (environment from the process).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    load_str(&text, path)
+}
+
+/// As [`load`], for text already read; `origin` names it in errors.
+pub fn load_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    validate::load(text, origin, expand::process_env())
+}
+
+/// As [`load_str`], with `${VAR}`s answered by `env` instead of the process
+/// environment (tests, and callers that sandbox the environment).
+pub fn load_str_with_env(
+    text: &str,
+    origin: &Path,
+    env: impl Fn(&str) -> Option<String> + 'static,
+) -> Result<Config, ConfigError> {
+    validate::load(text, origin, Rc::new(env))
+}
+
+impl Config {
+    /// Compiles the policies for the guard. Loading already checked that they
+    /// compile; an error here still names the file and line of the rule.
+    pub fn compile_policies(&self) -> Result<PolicySet, ConfigError> {
+        PolicySet::compile(self.policies.clone())
+            .map_err(|e| self.locations.locate(&self.source, &e))
+    }
+
+    /// The connection clients call `name`.
+    pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}

@@ -16,6 +16,8 @@ pub const DEFAULT_APPROVAL_VALID_FOR: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicySpec {
     pub name: String,
+    /// Free text for people reading the config; not used in decisions.
+    pub description: Option<String>,
     /// Principal groups the policy applies to; empty or `"*"` means everyone.
     pub groups: Vec<String>,
     /// Connection names or globs (`*`, `?`); empty means every connection.

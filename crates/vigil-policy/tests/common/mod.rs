@@ -75,7 +75,7 @@ pub fn policy(
         groups: groups.iter().map(|g| g.to_string()).collect(),
         connections: connections.iter().map(|c| c.to_string()).collect(),
         rules,
-        masks: Vec::new(),
+        ..PolicySpec::default()
     }
 }
 

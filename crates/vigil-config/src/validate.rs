@@ -1,0 +1,252 @@
+//! From TOML text to a checked [`Config`]: parse (expanding as we go), then
+//! the checks that need the whole file, each reported at its own line.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+use vigil_policy::{Effect, KNOWN_DETECTORS, PolicySet, PolicySpec, glob_match};
+
+use crate::connection::{RawConnection, check_address};
+use crate::expand::{self, Lookup};
+use crate::locate::Locations;
+use crate::policy::RawPolicy;
+use crate::server::{LedgerConfig, ListenConfig, LogConfig, ServerConfig, TlsConfig};
+use crate::{Config, ConfigError, Location};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    listen: ListenConfig,
+    #[serde(default)]
+    tls: Option<Spanned<TlsConfig>>,
+    #[serde(default)]
+    ledger: Option<Spanned<LedgerConfig>>,
+    #[serde(default)]
+    log: LogConfig,
+    #[serde(default)]
+    connection: Vec<RawConnection>,
+    #[serde(default)]
+    policy: Vec<RawPolicy>,
+}
+
+/// Parses and checks `text`; `origin` names the file in errors.
+pub(crate) fn load(text: &str, origin: &Path, lookup: Lookup) -> Result<Config, ConfigError> {
+    let raw: RawConfig = expand::with_lookup(lookup, || toml::from_str(text)).map_err(|e| {
+        // `message()` alone: toml's Display quotes the source line, which may hold a secret.
+        ConfigError::at(
+            origin,
+            Location::of_span(text, e.span()),
+            e.message().trim(),
+        )
+    })?;
+    Checker { text, origin }.check(raw)
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    origin: &'a Path,
+}
+
+impl Checker<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl std::fmt::Display,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::at(self.origin, self.loc(span), message))
+    }
+
+    fn loc(&self, span: std::ops::Range<usize>) -> Location {
+        Location::of(self.text, span.start)
+    }
+
+    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let tls = match raw.tls {
+            Some(tls) => {
+                let span = tls.span();
+                let tls = tls.into_inner();
+                if tls.cert.is_some() != tls.key.is_some() {
+                    return self.err(span, "[tls] needs both `cert` and `key`, or neither (to use a generated certificate)");
+                }
+                tls
+            }
+            None => TlsConfig::default(),
+        };
+        let ledger = match raw.ledger {
+            Some(ledger) => {
+                let span = ledger.span();
+                let ledger = ledger.into_inner();
+                if ledger.checkpoint_every == 0 {
+                    return self.err(span, "[ledger] `checkpoint_every` must be at least 1");
+                }
+                ledger
+            }
+            None => LedgerConfig::default(),
+        };
+
+        let mut names: HashMap<String, Location> = HashMap::new();
+        for conn in &raw.connection {
+            let name = &conn.name.get_ref().0;
+            if name.is_empty() {
+                return self.err(conn.name.span(), "connection `name` must not be empty");
+            }
+            if let Some(first) = names.get(name) {
+                return self.err(
+                    conn.name.span(),
+                    format!(
+                        "duplicate connection name `{name}` (first defined at line {})",
+                        first.line
+                    ),
+                );
+            }
+            names.insert(name.clone(), self.loc(conn.name.span()));
+            if let Err(message) = check_address(&conn.address.get_ref().0) {
+                return self.err(conn.address.span(), message);
+            }
+        }
+        let connections: Vec<_> = raw
+            .connection
+            .into_iter()
+            .map(RawConnection::into_config)
+            .collect();
+
+        let mut locations = Locations::default();
+        let mut policies = Vec::with_capacity(raw.policy.len());
+        let mut policy_names: HashMap<String, Location> = HashMap::new();
+        for policy in &raw.policy {
+            policies.push(self.check_policy(
+                policy,
+                &connections,
+                &mut policy_names,
+                &mut locations,
+            )?);
+        }
+        // Compiling is the only way to know every condition is valid CEL.
+        if let Err(e) = PolicySet::compile(policies.clone()) {
+            return Err(locations.locate(self.origin, &e));
+        }
+
+        Ok(Config {
+            server: raw.server,
+            listen: raw.listen,
+            tls,
+            ledger,
+            log: raw.log,
+            connections,
+            policies,
+            source: self.origin.to_owned(),
+            locations,
+        })
+    }
+
+    fn check_policy(
+        &self,
+        policy: &RawPolicy,
+        connections: &[crate::ConnectionConfig],
+        seen: &mut HashMap<String, Location>,
+        locations: &mut Locations,
+    ) -> Result<PolicySpec, ConfigError> {
+        let name = policy.name.get_ref().0.clone();
+        if name.is_empty() {
+            return self.err(policy.name.span(), "policy `name` must not be empty");
+        }
+        if let Some(first) = seen.get(&name) {
+            return self.err(
+                policy.name.span(),
+                format!(
+                    "duplicate policy name `{name}` (first defined at line {})",
+                    first.line
+                ),
+            );
+        }
+        seen.insert(name.clone(), self.loc(policy.name.span()));
+        locations.add_policy(&name, self.loc(policy.name.span()));
+
+        for pattern in &policy.connections {
+            let pattern_text = &pattern.get_ref().0;
+            if !connections
+                .iter()
+                .any(|c| glob_match(pattern_text, &c.name))
+            {
+                let known: Vec<&str> = connections.iter().map(|c| c.name.as_str()).collect();
+                return self.err(
+                    pattern.span(),
+                    format!(
+                        "policy `{name}` names connection `{pattern_text}`, which no [[connection]] defines (defined: {})",
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
+                );
+            }
+        }
+
+        let mut rule_names: HashMap<&str, Location> = HashMap::new();
+        let mut rules = Vec::with_capacity(policy.rule.len());
+        for rule in &policy.rule {
+            let rule_name = rule.name.get_ref().0.as_str();
+            if rule_name.is_empty() {
+                return self.err(rule.name.span(), "rule `name` must not be empty");
+            }
+            if let Some(first) = rule_names.get(rule_name) {
+                return self.err(
+                    rule.name.span(),
+                    format!(
+                        "duplicate rule name `{rule_name}` in policy `{name}` (first defined at line {})",
+                        first.line
+                    ),
+                );
+            }
+            rule_names.insert(rule_name, self.loc(rule.name.span()));
+            if rule.effect.get_ref().0 == Effect::Review && rule.reviewers.is_empty() {
+                return self.err(
+                    rule.effect.span(),
+                    format!("rule `{rule_name}` has effect \"review\" but no `reviewers`: name the groups that may approve"),
+                );
+            }
+            let when = rule.when.as_ref().map(|w| self.loc(w.span()));
+            locations.add_rule(&name, rule_name, self.loc(rule.name.span()), when);
+            rules.push(rule.to_spec());
+        }
+
+        let mut masks = Vec::with_capacity(policy.mask.len());
+        for mask in &policy.mask {
+            let raw = mask.get_ref();
+            if raw.columns.is_empty() && raw.detectors.is_empty() {
+                return self.err(
+                    mask.span(),
+                    "a [[policy.mask]] needs `columns`, `detectors`, or both",
+                );
+            }
+            for detector in &raw.detectors {
+                let d = &detector.get_ref().0;
+                if !KNOWN_DETECTORS.contains(&d.as_str()) {
+                    return self.err(
+                        detector.span(),
+                        format!(
+                            "unknown mask detector `{d}` (accepted: {})",
+                            KNOWN_DETECTORS.join(", ")
+                        ),
+                    );
+                }
+            }
+            masks.push(raw.to_spec());
+        }
+
+        Ok(PolicySpec {
+            name,
+            description: policy.description.clone(),
+            groups: policy.groups.clone(),
+            connections: policy
+                .connections
+                .iter()
+                .map(|c| c.get_ref().0.clone())
+                .collect(),
+            rules,
+            masks,
+        })
+    }
+}
