@@ -50,6 +50,9 @@ pub(crate) const COLUMNS_DISAGREE: &str = "columns disagree with the event body"
 pub(crate) const BAD_SIGNATURE: &str = "checkpoint signature invalid";
 pub(crate) const CHECKPOINT_MISMATCH: &str = "checkpoint does not match the event";
 
+/// Checkpoint rows by seq: `(hash, signature)`.
+type Checkpoints = BTreeMap<i64, (Vec<u8>, Vec<u8>)>;
+
 /// One ledger row as stored.
 struct Row {
     seq: i64,
@@ -106,7 +109,7 @@ pub fn verify_ledger(data_dir: &Path) -> Result<VerifyReport, StoreError> {
     report
 }
 
-fn load_checkpoints(conn: &Connection) -> Result<BTreeMap<i64, (Vec<u8>, Vec<u8>)>, StoreError> {
+fn load_checkpoints(conn: &Connection) -> Result<Checkpoints, StoreError> {
     let mut stmt = conn
         .prepare("SELECT seq, hash, signature FROM checkpoints ORDER BY seq")
         .map_err(StoreError::sqlite("reading checkpoints"))?;
@@ -120,7 +123,7 @@ fn load_checkpoints(conn: &Connection) -> Result<BTreeMap<i64, (Vec<u8>, Vec<u8>
 fn walk(
     conn: &Connection,
     public_key: &[u8; 32],
-    checkpoints: &BTreeMap<i64, (Vec<u8>, Vec<u8>)>,
+    checkpoints: &Checkpoints,
 ) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport {
         events: 0,
@@ -177,7 +180,7 @@ fn check_row(
     row: &Row,
     prev: &[u8; 32],
     public_key: &[u8; 32],
-    checkpoints: &BTreeMap<i64, (Vec<u8>, Vec<u8>)>,
+    checkpoints: &Checkpoints,
     report: &mut VerifyReport,
 ) -> Result<Option<&'static str>, StoreError> {
     let recomputed_here = chain_hash(prev, row.body.as_bytes());
@@ -238,10 +241,10 @@ fn body_belongs_elsewhere(conn: &Connection, body: &str, seq: i64) -> Result<boo
         let hash: Vec<u8> = r
             .get(1)
             .map_err(StoreError::sqlite("scanning the ledger"))?;
-        if let Ok(prev) = <[u8; 32]>::try_from(prev.as_slice()) {
-            if chain_hash(&prev, body.as_bytes()).as_slice() == hash.as_slice() {
-                return Ok(true);
-            }
+        if let Ok(prev) = <[u8; 32]>::try_from(prev.as_slice())
+            && chain_hash(&prev, body.as_bytes()).as_slice() == hash.as_slice()
+        {
+            return Ok(true);
         }
     }
     Ok(false)

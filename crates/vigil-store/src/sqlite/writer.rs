@@ -208,7 +208,9 @@ impl Writer {
                 sessions::apply(&tx, event)?;
                 head.seq = seq;
                 head.hash = hash;
-                if self.checkpoint_every > 0 && seq.unsigned_abs() % self.checkpoint_every == 0 {
+                if self.checkpoint_every > 0
+                    && seq.unsigned_abs().is_multiple_of(self.checkpoint_every)
+                {
                     write_checkpoint(&tx, &self.key, &self.public_key, seq, &hash)?;
                     head.checkpoint_seq = seq;
                 }
