@@ -69,11 +69,13 @@ install_debian_packages() {
         printf '#!/bin/sh\nexit 101\n' >"$policy"
         chmod 755 "$policy"
         added_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     if ((added_policy)); then
         rm -f "$policy"
+        trap - EXIT
     fi
 }
 

@@ -216,3 +216,21 @@ fn ledger_verifies_after_a_session_and_a_crash() {
         "read after restart",
     );
 }
+
+#[test]
+#[ignore = "needs a working `vigil serve`"]
+fn demo_script_shows_a_read_and_a_denied_drop() {
+    let out = std::process::Command::new("bash")
+        .arg(workspace_root().join("scripts/demo.sh"))
+        .env("DEMO_NO_WAIT", "1")
+        .env("VIGIL_BIN", vigil_e2e::vigil_bin())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("could not run scripts/demo.sh");
+    let text = assert_success(&out, "scripts/demo.sh");
+    let err = stderr(&out);
+    assert!(text.contains("Ada Lovelace"), "{text}");
+    assert!(!text.contains("ada.lovelace@example.com"), "{text}");
+    assert!(err.contains("denied by rule 'no-drops'"), "{err}");
+    assert!(text.contains("customers still has 20 rows"), "{text}");
+}
