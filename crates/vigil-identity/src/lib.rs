@@ -1,1 +1,29 @@
-//! vigil-identity
+//! Vigil's one authentication gate.
+//!
+//! Every protocol front-end hands the credential its client presented (a
+//! PostgreSQL password, an HTTP bearer token, ...) to [`Authenticator::authenticate`]
+//! and gets a [`Principal`](vigil_core::Principal) or a refusal; no front-end
+//! checks credentials by itself. Today the gate knows Vigil API tokens
+//! (issued by [`TokenAuthority`]); OIDC JWTs from the company IdP plug into
+//! the same gate later (see [`credential`]).
+
+mod authenticator;
+mod authority;
+mod cache;
+pub mod credential;
+mod error;
+mod token;
+
+pub use authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+pub use authority::TokenAuthority;
+pub use error::IdentityError;
+pub use token::{TOKEN_PREFIX, VIGIL_ISSUER};
+pub use vigil_store::TokenRecord;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

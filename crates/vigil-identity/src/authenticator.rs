@@ -1,0 +1,113 @@
+//! The gate: credential in, [`Principal`] out.
+
+use crate::cache::PositiveCache;
+use crate::credential::CredentialKind;
+use crate::token::{self, VIGIL_ISSUER};
+use crate::{IdentityError, now_ms};
+use std::sync::Arc;
+use std::time::Duration;
+use vigil_core::{Principal, Secret};
+use vigil_store::{Store, TokenRecord};
+
+/// How long a successful token lookup is reused. A revoked token keeps
+/// working for at most this long in a gateway that had just authenticated it.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Most cached lookups (one per distinct valid token).
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// The one authentication gate shared by every protocol front-end.
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    cache: PositiveCache,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// A gate over `store`'s tokens with the default cache
+    /// ([`DEFAULT_CACHE_TTL`], [`DEFAULT_CACHE_CAPACITY`]).
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_cache(store, DEFAULT_CACHE_TTL, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// A gate with its own cache settings; `ttl` zero disables caching, so a
+    /// revocation takes effect on the next connection.
+    pub fn with_cache(store: Arc<dyn Store>, ttl: Duration, capacity: usize) -> Self {
+        Authenticator {
+            store,
+            cache: PositiveCache::new(ttl, capacity),
+        }
+    }
+
+    /// The one gate: turns a credential (a Vigil token now, an OIDC JWT
+    /// later) into a [`Principal`]. Vigil tokens yield `issuer = "vigil"`.
+    ///
+    /// Errors never contain the credential. A store failure is an error too:
+    /// the caller refuses the connection (fail closed).
+    pub async fn authenticate(
+        &self,
+        credential: &Secret<String>,
+    ) -> Result<Principal, IdentityError> {
+        let text = credential.expose();
+        match CredentialKind::of(text) {
+            CredentialKind::VigilToken => self.vigil_token(text).await,
+            // OIDC validation is not built yet: refuse rather than guess.
+            CredentialKind::Jwt | CredentialKind::Unknown => Err(IdentityError::InvalidCredential),
+        }
+    }
+
+    /// Forgets every cached lookup, e.g. right after this process revoked a
+    /// token, so the revocation applies at once here.
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    async fn vigil_token(&self, text: &str) -> Result<Principal, IdentityError> {
+        if !token::well_formed(text) {
+            return Err(IdentityError::InvalidCredential);
+        }
+        let hash = token::hash(text);
+        let now = now_ms();
+        if let Some(hit) = self.cache.get(&hash) {
+            if is_expired(hit.expires_at_ms, now) {
+                self.cache.remove(&hash);
+                return Err(IdentityError::Expired);
+            }
+            return Ok(hit.principal);
+        }
+        let record = self
+            .store
+            .token_by_hash(&hash)
+            .await?
+            .ok_or(IdentityError::InvalidCredential)?;
+        if record.revoked_at_ms.is_some() {
+            return Err(IdentityError::Revoked);
+        }
+        if is_expired(record.expires_at_ms, now) {
+            return Err(IdentityError::Expired);
+        }
+        let expires_at_ms = record.expires_at_ms;
+        let principal = principal_of(record);
+        self.cache.insert(hash, principal.clone(), expires_at_ms);
+        Ok(principal)
+    }
+}
+
+/// A token expires AT its expiry instant (so a TTL of zero is never valid).
+fn is_expired(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+    expires_at_ms.is_some_and(|at| now_ms >= at)
+}
+
+fn principal_of(record: TokenRecord) -> Principal {
+    Principal {
+        name: record.name,
+        groups: record.groups,
+        kind: record.kind,
+        issuer: VIGIL_ISSUER.to_string(),
+        run_id: None,
+    }
+}
