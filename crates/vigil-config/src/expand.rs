@@ -6,9 +6,11 @@
 //! because `toml` attaches the value's span to it.
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::rc::Rc;
 
 use serde::{Deserialize, Deserializer};
+use toml::Spanned;
 
 /// Where `${VAR}` values come from: the process environment, or a map in tests.
 pub type Lookup = Rc<dyn Fn(&str) -> Option<String>>;
@@ -18,10 +20,25 @@ thread_local! {
     /// to hand state to a derived `Deserialize`, so it is installed for the
     /// duration of one parse by [`with_lookup`].
     static LOOKUP: RefCell<Option<Lookup>> = const { RefCell::new(None) };
+    /// The span of a list element whose expansion failed. `toml` reports an
+    /// element's error at its list, so the element's own span is kept here.
+    static ELEMENT_SPAN: RefCell<Option<Range<usize>>> = const { RefCell::new(None) };
+}
+
+/// The span of the list element behind the last error, if it came from one.
+pub fn take_element_span() -> Option<Range<usize>> {
+    ELEMENT_SPAN.with(|s| s.borrow_mut().take())
+}
+
+fn current_lookup() -> Lookup {
+    LOOKUP
+        .with(|l| l.borrow().clone())
+        .unwrap_or_else(process_env)
 }
 
 /// Runs `f` with `lookup` answering `${VAR}`s, restoring the previous one after.
 pub fn with_lookup<R>(lookup: Lookup, f: impl FnOnce() -> R) -> R {
+    ELEMENT_SPAN.with(|s| s.borrow_mut().take());
     let previous = LOOKUP.with(|l| l.borrow_mut().replace(lookup));
     let result = f();
     LOOKUP.with(|l| *l.borrow_mut() = previous);
@@ -46,6 +63,24 @@ impl<'de> Deserialize<'de> for Str {
             .map(Str)
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// A list of strings, each expanded and keeping its own span for errors.
+pub fn spanned_strs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<Str>>, D::Error> {
+    let raw = Vec::<Spanned<String>>::deserialize(d)?;
+    let lookup = current_lookup();
+    raw.into_iter()
+        .map(|item| {
+            let span = item.span();
+            match expand(item.get_ref(), &*lookup) {
+                Ok(value) => Ok(Spanned::new(span, Str(value))),
+                Err(message) => {
+                    ELEMENT_SPAN.with(|s| *s.borrow_mut() = Some(span));
+                    Err(serde::de::Error::custom(message))
+                }
+            }
+        })
+        .collect()
 }
 
 /// A string value parsed into `T` after expansion (addresses, durations, enums).
@@ -75,7 +110,7 @@ pub mod with {
     }
 
     pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        Vec::<Str>::deserialize(d).map(|v| v.into_iter().map(|s| s.0).collect())
+        super::spanned_strs(d).map(|v| v.into_iter().map(|s| s.into_inner().0).collect())
     }
 
     pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

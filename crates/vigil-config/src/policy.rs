@@ -10,7 +10,7 @@ use vigil_policy::{
     DEFAULT_APPROVAL_VALID_FOR, DEFAULT_REVIEW_TIMEOUT, Effect, MaskSpec, MaskStyle, RuleSpec,
 };
 
-use crate::expand::{Parsed, Str, with};
+use crate::expand::{self, Parsed, Str, with};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ pub(crate) struct RawPolicy {
     pub description: Option<String>,
     #[serde(default, deserialize_with = "with::strings")]
     pub groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expand::spanned_strs")]
     pub connections: Vec<Spanned<Str>>,
     #[serde(default)]
     pub rule: Vec<RawRule>,
@@ -52,7 +52,7 @@ pub(crate) struct RawRule {
 pub(crate) struct RawMask {
     #[serde(default, deserialize_with = "with::strings")]
     pub columns: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expand::spanned_strs")]
     pub detectors: Vec<Spanned<Str>>,
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub style: Option<MaskStyle>,

@@ -38,11 +38,8 @@ struct RawConfig {
 pub(crate) fn load(text: &str, origin: &Path, lookup: Lookup) -> Result<Config, ConfigError> {
     let raw: RawConfig = expand::with_lookup(lookup, || toml::from_str(text)).map_err(|e| {
         // `message()` alone: toml's Display quotes the source line, which may hold a secret.
-        ConfigError::at(
-            origin,
-            Location::of_span(text, e.span()),
-            e.message().trim(),
-        )
+        let span = expand::take_element_span().or_else(|| e.span());
+        ConfigError::at(origin, Location::of_span(text, span), e.message().trim())
     })?;
     Checker { text, origin }.check(raw)
 }

@@ -1,4 +1,5 @@
 //! Load-time rejection of bad policy: every error names its policy and rule.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
 
 mod common;
 

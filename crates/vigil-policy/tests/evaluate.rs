@@ -1,4 +1,5 @@
 //! Evaluation semantics: precedence, default deny, fail-closed errors, matching.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Each CEL variable is bound from the input.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Builders shared by the integration tests.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_core::{Action, ActionKind, ConnectionRef, Principal, PrincipalKind, SqlFacts};
