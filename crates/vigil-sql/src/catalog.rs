@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::AnalysisError;
-use crate::walk::Walker;
+use crate::walk::{RelationRef, Walker};
 
 /// Volatile built-ins that are known to change nothing but their own output.
 ///
@@ -239,7 +239,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.polqual IS NOT 
 /// after that (a chain too deep to follow) is declared unsafe.
 fn unsafe_relations(catalog: &Catalog, relations: &[CodeRelation]) -> HashSet<String> {
     // Per relation: locally safe?, and the relations its bodies read.
-    let mut local: Vec<(bool, Vec<(Option<String>, String)>)> = Vec::with_capacity(relations.len());
+    let mut local: Vec<(bool, Vec<RelationRef>)> = Vec::with_capacity(relations.len());
     for rel in relations {
         let mut safe = true;
         let mut reads = Vec::new();

@@ -23,6 +23,9 @@ pub(crate) const MAX_DEPTH: usize = 512;
 
 pub(crate) type Walked = Result<(), AnalysisError>;
 
+/// A relation as a statement names it: its schema when qualified, and its name.
+pub(crate) type RelationRef = (Option<String>, String);
+
 /// What the walk has found so far in one statement.
 #[derive(Debug)]
 pub(crate) struct Walker<'c> {
@@ -38,7 +41,7 @@ pub(crate) struct Walker<'c> {
     pub tables_written: Vec<String>,
     pub functions: Vec<String>,
     /// Relations read, as written (schema if any, name): for view analysis.
-    pub refs: Vec<(Option<String>, String)>,
+    pub refs: Vec<RelationRef>,
 }
 
 impl<'c> Walker<'c> {
@@ -63,7 +66,7 @@ impl<'c> Walker<'c> {
     pub(crate) fn analyze_body(
         sql: &str,
         catalog: &Catalog,
-    ) -> Result<(bool, Vec<(Option<String>, String)>), AnalysisError> {
+    ) -> Result<(bool, Vec<RelationRef>), AnalysisError> {
         crate::with_stack(sql.len(), || {
             let parsed = crate::parse(sql)?;
             let mut walker = Walker::new(catalog);
@@ -413,7 +416,7 @@ impl<'c> Walker<'c> {
 
     /// A relation in FROM, JOIN, USING, a subquery...: read, unless it names a CTE.
     pub(crate) fn read_relation(&mut self, r: &RangeVar) {
-        if r.schemaname.is_empty() && self.ctes.iter().any(|c| *c == r.relname) {
+        if r.schemaname.is_empty() && self.ctes.contains(&r.relname) {
             return;
         }
         let schema = (!r.schemaname.is_empty()).then_some(r.schemaname.as_str());

@@ -1,4 +1,5 @@
 //! The public API around the statement analysis: splitting, errors, the catalog.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -6,7 +7,16 @@ use vigil_sql::{AnalysisError, Catalog, analyze};
 
 #[test]
 fn empty_input_gives_no_statements() {
-    for sql in ["", "   ", "\n\t", ";", ";;", "-- only a comment", "/* block */", "/* a */ ; -- b"] {
+    for sql in [
+        "",
+        "   ",
+        "\n\t",
+        ";",
+        ";;",
+        "-- only a comment",
+        "/* block */",
+        "/* a */ ; -- b",
+    ] {
         assert_eq!(analyze(sql, &Catalog::empty()), Ok(vec![]), "{sql:?}");
     }
 }
@@ -19,7 +29,11 @@ fn several_statements_give_one_facts_each_with_their_own_text() {
     assert_eq!(kinds, ["select", "delete", "update"]);
     assert_eq!(facts[0].text, "SELECT 1");
     assert_eq!(facts[1].text, "DELETE FROM t WHERE id = 2");
-    assert!(facts[2].text.ends_with("UPDATE u SET a = 'x;y'"), "{}", facts[2].text);
+    assert!(
+        facts[2].text.ends_with("UPDATE u SET a = 'x;y'"),
+        "{}",
+        facts[2].text
+    );
     assert!(facts[0].read_only && !facts[1].read_only && !facts[2].read_only);
     assert_eq!(facts[1].tables_written, ["public.t"]);
 }
@@ -110,7 +124,10 @@ fn malformed_catalog_rows_are_refused() {
         row(&[Some("view"), Some("public"), Some("v"), None]),
     ] {
         assert!(
-            matches!(Catalog::from_rows([bad.clone()]), Err(AnalysisError::CatalogRow { .. })),
+            matches!(
+                Catalog::from_rows([bad.clone()]),
+                Err(AnalysisError::CatalogRow { .. })
+            ),
             "{bad:?}"
         );
     }
@@ -136,21 +153,34 @@ fn a_function_is_safe_only_if_every_entry_of_its_name_is() {
 #[test]
 fn a_volatile_aggregate_or_user_operator_is_caught() {
     let c = Catalog::from_rows([
-        row(&[Some("function"), Some("public"), Some("evil_agg"), Some("v")]),
+        row(&[
+            Some("function"),
+            Some("public"),
+            Some("evil_agg"),
+            Some("v"),
+        ]),
         row(&[Some("operator"), Some("public"), Some("@@@"), None]),
     ])
     .unwrap_or_default();
     let ro = |sql: &str| analyze(sql, &c).map(|f| f[0].read_only);
     assert_eq!(ro("SELECT evil_agg(x) FROM t"), Ok(false));
     assert_eq!(ro("SELECT a @@@ b FROM t"), Ok(false));
-    assert_eq!(ro("SELECT * FROM t WHERE a @@@ ANY (SELECT b FROM u)"), Ok(false));
+    assert_eq!(
+        ro("SELECT * FROM t WHERE a @@@ ANY (SELECT b FROM u)"),
+        Ok(false)
+    );
     assert_eq!(ro("SELECT a = b FROM t"), Ok(true));
 }
 
 #[test]
 fn view_chains_deeper_than_the_limit_are_unsafe() {
     // v0 is volatile; v1 reads v0, v2 reads v1, ... v30 reads v29.
-    let mut rows = vec![row(&[Some("view"), Some("public"), Some("v0"), Some("SELECT nextval('s')")])];
+    let mut rows = vec![row(&[
+        Some("view"),
+        Some("public"),
+        Some("v0"),
+        Some("SELECT nextval('s')"),
+    ])];
     let defs: Vec<(String, String)> = (1..=30)
         .map(|i| (format!("v{i}"), format!("SELECT * FROM v{}", i - 1)))
         .collect();
@@ -163,9 +193,17 @@ fn view_chains_deeper_than_the_limit_are_unsafe() {
         assert!(!facts[0].read_only, "v{i}");
     }
     // A view that fails to parse is unsafe too.
-    let c = Catalog::from_rows([row(&[Some("view"), Some("public"), Some("odd"), Some("SELEC")])])
-        .unwrap_or_default();
-    assert_eq!(analyze("SELECT * FROM odd", &c).map(|f| f[0].read_only), Ok(false));
+    let c = Catalog::from_rows([row(&[
+        Some("view"),
+        Some("public"),
+        Some("odd"),
+        Some("SELEC"),
+    ])])
+    .unwrap_or_default();
+    assert_eq!(
+        analyze("SELECT * FROM odd", &c).map(|f| f[0].read_only),
+        Ok(false)
+    );
 }
 
 #[test]
@@ -173,16 +211,26 @@ fn the_load_query_is_one_valid_statement() {
     let facts = analyze(Catalog::LOAD_QUERY, &Catalog::empty()).unwrap_or_default();
     assert_eq!(facts.len(), 1);
     assert_eq!(facts[0].kind, "select");
-    assert!(facts[0].tables_read.contains(&"pg_catalog.pg_proc".to_owned()));
+    assert!(
+        facts[0]
+            .tables_read
+            .contains(&"pg_catalog.pg_proc".to_owned())
+    );
 }
 
 #[test]
 fn unknown_statement_kinds_get_a_snake_case_name() {
-    let facts = analyze("CREATE CONVERSION c FOR 'LATIN1' TO 'UTF8' FROM f", &Catalog::empty())
-        .unwrap_or_default();
+    let facts = analyze(
+        "CREATE CONVERSION c FOR 'LATIN1' TO 'UTF8' FROM f",
+        &Catalog::empty(),
+    )
+    .unwrap_or_default();
     assert_eq!(facts[0].kind, "create_conversion");
     assert!(!facts[0].read_only);
-    let facts = analyze("IMPORT FOREIGN SCHEMA s FROM SERVER x INTO y", &Catalog::empty())
-        .unwrap_or_default();
+    let facts = analyze(
+        "IMPORT FOREIGN SCHEMA s FROM SERVER x INTO y",
+        &Catalog::empty(),
+    )
+    .unwrap_or_default();
     assert_eq!(facts[0].kind, "import_foreign_schema");
 }

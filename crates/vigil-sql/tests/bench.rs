@@ -1,5 +1,6 @@
 //! Cost of `analyze` on a pgbench-like statement. Ignored by default; run with
 //! `cargo test -p vigil-sql --release --test bench -- --ignored --nocapture`.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -21,11 +22,17 @@ fn pgbench_select_cost() {
         std::hint::black_box(facts).ok();
     }
     let per_call = start.elapsed() / n;
-    println!("analyze(pgbench select): {:.2} us/call", per_call.as_secs_f64() * 1e6);
+    println!(
+        "analyze(pgbench select): {:.2} us/call",
+        per_call.as_secs_f64() * 1e6
+    );
     let update = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2";
     let start = Instant::now();
     for _ in 0..n {
         std::hint::black_box(analyze(std::hint::black_box(update), &catalog)).ok();
     }
-    println!("analyze(pgbench update): {:.2} us/call", (start.elapsed() / n).as_secs_f64() * 1e6);
+    println!(
+        "analyze(pgbench update): {:.2} us/call",
+        (start.elapsed() / n).as_secs_f64() * 1e6
+    );
 }

@@ -1,5 +1,6 @@
 //! Hostile nesting must end in Err (or Ok), never in a stack overflow: each
 //! case runs on a thread with a 2 MiB stack, the size of a tokio worker's.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use vigil_sql::{AnalysisError, Catalog, SqlFacts, analyze};
 
@@ -126,11 +127,24 @@ fn where_nesting_limits_fall() {
 #[test]
 fn report_errors_of_hostile_inputs() {
     let cases = [
-        ("parens", format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000))),
+        (
+            "parens",
+            format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+        ),
         ("terms", format!("SELECT 1{}", "+1".repeat(100_000))),
         ("terms_1k", format!("SELECT 1{}", "+1".repeat(1_000))),
-        ("parens_small", format!("SELECT {}1{}", "(".repeat(400), ")".repeat(400))),
-        ("subqueries", format!("{}SELECT 1{}", "SELECT * FROM (".repeat(10_000), ") s".repeat(10_000))),
+        (
+            "parens_small",
+            format!("SELECT {}1{}", "(".repeat(400), ")".repeat(400)),
+        ),
+        (
+            "subqueries",
+            format!(
+                "{}SELECT 1{}",
+                "SELECT * FROM (".repeat(10_000),
+                ") s".repeat(10_000)
+            ),
+        ),
     ];
     for (name, sql) in cases {
         println!("{name}: {:?}", on_small_stack(sql).map(|f| f.len()));

@@ -57,13 +57,48 @@ pub fn catalog() -> Catalog {
     rows.push(row("function", "evil", "random", Some("v"))); // shadows an allowlisted one
     rows.push(row("operator", "public", "===", None));
     rows.push(row("cast", "public", "evil_t", None));
-    rows.push(row("view", "public", "safe_v", Some(" SELECT id, lower(name) AS n FROM t;")));
-    rows.push(row("view", "public", "bad_v", Some(" SELECT nextval('s') AS x;")));
-    rows.push(row("view", "public", "on_bad_v", Some(" SELECT x FROM bad_v;")));
-    rows.push(row("view", "app", "deep_v", Some(" SELECT x FROM public.on_bad_v;")));
-    rows.push(row("view", "public", "safe_on_safe_v", Some(" SELECT id FROM safe_v;")));
-    rows.push(row("policy", "public", "rls_t", Some("(nextval('s'::regclass) > 0)")));
-    rows.push(row("policy", "public", "rls_ok", Some("(owner = CURRENT_USER)")));
+    rows.push(row(
+        "view",
+        "public",
+        "safe_v",
+        Some(" SELECT id, lower(name) AS n FROM t;"),
+    ));
+    rows.push(row(
+        "view",
+        "public",
+        "bad_v",
+        Some(" SELECT nextval('s') AS x;"),
+    ));
+    rows.push(row(
+        "view",
+        "public",
+        "on_bad_v",
+        Some(" SELECT x FROM bad_v;"),
+    ));
+    rows.push(row(
+        "view",
+        "app",
+        "deep_v",
+        Some(" SELECT x FROM public.on_bad_v;"),
+    ));
+    rows.push(row(
+        "view",
+        "public",
+        "safe_on_safe_v",
+        Some(" SELECT id FROM safe_v;"),
+    ));
+    rows.push(row(
+        "policy",
+        "public",
+        "rls_t",
+        Some("(nextval('s'::regclass) > 0)"),
+    ));
+    rows.push(row(
+        "policy",
+        "public",
+        "rls_ok",
+        Some("(owner = CURRENT_USER)"),
+    ));
     match Catalog::from_rows(rows) {
         Ok(c) => c,
         Err(e) => panic!("test catalog: {e}"),
