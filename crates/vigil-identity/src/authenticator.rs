@@ -84,10 +84,14 @@ impl Authenticator {
             .token_by_hash(&hash)
             .await?
             .ok_or(IdentityError::InvalidCredential)?;
+        // The token's name is not secret and tells an operator which
+        // integration still holds a dead token.
         if record.revoked_at_ms.is_some() {
+            tracing::debug!(token = %record.name, "revoked token presented");
             return Err(IdentityError::Revoked);
         }
         if is_expired(record.expires_at_ms, now) {
+            tracing::debug!(token = %record.name, "expired token presented");
             return Err(IdentityError::Expired);
         }
         let expires_at_ms = record.expires_at_ms;

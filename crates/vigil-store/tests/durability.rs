@@ -12,8 +12,9 @@ use vigil_store::{Store, verify_ledger};
 
 const CHILD_ENV: &str = "VIGIL_STORE_DURABILITY_CHILD_DIR";
 
-/// Child mode: appends forever, printing each acknowledged seq. Does nothing
-/// when run as an ordinary test.
+/// Child mode: appends until killed, printing each acknowledged seq. Does
+/// nothing when run as an ordinary test. If the parent goes away, the next
+/// write to the closed pipe fails and the child exits.
 #[tokio::test]
 async fn durability_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
@@ -21,7 +22,7 @@ async fn durability_child() {
     };
     let store = open(std::path::Path::new(&dir));
     let stdout = std::io::stdout();
-    for n in 1.. {
+    for n in 1..=1_000_000 {
         let appended = store.append(error_event(n)).await.unwrap();
         let mut out = stdout.lock();
         writeln!(out, "SEQ {}", appended.seq).unwrap();

@@ -100,11 +100,11 @@ pub fn verify_ledger(data_dir: &Path) -> Result<VerifyReport, StoreError> {
         )));
     }
     let public_key = read_public_key(data_dir)?;
-    let checkpoints = load_checkpoints(&conn)?;
-    // One read transaction: the gateway may append while we verify.
+    // One read transaction, so checkpoints and events come from the same
+    // snapshot while the gateway keeps appending.
     conn.execute_batch("BEGIN")
         .map_err(StoreError::sqlite("starting a read transaction"))?;
-    let report = walk(&conn, &public_key, &checkpoints);
+    let report = load_checkpoints(&conn).and_then(|cps| walk(&conn, &public_key, &cps));
     let _ = conn.execute_batch("COMMIT");
     report
 }
