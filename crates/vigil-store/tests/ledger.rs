@@ -156,6 +156,32 @@ async fn a_failed_write_is_an_error_and_the_writer_keeps_going() {
     assert!(verify_ledger(dir.path()).unwrap().is_intact());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_waiter_of_a_failed_batch_gets_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    raw(dir.path())
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.append(error_event(n)).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap(),
+            Err(StoreError::WriteFailed(_))
+        ));
+    }
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert_eq!((report.events, report.first_bad), (0, None));
+}
+
 #[tokio::test]
 async fn appends_after_close_fail_closed() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use vigil_core::Event;
-use writer::{Command, Writer};
+use writer::{Command, Control, Writer};
 
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "vigil.db";
@@ -111,7 +111,11 @@ impl SqliteStore {
     /// writer. Later writes fail with [`StoreError::Closed`]. Idempotent.
     pub async fn close(&self) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
-        let result = match self.tx.send(Command::Close { reply }).await {
+        let result = match self
+            .tx
+            .send(Command::Control(Control::Close { reply }))
+            .await
+        {
             Ok(()) => rx.await.unwrap_or(Ok(())),
             Err(_) => Ok(()), // already closed
         };
@@ -129,13 +133,14 @@ impl SqliteStore {
         result
     }
 
-    async fn command<T>(
+    /// Sends a non-append command to the writer and waits for its answer.
+    async fn control<T>(
         &self,
-        make: impl FnOnce(writer::Reply<T>) -> Command,
+        make: impl FnOnce(writer::Reply<T>) -> Control,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(make(reply))
+            .send(Command::Control(make(reply)))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -173,11 +178,16 @@ pub(crate) fn now_ms() -> i64 {
 impl Store for SqliteStore {
     async fn append(&self, event: Event) -> Result<Appended, StoreError> {
         let event = PreparedEvent::new(event)?;
-        self.command(|reply| Command::Append {
-            event,
-            reply: Some(reply),
-        })
-        .await
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Append {
+                event,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the writer died before answering: not durable.
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn append_nowait(&self, event: Event) -> Result<(), StoreError> {
@@ -189,7 +199,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, token: NewToken) -> Result<(), StoreError> {
-        self.command(|reply| Command::CreateToken { token, reply })
+        self.control(|reply| Control::CreateToken { token, reply })
             .await
     }
 
@@ -206,7 +216,7 @@ impl Store for SqliteStore {
 
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
-        self.command(|reply| Command::RevokeToken { name, reply })
+        self.control(|reply| Control::RevokeToken { name, reply })
             .await
     }
 

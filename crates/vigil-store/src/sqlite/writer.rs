@@ -29,6 +29,11 @@ pub(crate) enum Command {
         event: PreparedEvent,
         reply: Option<Reply<Appended>>,
     },
+    /// Anything else: runs on its own, between the append batches around it.
+    Control(Control),
+}
+
+pub(crate) enum Control {
     CreateToken {
         token: NewToken,
         reply: Reply<()>,
@@ -122,23 +127,24 @@ impl Writer {
         let mut appends: Vec<(PreparedEvent, Option<Reply<Appended>>)> = Vec::new();
         let mut close = None;
         for cmd in batch.drain(..) {
-            match cmd {
-                Command::Append { event, reply } => appends.push((event, reply)),
-                other => {
-                    self.flush(&mut appends);
-                    match other {
-                        Command::CreateToken { token, reply } => {
-                            let _ = reply.send(tokens::insert(&self.conn, &token));
-                        }
-                        Command::RevokeToken { name, reply } => {
-                            let _ = reply.send(tokens::revoke(&self.conn, &name, now_ms()));
-                        }
-                        Command::Close { reply } => {
-                            if let Some(earlier) = close.replace(reply) {
-                                let _ = earlier.send(Ok(()));
-                            }
-                        }
-                        Command::Append { .. } => {}
+            let control = match cmd {
+                Command::Append { event, reply } => {
+                    appends.push((event, reply));
+                    continue;
+                }
+                Command::Control(control) => control,
+            };
+            self.flush(&mut appends);
+            match control {
+                Control::CreateToken { token, reply } => {
+                    let _ = reply.send(tokens::insert(&self.conn, &token));
+                }
+                Control::RevokeToken { name, reply } => {
+                    let _ = reply.send(tokens::revoke(&self.conn, &name, now_ms()));
+                }
+                Control::Close { reply } => {
+                    if let Some(earlier) = close.replace(reply) {
+                        let _ = earlier.send(Ok(()));
                     }
                 }
             }
