@@ -76,6 +76,12 @@ fn unset_variable_is_an_error_at_its_value() {
         "v.toml:2:32: environment variable `UNSET` is not set",
         "",
     );
+    // A list over several lines: the element's own line.
+    assert_error(
+        "[[policy]]\nname = \"p\"\ngroups = [\n  \"a\",\n  \"${UNSET}\",\n]\n",
+        "v.toml:5:3: environment variable `UNSET` is not set",
+        "",
+    );
 }
 
 #[test]
