@@ -1,1 +1,98 @@
-//! vigil-gateway
+//! Wires the gateway together: the store, the guard, the PostgreSQL
+//! front-end and the HTTP listener (health, metrics, REST API).
+
+mod error;
+mod http;
+mod tls;
+mod upstreams;
+
+pub use error::GatewayError;
+
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use vigil_config::Config;
+use vigil_core::ConnectionRef;
+use vigil_guard::{Guard, Metrics};
+use vigil_pg::{PgFrontend, PgFrontendConfig};
+use vigil_store::{SqliteStore, Store, StoreOptions};
+
+/// Opens the embedded store of a configuration.
+pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
+    let opts = StoreOptions {
+        fsync: config.ledger.fsync,
+        checkpoint_every: config.ledger.checkpoint_every,
+        ..StoreOptions::default()
+    };
+    Ok(Arc::new(SqliteStore::open(&config.server.data_dir, opts)?))
+}
+
+/// Runs the gateway until `shutdown` turns true, then drains sessions,
+/// signs the final ledger checkpoint and returns.
+pub async fn serve(
+    config: Config,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), GatewayError> {
+    let policies = config.compile_policies()?;
+    let store = open_store(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    let connections = config.connections.iter().map(|c| ConnectionRef {
+        name: c.name.clone(),
+        kind: c.kind.as_str().to_string(),
+    });
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let guard = Arc::new(Guard::new(
+        dyn_store,
+        policies,
+        connections,
+        metrics.clone(),
+    ));
+
+    let mut registry = Registry::with_prefix("");
+    metrics.register(&mut registry);
+    let registry = Arc::new(registry);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = config.listen.postgres {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Bind(addr, e))?;
+        let frontend = Arc::new(PgFrontend::new(
+            guard.clone(),
+            PgFrontendConfig {
+                tls: Some(tls::acceptor(&config)?),
+                allow_plaintext_remote: config.tls.allow_plaintext,
+                upstreams: upstreams::postgres(&config),
+            },
+        ));
+        tracing::info!(%addr, "postgres listener ready");
+        tasks.spawn(frontend.serve(listener, shutdown.clone()));
+    }
+    if let Some(addr) = config.listen.http {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Bind(addr, e))?;
+        let state = http::State {
+            guard: guard.clone(),
+            registry,
+            admin_groups: config.server.admin_groups.clone(),
+        };
+        tracing::info!(%addr, "http listener ready");
+        tasks.spawn(http::serve(listener, state, shutdown.clone()));
+    }
+    if tasks.is_empty() {
+        return Err(GatewayError::NothingToListen);
+    }
+    // Wait for the signal, then for every listener to drain.
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(guard);
+    store.close().await?;
+    tracing::info!("gateway stopped; ledger checkpoint signed");
+    Ok(())
+}

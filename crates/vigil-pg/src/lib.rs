@@ -1,1 +1,15 @@
-//! vigil-pg
+//! The PostgreSQL front-end of Vigil.
+//!
+//! It speaks the v3 protocol to clients and to the target, turns each
+//! statement into an action for the guard, and relays what the guard
+//! allows. It decides nothing itself.
+
+pub mod backend;
+mod cancel;
+mod catalog;
+mod frontend;
+pub mod protocol;
+mod session;
+mod stream;
+
+pub use frontend::{PgFrontend, PgFrontendConfig};

@@ -1,0 +1,15 @@
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Config(#[from] vigil_config::ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] vigil_store::StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("no listener configured: set [listen] postgres and/or http")]
+    NothingToListen,
+}

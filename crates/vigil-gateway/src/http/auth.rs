@@ -1,0 +1,51 @@
+//! Bearer authentication for the REST API, through the one identity gate.
+
+use super::State;
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use vigil_core::{Principal, Secret};
+
+/// A principal authenticated from `Authorization: Bearer <token>`.
+pub struct Caller(pub Principal);
+
+pub type ApiError = (StatusCode, Json<serde_json::Value>);
+
+pub fn api_error(status: StatusCode, message: &str) -> ApiError {
+    (status, Json(serde_json::json!({ "error": message })))
+}
+
+impl FromRequestParts<State> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+        let credential = Secret::new(header.trim().to_string());
+        state
+            .guard
+            .authenticate(&credential)
+            .await
+            .map(Caller)
+            .map_err(|_| api_error(StatusCode::UNAUTHORIZED, "invalid credential"))
+    }
+}
+
+impl Caller {
+    /// Members of `server.admin_groups` may read sessions and events.
+    pub fn require_admin(&self, state: &State) -> Result<(), ApiError> {
+        if state.admin_groups.iter().any(|g| self.0.in_group(g)) {
+            Ok(())
+        } else {
+            Err(api_error(
+                StatusCode::FORBIDDEN,
+                "this requires membership of an admin group",
+            ))
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP listener: `/healthz`, `/metrics`, and the REST API under `/api/v1`.
+
+mod api;
+mod auth;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use vigil_guard::Guard;
+
+#[derive(Clone)]
+pub struct State {
+    pub guard: Arc<Guard>,
+    pub registry: Arc<Registry>,
+    pub admin_groups: Vec<String>,
+}
+
+pub async fn serve(listener: TcpListener, state: State, mut shutdown: watch::Receiver<bool>) {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api::routes())
+        .with_state(state);
+    let stop = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "http listener failed");
+    }
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> impl IntoResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "text/plain")],
+            String::new(),
+        ),
+    }
+}

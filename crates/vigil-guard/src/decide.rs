@@ -1,0 +1,210 @@
+use crate::metrics::VerdictLabel;
+use crate::{Guard, GuardError, SessionCtx};
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+use vigil_core::{
+    Action, ActionKind, EventBody, SqlFacts, StatementOutcome, Verdict, VerdictRecord,
+};
+use vigil_policy::EvalInput;
+
+/// Proof that the guard allowed an action and recorded that durably.
+/// Only this crate can make one; forwarding functions require it.
+#[derive(Debug)]
+pub struct Permit {
+    /// Ledger `seq` of each statement's decision, in order.
+    pub seqs: Vec<i64>,
+    _sealed: (),
+}
+
+/// Why an action was refused, in words a client may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: String,
+    pub reason: String,
+}
+
+impl Refusal {
+    /// The message ARCHITECTURE.md fixes for every protocol.
+    pub fn message(&self) -> String {
+        format!("vigil: denied by rule '{}': {}", self.rule, self.reason)
+    }
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Allowed(Permit),
+    Refused(Refusal),
+}
+
+impl Guard {
+    /// Decides a message of one or more SQL statements. Each statement is
+    /// evaluated; if any is refused the message is refused whole. Every
+    /// statement's decision is durable in the ledger before this returns.
+    pub async fn decide_sql(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+    ) -> Result<Decision, GuardError> {
+        let started = Instant::now();
+        let now = SystemTime::now();
+        let mut verdicts = Vec::with_capacity(statements.len());
+        let mut refusal = None;
+        for facts in statements {
+            let action = Action {
+                connection: session.connection.clone(),
+                kind: ActionKind::Sql(facts.clone()),
+            };
+            let evaluation = self.policies.evaluate(&EvalInput {
+                principal: &session.principal,
+                action: &action,
+                now,
+            });
+            let verdict = evaluation.verdict;
+            if refusal.is_none() {
+                refusal = refusal_of(&verdict);
+            }
+            verdicts.push(verdict);
+        }
+        // A refused message records every statement as refused by the same
+        // rule: none of them runs.
+        let mut seqs = Vec::with_capacity(statements.len());
+        for (facts, verdict) in statements.iter().zip(&verdicts) {
+            let decision = match &refusal {
+                Some(r) if matches!(verdict, Verdict::Allow { .. }) => VerdictRecord {
+                    verdict: "deny".into(),
+                    rule: r.rule.clone(),
+                    reason: Some(format!(
+                        "another statement of the same message was refused: {}",
+                        r.reason
+                    )),
+                },
+                _ => VerdictRecord::from(verdict),
+            };
+            let label = if decision.verdict == "allow" {
+                "allow"
+            } else if verdict.label() == "review" {
+                "review"
+            } else {
+                "deny"
+            };
+            self.metrics
+                .statements
+                .get_or_create(&VerdictLabel { verdict: label })
+                .inc();
+            let event = session.event(EventBody::Statement {
+                connection: session.connection.name.clone(),
+                text: facts.text.clone(),
+                kind: facts.kind.clone(),
+                tables_read: facts.tables_read.clone(),
+                tables_written: facts.tables_written.clone(),
+                decision,
+            });
+            let appended = self.store.append(event).await.map_err(GuardError::Ledger)?;
+            seqs.push(appended.seq);
+        }
+        session
+            .statements
+            .fetch_add(statements.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .decision_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(match refusal {
+            Some(r) => Decision::Refused(r),
+            None => Decision::Allowed(Permit { seqs, _sealed: () }),
+        })
+    }
+
+    /// Evaluates policy without recording anything: for protocol steps that
+    /// run nothing (PostgreSQL's Parse), so that a refusal comes early. The
+    /// execution itself still goes through [`Guard::decide_sql`].
+    pub fn preview_sql(&self, session: &SessionCtx, statements: &[SqlFacts]) -> Option<Refusal> {
+        let now = SystemTime::now();
+        statements.iter().find_map(|facts| {
+            let action = Action {
+                connection: session.connection.clone(),
+                kind: ActionKind::Sql(facts.clone()),
+            };
+            refusal_of(
+                &self
+                    .policies
+                    .evaluate(&EvalInput {
+                        principal: &session.principal,
+                        action: &action,
+                        now,
+                    })
+                    .verdict,
+            )
+        })
+    }
+
+    /// Records a statement that was refused before policy could see it (it
+    /// could not be analysed): fail closed, and say why.
+    pub async fn refuse_unanalysable(
+        &self,
+        session: &SessionCtx,
+        text: &str,
+        error: &str,
+    ) -> Result<Refusal, GuardError> {
+        let refusal = Refusal {
+            rule: "analysis".into(),
+            reason: format!("the statement could not be analysed: {error}"),
+        };
+        self.metrics
+            .statements
+            .get_or_create(&VerdictLabel { verdict: "deny" })
+            .inc();
+        let event = session.event(EventBody::Statement {
+            connection: session.connection.name.clone(),
+            text: text.to_string(),
+            kind: "unknown".into(),
+            tables_read: vec![],
+            tables_written: vec![],
+            decision: VerdictRecord {
+                verdict: "deny".into(),
+                rule: refusal.rule.clone(),
+                reason: Some(refusal.reason.clone()),
+            },
+        });
+        self.store.append(event).await.map_err(GuardError::Ledger)?;
+        Ok(refusal)
+    }
+
+    /// Records how a forwarded statement ended. Waits for room in the ledger
+    /// queue (never dropped) but not for the commit.
+    pub async fn statement_done(&self, session: &SessionCtx, outcome: StatementOutcome) {
+        self.metrics
+            .statement_seconds
+            .observe(outcome.duration_us as f64 / 1e6);
+        if let Err(e) = self
+            .store
+            .append_nowait(session.event(EventBody::StatementDone(outcome)))
+            .await
+        {
+            tracing::error!(session = %session.id, error = %e, "could not record a statement outcome");
+        }
+    }
+}
+
+fn refusal_of(verdict: &Verdict) -> Option<Refusal> {
+    match verdict {
+        Verdict::Allow { .. } => None,
+        Verdict::Deny { rule, reason } => Some(Refusal {
+            rule: rule.clone(),
+            reason: reason.clone(),
+        }),
+        // Approvals arrive with their own issue; until then a review rule
+        // refuses and says who could approve.
+        Verdict::Review {
+            rule,
+            reason,
+            reviewers,
+            ..
+        } => Some(Refusal {
+            rule: rule.clone(),
+            reason: format!(
+                "{reason} (approval required from: {})",
+                reviewers.join(", ")
+            ),
+        }),
+    }
+}

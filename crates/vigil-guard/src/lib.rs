@@ -1,0 +1,71 @@
+//! The guard: one gate that turns a credential into a [`Principal`], and one
+//! that turns a principal and an action into a decision that is durable in
+//! the ledger before anything is forwarded.
+//!
+//! Front-ends can only forward with a [`Permit`], and only this crate can
+//! make one, so "forwarded without a recorded decision" does not compile.
+
+mod decide;
+mod error;
+mod metrics;
+mod session;
+
+pub use decide::{Decision, Permit, Refusal};
+pub use error::GuardError;
+pub use metrics::Metrics;
+pub use session::SessionCtx;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use vigil_core::{ConnectionRef, Principal, Secret};
+use vigil_identity::Authenticator;
+use vigil_policy::PolicySet;
+use vigil_store::Store;
+
+/// The gateway's single point of decision.
+pub struct Guard {
+    auth: Authenticator,
+    policies: PolicySet,
+    store: Arc<dyn Store>,
+    connections: HashMap<String, ConnectionRef>,
+    metrics: Arc<Metrics>,
+}
+
+impl Guard {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policies: PolicySet,
+        connections: impl IntoIterator<Item = ConnectionRef>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            auth: Authenticator::new(store.clone()),
+            policies,
+            store,
+            connections: connections
+                .into_iter()
+                .map(|c| (c.name.clone(), c))
+                .collect(),
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The one authentication gate, for every protocol.
+    pub async fn authenticate(&self, credential: &Secret<String>) -> Result<Principal, GuardError> {
+        match self.auth.authenticate(credential).await {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.metrics.auth_failures.inc();
+                Err(GuardError::Authentication(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+use crate::metrics::ProtocolLabel;
+use crate::{Guard, GuardError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use vigil_core::{ConnectionRef, Event, EventBody, Principal};
+
+/// One client session, opened by the guard after authentication and grant.
+pub struct SessionCtx {
+    pub id: String,
+    pub principal: Principal,
+    pub connection: ConnectionRef,
+    pub protocol: &'static str,
+    started: Instant,
+    pub(crate) statements: AtomicU64,
+}
+
+impl SessionCtx {
+    pub(crate) fn event(&self, body: EventBody) -> Event {
+        Event {
+            at_ms: now_ms(),
+            session: Some(self.id.clone()),
+            principal: Some(self.principal.name.clone()),
+            run_id: self.principal.run_id.clone(),
+            body,
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 12];
+    // A failing system RNG leaves zeros; the id only has to be unique, and
+    // the timestamp prefix keeps it so.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    format!("{:x}-{}", now_ms(), hex::encode(bytes))
+}
+
+impl Guard {
+    /// Checks that a policy grants the principal this connection, then
+    /// records the session's start durably.
+    pub async fn open_session(
+        &self,
+        principal: Principal,
+        connection: &str,
+        protocol: &'static str,
+        client_addr: &str,
+    ) -> Result<SessionCtx, GuardError> {
+        let Some(conn) = self.connections.get(connection) else {
+            self.record_auth_failure(protocol, connection, client_addr, "unknown connection")
+                .await;
+            return Err(GuardError::UnknownConnection(connection.to_string()));
+        };
+        if !self.policies.grants(&principal, connection) {
+            self.record_auth_failure(
+                protocol,
+                connection,
+                client_addr,
+                &format!("no grant for {}", principal.name),
+            )
+            .await;
+            return Err(GuardError::NotGranted {
+                principal: principal.name.clone(),
+                connection: connection.to_string(),
+            });
+        }
+        let session = SessionCtx {
+            id: new_session_id(),
+            principal,
+            connection: conn.clone(),
+            protocol,
+            started: Instant::now(),
+            statements: AtomicU64::new(0),
+        };
+        let start = session.event(EventBody::SessionStart {
+            protocol: protocol.to_string(),
+            connection: connection.to_string(),
+            client_addr: client_addr.to_string(),
+            principal: session.principal.clone(),
+        });
+        self.store.append(start).await.map_err(GuardError::Ledger)?;
+        self.metrics
+            .sessions_total
+            .get_or_create(&ProtocolLabel { protocol })
+            .inc();
+        self.metrics
+            .sessions_active
+            .get_or_create(&ProtocolLabel { protocol })
+            .inc();
+        Ok(session)
+    }
+
+    async fn record_auth_failure(
+        &self,
+        protocol: &str,
+        connection: &str,
+        client_addr: &str,
+        reason: &str,
+    ) {
+        let event = Event {
+            at_ms: now_ms(),
+            session: None,
+            principal: None,
+            run_id: None,
+            body: EventBody::AuthFailure {
+                protocol: protocol.to_string(),
+                connection: connection.to_string(),
+                client_addr: client_addr.to_string(),
+                reason: reason.to_string(),
+            },
+        };
+        if let Err(e) = self.store.append_nowait(event).await {
+            tracing::error!(error = %e, "could not record an authentication failure");
+        }
+    }
+
+    /// Records an authentication failure that happened before a principal existed.
+    pub async fn record_rejected_login(
+        &self,
+        protocol: &str,
+        connection: &str,
+        client_addr: &str,
+        reason: &str,
+    ) {
+        self.record_auth_failure(protocol, connection, client_addr, reason)
+            .await;
+    }
+
+    /// Records the session's end. Never fails: the session is over either way.
+    pub async fn close_session(&self, session: &SessionCtx) {
+        let end = session.event(EventBody::SessionEnd {
+            statements: session.statements.load(Ordering::Relaxed),
+            duration_ms: session.started.elapsed().as_millis() as u64,
+        });
+        if let Err(e) = self.store.append_nowait(end).await {
+            tracing::error!(session = %session.id, error = %e, "could not record the end of a session");
+        }
+        self.metrics
+            .sessions_active
+            .get_or_create(&ProtocolLabel {
+                protocol: session.protocol,
+            })
+            .dec();
+    }
+}

@@ -1,0 +1,32 @@
+//! The upstream side: dialing the target with the connection's own
+//! credential, which never leaves this module except towards the target.
+
+mod auth;
+mod connect;
+mod tls;
+
+pub use connect::{Upstream, UpstreamConfig, UpstreamTls, connect, send_cancel};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot reach the target: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("target protocol error: {0}")]
+    Protocol(String),
+    /// The target refused the connection's credential. The text is the
+    /// server's, which names the user but never the password.
+    #[error("target refused the login: {0}")]
+    Auth(String),
+    #[error("target TLS: {0}")]
+    Tls(String),
+    #[error("target TLS required by the connection but refused by the server")]
+    TlsRefused,
+    #[error("the target asks for {0}, which the gateway does not support")]
+    UnsupportedAuth(String),
+}
+
+impl From<crate::protocol::FrameError> for BackendError {
+    fn from(e: crate::protocol::FrameError) -> Self {
+        BackendError::Protocol(e.to_string())
+    }
+}

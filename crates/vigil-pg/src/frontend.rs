@@ -1,0 +1,320 @@
+//! Accepts PostgreSQL clients: TLS negotiation, the startup packet, the
+//! password exchange (the password is the Vigil credential), then hands the
+//! session to the guard and the relay.
+
+use crate::backend::{self, UpstreamConfig};
+use crate::cancel::CancelRegistry;
+use crate::catalog::CatalogCache;
+use crate::protocol::{self, MAX_STARTUP_PACKET, MessageWriter, Startup, next_frame};
+use crate::session::{self, SessionParts};
+use crate::stream::PgStream;
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use vigil_core::Secret;
+use vigil_guard::{Guard, GuardError};
+
+/// Clients must finish the startup and password exchange within this time.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A password message larger than this is not a credential.
+const MAX_PASSWORD_MESSAGE: usize = 16 * 1024;
+
+pub struct PgFrontendConfig {
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Accept clients without TLS from non-loopback addresses.
+    pub allow_plaintext_remote: bool,
+    pub upstreams: HashMap<String, UpstreamConfig>,
+}
+
+pub struct PgFrontend {
+    guard: Arc<Guard>,
+    config: PgFrontendConfig,
+    upstreams: HashMap<String, Arc<UpstreamConfig>>,
+    cancels: CancelRegistry,
+    catalogs: CatalogCache,
+}
+
+impl PgFrontend {
+    pub fn new(guard: Arc<Guard>, mut config: PgFrontendConfig) -> Self {
+        let upstreams = config
+            .upstreams
+            .drain()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect();
+        Self {
+            guard,
+            config,
+            upstreams,
+            cancels: CancelRegistry::default(),
+            catalogs: CatalogCache::default(),
+        }
+    }
+
+    /// Accepts clients until `shutdown` turns true, then waits for open
+    /// sessions to finish their current work (they close when idle).
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut sessions = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        let this = self.clone();
+                        let shutdown = shutdown.clone();
+                        sessions.spawn(async move { this.handle(tcp, peer, shutdown).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(listener);
+        tracing::info!(
+            open = sessions.len(),
+            "postgres listener closed; draining sessions"
+        );
+        while sessions.join_next().await.is_some() {}
+    }
+
+    async fn handle(&self, tcp: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+        let _ = tcp.set_nodelay(true);
+        let login = tokio::time::timeout(LOGIN_TIMEOUT, self.login(tcp, peer)).await;
+        let parts = match login {
+            Ok(Ok(Some(parts))) => parts,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "client connection ended during login");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "client did not finish login in time");
+                return;
+            }
+        };
+        session::run(&self.guard, parts, shutdown).await;
+    }
+
+    /// Returns the parts of a ready session, or None when the connection
+    /// ended (a cancel request, a refused login: already answered).
+    async fn login(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<Option<SessionParts>> {
+        let mut stream = PgStream::Plain(tcp);
+        let params = loop {
+            let body = read_startup(&mut stream).await?;
+            match protocol::parse_startup(&body) {
+                Ok(Startup::SslRequest) => match (&self.config.tls, stream) {
+                    (Some(acceptor), PgStream::Plain(mut tcp)) => {
+                        tcp.write_all(b"S").await?;
+                        let tls = acceptor.accept(tcp).await?;
+                        stream = PgStream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
+                    }
+                    (_, mut s) => {
+                        s.write_all(b"N").await?;
+                        stream = s;
+                    }
+                },
+                Ok(Startup::GssEncRequest) => stream.write_all(b"N").await?,
+                Ok(Startup::Cancel { pid, secret }) => {
+                    self.cancels.cancel(pid, secret).await;
+                    return Ok(None);
+                }
+                Ok(Startup::Params(params)) => break params,
+                Err(e) => {
+                    fatal(&mut stream, "08P01", &format!("vigil: {e}")).await;
+                    return Ok(None);
+                }
+            }
+        };
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let user = get("user").unwrap_or_default();
+        let database = get("database").unwrap_or_else(|| user.clone());
+
+        if !stream.is_tls() && !peer.ip().is_loopback() && !self.config.allow_plaintext_remote {
+            self.guard
+                .record_rejected_login(
+                    "postgres",
+                    &database,
+                    &peer.to_string(),
+                    "plaintext from a remote address",
+                )
+                .await;
+            fatal(
+                &mut stream,
+                "28000",
+                "vigil: TLS is required for clients that are not on loopback (use sslmode=require)",
+            )
+            .await;
+            return Ok(None);
+        }
+
+        let Some(credential) = ask_password(&mut stream).await? else {
+            return Ok(None);
+        };
+        let principal = match self.guard.authenticate(&credential).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(%peer, user, database, error = ?e, "authentication failed");
+                self.guard
+                    .record_rejected_login(
+                        "postgres",
+                        &database,
+                        &peer.to_string(),
+                        "invalid credential",
+                    )
+                    .await;
+                fatal(
+                    &mut stream,
+                    "28P01",
+                    &format!("vigil: password authentication failed for user \"{user}\""),
+                )
+                .await;
+                return Ok(None);
+            }
+        };
+        let Some(upstream_cfg) = self.upstreams.get(&database).cloned() else {
+            self.guard
+                .record_rejected_login(
+                    "postgres",
+                    &database,
+                    &peer.to_string(),
+                    "unknown connection",
+                )
+                .await;
+            fatal(
+                &mut stream,
+                "3D000",
+                &format!("vigil: unknown connection \"{database}\""),
+            )
+            .await;
+            return Ok(None);
+        };
+        let session = match self
+            .guard
+            .open_session(principal, &database, "postgres", &peer.to_string())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let code = match e {
+                    GuardError::UnknownConnection(_) => "3D000",
+                    GuardError::NotGranted { .. } => "28000",
+                    _ => "58000",
+                };
+                fatal(&mut stream, code, &format!("vigil: {e}")).await;
+                return Ok(None);
+            }
+        };
+        let mut upstream = match backend::connect(&upstream_cfg, &params).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(session = %session.id, connection = %database, error = %e, "upstream login failed");
+                self.guard.close_session(&session).await;
+                fatal(
+                    &mut stream,
+                    "08006",
+                    &format!("vigil: cannot connect to the target of connection \"{database}\""),
+                )
+                .await;
+                return Ok(None);
+            }
+        };
+        let catalog = self
+            .catalogs
+            .get_or_load(&database, &mut upstream.stream)
+            .await;
+        let cancel_key = self
+            .cancels
+            .register(upstream_cfg, upstream.pid, upstream.secret);
+
+        let mut w = MessageWriter::new();
+        w.auth_ok();
+        w.raw(&upstream.parameter_status);
+        w.backend_key(cancel_key.pid, cancel_key.secret);
+        w.ready(protocol::txn::IDLE);
+        stream.write_all(&w.take()).await?;
+        tracing::info!(session = %session.id, principal = %session.principal.name, connection = %database, %peer, "session opened");
+        Ok(Some(SessionParts {
+            client: stream,
+            upstream,
+            session,
+            catalog,
+            cancel_key,
+        }))
+    }
+}
+
+async fn read_startup(stream: &mut PgStream) -> std::io::Result<Vec<u8>> {
+    let len = stream.read_u32().await? as usize;
+    if !(8..=MAX_STARTUP_PACKET).contains(&len) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "bad startup packet length",
+        ));
+    }
+    let mut body = vec![0u8; len - 4];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// Asks for the password (the Vigil credential) in clear text: the
+/// connection is TLS or loopback, and the gateway needs the token itself.
+async fn ask_password(stream: &mut PgStream) -> std::io::Result<Option<Secret<String>>> {
+    let mut w = MessageWriter::new();
+    w.auth_cleartext();
+    stream.write_all(&w.take()).await?;
+    let mut buf = BytesMut::with_capacity(1024);
+    let msg = loop {
+        match next_frame(&mut buf, MAX_PASSWORD_MESSAGE) {
+            Ok(Some((b'p', msg))) => break msg,
+            Ok(Some(_)) | Err(_) => {
+                fatal(stream, "08P01", "vigil: expected a password message").await;
+                return Ok(None);
+            }
+            Ok(None) => {
+                if read_some(stream, &mut buf).await? == 0 {
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    match protocol::MessageReader::new(&msg, "PasswordMessage").cstr() {
+        Ok(p) => Ok(Some(Secret::new(p.to_string()))),
+        Err(_) => {
+            fatal(stream, "08P01", "vigil: malformed password message").await;
+            Ok(None)
+        }
+    }
+}
+
+async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
+    r.read_buf(buf).await
+}
+
+/// Sends a FATAL error; the connection ends after it.
+pub(crate) async fn fatal(stream: &mut PgStream, code: &str, message: &str) {
+    let mut w = MessageWriter::new();
+    w.error("FATAL", code, message);
+    let _ = stream.write_all(&w.take()).await;
+    let _ = stream.flush().await;
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,342 @@
+//! Client → target: every statement goes to the guard before it may pass.
+//!
+//! A refused statement is not answered here: the pump sends the target a
+//! marker statement that fails to parse at exactly that place in the stream,
+//! and the server pump swaps the target's error for the refusal. The target
+//! itself then skips to Sync and reports the right transaction status, so
+//! pipelines and transaction blocks behave exactly as after a server error.
+
+use super::End;
+use super::shared::Shared;
+use crate::protocol::{
+    self, FrameError, MAX_CLIENT_MESSAGE, MessageReader, MessageWriter, parse_bind, parse_execute,
+    parse_parse, parse_query, peek_header,
+};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use vigil_core::SqlFacts;
+use vigil_guard::{Decision, Guard, GuardError, Permit, Refusal, SessionCtx};
+use vigil_sql::Catalog;
+
+/// Named statements and portals a client may keep open at once.
+const MAX_PREPARED: usize = 10_000;
+/// Messages larger than this that need no inspection are streamed through.
+const STREAM_THRESHOLD: usize = 64 * 1024;
+
+type Facts = Arc<Vec<SqlFacts>>;
+
+pub struct ClientPump<'a> {
+    guard: &'a Guard,
+    session: &'a SessionCtx,
+    catalog: &'a Catalog,
+    shared: &'a Shared,
+    statements: HashMap<String, Facts>,
+    portals: HashMap<String, Facts>,
+    out: MessageWriter,
+    /// RFQ-producing messages forwarded so far (see `Shared`).
+    batch: u64,
+    shutting_down: bool,
+}
+
+/// Where an injected failure must happen: a Query is answered with one
+/// error and ReadyForQuery; anything in the extended protocol with one
+/// error, after which the target skips to Sync.
+#[derive(Clone, Copy)]
+enum Place {
+    Simple,
+    Extended,
+}
+
+impl<'a> ClientPump<'a> {
+    pub fn new(
+        guard: &'a Guard,
+        session: &'a SessionCtx,
+        catalog: &'a Catalog,
+        shared: &'a Shared,
+    ) -> Self {
+        Self {
+            guard,
+            session,
+            catalog,
+            shared,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            out: MessageWriter::new(),
+            batch: 0,
+            shutting_down: false,
+        }
+    }
+
+    pub async fn run<R, W>(
+        &mut self,
+        client: &mut R,
+        upstream: &mut W,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> io::Result<End>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut buf = BytesMut::with_capacity(8 * 1024);
+        // Bytes of a large uninspected message still to stream through.
+        let mut passthrough = 0usize;
+        loop {
+            if passthrough > 0 {
+                let n = passthrough.min(buf.len());
+                self.out.raw(&buf.split_to(n));
+                passthrough -= n;
+            }
+            while passthrough == 0 {
+                let (tag, total) = match peek_header(&buf, MAX_CLIENT_MESSAGE) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => return Err(protocol_violation(e)),
+                };
+                if buf.len() >= total {
+                    let frame = buf.split_to(total).freeze();
+                    if let Some(end) = self.handle(tag, frame).await? {
+                        upstream.write_all(&self.out.take()).await?;
+                        return Ok(end);
+                    }
+                } else if total > STREAM_THRESHOLD && matches!(tag, b'd') {
+                    passthrough = total - buf.len();
+                    self.out.raw(&buf.split());
+                } else {
+                    buf.reserve(total - buf.len());
+                    break;
+                }
+            }
+            if !self.out.is_empty() {
+                upstream.write_all(&self.out.take()).await?;
+            }
+            if self.shutting_down && self.idle() && buf.is_empty() {
+                return Ok(End::Shutdown);
+            }
+            tokio::select! {
+                read = client.read_buf(&mut buf) => {
+                    if read? == 0 {
+                        return Ok(End::Client);
+                    }
+                }
+                changed = shutdown.changed(), if !self.shutting_down => {
+                    // A closed sender means the gateway is going away too.
+                    if changed.is_err() || *shutdown.borrow() {
+                        self.shutting_down = true;
+                        if self.idle() && buf.is_empty() {
+                            return Ok(End::Shutdown);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.shared.txn() == protocol::txn::IDLE && self.shared.is_quiet()
+    }
+
+    /// Handles one whole client message; Some(end) closes the session.
+    async fn handle(&mut self, tag: u8, frame: Bytes) -> io::Result<Option<End>> {
+        match tag {
+            b'Q' => self.on_query(frame).await?,
+            b'P' => self.on_parse(frame).await?,
+            b'B' => self.on_bind(frame)?,
+            b'E' => self.on_execute(frame).await?,
+            b'C' => self.on_close(frame)?,
+            b'S' => {
+                self.out.raw(&frame);
+                self.batch += 1;
+            }
+            b'D' | b'H' | b'd' | b'c' | b'f' => self.out.raw(&frame),
+            b'F' => {
+                // Fast-path function calls name a function by OID with no SQL
+                // to analyse (lo_import, ...): refused, fail closed.
+                let refusal = Refusal {
+                    rule: "protocol".into(),
+                    reason: "fast-path function calls are not allowed".into(),
+                };
+                self.refuse(Place::Simple, "42501", &refusal.message());
+                self.batch += 1;
+            }
+            b'X' => {
+                self.out.raw(&frame);
+                return Ok(Some(End::Client));
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected client message type '{}'", other as char),
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn on_query(&mut self, frame: Bytes) -> io::Result<()> {
+        let text = parse_query(&frame).map_err(protocol_violation)?;
+        match self.analyse(text).await {
+            Ok(facts) if facts.is_empty() => self.out.raw(&frame),
+            Ok(facts) => match self.guard.decide_sql(self.session, &facts).await {
+                Ok(Decision::Allowed(permit)) => self.forward(&permit, &frame),
+                Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
+                Err(e) => self.refuse_guard_error(Place::Simple, e),
+            },
+            Err(Some(r)) => self.refuse(Place::Simple, "42501", &r.message()),
+            Err(None) => self.refuse(Place::Simple, "58000", LEDGER_DOWN),
+        }
+        self.batch += 1;
+        Ok(())
+    }
+
+    async fn on_parse(&mut self, frame: Bytes) -> io::Result<()> {
+        let parse = parse_parse(&frame).map_err(protocol_violation)?;
+        let name = parse.statement.to_string();
+        let facts = match self.analyse(parse.query).await {
+            Ok(facts) => facts,
+            Err(Some(r)) => return Ok(self.refuse(Place::Extended, "42501", &r.message())),
+            Err(None) => return Ok(self.refuse(Place::Extended, "58000", LEDGER_DOWN)),
+        };
+        // Parse runs nothing, so an allowed statement is recorded when it is
+        // executed; a refused one is recorded now, with its refusal.
+        if self.guard.preview_sql(self.session, &facts).is_some() {
+            match self.guard.decide_sql(self.session, &facts).await {
+                Ok(Decision::Refused(r)) => {
+                    return Ok(self.refuse(Place::Extended, "42501", &r.message()));
+                }
+                Ok(Decision::Allowed(_)) => {}
+                Err(e) => return Ok(self.refuse_guard_error(Place::Extended, e)),
+            }
+        }
+        if !name.is_empty()
+            && self.statements.len() >= MAX_PREPARED
+            && !self.statements.contains_key(&name)
+        {
+            let r = Refusal {
+                rule: "limits".into(),
+                reason: format!("more than {MAX_PREPARED} prepared statements"),
+            };
+            return Ok(self.refuse(Place::Extended, "53400", &r.message()));
+        }
+        self.statements.insert(name, Arc::new(facts));
+        self.out.raw(&frame);
+        Ok(())
+    }
+
+    fn on_bind(&mut self, frame: Bytes) -> io::Result<()> {
+        let bind = parse_bind(&frame).map_err(protocol_violation)?;
+        match self.statements.get(bind.statement) {
+            Some(facts)
+                if bind.portal.is_empty()
+                    || self.portals.len() < MAX_PREPARED
+                    || self.portals.contains_key(bind.portal) =>
+            {
+                self.portals.insert(bind.portal.to_string(), facts.clone());
+            }
+            // Unknown statement: the target answers with its own error. Any
+            // Execute of this portal is refused below, since it is unknown.
+            _ => {
+                self.portals.remove(bind.portal);
+            }
+        }
+        self.out.raw(&frame);
+        Ok(())
+    }
+
+    async fn on_execute(&mut self, frame: Bytes) -> io::Result<()> {
+        let portal = parse_execute(&frame).map_err(protocol_violation)?;
+        let Some(facts) = self.portals.get(portal).cloned() else {
+            let r = Refusal {
+                rule: "protocol".into(),
+                reason: format!("portal \"{portal}\" was not bound through the gateway"),
+            };
+            self.refuse(Place::Extended, "42501", &r.message());
+            return Ok(());
+        };
+        if facts.is_empty() {
+            self.out.raw(&frame);
+            return Ok(());
+        }
+        match self.guard.decide_sql(self.session, &facts).await {
+            Ok(Decision::Allowed(permit)) => self.forward(&permit, &frame),
+            Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
+            Err(e) => self.refuse_guard_error(Place::Extended, e),
+        }
+        Ok(())
+    }
+
+    fn on_close(&mut self, frame: Bytes) -> io::Result<()> {
+        let mut r = MessageReader::new(&frame, "Close");
+        let kind = r.u8().map_err(protocol_violation)?;
+        let name = r.cstr().map_err(protocol_violation)?;
+        match kind {
+            b'S' => self.statements.remove(name),
+            _ => self.portals.remove(name),
+        };
+        self.out.raw(&frame);
+        Ok(())
+    }
+
+    /// Analyses a statement. Err(Some) is a refusal (recorded); Err(None)
+    /// means the refusal could not even be recorded.
+    async fn analyse(&self, text: &str) -> Result<Vec<SqlFacts>, Option<Refusal>> {
+        match vigil_sql::analyze(text, self.catalog) {
+            Ok(facts) => Ok(facts),
+            Err(e) => match self
+                .guard
+                .refuse_unanalysable(self.session, text, &e.to_string())
+                .await
+            {
+                Ok(r) => Err(Some(r)),
+                Err(e) => {
+                    tracing::error!(session = %self.session.id, error = %e, "ledger unavailable");
+                    Err(None)
+                }
+            },
+        }
+    }
+
+    /// The only way an analysed statement reaches the target.
+    fn forward(&mut self, permit: &Permit, frame: &[u8]) {
+        for &seq in &permit.seqs {
+            self.shared.push_in_flight(seq, self.batch);
+        }
+        self.out.raw(frame);
+    }
+
+    fn refuse_guard_error(&mut self, place: Place, e: GuardError) {
+        tracing::error!(session = %self.session.id, error = %e, "statement refused: guard failed");
+        self.refuse(place, "58000", LEDGER_DOWN);
+    }
+
+    /// Sends the target a marker statement that fails right here; the server
+    /// pump answers the client with `message` in place of that failure.
+    fn refuse(&mut self, place: Place, code: &str, message: &str) {
+        let mut nonce = [0u8; 8];
+        let _ = aws_lc_rs::rand::fill(&mut nonce);
+        let marker = format!("vigil_refused_{}", hex::encode(nonce));
+        let mut error = MessageWriter::new();
+        error.error("ERROR", code, message);
+        if !self
+            .shared
+            .push_denial(marker.clone(), error.take().freeze(), self.batch)
+        {
+            // Too many refusals in flight: still refused, with the target's own error.
+            tracing::warn!(session = %self.session.id, "refusal queue full");
+        }
+        match place {
+            Place::Simple => self.out.query(&marker),
+            Place::Extended => self.out.parse("", &marker, &[]),
+        }
+    }
+}
+
+const LEDGER_DOWN: &str =
+    "vigil: the audit ledger is unavailable, so the statement was not forwarded";
+
+fn protocol_violation(e: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}

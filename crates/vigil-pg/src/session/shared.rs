@@ -1,0 +1,123 @@
+//! What the two pumps of a session share: the transaction status, the
+//! statements in flight (for timings) and the refusals waiting for their
+//! place in the response stream.
+
+use crate::protocol::txn;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+/// At most this many statements are timed at once; past it, timings are
+/// skipped (the decisions are in the ledger regardless).
+const MAX_IN_FLIGHT: usize = 4096;
+/// Refusals waiting for their injected error to come back.
+const MAX_DENIALS: usize = 1024;
+
+pub struct InFlight {
+    pub seq: i64,
+    pub started: Instant,
+    batch: u64,
+}
+
+/// Batches are numbered by the messages that end in one ReadyForQuery
+/// (Query, Sync, FunctionCall): the client pump counts them as it forwards,
+/// the server pump as ReadyForQuery comes back, so a pipelined next batch is
+/// never mistaken for the one being answered.
+#[derive(Default)]
+struct Inner {
+    in_flight: VecDeque<InFlight>,
+    denials: Vec<(u64, String, Bytes)>,
+    answered_batches: u64,
+}
+
+pub struct Shared {
+    txn: AtomicU8,
+    inner: Mutex<Inner>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            txn: AtomicU8::new(txn::IDLE),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+}
+
+impl Shared {
+    pub fn txn(&self) -> u8 {
+        self.txn.load(Ordering::Acquire)
+    }
+
+    pub fn set_txn(&self, status: u8) {
+        self.txn.store(status, Ordering::Release);
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        self.inner.lock().ok().map(|mut g| f(&mut g))
+    }
+
+    pub fn push_in_flight(&self, seq: i64, batch: u64) {
+        self.with(|i| {
+            if i.in_flight.len() < MAX_IN_FLIGHT {
+                i.in_flight.push_back(InFlight {
+                    seq,
+                    started: Instant::now(),
+                    batch,
+                });
+            }
+        });
+    }
+
+    /// The statement of the batch being answered whose completion came back.
+    pub fn pop_in_flight(&self) -> Option<InFlight> {
+        self.with(|i| match i.in_flight.front() {
+            Some(f) if f.batch == i.answered_batches => i.in_flight.pop_front(),
+            _ => None,
+        })
+        .flatten()
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.with(|i| i.in_flight.is_empty()).unwrap_or(true)
+    }
+
+    /// Registers the error to show in place of the server's answer to the
+    /// injected marker statement. False when too many are outstanding.
+    pub fn push_denial(&self, marker: String, error: Bytes, batch: u64) -> bool {
+        self.with(|i| {
+            if i.denials.len() >= MAX_DENIALS {
+                return false;
+            }
+            i.denials.push((batch, marker, error));
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// The refusal whose marker the server's error message names, if any.
+    pub fn take_denial(&self, server_message: &str) -> Option<Bytes> {
+        self.with(|i| {
+            let at = i
+                .denials
+                .iter()
+                .position(|(_, m, _)| server_message.contains(m.as_str()))?;
+            Some(i.denials.swap_remove(at).2)
+        })
+        .flatten()
+    }
+
+    /// At ReadyForQuery everything of the batch has been answered or skipped.
+    pub fn batch_done(&self) {
+        self.with(|i| {
+            let done = i.answered_batches;
+            while i.in_flight.front().is_some_and(|f| f.batch <= done) {
+                i.in_flight.pop_front();
+            }
+            i.denials.retain(|(b, _, _)| *b > done);
+            i.answered_batches += 1;
+        });
+    }
+}

@@ -1,0 +1,115 @@
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Vigil: a privileged-access gateway for AI agents.
+///
+/// Agents and people connect to Vigil with a Vigil token (or an OIDC token)
+/// instead of a database password. Vigil parses every statement, decides by
+/// policy, records the decision in a tamper-evident ledger before anything
+/// reaches the target, and logs in to the target with a credential the
+/// client never sees.
+#[derive(Parser)]
+#[command(name = "vigil", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the gateway until Ctrl-C or SIGTERM (sessions are drained first).
+    Serve(ConfigArg),
+    /// Create, list and revoke Vigil API tokens (works on the store in data_dir).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read sessions from a running gateway's API (needs an admin token).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Check the ledger.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check the configuration and its policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Args)]
+pub struct ConfigArg {
+    /// The gateway's TOML configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it alone on stdout (it is shown only once; only its hash is stored).
+    Create {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The principal's name, as policies and the ledger see it.
+        #[arg(long)]
+        name: String,
+        /// Groups the principal belongs to, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        groups: Vec<String>,
+        /// Whether the principal is an autonomous agent or a person.
+        #[arg(long, default_value = "agent", value_parser = ["agent", "human"])]
+        kind: String,
+        /// Lifetime, e.g. 30m, 24h, 7d. Without it the token does not expire.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+    /// List tokens (names, groups, expiry; never the tokens themselves).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Revoke the active token called NAME.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
+}
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// The gateway's HTTP address.
+    #[arg(long, env = "VIGIL_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// A Vigil token or OIDC JWT of a member of server.admin_groups.
+    #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// The most recent sessions, newest first.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Every statement, decision and timing of one session.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and checkpoint signatures; exit 1 naming the first bad event.
+    Verify(ConfigArg),
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Validate the configuration and compile every policy; exit 1 with file:line on error.
+    Check(ConfigArg),
+}
