@@ -26,6 +26,14 @@ fn pgbench_select_cost() {
         "analyze(pgbench select): {:.2} us/call",
         per_call.as_secs_f64() * 1e6
     );
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(pg_query::parse(std::hint::black_box(sql), 0)).ok();
+    }
+    println!(
+        "of which pg_query::parse alone: {:.2} us/call",
+        (start.elapsed() / n).as_secs_f64() * 1e6
+    );
     let update = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2";
     let start = Instant::now();
     for _ in 0..n {
