@@ -9,11 +9,12 @@ use vigil_policy::EvalInput;
 
 /// Proof that the guard allowed an action and recorded that durably.
 /// Only this crate can make one; forwarding functions require it.
+/// `non_exhaustive` is what seals it: no other crate can construct one.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Permit {
     /// Ledger `seq` of each statement's decision, in order.
     pub seqs: Vec<i64>,
-    _sealed: (),
 }
 
 /// Why an action was refused, in words a client may see.
@@ -110,7 +111,7 @@ impl Guard {
             .observe(started.elapsed().as_secs_f64());
         Ok(match refusal {
             Some(r) => Decision::Refused(r),
-            None => Decision::Allowed(Permit { seqs, _sealed: () }),
+            None => Decision::Allowed(Permit { seqs }),
         })
     }
 

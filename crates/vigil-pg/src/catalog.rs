@@ -13,9 +13,12 @@ use vigil_sql::Catalog;
 /// A catalog older than this is loaded again by the next session.
 const REFRESH_AFTER: Duration = Duration::from_secs(300);
 
+/// When each connection's catalog was loaded, and the catalog.
+type Entries = HashMap<String, (Instant, Arc<Catalog>)>;
+
 #[derive(Default, Clone)]
 pub struct CatalogCache {
-    entries: Arc<Mutex<HashMap<String, (Instant, Arc<Catalog>)>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl CatalogCache {

@@ -197,18 +197,28 @@ impl<'a> ClientPump<'a> {
         let name = parse.statement.to_string();
         let facts = match self.analyse(parse.query).await {
             Ok(facts) => facts,
-            Err(Some(r)) => return Ok(self.refuse(Place::Extended, "42501", &r.message())),
-            Err(None) => return Ok(self.refuse(Place::Extended, "58000", LEDGER_DOWN)),
+            Err(Some(r)) => {
+                self.refuse(Place::Extended, "42501", &r.message());
+                return Ok(());
+            }
+            Err(None) => {
+                self.refuse(Place::Extended, "58000", LEDGER_DOWN);
+                return Ok(());
+            }
         };
         // Parse runs nothing, so an allowed statement is recorded when it is
         // executed; a refused one is recorded now, with its refusal.
         if self.guard.preview_sql(self.session, &facts).is_some() {
             match self.guard.decide_sql(self.session, &facts).await {
                 Ok(Decision::Refused(r)) => {
-                    return Ok(self.refuse(Place::Extended, "42501", &r.message()));
+                    self.refuse(Place::Extended, "42501", &r.message());
+                    return Ok(());
                 }
                 Ok(Decision::Allowed(_)) => {}
-                Err(e) => return Ok(self.refuse_guard_error(Place::Extended, e)),
+                Err(e) => {
+                    self.refuse_guard_error(Place::Extended, e);
+                    return Ok(());
+                }
             }
         }
         if !name.is_empty()
@@ -219,7 +229,8 @@ impl<'a> ClientPump<'a> {
                 rule: "limits".into(),
                 reason: format!("more than {MAX_PREPARED} prepared statements"),
             };
-            return Ok(self.refuse(Place::Extended, "53400", &r.message()));
+            self.refuse(Place::Extended, "53400", &r.message());
+            return Ok(());
         }
         self.statements.insert(name, Arc::new(facts));
         self.out.raw(&frame);

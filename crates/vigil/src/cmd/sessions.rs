@@ -43,8 +43,8 @@ fn list(server: &ServerArgs, limit: usize) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<36} {:<16} {:<12} {:<24} {:>6} {:>6}  {}",
-        "ID", "PRINCIPAL", "CONNECTION", "STARTED", "STMTS", "DENIED", "STATE"
+        "{:<36} {:<16} {:<12} {:<24} {:>6} {:>6}  STATE",
+        "ID", "PRINCIPAL", "CONNECTION", "STARTED", "STMTS", "DENIED"
     );
     for s in body
         .get("sessions")
