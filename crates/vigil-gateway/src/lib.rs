@@ -20,6 +20,11 @@ use vigil_store::{SqliteStore, Store, StoreOptions};
 
 /// Opens the embedded store of a configuration.
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
+    if config.server.store.is_some() {
+        // Refuse rather than silently write the ledger somewhere the operator
+        // did not ask for.
+        return Err(GatewayError::SharedStoreUnsupported);
+    }
     let opts = StoreOptions {
         fsync: config.ledger.fsync,
         checkpoint_every: config.ledger.checkpoint_every,
