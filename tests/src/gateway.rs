@@ -26,7 +26,49 @@ pub fn vigil_bin() -> PathBuf {
         "the vigil binary is missing at {}: run `cargo build -p vigil` first (or set VIGIL_BIN)",
         bin.display()
     );
+    warn_if_stale(&bin);
     bin
+}
+
+/// Warns (once) when the binary is older than a source file of the workspace's crates: the
+/// tests would be testing old code. `scripts/test.sh` builds before it tests.
+fn warn_if_stale(bin: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+            return;
+        };
+        if let Some(newer) = newest_source_after(&workspace_root().join("crates"), built) {
+            eprintln!(
+                "warning: {} is older than {}: run `cargo build -p vigil` to test the current code",
+                bin.display(),
+                newer.display()
+            );
+        }
+    });
+}
+
+fn newest_source_after(dir: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name == "fuzz" {
+            continue;
+        }
+        if path.is_dir() {
+            if let Some(found) = newest_source_after(&path, time) {
+                return Some(found);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > time)
+        {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// A config with the `[server]` and `[listen]` sections the harness expects (data dir and

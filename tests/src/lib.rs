@@ -32,6 +32,7 @@
 mod gateway;
 mod pg;
 mod python;
+pub mod quickstart;
 mod util;
 
 pub use gateway::{Gateway, config_with, psql_through, psql_through_script, vigil_bin};
