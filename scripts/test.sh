@@ -42,7 +42,7 @@ as_root() {
 
 DEB_PACKAGES=(
     postgresql postgresql-contrib pgbouncer
-    libclang-dev clang
+    libclang-dev clang build-essential pkg-config ca-certificates curl
     openssh-server
     mariadb-server mariadb-client
 )
@@ -103,6 +103,15 @@ setup_venv() {
 }
 
 setup_rust() {
+    if ! command -v cargo >/dev/null; then
+        if [[ ! -x $HOME/.cargo/bin/cargo ]]; then
+            # Debian's own cargo is too old for edition 2024; use rustup's stable toolchain.
+            echo "installing Rust (rustup, stable, minimal profile)"
+            curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+                sh -s -- -y -q --profile minimal -c rustfmt -c clippy
+        fi
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         rustup component add rustfmt clippy
     fi
