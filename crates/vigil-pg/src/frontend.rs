@@ -149,7 +149,11 @@ impl PgFrontend {
         let user = get("user").unwrap_or_default();
         let database = get("database").unwrap_or_else(|| user.clone());
 
-        if !stream.is_tls() && !peer.ip().is_loopback() && !self.config.allow_plaintext_remote {
+        if plaintext_refused(
+            peer.ip(),
+            stream.is_tls(),
+            self.config.allow_plaintext_remote,
+        ) {
             self.guard
                 .record_rejected_login(
                     "postgres",
@@ -263,6 +267,12 @@ impl PgFrontend {
     }
 }
 
+/// Tokens travel as the password, so plaintext is accepted only where
+/// nobody can listen in (loopback) unless the operator says otherwise.
+fn plaintext_refused(peer: std::net::IpAddr, tls: bool, allow_plaintext_remote: bool) -> bool {
+    !tls && !peer.is_loopback() && !allow_plaintext_remote
+}
+
 async fn read_startup(stream: &mut PgStream) -> std::io::Result<Vec<u8>> {
     let len = stream.read_u32().await? as usize;
     if !(8..=MAX_STARTUP_PACKET).contains(&len) {
@@ -317,4 +327,21 @@ pub(crate) async fn fatal(stream: &mut PgStream, code: &str, message: &str) {
     let _ = stream.write_all(&w.take()).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plaintext_refused;
+
+    #[test]
+    fn plaintext_is_refused_only_for_remote_clients_unless_allowed() {
+        let remote = "192.0.2.7".parse().unwrap();
+        let loopback = "127.0.0.1".parse().unwrap();
+        let loopback6 = "::1".parse().unwrap();
+        assert!(plaintext_refused(remote, false, false));
+        assert!(!plaintext_refused(remote, true, false));
+        assert!(!plaintext_refused(remote, false, true));
+        assert!(!plaintext_refused(loopback, false, false));
+        assert!(!plaintext_refused(loopback6, false, false));
+    }
 }
