@@ -180,7 +180,7 @@ analyst_psql() {
         "host=127.0.0.1 port=$VIGIL_PG_PORT dbname=shop user=analyst-agent sslmode=disable" "$@"
 }
 
-say "an allowed read (emails masked for analysts)"
+say "an allowed read (the analyst policy allows provably read-only statements)"
 echo "analyst> SELECT name, email FROM customers LIMIT 3;"
 analyst_psql -c "SELECT name, email FROM customers LIMIT 3" || true
 
