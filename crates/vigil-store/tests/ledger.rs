@@ -32,6 +32,22 @@ async fn appends_are_numbered_from_one_and_chained() {
 }
 
 #[tokio::test]
+async fn a_store_that_appended_nothing_signs_no_checkpoint() {
+    // `vigil token create` opens the store beside a running gateway; it must
+    // not sign the head of a chain the gateway is extending.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append(error_event(1)).await.unwrap();
+    let side = open(dir.path());
+    store.append(error_event(2)).await.unwrap();
+    side.close().await.unwrap();
+    store.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.checkpoints, 1, "only the writing store signs");
+}
+
+#[tokio::test]
 async fn the_chain_continues_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

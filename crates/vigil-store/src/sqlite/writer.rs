@@ -63,6 +63,10 @@ pub(crate) struct Writer {
     head: Head,
     checkpoint_every: u64,
     batch_max: usize,
+    /// Whether this writer appended anything. A store opened only to manage
+    /// tokens (`vigil token create` beside a running gateway) must not sign a
+    /// checkpoint of a chain head another process is extending.
+    appended: bool,
 }
 
 impl Writer {
@@ -80,6 +84,7 @@ impl Writer {
             head,
             checkpoint_every,
             batch_max: batch_max.max(1),
+            appended: false,
         })
     }
 
@@ -226,13 +231,14 @@ impl Writer {
         tx.commit()
             .map_err(StoreError::sqlite("committing a ledger batch"))?;
         self.head = head;
+        self.appended |= !results.is_empty();
         Ok(results)
     }
 
     /// Final checkpoint (when events were written since the last one) and a
     /// WAL truncation so the database file alone holds everything.
     fn shut_down(&mut self) -> Result<(), StoreError> {
-        if self.head.seq > self.head.checkpoint_seq {
+        if self.appended && self.head.seq > self.head.checkpoint_seq {
             write_checkpoint(
                 &self.conn,
                 &self.key,
