@@ -42,7 +42,7 @@ as_root() {
 
 DEB_PACKAGES=(
     postgresql postgresql-contrib pgbouncer
-    libclang-dev clang build-essential pkg-config ca-certificates curl
+    libclang-dev clang build-essential pkg-config ca-certificates curl openssl
     openssh-server
     mariadb-server mariadb-client
 )

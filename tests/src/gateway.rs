@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -195,28 +195,64 @@ impl Gateway {
     }
 
     /// Stops the server with SIGTERM, then SIGKILL if it has not exited within 10 seconds.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+    /// Returns how it exited (`None` when it was not running or had to be killed), so tests
+    /// can check that a graceful stop exits 0.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
+        None
+    }
+
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The running server's peak resident set size in bytes (`VmHWM` in
+    /// `/proc/<pid>/status`). Panics when the server is not running.
+    #[track_caller]
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let pid = self.pid().expect("the gateway is not running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("could not read /proc/{pid}/status: {e}"));
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"));
+        kb * 1024
+    }
+
+    /// A libpq connection string for `dbname` through the gateway on 127.0.0.1, with the
+    /// caller's extra options (`"sslmode=require"`); `sslmode=disable` unless they set one.
+    pub fn conninfo(&self, dbname: &str, extra: &str) -> String {
+        let sslmode = if extra.contains("sslmode=") {
+            ""
+        } else {
+            " sslmode=disable"
+        };
+        format!(
+            "host=127.0.0.1 port={} dbname={dbname} user=vigil-e2e connect_timeout=10{sslmode} {extra}",
+            self.pg_port
+        )
     }
 
     /// Stops (SIGTERM) and starts the server again on the same config, data dir and ports.
     #[track_caller]
     pub fn restart(&mut self) {
-        self.stop();
+        let _ = self.stop();
         self.spawn();
     }
 
@@ -391,6 +427,17 @@ pub fn psql_through_script(gw: &Gateway, db: &str, token: &str, script: &str) ->
         let _ = stdin.write_all(script.as_bytes());
     }
     child.wait_with_output().expect("could not wait for psql")
+}
+
+/// Runs psql through the gateway with a full connection string (from
+/// [`Gateway::conninfo`]), the token as the password and `-X -v ON_ERROR_STOP=1 -At`, then
+/// the caller's `args` (`["-c", "SELECT 1"]`).
+pub fn psql_conninfo(conninfo: &str, token: &str, args: &[&str]) -> Output {
+    psql_command(conninfo, Some(token))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("could not run psql")
 }
 
 /// A bare HTTP/1.0 GET; returns the status code and body.

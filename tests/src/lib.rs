@@ -31,13 +31,20 @@
 
 mod gateway;
 mod pg;
+pub mod psycopg_env;
 mod python;
 pub mod quickstart;
+mod tls;
 mod util;
+mod wire;
 
-pub use gateway::{Gateway, config_with, psql_through, psql_through_script, vigil_bin};
+pub use gateway::{
+    Gateway, config_with, psql_conninfo, psql_through, psql_through_script, vigil_bin,
+};
 pub use pg::{PgCluster, PgClusterBuilder, pg_bin, pg_bin_dir};
 pub use python::{python, python_code, venv_python};
+pub use tls::{ServerCert, TestCa};
 pub use util::{
     assert_failure, assert_success, free_port, is_root, random_hex, stderr, stdout, workspace_root,
 };
+pub use wire::{PgError, pg_login};

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+use crate::tls::{ServerCert, TestCa};
 use crate::util::{free_port, is_root, quote_ident, quote_literal, random_hex};
 
 /// How a user logs in to the private cluster (one `pg_hba.conf` line per user).
@@ -57,6 +58,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
 #[derive(Default)]
 pub struct PgClusterBuilder {
     users: Vec<(String, Option<String>, Auth)>,
+    ssl: bool,
 }
 
 impl PgClusterBuilder {
@@ -71,6 +73,14 @@ impl PgClusterBuilder {
     /// A login role that the cluster lets in without any password over loopback TCP.
     pub fn trust_user(mut self, name: &str) -> Self {
         self.users.push((name.to_string(), None, Auth::Trust));
+        self
+    }
+
+    /// Turns `ssl = on`: the harness makes a private CA ([`PgCluster::ca_cert`]) and a server
+    /// certificate it signs for `localhost` and `127.0.0.1`. Clients may still connect
+    /// without TLS (`pg_hba.conf` uses `host`, not `hostssl`).
+    pub fn ssl(mut self) -> Self {
+        self.ssl = true;
         self
     }
 
@@ -90,6 +100,7 @@ impl PgClusterBuilder {
             password,
             as_postgres,
             running: false,
+            ssl: None,
             dir,
         };
         std::fs::create_dir(&cluster.sockets).expect("could not create the socket dir");
@@ -125,6 +136,16 @@ impl PgClusterBuilder {
             String::from_utf8_lossy(&initdb.stdout)
         );
         cluster.write_hba(&self.users);
+        if self.ssl {
+            let tls_dir = cluster.dir.path().join("tls");
+            std::fs::create_dir(&tls_dir).expect("could not create the tls dir");
+            let ca = TestCa::new(&tls_dir, "pg");
+            let server = ca.issue_server("server");
+            if as_postgres {
+                chown_to_postgres(&tls_dir);
+            }
+            cluster.ssl = Some((ca.cert().to_path_buf(), server));
+        }
 
         cluster.start_on_free_port();
 
@@ -155,6 +176,7 @@ pub struct PgCluster {
     password: String,
     as_postgres: bool,
     running: bool,
+    ssl: Option<(PathBuf, ServerCert)>,
 }
 
 impl PgCluster {
@@ -176,6 +198,12 @@ impl PgCluster {
     /// `127.0.0.1:<port>`, as a Vigil connection `address`.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate, when the cluster was
+    /// built with [`PgClusterBuilder::ssl`].
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ssl.as_ref().map(|(ca, _)| ca.as_path())
     }
 
     /// The superuser (`postgres`) password.
@@ -306,11 +334,19 @@ impl PgCluster {
         let mut last_error = String::new();
         for _attempt in 0..5 {
             let port = free_port();
-            let options = format!(
+            let mut options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
                 self.sockets.display()
             );
+            if let Some((_, server)) = &self.ssl {
+                let _ = write!(
+                    options,
+                    " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    server.cert.display(),
+                    server.key.display()
+                );
+            }
             let out = self.run_pg_tool(
                 "pg_ctl",
                 &[

@@ -1,0 +1,380 @@
+"""psycopg 3 through Vigil: the PostgreSQL protocol features a Python agent uses.
+
+Usage: psycopg_protocol.py SCENARIO JSON   (see psycopg_common.py)
+Each scenario asserts its own expectations and prints a JSON summary.
+"""
+
+import psycopg
+from psycopg import errors
+from psycopg.pq import Format
+
+from psycopg_common import (
+    ScenarioFailed,
+    check,
+    describe_error,
+    direct,
+    gateway,
+    main,
+)
+
+
+def simple_and_extended(cfg):
+    """Reads with parameters in the simple protocol (ClientCursor) and the extended one."""
+    out = {}
+    with gateway(cfg, "agent") as gw, direct(cfg) as db:
+        query = "SELECT id, name, price FROM items WHERE id = %s OR name = %s ORDER BY id"
+        params = (3, "item 7")
+        expected = db.execute(query, params).fetchall()
+        check(len(expected) == 2, f"direct read returned {expected}")
+
+        simple = psycopg.ClientCursor(gw)
+        simple.execute(query, params)
+        got_simple = simple.fetchall()
+        check(got_simple == expected, f"simple protocol: {got_simple} != direct {expected}")
+        # A ClientCursor merges the parameters into the text: the server saw a literal.
+        check("'item 7'" in simple._query.query.decode(), "ClientCursor did not inline params")
+
+        got_extended = gw.cursor().execute(query, params).fetchall()
+        check(got_extended == expected, f"extended protocol: {got_extended} != {expected}")
+
+        # Text with quotes and non-ASCII through both protocols, round-tripped as a parameter.
+        tricky = "O'Brien — ünïcode; DROP TABLE items; --"
+        check(
+            psycopg.ClientCursor(gw).execute("SELECT %s::text", (tricky,)).fetchone()[0] == tricky,
+            "simple protocol mangled a quoted parameter",
+        )
+        check(
+            gw.execute("SELECT %s::text", (tricky,)).fetchone()[0] == tricky,
+            "extended protocol mangled a parameter",
+        )
+        out["simple"] = got_simple
+        out["extended"] = got_extended
+    return out
+
+
+BINARY_QUERY = """
+SELECT 42::int4 AS i4,
+       -9000000000::int8 AS i8,
+       'héllo wörld'::text AS txt,
+       12345.6789::numeric AS num,
+       '2024-02-29 12:34:56.789+02'::timestamptz AS ts,
+       '\\x00ff10deadbeef'::bytea AS bin,
+       ARRAY[1, 2, NULL, 4]::int4[] AS ints,
+       ARRAY['a', 'b c', NULL]::text[] AS texts,
+       ARRAY[1.5, 2.25]::numeric[] AS nums,
+       NULL::int4 AS nothing
+"""
+
+
+def binary_results(cfg):
+    """Binary-format results equal a direct connection's, type by type."""
+    with gateway(cfg, "agent") as gw, direct(cfg) as db:
+        cur = db.cursor(binary=True)
+        expected = cur.execute(BINARY_QUERY).fetchone()
+        names = [c.name for c in cur.description]
+
+        gcur = gw.cursor()
+        got = gcur.execute(BINARY_QUERY, binary=True).fetchone()
+        formats = [gcur.pgresult.fformat(i) for i in range(gcur.pgresult.nfields)]
+        check(
+            all(f == Format.BINARY for f in formats),
+            f"the gateway's result was not in binary format: {formats}",
+        )
+        for name, want, have in zip(names, expected, got):
+            check(want == have, f"binary column {name}: gateway {have!r} != direct {want!r}")
+
+        # The same through the gateway in text format.
+        text = gw.execute(BINARY_QUERY).fetchone()
+        check(tuple(text) == tuple(expected), f"text format {text} != binary {expected}")
+
+        # Binary results of a parameterised read from a table.
+        q = "SELECT id, name, price FROM items WHERE id BETWEEN %s AND %s ORDER BY id"
+        rows_gw = gw.cursor().execute(q, (5, 15), binary=True).fetchall()
+        rows_db = db.cursor().execute(q, (5, 15), binary=True).fetchall()
+        check(rows_gw == rows_db and len(rows_gw) == 11, f"{rows_gw} != {rows_db}")
+    return {"columns": names, "values": list(got)}
+
+
+def named_cursor(cfg):
+    """A server-side cursor fetches 10,000 rows in batches inside a transaction."""
+    who = cfg.get("who", "agent")
+    batches = []
+    total = 0
+    checksum = 0
+    with gateway(cfg, who, autocommit=False) as gw:
+        with gw.transaction():
+            with gw.cursor("big_cursor") as cur:
+                cur.execute(
+                    "SELECT g, 'row ' || g FROM generate_series(1, %s) AS g ORDER BY g",
+                    (10000,),
+                )
+                while True:
+                    rows = cur.fetchmany(1000)
+                    if not rows:
+                        break
+                    batches.append(len(rows))
+                    for n, s in rows:
+                        check(s == f"row {n}", f"row {n} came back as {s!r}")
+                        checksum += n
+                    total += len(rows)
+                check(
+                    gw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS,
+                    f"not inside a transaction: {gw.info.transaction_status!r}",
+                )
+        check(total == 10000, f"fetched {total} rows, not 10000")
+        check(checksum == 10000 * 10001 // 2, f"checksum {checksum}")
+        check(len(batches) == 10 and set(batches) == {1000}, f"batches {batches}")
+        # itersize: iterating fetches in batches as well.
+        with gw.transaction():
+            with gw.cursor("iter_cursor") as cur:
+                cur.itersize = 777
+                cur.execute("SELECT g FROM generate_series(1, 10000) AS g")
+                n = sum(1 for _ in cur)
+        check(n == 10000, f"iterating a named cursor gave {n} rows")
+        check(gw.execute("SELECT 1").fetchone()[0] == 1, "session unusable afterwards")
+    return {"rows": total, "batches": batches}
+
+
+def pipeline20(cfg):
+    """A pipeline of 20 statements: results arrive in order."""
+    with gateway(cfg, "agent") as gw:
+        with gw.pipeline():
+            cursors = [
+                gw.cursor().execute("SELECT %s::int * 2, %s::text", (i, f"s{i}"))
+                for i in range(20)
+            ]
+        got = [c.fetchone() for c in cursors]
+        want = [(i * 2, f"s{i}") for i in range(20)]
+        check(got == want, f"pipeline results out of order or wrong: {got}")
+        # A mixed pipeline: simple table reads interleaved with parameterised ones.
+        with gw.pipeline():
+            a = gw.execute("SELECT count(*) FROM items")
+            b = gw.execute("SELECT name FROM items WHERE id = %s", (9,))
+            c = gw.execute("SELECT max(id) FROM items")
+        mixed = [a.fetchone()[0], b.fetchone()[0], c.fetchone()[0]]
+        check(mixed == [50, "item 9", 50], f"mixed pipeline: {mixed}")
+    return {"results": got}
+
+
+def run_pipeline_with_failure(conn, bad_sql):
+    """Ten statements in one pipeline, the 5th is `bad_sql`. Returns what each cursor gave:
+    ["row:N" | "<ErrorClass>:<sqlstate>"], and the error the pipeline raised."""
+    cursors = []
+    raised = None
+    try:
+        with conn.pipeline():
+            for i in range(10):
+                cur = conn.cursor()
+                cursors.append(cur)
+                if i == 4:
+                    cur.execute(bad_sql)
+                else:
+                    cur.execute("SELECT %s::int", (i,))
+    except psycopg.Error as e:
+        raised = e
+    outcomes = []
+    for cur in cursors:
+        try:
+            row = cur.fetchone()
+            outcomes.append(f"row:{row[0]}")
+        except psycopg.Error as e:
+            outcomes.append(f"{type(e).__name__}:{e.sqlstate}")
+    return outcomes, raised
+
+
+def pipeline_denied(cfg):
+    """The 5th of 10 pipelined statements is denied: exactly like a server error there."""
+    with direct(cfg) as db:
+        ref_outcomes, ref_raised = run_pipeline_with_failure(db, "SELECT 1 / 0")
+    with gateway(cfg, "agent") as gw:
+        outcomes, raised = run_pipeline_with_failure(gw, "SELECT secret FROM forbidden")
+        check(raised is not None, f"the denied pipeline raised nothing; outcomes {outcomes}")
+        check(
+            isinstance(raised, errors.InsufficientPrivilege),
+            f"the pipeline raised {describe_error(raised)}, not InsufficientPrivilege",
+        )
+        msg = raised.diag.message_primary or ""
+        check(msg.startswith("vigil: denied by rule 'no-forbidden'"), f"message {msg!r}")
+        check(
+            outcomes[:4] == ["row:0", "row:1", "row:2", "row:3"],
+            f"the first 4 results did not arrive: {outcomes}",
+        )
+        # Same shape as a server error at the same place (with the error class swapped).
+        normalise = [o.replace("DivisionByZero:22012", "ERR") for o in ref_outcomes]
+        mine = [o.replace("InsufficientPrivilege:42501", "ERR") for o in outcomes]
+        check(
+            mine == normalise,
+            f"after a denial the pipeline gave {outcomes}; after a server error {ref_outcomes}",
+        )
+        check(
+            all(not o.startswith("row:") for o in outcomes[5:]),
+            f"statements after the denied one ran: {outcomes}",
+        )
+        check(
+            gw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE,
+            f"transaction status after the pipeline: {gw.info.transaction_status!r}",
+        )
+        after = gw.execute("SELECT %s::int + 1", (41,)).fetchone()[0]
+        check(after == 42, f"the session is not usable afterwards: {after}")
+        with gw.pipeline():
+            again = gw.execute("SELECT 'still here'")
+        check(again.fetchone()[0] == "still here", "a new pipeline failed")
+    return {
+        "outcomes": outcomes,
+        "direct_outcomes": ref_outcomes,
+        "raised": describe_error(raised),
+        "after": after,
+    }
+
+
+def prepared(cfg):
+    """A statement prepared once (prepare=True) and executed 10 times."""
+    with gateway(cfg, "admin") as gw:
+        names = [
+            gw.execute("SELECT name FROM items WHERE id = %s", (i,), prepare=True).fetchone()[0]
+            for i in range(1, 11)
+        ]
+        check(names == [f"item {i}" for i in range(1, 11)], f"prepared results {names}")
+        stmts = gw.execute(
+            "SELECT name, statement FROM pg_prepared_statements ORDER BY name"
+        ).fetchall()
+        ours = [s for s in stmts if "FROM items WHERE id" in s[1]]
+        check(len(ours) == 1, f"expected one server-side prepared statement, got {stmts}")
+        check(ours[0][0].startswith("_pg3_"), f"not a psycopg named statement: {ours}")
+    return {"names": names, "prepared": ours}
+
+
+def executemany(cfg):
+    """executemany of an INSERT (admin), with and without RETURNING."""
+    rows = [(f"many-{i}",) for i in range(200)]
+    with gateway(cfg, "admin") as gw:
+        cur = gw.cursor()
+        cur.executemany("INSERT INTO log (note) VALUES (%s)", rows)
+        check(cur.rowcount == 200, f"rowcount {cur.rowcount}")
+        cur.executemany(
+            "INSERT INTO log (note) VALUES (%s) RETURNING note",
+            [(f"ret-{i}",) for i in range(10)],
+            returning=True,
+        )
+        returned = []
+        while True:
+            returned.append(cur.fetchone()[0])
+            if not cur.nextset():
+                break
+        check(returned == [f"ret-{i}" for i in range(10)], f"RETURNING gave {returned}")
+        n = gw.execute("SELECT count(*) FROM log WHERE note LIKE 'many-%'").fetchone()[0]
+        check(n == 200, f"{n} rows inserted, not 200")
+    return {"inserted": 200, "returned": returned}
+
+
+def copy_both_ways(cfg):
+    """COPY t FROM STDIN with 10,000 rows, then COPY t TO STDOUT reads them back."""
+    with gateway(cfg, "admin") as gw:
+        cur = gw.cursor()
+        with cur.copy("COPY t (n, s) FROM STDIN") as copy:
+            for i in range(10000):
+                copy.write_row((i, f"copied {i}\twith tab" if i % 1000 == 0 else f"copied {i}"))
+        check(cur.rowcount == 10000, f"COPY FROM reported {cur.rowcount} rows")
+        back = []
+        with cur.copy("COPY t (n, s) TO STDOUT") as copy:
+            copy.set_types(["int4", "text"])
+            for row in copy.rows():
+                back.append(row)
+        check(len(back) == 10000, f"COPY TO returned {len(back)} rows")
+        back.sort()
+        for i, (n, s) in enumerate(back):
+            want = f"copied {i}\twith tab" if i % 1000 == 0 else f"copied {i}"
+            check((n, s) == (i, want), f"row {i} came back as {(n, s)!r}")
+        # The raw text stream too (no row parsing).
+        raw = bytearray()
+        with cur.copy("COPY (SELECT n FROM t WHERE n < 5 ORDER BY n) TO STDOUT") as copy:
+            for chunk in copy:
+                raw += chunk
+        check(bytes(raw) == b"0\n1\n2\n3\n4\n", f"raw COPY TO gave {bytes(raw)!r}")
+        check(gw.execute("SELECT count(*) FROM t").fetchone()[0] == 10000, "count after COPY")
+    return {"rows": len(back)}
+
+
+def listen_notify(cfg):
+    """LISTEN in one gateway session, NOTIFY from another: the payload arrives."""
+    with gateway(cfg, "admin") as listener, gateway(cfg, "admin") as sender:
+        listener.execute("LISTEN vigil_e2e_channel")
+        sender.execute("NOTIFY vigil_e2e_channel, 'payload-from-notify'")
+        sender.execute("SELECT pg_notify('vigil_e2e_channel', %s)", ("payload-from-function",))
+        got = []
+        for n in listener.notifies(timeout=10, stop_after=2):
+            got.append({"channel": n.channel, "payload": n.payload, "pid": n.pid})
+        check(len(got) == 2, f"expected 2 notifications within 10 s, got {got}")
+        payloads = [g["payload"] for g in got]
+        check(
+            payloads == ["payload-from-notify", "payload-from-function"],
+            f"payloads {payloads}",
+        )
+        check(all(g["channel"] == "vigil_e2e_channel" for g in got), f"channels {got}")
+        check(listener.execute("SELECT 1").fetchone()[0] == 1, "listener unusable afterwards")
+    return {"notifications": got}
+
+
+def notice(cfg):
+    """A server NOTICE reaches the client's notice handler."""
+    notices = []
+    with gateway(cfg, "admin") as gw:
+        gw.add_notice_handler(
+            lambda d: notices.append(
+                {"severity": d.severity_nonlocalized, "message": d.message_primary}
+            )
+        )
+        gw.execute("DO $$BEGIN RAISE NOTICE 'hi'; END$$")
+        check(
+            {"severity": "NOTICE", "message": "hi"} in notices,
+            f"the notice did not reach the handler: {notices}",
+        )
+        gw.execute("DO $$BEGIN RAISE WARNING 'careful %', 42; END$$")
+        check(
+            {"severity": "WARNING", "message": "careful 42"} in notices,
+            f"the warning did not reach the handler: {notices}",
+        )
+        check(gw.execute("SELECT 1").fetchone()[0] == 1, "session unusable after notices")
+    return {"notices": notices}
+
+
+def server_error(cfg):
+    """A server error keeps its own SQLSTATE and the session goes on (both protocols)."""
+    seen = []
+    with gateway(cfg, "agent") as gw:
+        for label, run in [
+            ("simple", lambda: psycopg.ClientCursor(gw).execute("SELECT 1 / 0")),
+            ("extended", lambda: gw.execute("SELECT %s::int / 0", (1,))),
+        ]:
+            try:
+                run()
+                raise ScenarioFailed(f"{label}: division by zero did not fail")
+            except errors.DivisionByZero as e:
+                d = describe_error(e)
+                check(d["sqlstate"] == "22012", f"{label}: {d}")
+                check(d["message"] == "division by zero", f"{label}: {d}")
+                seen.append(d)
+            except psycopg.Error as e:
+                raise ScenarioFailed(f"{label}: expected DivisionByZero, got {describe_error(e)}")
+            after = gw.execute("SELECT %s::int", (7,)).fetchone()[0]
+            check(after == 7, f"{label}: session unusable after the error")
+    return {"errors": seen}
+
+
+if __name__ == "__main__":
+    main(
+        {
+            "simple_and_extended": simple_and_extended,
+            "binary_results": binary_results,
+            "named_cursor": named_cursor,
+            "named_cursor_admin": lambda cfg: named_cursor({**cfg, "who": "admin"}),
+            "pipeline20": pipeline20,
+            "pipeline_denied": pipeline_denied,
+            "prepared": prepared,
+            "executemany": executemany,
+            "copy_both_ways": copy_both_ways,
+            "listen_notify": listen_notify,
+            "notice": notice,
+            "server_error": server_error,
+        }
+    )
