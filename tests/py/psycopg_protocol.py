@@ -156,9 +156,9 @@ def pipeline20(cfg):
     return {"results": got}
 
 
-def run_pipeline_with_failure(conn, bad_sql):
-    """Ten statements in one pipeline, the 5th is `bad_sql`. Returns what each cursor gave:
-    ["row:N" | "<ErrorClass>:<sqlstate>"], and the error the pipeline raised."""
+def run_pipeline_with_failure(conn, bad_sql, good=lambda i: ("SELECT %s::int", (i,))):
+    """Ten statements in one pipeline, the 5th is `bad_sql`, the others `good(i)`. Returns
+    what each cursor gave (["row:N" | "<ErrorClass>:<sqlstate>"]) and the pipeline's error."""
     cursors = []
     raised = None
     try:
@@ -169,7 +169,7 @@ def run_pipeline_with_failure(conn, bad_sql):
                 if i == 4:
                     cur.execute(bad_sql)
                 else:
-                    cur.execute("SELECT %s::int", (i,))
+                    cur.execute(*good(i))
     except psycopg.Error as e:
         raised = e
     outcomes = []
@@ -219,9 +219,39 @@ def pipeline_denied(cfg):
         with gw.pipeline():
             again = gw.execute("SELECT 'still here'")
         check(again.fetchone()[0] == "still here", "a new pipeline failed")
+    # With writes around it (admin): as after a server error, the statements after the
+    # denied one are skipped and the implicit transaction of the pipeline rolls back.
+    def insert(prefix):
+        return lambda i: ("INSERT INTO log (note) VALUES (%s) RETURNING id", (f"{prefix}-{i}",))
+
+    with direct(cfg) as db:
+        ref_w, _ = run_pipeline_with_failure(db, "SELECT 1 / 0", insert("direct-pipe"))
+        with gateway(cfg, "admin") as gw:
+            gw_w, raised_w = run_pipeline_with_failure(
+                gw, "SELECT secret FROM forbidden", insert("gw-pipe")
+            )
+            check(
+                isinstance(raised_w, errors.InsufficientPrivilege),
+                f"the admin pipeline raised {raised_w!r}",
+            )
+            check(gw.execute("SELECT 1").fetchone()[0] == 1, "admin session unusable")
+        count = "SELECT count(*) FROM log WHERE note LIKE %s"
+        n_ref = db.execute(count, ("direct-pipe-%",)).fetchone()[0]
+        n_gw = db.execute(count, ("gw-pipe-%",)).fetchone()[0]
+        late = db.execute(
+            "SELECT count(*) FROM log WHERE note IN ('gw-pipe-5', 'gw-pipe-9')"
+        ).fetchone()[0]
+        check(late == 0, "statements after the denied one reached PostgreSQL")
+        check(
+            n_gw == n_ref,
+            f"{n_gw} rows of the denied pipeline were kept, {n_ref} after a server error",
+        )
     return {
         "outcomes": outcomes,
         "direct_outcomes": ref_outcomes,
+        "write_outcomes": gw_w,
+        "direct_write_outcomes": ref_w,
+        "rows_kept": n_gw,
         "raised": describe_error(raised),
         "after": after,
     }
