@@ -303,6 +303,18 @@ impl Gateway {
             .unwrap_or_else(|e| panic!("could not run {}: {e}", vigil_bin().display()))
     }
 
+    /// Runs `vigil ARGS` with the gateway's environment plus `env` (e.g. `VIGIL_TOKEN`).
+    pub fn vigil_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {}: {e}", vigil_bin().display()))
+    }
+
     /// Runs `vigil ARGS --config FILE` (for `token`, `audit verify`, `policy check`).
     pub fn vigil_with_config(&self, args: &[&str]) -> Output {
         let config = self.config.display().to_string();
