@@ -1,0 +1,414 @@
+//! Content detectors. Each one finds candidates (a regex or a hand-written
+//! scan over bytes), then confirms them with a validator (a checksum, a
+//! parser, a range check) before a span is reported.
+//!
+//! All patterns are ASCII and run over bytes, so non-UTF-8 input is scanned
+//! as is: invalid sequences simply never match, and the bytes around a hit are
+//! copied through untouched.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::bytes::{Regex, RegexBuilder};
+
+mod card;
+mod email;
+mod iban;
+mod ip;
+mod jwt;
+mod keys;
+mod pem;
+mod phone;
+mod ssn;
+
+pub use card::luhn_valid;
+pub use iban::iban_valid;
+
+/// A kind of sensitive value the content scan can find. The names
+/// ([`Detector::as_str`]) are the ones `[[policy.mask]] detectors` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Detector {
+    Email,
+    Phone,
+    CreditCard,
+    Iban,
+    Ssn,
+    Ip,
+    AwsKey,
+    SecretKey,
+    Jwt,
+    PemPrivateKey,
+}
+
+impl Detector {
+    /// Every detector, in declaration order.
+    pub const ALL: [Detector; 10] = [
+        Detector::Email,
+        Detector::Phone,
+        Detector::CreditCard,
+        Detector::Iban,
+        Detector::Ssn,
+        Detector::Ip,
+        Detector::AwsKey,
+        Detector::SecretKey,
+        Detector::Jwt,
+        Detector::PemPrivateKey,
+    ];
+
+    /// The order detectors run in: the most specific first, so that a PEM
+    /// block is not also read as a list of secrets, a JWT as a key, an IBAN's
+    /// digits as a phone number. A later hit overlapping an earlier one is
+    /// dropped.
+    pub(crate) const PRIORITY: [Detector; 10] = [
+        Detector::PemPrivateKey,
+        Detector::Jwt,
+        Detector::AwsKey,
+        Detector::SecretKey,
+        Detector::Email,
+        Detector::Iban,
+        Detector::CreditCard,
+        Detector::Ssn,
+        Detector::Phone,
+        Detector::Ip,
+    ];
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detector::Email => "email",
+            Detector::Phone => "phone",
+            Detector::CreditCard => "credit_card",
+            Detector::Iban => "iban",
+            Detector::Ssn => "ssn",
+            Detector::Ip => "ip",
+            Detector::AwsKey => "aws_key",
+            Detector::SecretKey => "secret_key",
+            Detector::Jwt => "jwt",
+            Detector::PemPrivateKey => "pem_private_key",
+        }
+    }
+
+    /// Position in [`Detector::ALL`], used to index per-detector counters.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A cheap test on the byte profile: `false` means this detector cannot
+    /// match anywhere in the text, and its regex is not run.
+    pub(crate) fn may_match(self, p: &Profile, text: &[u8]) -> bool {
+        match self {
+            Detector::Email => p.has(AT) && p.has(DOT),
+            Detector::Phone => p.digits >= 8,
+            Detector::CreditCard => p.digits >= 13,
+            Detector::Iban => p.upper >= 2 && p.digits >= 4 && text.len() >= 15,
+            Detector::Ssn => p.digits >= 9,
+            Detector::Ip => (p.has(DOT) && p.digits >= 4) || p.has(COLON),
+            Detector::AwsKey => p.upper >= 4 && p.upper + p.digits >= 20,
+            Detector::SecretKey => p.has(UNDERSCORE | DASH | COLON | EQUALS) && text.len() >= 14,
+            Detector::Jwt => p.has(DOT) && memchr::memmem::find(text, b"eyJ").is_some(),
+            Detector::PemPrivateKey => {
+                p.has(DASH) && memchr::memmem::find(text, b"-----BEGIN ").is_some()
+            }
+        }
+    }
+
+    /// Reports every validated hit of this detector in `text` into `spans`.
+    pub(crate) fn find(self, text: &[u8], spans: &mut Spans) {
+        match self {
+            Detector::Email => email::find(text, spans),
+            Detector::Phone => phone::find(text, spans),
+            Detector::CreditCard => card::find(text, spans),
+            Detector::Iban => iban::find(text, spans),
+            Detector::Ssn => ssn::find(text, spans),
+            Detector::Ip => ip::find(text, spans),
+            Detector::AwsKey => keys::find_aws(text, spans),
+            Detector::SecretKey => keys::find_secret(text, spans),
+            Detector::Jwt => jwt::find(text, spans),
+            Detector::PemPrivateKey => pem::find(text, spans),
+        }
+    }
+}
+
+impl fmt::Display for Detector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Detector {
+    type Err = crate::ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Detector::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| crate::ParseError::UnknownDetector(s.to_owned()))
+    }
+}
+
+/// One confirmed hit: `text[start..end]` is a value of `detector`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub detector: Detector,
+}
+
+/// The hits of one scan, kept non-overlapping. Starts empty without
+/// allocating: a clean value never touches the heap.
+#[derive(Debug, Default)]
+pub(crate) struct Spans {
+    items: Vec<Span>,
+}
+
+impl Spans {
+    pub fn new() -> Self {
+        Spans { items: Vec::new() }
+    }
+
+    /// Records a hit unless it is empty or overlaps one already recorded (an
+    /// earlier, more specific detector won). Returns whether it was kept.
+    pub fn push(&mut self, start: usize, end: usize, detector: Detector) -> bool {
+        if start >= end || self.overlaps(start, end) {
+            return false;
+        }
+        self.items.push(Span {
+            start,
+            end,
+            detector,
+        });
+        true
+    }
+
+    pub fn overlaps(&self, start: usize, end: usize) -> bool {
+        self.items.iter().any(|s| s.start < end && start < s.end)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The hits in text order.
+    pub fn into_sorted(mut self) -> Vec<Span> {
+        self.items.sort_unstable_by_key(|s| s.start);
+        self.items
+    }
+}
+
+// Byte classes for the one-pass profile.
+pub(crate) const AT: u16 = 1 << 0;
+pub(crate) const DOT: u16 = 1 << 1;
+pub(crate) const COLON: u16 = 1 << 2;
+pub(crate) const DASH: u16 = 1 << 3;
+pub(crate) const UNDERSCORE: u16 = 1 << 4;
+pub(crate) const EQUALS: u16 = 1 << 5;
+const DIGIT: u16 = 1 << 6;
+const UPPER: u16 = 1 << 7;
+
+static CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'@' => AT,
+            b'.' => DOT,
+            b':' => COLON,
+            b'-' => DASH,
+            b'_' => UNDERSCORE,
+            b'=' => EQUALS,
+            b'0'..=b'9' => DIGIT,
+            b'A'..=b'Z' => UPPER,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// What one branch-free pass over the bytes learns: which punctuation occurs
+/// and how many digits and capitals. It decides which detectors run at all.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Profile {
+    flags: u16,
+    pub digits: usize,
+    pub upper: usize,
+}
+
+impl Profile {
+    pub fn of(text: &[u8]) -> Profile {
+        let mut flags = 0u16;
+        let mut digits = 0usize;
+        let mut upper = 0usize;
+        for &b in text {
+            let c = CLASS[usize::from(b)];
+            flags |= c;
+            digits += usize::from(c == DIGIT);
+            upper += usize::from(c == UPPER);
+        }
+        Profile {
+            flags,
+            digits,
+            upper,
+        }
+    }
+
+    /// Whether any of the classes in `mask` occurs.
+    pub fn has(&self, mask: u16) -> bool {
+        self.flags & mask != 0
+    }
+}
+
+/// Compiles an ASCII, byte-oriented pattern. Patterns are constants and a
+/// test compiles each one; should one ever fail, its detector reports the
+/// whole value as a hit (fail closed: mask rather than leak).
+pub(crate) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(1 << 22)
+        .build()
+}
+
+/// A lazily compiled pattern, shared by every masker in the process.
+pub(crate) type Pattern = LazyLock<Result<Regex, regex::Error>>;
+
+/// Runs `f` with the compiled pattern, or reports the whole text when the
+/// pattern is unavailable.
+pub(crate) fn with_pattern(
+    pattern: &Pattern,
+    text: &[u8],
+    spans: &mut Spans,
+    detector: Detector,
+    f: impl FnOnce(&Regex, &mut Spans),
+) {
+    match &**pattern {
+        Ok(re) => f(re, spans),
+        Err(_) => {
+            spans.push(0, text.len(), detector);
+        }
+    }
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether a numeric value may start at `start`: not glued to a word, and not
+/// the tail of a longer dotted or dashed number (`1.2.3.4.5`, `12-34-…`).
+pub(crate) fn left_ok(text: &[u8], start: usize) -> bool {
+    let Some(prev) = start.checked_sub(1).and_then(|i| text.get(i)) else {
+        return true;
+    };
+    if is_word(*prev) {
+        return false;
+    }
+    if matches!(prev, b'.' | b'-' | b'+') {
+        let before = start.checked_sub(2).and_then(|i| text.get(i));
+        return !before.is_some_and(u8::is_ascii_digit);
+    }
+    true
+}
+
+/// Whether a numeric value may end at `end` (exclusive): the mirror of
+/// [`left_ok`].
+pub(crate) fn right_ok(text: &[u8], end: usize) -> bool {
+    let Some(next) = text.get(end) else {
+        return true;
+    };
+    if is_word(*next) {
+        return false;
+    }
+    if matches!(next, b'.' | b'-') {
+        return !text.get(end + 1).is_some_and(u8::is_ascii_digit);
+    }
+    true
+}
+
+/// Whether `text[start..end]` stands alone as a token: no word byte on
+/// either side.
+pub(crate) fn word_bounded(text: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).and_then(|i| text.get(i));
+    !before.copied().is_some_and(is_word) && !text.get(end).copied().is_some_and(is_word)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::{Detector, Spans};
+
+    /// The substrings `detector` reports in `text`.
+    pub fn hits(detector: Detector, text: &str) -> Vec<String> {
+        let mut spans = Spans::new();
+        detector.find(text.as_bytes(), &mut spans);
+        spans
+            .into_sorted()
+            .into_iter()
+            .map(|s| text[s.start..s.end].to_owned())
+            .collect()
+    }
+
+    /// Asserts that `text` holds exactly `expected` as its one hit.
+    pub fn assert_hit(detector: Detector, text: &str, expected: &str) {
+        assert_eq!(
+            hits(detector, text),
+            vec![expected.to_owned()],
+            "{detector} in {text:?}"
+        );
+    }
+
+    pub fn assert_none(detector: Detector, text: &str) {
+        assert_eq!(
+            hits(detector, text),
+            Vec::<String>::new(),
+            "{detector} in {text:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for d in Detector::ALL {
+            assert_eq!(d.as_str().parse::<Detector>().unwrap(), d);
+            assert_eq!(Detector::ALL[d.index()], d);
+        }
+        assert!("Email".parse::<Detector>().is_err());
+        assert!("creditcard".parse::<Detector>().is_err());
+    }
+
+    #[test]
+    fn priority_lists_every_detector_once() {
+        let mut p = Detector::PRIORITY.to_vec();
+        p.sort();
+        assert_eq!(p, Detector::ALL.to_vec());
+    }
+
+    #[test]
+    fn profile_counts() {
+        let p = Profile::of(b"AB12 x@y.z");
+        assert_eq!((p.digits, p.upper), (2, 2));
+        assert!(p.has(AT) && p.has(DOT) && !p.has(COLON));
+    }
+
+    #[test]
+    fn numeric_boundaries() {
+        let t = b"1.2.3.4.5";
+        assert!(!right_ok(t, 7));
+        assert!(!left_ok(t, 2));
+        assert!(left_ok(b"x 12", 2));
+        assert!(!left_ok(b"x12", 1));
+        assert!(right_ok(b"12. ", 2));
+    }
+
+    #[test]
+    fn spans_drop_overlaps() {
+        let mut s = Spans::new();
+        assert!(s.push(5, 10, Detector::Email));
+        assert!(!s.push(8, 12, Detector::Phone));
+        assert!(s.push(10, 12, Detector::Phone));
+        assert!(!s.push(3, 3, Detector::Phone));
+    }
+}
