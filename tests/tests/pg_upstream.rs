@@ -169,7 +169,7 @@ fn upstream_tls_require_encrypts_the_targets_connection() {
 }
 
 #[test]
-fn upstream_tls_verify_full_accepts_the_right_ca_and_refuses_another() {
+fn upstream_tls_verify_full_with_the_servers_ca_connects() {
     let pg = PgCluster::builder().ssl().start();
     let password = random_hex(12);
     pg.create_role("app", &password);
@@ -197,35 +197,45 @@ fn upstream_tls_verify_full_accepts_the_right_ca_and_refuses_another() {
         gw.log_text()
     );
     assert_eq!(assert_success(&out, "verify-full with the right CA"), "t");
+}
 
+#[test]
+fn upstream_tls_verify_full_with_another_ca_refuses_to_log_in() {
+    // A trust user, so that nothing but the certificate check can stop the login.
+    let pg = PgCluster::builder().trust_user("trusted_app").ssl().start();
     let dir = tempfile::tempdir().expect("tempdir");
     let wrong = TestCa::new(dir.path(), "wrong");
     log_connections(&pg);
     let gw = gateway_for(
         &pg,
-        "app",
+        "trusted_app",
         &format!(
-            "password = \"${{UPSTREAM_PASSWORD}}\"\ntls = \"verify-full\"\ntls_ca = \"{}\"",
+            "tls = \"verify-full\"\ntls_ca = \"{}\"",
             wrong.cert().display()
         ),
-        &[("UPSTREAM_PASSWORD", &password)],
+        &[],
     );
     let token = gw.token("admin", &["admins"], "human");
     let err = assert_failure(
-        &psql_through(&gw, "db", &token, "SELECT 1"),
+        &psql_through(&gw, "db", &token, "SELECT 'unverified_marker_3c7d'"),
         "verify-full with a CA that did not sign the server's certificate",
     );
     assert!(err.contains("FATAL:"), "{err}");
-    assert!(!err.contains(&password), "{err}");
-    let log = pg.log_text();
-    let after = log
+    let log = gw.log_text();
+    assert!(
+        log.to_lowercase().contains("certificate"),
+        "the gateway log should say the certificate was refused:\n{log}"
+    );
+    let pg_log = pg.log_text();
+    let after = pg_log
         .split("parameter \"log_connections\"")
         .last()
         .unwrap_or("");
     assert!(
-        !after.contains("connection authorized: user=app"),
-        "the gateway logged in to a server it could not verify:\n{log}"
+        !after.contains("connection authorized: user=trusted_app"),
+        "the gateway logged in to a server it could not verify:\n{pg_log}"
     );
+    assert!(!pg_log.contains("unverified_marker_3c7d"), "{pg_log}");
 }
 
 #[test]
