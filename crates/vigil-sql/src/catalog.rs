@@ -7,6 +7,7 @@
 //! (apart from the short [`HARMLESS_VOLATILE`] allowlist).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::AnalysisError;
 use crate::walk::{RelationRef, Walker};
@@ -47,9 +48,18 @@ struct CodeRelation {
     bodies: Vec<String>,
 }
 
+/// The source of [`Catalog::generation`] ids: one per catalog ever built.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
 /// The target database's catalog, reduced to what effect analysis needs.
-#[derive(Debug, Clone, Default)]
+///
+/// A catalog never changes once built: a refresh builds a new one, with a new
+/// [`generation`](Catalog::generation), so facts cached for the old one are
+/// never served for the new one.
+#[derive(Debug, Clone)]
 pub struct Catalog {
+    /// Unique per construction (clones share it: same content, same facts).
+    generation: u64,
     /// `proname` → every entry of that name, in any schema.
     functions: HashMap<String, Vec<Proc>>,
     function_count: usize,
@@ -62,10 +72,30 @@ pub struct Catalog {
     unsafe_relations: HashSet<String>,
 }
 
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog {
+            // Relaxed is enough: only uniqueness matters, not ordering.
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            functions: HashMap::new(),
+            function_count: 0,
+            volatile_operators: HashSet::new(),
+            volatile_cast_types: HashSet::new(),
+            unsafe_relations: HashSet::new(),
+        }
+    }
+}
+
 impl Catalog {
     /// A catalog that knows nothing: every function call is unknown, hence not read-only.
     pub fn empty() -> Catalog {
         Catalog::default()
+    }
+
+    /// An id no other catalog built by this process has (a clone keeps its
+    /// original's): what [`AnalysisCache`](crate::AnalysisCache) keys on.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The query the gateway runs on the target (simple query protocol, one

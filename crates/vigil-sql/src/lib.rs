@@ -6,25 +6,54 @@
 //! is sound: it is built as an allowlist and anything the analyser cannot
 //! prove harmless makes it false.
 
+mod cache;
 mod catalog;
 mod error;
 mod facts;
 mod kind;
 mod walk;
 
+pub use cache::{AnalysisCache, MAX_CACHED_LEN};
 pub use catalog::{Catalog, HARMLESS_VOLATILE};
 pub use error::AnalysisError;
 pub use vigil_core::SqlFacts;
+pub use walk::MAX_DEPTH;
 
 /// The longest statement text `analyze` accepts.
 pub const MAX_SQL_LEN: usize = 1024 * 1024;
 
-/// Inputs longer than this are parsed and walked on a freshly grown stack.
-const SMALL_INPUT: usize = 1024;
+/// Stack any analysis may need, however short the input: libpg_query's
+/// scanner and bison's initial stacks, the first levels of decode and walk.
+const BASE_STACK: usize = 256 * 1024;
 
-/// Stack given to large inputs. libpg_query caps its own stack budget at
-/// 2 MiB plus a 512 KiB safety margin; the rest is room for the walk.
-const BIG_STACK: usize = 16 * 1024 * 1024;
+/// Stack each byte of input may add. The decode of pg_query's protobuf tree
+/// recurses once per nested message, and a nesting level costs at least two
+/// bytes of SQL (`1+1+...`, `- - -x`, `ARRAY[[[...]]]`). Measured with
+/// `tests/stack.rs` (the deepest shape per byte is `ARRAY[[[...]]]`): 1.75 KiB
+/// per byte in release builds, 18 KiB in debug builds (dependencies at
+/// opt-level 1). libpg_query's own recursion, which runs before the decode,
+/// needs less.
+const STACK_PER_BYTE: usize = if cfg!(debug_assertions) {
+    32 * 1024
+} else {
+    3 * 1024
+};
+
+/// The most stack any input needs. libpg_query refuses to serialise a tree
+/// nested more than 10 000 protobuf messages deep (5 000 SQL levels), and
+/// decoding the deepest tree it accepts was measured at 17 MiB in release
+/// builds and 180 MiB in debug builds (reserved, not touched, by shallower
+/// inputs).
+const MAX_STACK: usize = if cfg!(debug_assertions) {
+    384 * 1024 * 1024
+} else {
+    32 * 1024 * 1024
+};
+
+/// libpg_query sizes its stack-depth budget to the stack left below the
+/// caller minus 512 KiB; with less than 612 KiB left it keeps the previous
+/// call's budget. It never runs with less than this left.
+const MIN_STACK: usize = 1024 * 1024;
 
 /// Splits `sql` into statements and analyses each one, in order.
 ///
@@ -48,15 +77,41 @@ pub fn analyze(sql: &str, catalog: &Catalog) -> Result<Vec<SqlFacts>, AnalysisEr
     })
 }
 
-/// Runs `f` directly for small inputs, and on a large fresh stack for the
-/// rest: pg_query's C code and the tree walk both recurse with the input's
-/// nesting, and a stack overflow would abort the whole gateway.
+/// Runs `f` on the current stack when enough of it is left for an input of
+/// `len` bytes, and on a fresh stack of the size it may need otherwise:
+/// libpg_query, the protobuf decode and the tree walk all recurse with the
+/// input's nesting, and a stack overflow would abort the whole gateway.
 pub(crate) fn with_stack<T>(len: usize, f: impl FnOnce() -> T) -> T {
-    if len <= SMALL_INPUT {
-        f()
-    } else {
-        stacker::grow(BIG_STACK, f)
+    let need = len
+        .saturating_mul(STACK_PER_BYTE)
+        .saturating_add(BASE_STACK)
+        .clamp(MIN_STACK, MAX_STACK);
+    match stacker::remaining_stack() {
+        Some(left) if left >= need => {
+            C_BUDGET_SET.set(true);
+            f()
+        }
+        left => {
+            if left.is_some_and(|l| l >= MIN_STACK) && !C_BUDGET_SET.get() {
+                // See `C_BUDGET_SET`. The statement is irrelevant.
+                let _ = pg_query::parse("SELECT", 0);
+                C_BUDGET_SET.set(true);
+            }
+            stacker::grow(need, f)
+        }
     }
+}
+
+thread_local! {
+    /// Whether libpg_query has run on this thread's own stack with at least
+    /// `MIN_STACK` left. It sizes its stack-depth budget per call from the
+    /// thread's stack bounds, which it cannot do on a stacker-grown stack:
+    /// there it keeps the thread's previous budget, 100 KiB (about 350 nested
+    /// operators) until a call on the real stack raises it. Safety does not
+    /// depend on the budget (`with_stack` sizes stacks for the input), but
+    /// the nesting limit should be the walker's `MAX_DEPTH` on every thread,
+    /// not depend on what the thread analysed before.
+    static C_BUDGET_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Parses `sql` once into its protobuf tree.
@@ -67,14 +122,23 @@ pub(crate) fn parse(sql: &str) -> Result<pg_query::protobuf::ParseResult, Analys
     match pg_query::parse(sql, 0) {
         Ok(result) => Ok(result.protobuf),
         Err(pg_query::Error::Parse(message)) => Err(parse_error(message)),
-        // prost refuses trees nested past its recursion limit (100 messages).
-        Err(pg_query::Error::Decode(_)) => Err(AnalysisError::TooDeep),
+        // prost's recursion limit is lifted (see Cargo.toml): not a depth issue.
+        Err(pg_query::Error::Decode(_)) => Err(AnalysisError::Parse(
+            "the parse tree could not be decoded".to_owned(),
+        )),
         Err(other) => Err(AnalysisError::Parse(other.to_string())),
     }
 }
 
 fn parse_error(message: String) -> AnalysisError {
-    if message.contains("stack depth limit exceeded") {
+    // libpg_query's stack-depth check, its 10 000-message protobuf limit, and
+    // bison's parser stack limit (`memory exhausted at or near ...`).
+    const DEPTH_ERRORS: [&str; 3] = [
+        "stack depth limit exceeded",
+        "nested too deeply",
+        "memory exhausted",
+    ];
+    if DEPTH_ERRORS.iter().any(|e| message.contains(e)) {
         AnalysisError::TooDeep
     } else {
         AnalysisError::Parse(message)

@@ -15,11 +15,12 @@ use pg_query::protobuf::{
 use crate::AnalysisError;
 use crate::catalog::Catalog;
 
-/// How deep the walk follows the tree before giving up with `TooDeep`.
-///
-/// prost already refuses protobuf messages nested more than 100 deep, so a
-/// decoded tree never reaches this; it guards the walk on its own terms.
-pub(crate) const MAX_DEPTH: usize = 512;
+/// How deep the walk follows the tree before giving up with `TooDeep`: the
+/// analyser's practical nesting limit (about 510 terms of `1+1+...`, 500
+/// nested function calls or CASE expressions). libpg_query accepts deeper
+/// trees (up to 10 000 protobuf messages) and they are decoded, on a stack
+/// sized for them (see `with_stack`), but not walked.
+pub const MAX_DEPTH: usize = 512;
 
 pub(crate) type Walked = Result<(), AnalysisError>;
 

@@ -94,7 +94,7 @@ fn moderate_nesting_is_analysed() {
     let facts = on_small_stack(sql).unwrap_or_default();
     assert_eq!(facts.len(), 1);
     assert!(facts[0].read_only);
-    let sql = format!("SELECT 1{}", "+1".repeat(40));
+    let sql = format!("SELECT 1{}", "+1".repeat(400));
     assert!(on_small_stack(sql).is_ok());
 }
 
@@ -105,23 +105,6 @@ fn over_long_input_is_refused() {
         analyze(&sql, &Catalog::empty()),
         Err(AnalysisError::TooLong)
     ));
-}
-
-#[test]
-fn where_nesting_limits_fall() {
-    // Documents the real limit (prost's protobuf recursion limit of 100
-    // messages): find the deepest `1+1+...` chain that still analyses.
-    let mut ok = 0;
-    for n in (10..200).step_by(5) {
-        let sql = format!("SELECT 1{}", "+1".repeat(n));
-        if on_small_stack(sql).is_ok() {
-            ok = n;
-        } else {
-            break;
-        }
-    }
-    println!("deepest analysable 1+1+... chain: {ok} additions");
-    assert!(ok >= 40, "{ok}");
 }
 
 #[test]
