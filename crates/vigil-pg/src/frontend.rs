@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use vigil_core::Secret;
 use vigil_guard::{Guard, GuardError};
+use vigil_sql::AnalysisCache;
 
 /// Clients must finish the startup and password exchange within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +38,13 @@ pub struct PgFrontend {
     upstreams: HashMap<String, Arc<UpstreamConfig>>,
     cancels: CancelRegistry,
     catalogs: CatalogCache,
+    /// Statement analyses shared by every session; keyed on exact text and
+    /// the catalog they were made with.
+    analyses: Arc<AnalysisCache>,
 }
+
+/// Distinct statement texts whose analysis is kept.
+const ANALYSIS_CACHE_ENTRIES: usize = 4096;
 
 impl PgFrontend {
     pub fn new(guard: Arc<Guard>, mut config: PgFrontendConfig) -> Self {
@@ -52,6 +59,7 @@ impl PgFrontend {
             upstreams,
             cancels: CancelRegistry::default(),
             catalogs: CatalogCache::default(),
+            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
         }
     }
 
@@ -262,6 +270,7 @@ impl PgFrontend {
             upstream,
             session,
             catalog,
+            analyses: self.analyses.clone(),
             cancel_key,
         }))
     }

@@ -20,19 +20,20 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use vigil_core::SqlFacts;
 use vigil_guard::{Decision, Guard, GuardError, Permit, Refusal, SessionCtx};
-use vigil_sql::Catalog;
+use vigil_sql::{AnalysisCache, Catalog};
 
 /// Named statements and portals a client may keep open at once.
 const MAX_PREPARED: usize = 10_000;
 /// Messages larger than this that need no inspection are streamed through.
 const STREAM_THRESHOLD: usize = 64 * 1024;
 
-type Facts = Arc<Vec<SqlFacts>>;
+type Facts = Arc<[SqlFacts]>;
 
 pub struct ClientPump<'a> {
     guard: &'a Guard,
     session: &'a SessionCtx,
     catalog: &'a Catalog,
+    analyses: &'a AnalysisCache,
     shared: &'a Shared,
     statements: HashMap<String, Facts>,
     portals: HashMap<String, Facts>,
@@ -56,12 +57,14 @@ impl<'a> ClientPump<'a> {
         guard: &'a Guard,
         session: &'a SessionCtx,
         catalog: &'a Catalog,
+        analyses: &'a AnalysisCache,
         shared: &'a Shared,
     ) -> Self {
         Self {
             guard,
             session,
             catalog,
+            analyses,
             shared,
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -232,7 +235,7 @@ impl<'a> ClientPump<'a> {
             self.refuse(Place::Extended, "53400", &r.message());
             return Ok(());
         }
-        self.statements.insert(name, Arc::new(facts));
+        self.statements.insert(name, facts);
         self.out.raw(&frame);
         Ok(())
     }
@@ -293,8 +296,8 @@ impl<'a> ClientPump<'a> {
 
     /// Analyses a statement. Err(Some) is a refusal (recorded); Err(None)
     /// means the refusal could not even be recorded.
-    async fn analyse(&self, text: &str) -> Result<Vec<SqlFacts>, Option<Refusal>> {
-        match vigil_sql::analyze(text, self.catalog) {
+    async fn analyse(&self, text: &str) -> Result<Facts, Option<Refusal>> {
+        match self.analyses.analyze(text, self.catalog) {
             Ok(facts) => Ok(facts),
             Err(e) => match self
                 .guard

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use vigil_guard::{Guard, SessionCtx};
-use vigil_sql::Catalog;
+use vigil_sql::{AnalysisCache, Catalog};
 
 /// Everything a logged-in session needs.
 pub struct SessionParts {
@@ -22,6 +22,7 @@ pub struct SessionParts {
     pub upstream: Upstream,
     pub session: SessionCtx,
     pub catalog: Arc<Catalog>,
+    pub analyses: Arc<AnalysisCache>,
     pub cancel_key: CancelKey,
 }
 
@@ -42,6 +43,7 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
         upstream,
         session,
         catalog,
+        analyses,
         cancel_key,
     } = parts;
     let shared = Shared::default();
@@ -49,7 +51,7 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
     let (mut up_r, mut up_w) = tokio::io::split(upstream.stream);
 
     let ended = {
-        let mut to_server = client::ClientPump::new(guard, &session, &catalog, &shared);
+        let mut to_server = client::ClientPump::new(guard, &session, &catalog, &analyses, &shared);
         let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover);
         tokio::select! {
             r = to_server.run(&mut client_r, &mut up_w, shutdown) => r,
