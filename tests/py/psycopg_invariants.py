@@ -271,6 +271,57 @@ def ledger_fail_closed(cfg):
     return out
 
 
+def set_ledger_trigger(cfg, on):
+    db = sqlite3.connect(cfg["ledger_db"], timeout=30)
+    with db:
+        if on:
+            db.execute(
+                "CREATE TRIGGER vigil_fail BEFORE INSERT ON ledger "
+                "BEGIN SELECT RAISE(ABORT, 'disk gone'); END;"
+            )
+        else:
+            db.execute("DROP TRIGGER vigil_fail")
+    db.close()
+
+
+def ledger_down_then_back(cfg):
+    """While the ledger refuses writes, a new session is not let through to run statements
+    unrecorded; once the ledger accepts writes again, statements pass and are recorded."""
+    marker = f"ledger-back-{time.time_ns()}"
+    out = {}
+    with gateway(cfg, "admin") as gw:
+        set_ledger_trigger(cfg, True)
+        # A new session: its start cannot be recorded. Refused at login, or every statement
+        # refused: either way nothing reaches the target.
+        try:
+            with gateway(cfg, "admin") as late:
+                try:
+                    late.execute("INSERT INTO log (note) VALUES (%s)", (marker + "-late",))
+                    raise ScenarioFailed("a new session ran an INSERT with the ledger down")
+                except psycopg.Error as e:
+                    out["new_session"] = {"statement_refused": describe_error(e)}
+        except psycopg.OperationalError as e:
+            out["new_session"] = {"login_refused": str(e).strip()}
+        with direct(cfg) as d:
+            n = d.execute("SELECT count(*) FROM log WHERE note = %s", (marker + "-late",))
+            check(n.fetchone()[0] == 0, "a new session's INSERT reached the target")
+
+        set_ledger_trigger(cfg, False)
+        try:
+            gw.execute("INSERT INTO log (note) VALUES (%s)", (marker,))
+        except psycopg.Error as e:
+            raise ScenarioFailed(
+                f"with the ledger writable again the INSERT still fails: {describe_error(e)}"
+            )
+        with direct(cfg) as d:
+            n = d.execute("SELECT count(*) FROM log WHERE note = %s", (marker,)).fetchone()[0]
+        check(n == 1, f"the INSERT after recovery stored {n} rows")
+        with gateway(cfg, "admin") as again:
+            check(again.execute("SELECT 1").fetchone()[0] == 1, "a new session fails")
+    out["marker"] = marker
+    return out
+
+
 def drain_idle(cfg):
     """Holds an idle connection; after the test stops the gateway, the next query fails with
     an admin-shutdown / connection-closed error."""
@@ -342,6 +393,7 @@ if __name__ == "__main__":
             "cancel": cancel,
             "cancel_key": cancel_key,
             "ledger_fail_closed": ledger_fail_closed,
+            "ledger_down_then_back": ledger_down_then_back,
             "drain_idle": drain_idle,
             "ledger_events": ledger_events,
         }

@@ -322,7 +322,20 @@ def copy_both_ways(cfg):
                 raw += chunk
         check(bytes(raw) == b"0\n1\n2\n3\n4\n", f"raw COPY TO gave {bytes(raw)!r}")
         check(gw.execute("SELECT count(*) FROM t").fetchone()[0] == 10000, "count after COPY")
-    return {"rows": len(back)}
+        # Binary COPY both ways: out of t, into t again, then compared.
+        binary_rows = []
+        with cur.copy("COPY t (n, s) TO STDOUT (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "text"])
+            binary_rows = list(copy.rows())
+        check(sorted(binary_rows) == back, "binary COPY TO differs from text COPY TO")
+        with cur.copy("COPY t (n, s) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "text"])
+            for n, s in sorted(binary_rows)[:500]:
+                copy.write_row((n + 100000, s))
+        check(cur.rowcount == 500, f"binary COPY FROM reported {cur.rowcount} rows")
+        n = gw.execute("SELECT count(*) FROM t WHERE n >= 100000").fetchone()[0]
+        check(n == 500, f"binary COPY FROM stored {n} rows")
+    return {"rows": len(back), "binary_rows": len(binary_rows)}
 
 
 def listen_notify(cfg):

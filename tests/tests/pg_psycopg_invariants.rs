@@ -72,6 +72,24 @@ fn fails_closed_when_the_ledger_cannot_be_written() {
 }
 
 #[test]
+fn new_sessions_fail_closed_while_the_ledger_is_down_and_statements_pass_once_it_is_back() {
+    let env = PsycopgEnv::start();
+    let json = env.run(SCRIPT, "ledger_down_then_back");
+    assert_eq!(
+        env.pg.psql(
+            "shop",
+            "SELECT count(*) FROM log WHERE note LIKE 'ledger-back-%-late'"
+        ),
+        "0",
+        "{json}"
+    );
+    eprintln!("{json}");
+    // The chain still verifies after the failed batches.
+    let verify = env.gw.vigil_with_config(&["audit", "verify"]);
+    assert_success(&verify, "vigil audit verify after the ledger came back");
+}
+
+#[test]
 fn idle_session_is_drained_on_shutdown() {
     let mut env = PsycopgEnv::start();
     let mut script = env.spawn(SCRIPT, "drain_idle");
