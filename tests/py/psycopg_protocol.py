@@ -158,28 +158,37 @@ def pipeline20(cfg):
 
 def run_pipeline_with_failure(conn, bad_sql, good=lambda i: ("SELECT %s::int", (i,))):
     """Ten statements in one pipeline, the 5th is `bad_sql`, the others `good(i)`. Returns
-    what each cursor gave (["row:N" | "<ErrorClass>:<sqlstate>"]) and the pipeline's error."""
+    what each cursor gave ("row:N", or "none" when it has no result) and the first error
+    the pipeline raised (psycopg raises it at whichever later call first sees it, so where
+    it is raised depends on timing; PipelineAborted follows it)."""
     cursors = []
-    raised = None
+    raised = []
+
+    def attempt(fn):
+        try:
+            fn()
+        except psycopg.Error as e:
+            raised.append(e)
+
     try:
         with conn.pipeline():
             for i in range(10):
                 cur = conn.cursor()
                 cursors.append(cur)
                 if i == 4:
-                    cur.execute(bad_sql)
+                    attempt(lambda: cur.execute(bad_sql))
                 else:
-                    cur.execute(*good(i))
+                    attempt(lambda: cur.execute(*good(i)))
     except psycopg.Error as e:
-        raised = e
+        raised.append(e)
     outcomes = []
     for cur in cursors:
         try:
-            row = cur.fetchone()
-            outcomes.append(f"row:{row[0]}")
-        except psycopg.Error as e:
-            outcomes.append(f"{type(e).__name__}:{e.sqlstate}")
-    return outcomes, raised
+            outcomes.append(f"row:{cur.fetchone()[0]}")
+        except psycopg.Error:
+            outcomes.append("none")
+    first = next((e for e in raised if not isinstance(e, errors.PipelineAborted)), None)
+    return outcomes, first
 
 
 def pipeline_denied(cfg):
@@ -199,15 +208,17 @@ def pipeline_denied(cfg):
             outcomes[:4] == ["row:0", "row:1", "row:2", "row:3"],
             f"the first 4 results did not arrive: {outcomes}",
         )
-        # Same shape as a server error at the same place (with the error class swapped).
-        normalise = [o.replace("DivisionByZero:22012", "ERR") for o in ref_outcomes]
-        mine = [o.replace("InsufficientPrivilege:42501", "ERR") for o in outcomes]
+        # Same results as with a server error at the same place.
         check(
-            mine == normalise,
+            isinstance(ref_raised, errors.DivisionByZero),
+            f"the reference pipeline raised {ref_raised!r}",
+        )
+        check(
+            outcomes == ref_outcomes,
             f"after a denial the pipeline gave {outcomes}; after a server error {ref_outcomes}",
         )
         check(
-            all(not o.startswith("row:") for o in outcomes[5:]),
+            outcomes[4:] == ["none"] * 6,
             f"statements after the denied one ran: {outcomes}",
         )
         check(
@@ -234,6 +245,11 @@ def pipeline_denied(cfg):
                 isinstance(raised_w, errors.InsufficientPrivilege),
                 f"the admin pipeline raised {raised_w!r}",
             )
+            shape = lambda outcomes: [o if o == "none" else "row" for o in outcomes]  # noqa: E731
+            check(
+                shape(gw_w) == shape(ref_w),
+                f"writes: denial gave {gw_w}, server error gave {ref_w}",
+            )
             check(gw.execute("SELECT 1").fetchone()[0] == 1, "admin session unusable")
         count = "SELECT count(*) FROM log WHERE note LIKE %s"
         n_ref = db.execute(count, ("direct-pipe-%",)).fetchone()[0]
@@ -255,6 +271,89 @@ def pipeline_denied(cfg):
         "raised": describe_error(raised),
         "after": after,
     }
+
+
+def run_synced_pipeline(conn, bad):
+    """Three batches in one pipeline, separated by sync(): the 1st and 2nd hold a failing
+    statement (`bad(n)`), the 3rd none. Returns a trace of what was raised where and what
+    each cursor gave."""
+    trace = []
+    batches = [[], [], []]
+
+    def step(label, fn):
+        try:
+            fn()
+        except psycopg.Error as e:
+            trace.append(f"{label} raised {type(e).__name__}:{e.sqlstate}")
+
+    try:
+        with conn.pipeline() as p:
+            for b in range(3):
+                for i in range(3):
+                    step(
+                        f"b{b} execute {i}",
+                        lambda: batches[b].append(
+                            conn.cursor().execute("SELECT %s::int", (b * 10 + i,))
+                        ),
+                    )
+                if b < 2:
+                    step(f"b{b} execute bad", lambda: conn.execute(*bad(b)))
+                    step(f"b{b} after bad", lambda: batches[b].append(conn.execute("SELECT 99")))
+                step(f"b{b} sync", p.sync)
+    except psycopg.Error as e:
+        trace.append(f"exit raised {type(e).__name__}:{e.sqlstate}")
+    for b, curs in enumerate(batches):
+        for cur in curs:
+            try:
+                trace.append(f"b{b} row:{cur.fetchone()[0]}")
+            except psycopg.Error as e:
+                trace.append(f"b{b} {type(e).__name__}")
+    return trace
+
+
+def pipeline_semantics(trace):
+    """What does not depend on timing: which errors each batch raised (psycopg raises a
+    batch's error at whichever later call first sees it, and PipelineAborted after it) and
+    which rows came back."""
+    out = {}
+    for b in range(3):
+        errs = sorted(
+            {
+                t.split(" raised ")[1]
+                for t in trace
+                if t.startswith(f"b{b} ") and " raised " in t and "PipelineAborted" not in t
+            }
+        )
+        rows = [t.split(" ")[1] for t in trace if t.startswith(f"b{b} row:")]
+        out[f"b{b}"] = {"errors": errs, "rows": rows}
+    return out
+
+
+def pipeline_denials_across_syncs(cfg):
+    """Denials in two sync batches of one pipeline each abort only their own batch, with
+    their own message; the third batch runs. Compared with server errors at the same places."""
+    with direct(cfg) as db:
+        ref = run_synced_pipeline(db, lambda b: ("SELECT %s::int / 0", (b,)))
+    with gateway(cfg, "agent") as gw:
+        got = run_synced_pipeline(
+            gw, lambda b: ("SELECT secret FROM forbidden WHERE id = %s", (b,))
+        )
+        norm_ref = str(pipeline_semantics(ref)).replace("DivisionByZero:22012", "ERR")
+        norm_got = str(pipeline_semantics(got)).replace("InsufficientPrivilege:42501", "ERR")
+        check(
+            norm_got == norm_ref,
+            f"with denials the pipeline gave\n  {got}\nwith server errors\n  {ref}",
+        )
+        check(
+            any("InsufficientPrivilege:42501" in t for t in got),
+            f"no denial was raised: {got}",
+        )
+        sem = pipeline_semantics(got)
+        check(sem["b0"]["rows"] == ["row:0", "row:1", "row:2"], f"batch 0: {sem}")
+        check(sem["b1"]["rows"] == ["row:10", "row:11", "row:12"], f"batch 1: {sem}")
+        check(sem["b2"] == {"errors": [], "rows": ["row:20", "row:21", "row:22"]}, f"{sem}")
+        check(gw.execute("SELECT 1").fetchone()[0] == 1, "session unusable afterwards")
+    return {"trace": got, "direct_trace": ref}
 
 
 def prepared(cfg):
@@ -413,6 +512,7 @@ if __name__ == "__main__":
             "named_cursor_admin": lambda cfg: named_cursor({**cfg, "who": "admin"}),
             "pipeline20": pipeline20,
             "pipeline_denied": pipeline_denied,
+            "pipeline_denials_across_syncs": pipeline_denials_across_syncs,
             "prepared": prepared,
             "executemany": executemany,
             "copy_both_ways": copy_both_ways,

@@ -62,6 +62,13 @@ fn pipeline_with_a_denied_statement_behaves_like_a_server_error() {
 }
 
 #[test]
+fn pipeline_denials_in_two_sync_batches_abort_only_their_own_batch() {
+    let env = PsycopgEnv::start();
+    let json = env.run(SCRIPT, "pipeline_denials_across_syncs");
+    assert!(json.contains("InsufficientPrivilege:42501"), "{json}");
+}
+
+#[test]
 fn prepared_statement_executed_10_times() {
     let env = PsycopgEnv::start();
     env.run(SCRIPT, "prepared");
