@@ -10,7 +10,9 @@ pub enum GatewayError {
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
-    #[error("server.store (a shared PostgreSQL store) is not supported yet; remove it to use the embedded SQLite store in data_dir")]
+    #[error(
+        "server.store (a shared PostgreSQL store) is not supported yet; remove it to use the embedded SQLite store in data_dir"
+    )]
     SharedStoreUnsupported,
     #[error("no listener configured: set [listen] postgres and/or http")]
     NothingToListen,

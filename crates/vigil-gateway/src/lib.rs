@@ -54,7 +54,7 @@ pub async fn serve(
         metrics.clone(),
     ));
 
-    let mut registry = Registry::with_prefix("");
+    let mut registry = Registry::default();
     metrics.register(&mut registry);
     let registry = Arc::new(registry);
 

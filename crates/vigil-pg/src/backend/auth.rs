@@ -8,15 +8,17 @@ use postgres_protocol::authentication::{md5_hash, sasl};
 
 pub struct Login<'a> {
     cfg: &'a UpstreamConfig,
-    tls: bool,
+    /// SHA-256 of the server certificate, on TLS: SCRAM's
+    /// `tls-server-end-point` channel binding (RFC 5929).
+    server_end_point: Option<Vec<u8>>,
     scram: Option<sasl::ScramSha256>,
 }
 
 impl<'a> Login<'a> {
-    pub fn new(cfg: &'a UpstreamConfig, tls: bool) -> Self {
+    pub fn new(cfg: &'a UpstreamConfig, server_end_point: Option<Vec<u8>>) -> Self {
         Self {
             cfg,
-            tls,
+            server_end_point,
             scram: None,
         }
     }
@@ -56,18 +58,24 @@ impl<'a> Login<'a> {
                     }
                     offered.push(m);
                 }
-                if !offered.contains(&"SCRAM-SHA-256") {
-                    return Err(BackendError::UnsupportedAuth(offered.join(", ")));
-                }
-                // Channel binding needs the server certificate's hash; without
-                // it, tell the server we could bind but do not (`y`) when on TLS.
-                let binding = if self.tls {
-                    sasl::ChannelBinding::unrequested()
-                } else {
-                    sasl::ChannelBinding::unsupported()
+                // Over TLS, PostgreSQL offers SCRAM-SHA-256-PLUS and treats a
+                // client that could bind but does not as a downgrade: bind to
+                // the certificate it presented.
+                let (mechanism, binding) = match &self.server_end_point {
+                    Some(hash) if offered.contains(&"SCRAM-SHA-256-PLUS") => (
+                        "SCRAM-SHA-256-PLUS",
+                        sasl::ChannelBinding::tls_server_end_point(hash.clone()),
+                    ),
+                    Some(_) if offered.contains(&"SCRAM-SHA-256") => {
+                        ("SCRAM-SHA-256", sasl::ChannelBinding::unrequested())
+                    }
+                    None if offered.contains(&"SCRAM-SHA-256") => {
+                        ("SCRAM-SHA-256", sasl::ChannelBinding::unsupported())
+                    }
+                    _ => return Err(BackendError::UnsupportedAuth(offered.join(", "))),
                 };
                 let scram = sasl::ScramSha256::new(self.password()?.as_bytes(), binding);
-                w.sasl_initial("SCRAM-SHA-256", scram.message());
+                w.sasl_initial(mechanism, scram.message());
                 self.scram = Some(scram);
             }
             11 => {

@@ -77,7 +77,7 @@ pub async fn connect(
     stream.write_all(&w.take()).await?;
 
     let mut buf = BytesMut::with_capacity(4096);
-    let mut login = auth::Login::new(cfg, stream.is_tls());
+    let mut login = auth::Login::new(cfg, tls::server_end_point(&stream));
     let mut parameter_status = Vec::new();
     let (mut pid, mut secret) = (0, 0);
     loop {

@@ -39,6 +39,25 @@ pub async fn start(
     ))))
 }
 
+/// SHA-256 of the target's certificate, for SCRAM channel binding. RFC 5929
+/// says to use the certificate's own signature hash, upgraded to SHA-256
+/// for MD5 and SHA-1; SHA-256 is also what PostgreSQL's own certificates
+/// and libpq use in practice.
+pub fn server_end_point(stream: &PgStream) -> Option<Vec<u8>> {
+    let PgStream::Tls(tls) = stream else {
+        return None;
+    };
+    let tokio_rustls::TlsStream::Client(client) = tls.as_ref() else {
+        return None;
+    };
+    let cert = client.get_ref().1.peer_certificates()?.first()?;
+    Some(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.as_ref())
+            .as_ref()
+            .to_vec(),
+    )
+}
+
 fn client_config(mode: &UpstreamTls) -> Result<rustls::ClientConfig, BackendError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
