@@ -1,12 +1,13 @@
-//! `credit_card`: 13 to 19 digits, contiguous or in groups of 3 to 6 joined
-//! by one kind of separator (single spaces or single dashes), that pass the
+//! `credit_card`: 13 to 19 digits, contiguous or in groups of 3 to 6 (the
+//! last may be shorter) joined by one kind of separator (single spaces or single dashes), that pass the
 //! Luhn check and start with the IIN prefix of a major network (Visa,
 //! Mastercard, American Express, Discover, JCB, Diners Club, UnionPay,
 //! Maestro, Mir) at a length that network issues.
 //!
 //! Inside a longer run of digit groups (`12 4111 1111 1111 1111 99`), every
 //! window of whole groups is tried, so a card is found among its neighbours.
-//! A contiguous run longer than 19 digits is a plain number, not a card.
+//! A contiguous run longer than 19 digits is a plain number, not a card, and
+//! digits after `+` are a phone number.
 
 use super::{Detector, Spans, left_ok, right_ok};
 
@@ -59,6 +60,7 @@ fn scan_run(text: &[u8], start: usize, spans: &mut Spans) -> usize {
         for last in (first..groups.len()).rev() {
             if let Some((s, e)) = window(text, &groups[first..=last])
                 && left_ok(text, s)
+                && !(s > 0 && text.get(s - 1) == Some(&b'+'))
                 && right_ok(text, e)
             {
                 spans.push(s, e, Detector::CreditCard);
@@ -82,8 +84,11 @@ fn window(text: &[u8], groups: &[(usize, usize)]) -> Option<(usize, usize)> {
     let grouped = groups.len() > 1;
     let mut digits = [0u8; 19];
     let mut n = 0;
-    for &(s, e) in groups {
-        if grouped && !(3..=6).contains(&(e - s)) {
+    for (i, &(s, e)) in groups.iter().enumerate() {
+        // Printed groups are 3–6 digits (4-4-4-4, 4-6-5, 4-3-3-3); the last
+        // may be shorter (`4000 0000 0000 6`).
+        let min = if i + 1 == groups.len() { 1 } else { 3 };
+        if grouped && !(min..=6).contains(&(e - s)) {
             return None;
         }
         for &b in text.get(s..e)? {
@@ -132,39 +137,32 @@ fn known_prefix(d: &[u8]) -> bool {
     }
 }
 
-/// Luhn over digit values (0–9), rightmost digit is the check digit.
-fn luhn_digits(d: &[u8]) -> bool {
+/// Luhn over digit values (0–9); the last one is the check digit.
+fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
     let mut sum = 0u32;
-    for (i, &x) in d.iter().rev().enumerate() {
+    for (i, x) in digits.rev().enumerate() {
         let x = u32::from(x);
-        sum += if i % 2 == 1 {
+        let v = if i % 2 == 1 {
             let y = x * 2;
             if y > 9 { y - 9 } else { y }
         } else {
             x
         };
+        sum = (sum + v) % 10;
     }
-    sum % 10 == 0
+    sum == 0
+}
+
+fn luhn_digits(d: &[u8]) -> bool {
+    luhn(d.iter().copied())
 }
 
 /// The Luhn (mod 10) check over ASCII digits; `false` for anything else or
 /// for an empty input.
 pub fn luhn_valid(digits: &[u8]) -> bool {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let mut sum = 0u32;
-    for (i, &b) in digits.iter().rev().enumerate() {
-        let x = u32::from(b - b'0');
-        sum += if i % 2 == 1 {
-            let y = x * 2;
-            if y > 9 { y - 9 } else { y }
-        } else {
-            x
-        };
-        sum %= 10;
-    }
-    sum == 0
+    !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && luhn(digits.iter().map(|b| b - b'0'))
 }
 
 #[cfg(test)]
@@ -186,6 +184,7 @@ mod tests {
         assert_hit(CreditCard, "6011111111111117", "6011111111111117");
         assert_hit(CreditCard, "3530111333300000", "3530111333300000");
         assert_hit(CreditCard, "visa13 4222222222222", "4222222222222");
+        assert_hit(CreditCard, "4000 0000 0000 6", "4000 0000 0000 6");
         assert_hit(CreditCard, "2221000000000009", "2221000000000009");
         assert_hit(CreditCard, "30569309025904", "30569309025904");
         assert_hit(
@@ -208,6 +207,7 @@ mod tests {
         assert_none(CreditCard, "1700000000000");
         assert_none(CreditCard, "ID4111111111111111X");
         assert_none(CreditCard, "+14155552671");
+        assert_none(CreditCard, "+4111111111111111");
         assert_none(CreditCard, "4111 1111-1111 1111");
         assert_none(CreditCard, "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1");
         assert_none(CreditCard, "0000000000000000");

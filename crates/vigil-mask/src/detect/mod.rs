@@ -101,7 +101,7 @@ impl Detector {
             Detector::Email => p.has(AT) && p.has(DOT),
             Detector::Phone => p.digits >= 8,
             Detector::CreditCard => p.digits >= 13,
-            Detector::Iban => p.upper >= 2 && p.digits >= 4 && text.len() >= 15,
+            Detector::Iban => p.upper >= 2 && p.digits >= 2 && text.len() >= 15,
             Detector::Ssn => p.digits >= 9,
             Detector::Ip => (p.has(DOT) && p.digits >= 4) || p.has(COLON),
             Detector::AwsKey => p.upper >= 4 && p.upper + p.digits >= 20,
