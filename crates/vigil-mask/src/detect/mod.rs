@@ -380,6 +380,17 @@ mod tests {
     }
 
     #[test]
+    fn every_pattern_compiles() {
+        // A pattern that failed to compile would make its detector report
+        // every value whole (fail closed); make sure none does.
+        for d in Detector::ALL {
+            let mut spans = Spans::new();
+            d.find(b"plain words only", &mut spans);
+            assert!(spans.is_empty(), "{d} failed closed");
+        }
+    }
+
+    #[test]
     fn priority_lists_every_detector_once() {
         let mut p = Detector::PRIORITY.to_vec();
         p.sort();
