@@ -23,10 +23,12 @@
 
 mod detect;
 mod masker;
+mod policy;
 mod style;
 
 pub use detect::{Detector, iban_valid, luhn_valid};
 pub use masker::{Hits, Masked, Masker};
+pub use policy::{MaskPolicy, MaskRule, PolicyError};
 pub use style::{HASH_BYTES, HASH_PREFIX, MaskKey, PARTIAL_MAX_STARS, PARTIAL_MIN_CHARS, Style};
 
 /// A detector or style name that the configuration does not know.

@@ -126,6 +126,17 @@ impl PolicySet {
         out
     }
 
+    /// The masks of every policy that matches this principal on this
+    /// connection. They depend on nothing else, so a session computes them
+    /// once; `evaluate` reports the same set.
+    pub fn masks_for(&self, principal: &Principal, connection: &str) -> Vec<MaskSpec> {
+        self.policies
+            .iter()
+            .filter(|p| p.applies_to(principal) && p.covers(connection))
+            .flat_map(|p| p.spec.masks.iter().cloned())
+            .collect()
+    }
+
     /// The policies' names, in load order.
     pub fn policy_names(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.spec.name.as_str())

@@ -381,6 +381,8 @@ fn masks_add_up_across_matching_policies() {
     assert_eq!(e.masks.len(), 2);
     assert_eq!(e.masks[0].columns, vec!["customers.email".to_string()]);
     assert_eq!(e.masks[1].style, MaskStyle::Hash);
+    assert_eq!(set.masks_for(&agent("a", &["analysts"]), "shop"), e.masks);
+    assert!(set.masks_for(&agent("b", &[]), "other").is_empty());
 }
 
 #[test]
