@@ -8,6 +8,7 @@
 
 mod cache;
 mod catalog;
+mod copy;
 mod error;
 mod facts;
 mod kind;
@@ -15,6 +16,7 @@ mod walk;
 
 pub use cache::{AnalysisCache, MAX_CACHED_LEN};
 pub use catalog::{Catalog, HARMLESS_VOLATILE};
+pub use copy::{CopyKind, CopyOutFormat, copy_out_format};
 pub use error::AnalysisError;
 pub use vigil_core::SqlFacts;
 pub use walk::MAX_DEPTH;
@@ -27,16 +29,16 @@ pub const MAX_SQL_LEN: usize = 1024 * 1024;
 const BASE_STACK: usize = 256 * 1024;
 
 /// Stack each byte of input may add. The decode of pg_query's protobuf tree
-/// recurses once per nested message, and a nesting level costs at least two
-/// bytes of SQL (`1+1+...`, `- - -x`, `ARRAY[[[...]]]`). Measured with
-/// `tests/stack.rs` (the deepest shape per byte is `ARRAY[[[...]]]`): 1.75 KiB
-/// per byte in release builds, 18 KiB in debug builds (dependencies at
-/// opt-level 1). libpg_query's own recursion, which runs before the decode,
-/// needs less.
+/// recurses once per nested message, and one byte of SQL can add a level:
+/// the scanner splits `+-+-+-x` into one-character prefix operators. Measured
+/// with `tests/stack.rs`: at most 2.2 KiB per byte in release builds (that
+/// shape; `ARRAY[[[...]]]` costs 3.5 KiB per level but two bytes), 35 KiB in
+/// debug builds (dependencies at opt-level 1). libpg_query's own recursion,
+/// which runs before the decode, needs far less (about 300 bytes per level).
 const STACK_PER_BYTE: usize = if cfg!(debug_assertions) {
-    32 * 1024
+    64 * 1024
 } else {
-    3 * 1024
+    4 * 1024
 };
 
 /// The most stack any input needs. libpg_query refuses to serialise a tree
