@@ -127,6 +127,7 @@ fn the_deepest_trees_libpg_query_accepts_do_not_overflow() {
             format!("SELECT ARRAY{}1{}", "[".repeat(depth), "]".repeat(depth)),
             format!("SELECT {}a", "NOT ".repeat(depth)),
             format!("SELECT {}1{}", "f(".repeat(depth), ")".repeat(depth)),
+            format!("SELECT {}a", "+-".repeat(depth / 2)),
         ];
         for sql in shapes {
             let head: String = sql.chars().take(20).collect();
@@ -135,6 +136,21 @@ fn the_deepest_trees_libpg_query_accepts_do_not_overflow() {
                 Err(AnalysisError::TooDeep),
                 "{head}... x{depth}"
             );
+        }
+    }
+}
+
+#[test]
+fn one_byte_per_level_nesting_does_not_overflow() {
+    // The scanner splits `+-+-` into one-character prefix operators: the
+    // most nesting per byte of input, at every size around the thresholds.
+    for n in [50, 100, 200, 250, 300, 400, 500, 700, 1_000, 2_000, 4_000] {
+        let sql = format!("SELECT {}a", "+-".repeat(n / 2));
+        let result = on_small_stack(sql, Catalog::empty());
+        if n < MAX_DEPTH - 8 {
+            assert_eq!(result.map(|f| f.len()), Ok(1), "{n}");
+        } else {
+            assert_eq!(result, Err(AnalysisError::TooDeep), "{n}");
         }
     }
 }

@@ -28,6 +28,9 @@ fn shape(name: &str, depth: usize) -> String {
         "subquery" => format!("{}1{}", "SELECT (".repeat(depth), ")".repeat(depth)),
         "not" => format!("SELECT {}a", "NOT ".repeat(depth)),
         "neg" => format!("SELECT {}a", "- ".repeat(depth)),
+        // One byte per level: the scanner splits `+-+-` into one-character
+        // prefix operators (depth counts characters here).
+        "pm" => format!("SELECT {}a", "+-".repeat(depth / 2)),
         _ => panic!("unknown shape {name}"),
     }
 }
