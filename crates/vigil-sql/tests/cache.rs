@@ -167,3 +167,9 @@ fn hit_cost() {
         miss.as_nanos()
     );
 }
+
+#[test]
+fn the_cache_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<AnalysisCache>();
+}
