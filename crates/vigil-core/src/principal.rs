@@ -34,7 +34,7 @@ impl std::str::FromStr for PrincipalKind {
 ///
 /// Only the identity gate produces one from a credential; front-ends receive
 /// it and never build their own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub name: String,
     pub groups: Vec<String>,
@@ -43,6 +43,18 @@ pub struct Principal {
     pub issuer: String,
     /// Ties the events of one agent run together, when the client says so.
     pub run_id: Option<String>,
+    /// The credential's subject at its issuer (OIDC `sub`), which may differ
+    /// from `name` when the issuer's `name_claim` is `email` or similar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// When the session's statements stop being accepted (Unix ms): an OIDC
+    /// token's `exp` plus the issuer's leeway and grace. `None`: no deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    /// The verified claims of an OIDC token, for policy (`principal.claims`).
+    /// Not serialised: the ledger keeps name, issuer and subject, not every claim.
+    #[serde(skip)]
+    pub claims: Option<serde_json::Value>,
 }
 
 impl Principal {

@@ -2,6 +2,7 @@
 
 use crate::cache::PositiveCache;
 use crate::credential::CredentialKind;
+use crate::oidc::{OidcVerifier, Reject};
 use crate::token::{self, VIGIL_ISSUER};
 use crate::{IdentityError, now_ms};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 pub struct Authenticator {
     store: Arc<dyn Store>,
     cache: PositiveCache,
+    oidc: OidcVerifier,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -40,11 +42,19 @@ impl Authenticator {
         Authenticator {
             store,
             cache: PositiveCache::new(ttl, capacity),
+            oidc: OidcVerifier::default(),
         }
     }
 
-    /// The one gate: turns a credential (a Vigil token now, an OIDC JWT
-    /// later) into a [`Principal`]. Vigil tokens yield `issuer = "vigil"`.
+    /// The same gate, also accepting JWTs from `oidc`'s issuers.
+    pub fn with_oidc(mut self, oidc: OidcVerifier) -> Self {
+        self.oidc = oidc;
+        self
+    }
+
+    /// The one gate: turns a credential (a Vigil token or an OIDC JWT) into
+    /// a [`Principal`]. Vigil tokens yield `issuer = "vigil"`, JWTs the
+    /// issuer's URL.
     ///
     /// Errors never contain the credential. A store failure is an error too:
     /// the caller refuses the connection (fail closed).
@@ -55,8 +65,22 @@ impl Authenticator {
         let text = credential.expose();
         match CredentialKind::of(text) {
             CredentialKind::VigilToken => self.vigil_token(text).await,
-            // OIDC validation is not built yet: refuse rather than guess.
-            CredentialKind::Jwt | CredentialKind::Unknown => Err(IdentityError::InvalidCredential),
+            CredentialKind::Jwt if !self.oidc.is_empty() => self
+                .oidc
+                .verify(text, now_ms())
+                .await
+                .map_err(|why| match why {
+                    Reject::Expired => IdentityError::Expired,
+                    Reject::IssuerUnavailable => IdentityError::IssuerUnavailable,
+                    _ => IdentityError::InvalidCredential,
+                }),
+            // Oversized or odd-shaped JWTs land here too: refuse, never guess.
+            CredentialKind::Jwt | CredentialKind::Unknown => {
+                if text.len() > crate::oidc::jwt::MAX_TOKEN_LEN {
+                    tracing::info!(len = text.len(), "oversized credential refused");
+                }
+                Err(IdentityError::InvalidCredential)
+            }
         }
     }
 
@@ -113,5 +137,6 @@ fn principal_of(record: TokenRecord) -> Principal {
         kind: record.kind,
         issuer: VIGIL_ISSUER.to_string(),
         run_id: None,
+        ..Principal::default()
     }
 }

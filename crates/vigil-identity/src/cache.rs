@@ -122,6 +122,7 @@ mod tests {
             kind: PrincipalKind::Agent,
             issuer: "vigil".into(),
             run_id: None,
+            ..Principal::default()
         }
     }
 

@@ -2,10 +2,8 @@
 //!
 //! The gate dispatches on the credential's shape so one entry point serves
 //! every kind: a Vigil token starts with `vgl_`; an OIDC JWT is three
-//! base64url segments separated by dots. OIDC validation (discovery, JWKS
-//! cache, rotation) is a later issue: it will add a verifier for
-//! [`CredentialKind::Jwt`] to [`crate::Authenticator`]; until then such
-//! credentials are refused.
+//! base64url segments separated by dots, verified by [`crate::oidc`] when
+//! the gateway trusts OIDC issuers, refused otherwise.
 
 use crate::token::TOKEN_PREFIX;
 

@@ -13,6 +13,10 @@ pub enum IdentityError {
     Expired,
     #[error("credential revoked")]
     Revoked,
+    /// An OIDC token whose issuer's keys could not be fetched (and none were
+    /// cached): the token may be fine, but it cannot be checked.
+    #[error("the identity provider could not be reached")]
+    IssuerUnavailable,
     /// A bad argument to `issue` (empty name, TTL out of range, ...).
     #[error("invalid token request: {0}")]
     InvalidRequest(String),

@@ -14,6 +14,7 @@ pub fn agent(name: &str, groups: &[&str]) -> Principal {
         kind: PrincipalKind::Agent,
         issuer: "vigil".to_owned(),
         run_id: None,
+        ..Principal::default()
     }
 }
 

@@ -47,6 +47,7 @@ pub fn session_start(session: &str, at_ms: i64) -> Event {
                 kind: PrincipalKind::Agent,
                 issuer: "vigil".into(),
                 run_id: Some("run-1".into()),
+                ..Principal::default()
             },
         },
     }
