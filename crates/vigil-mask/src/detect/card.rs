@@ -13,7 +13,7 @@ use super::{Detector, Spans, left_ok, right_ok};
 
 /// A run is examined this many groups at a time (bounds the windows tried on
 /// hostile input such as `1 1 1 1 …`); consecutive chunks overlap.
-const MAX_GROUPS: usize = 64;
+const MAX_GROUPS: usize = 16;
 
 pub(super) fn find(text: &[u8], spans: &mut Spans) {
     let mut i = 0;

@@ -111,6 +111,16 @@ fn country_length(cc: &[u8]) -> Option<usize> {
 }
 
 pub(super) fn find(text: &[u8], spans: &mut Spans) {
+    // Every IBAN starts with two capitals and two digits.
+    let start = text.windows(4).any(|w| {
+        w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+    });
+    if !start {
+        return;
+    }
     with_pattern(&RE, text, spans, Detector::Iban, |re, spans| {
         for m in re.find_iter(text) {
             if let Some(end) = valid_prefix(text, m.start(), m.end())

@@ -16,6 +16,15 @@ static V4: Pattern = Pattern::new(|| compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3
 static V6: Pattern = Pattern::new(|| compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"));
 
 pub(super) fn find(text: &[u8], spans: &mut Spans) {
+    if memchr::memchr(b':', text).is_some() {
+        find_v6(text, spans);
+    }
+    if memchr::memchr(b'.', text).is_some() {
+        find_v4(text, spans);
+    }
+}
+
+fn find_v6(text: &[u8], spans: &mut Spans) {
     with_pattern(&V6, text, spans, Detector::Ip, |re, spans| {
         for m in re.find_iter(text) {
             if let Some((s, e)) = v6(text, m.start(), m.end()) {
@@ -23,6 +32,9 @@ pub(super) fn find(text: &[u8], spans: &mut Spans) {
             }
         }
     });
+}
+
+fn find_v4(text: &[u8], spans: &mut Spans) {
     with_pattern(&V4, text, spans, Detector::Ip, |re, spans| {
         for m in re.find_iter(text) {
             let ok = left_ok(text, m.start())

@@ -16,7 +16,7 @@
 //!   practice), so `token: refreshing_in_progress` is left alone. Shorter
 //!   passwords are not detected by content.
 
-use super::{Detector, Pattern, Spans, compile, with_pattern, word_bounded};
+use super::{Detector, Pattern, Spans, compile, contains_ignore_case, with_pattern, word_bounded};
 
 static AWS: Pattern = Pattern::new(|| compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"));
 
@@ -51,8 +51,14 @@ pub(super) fn find_secret(text: &[u8], spans: &mut Spans) {
             }
         }
     });
+    let labelled = [b"secret".as_slice(), b"key", b"token", b"passw"]
+        .iter()
+        .any(|l| contains_ignore_case(text, l));
+    if !labelled {
+        return;
+    }
     with_pattern(&LABELLED, text, spans, Detector::SecretKey, |re, spans| {
-        // `captures_iter` allocates per step: only reach it on a hit.
+        // `captures_iter` allocates per step: only reach it on a match.
         if !re.is_match(text) {
             return;
         }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder};
 
 mod card;
@@ -106,10 +107,8 @@ impl Detector {
             Detector::Ip => (p.has(DOT) && p.digits >= 4) || p.has(COLON),
             Detector::AwsKey => p.upper >= 4 && p.upper + p.digits >= 20,
             Detector::SecretKey => p.has(UNDERSCORE | DASH | COLON | EQUALS) && text.len() >= 14,
-            Detector::Jwt => p.has(DOT) && memchr::memmem::find(text, b"eyJ").is_some(),
-            Detector::PemPrivateKey => {
-                p.has(DASH) && memchr::memmem::find(text, b"-----BEGIN ").is_some()
-            }
+            Detector::Jwt => p.has(DOT) && JWT_START.find(text).is_some(),
+            Detector::PemPrivateKey => p.has(DASH) && PEM_START.find(text).is_some(),
         }
     }
 
@@ -196,69 +195,67 @@ impl Spans {
     }
 }
 
-// Byte classes for the one-pass profile.
-pub(crate) const AT: u16 = 1 << 0;
-pub(crate) const DOT: u16 = 1 << 1;
-pub(crate) const COLON: u16 = 1 << 2;
-pub(crate) const DASH: u16 = 1 << 3;
-pub(crate) const UNDERSCORE: u16 = 1 << 4;
-pub(crate) const EQUALS: u16 = 1 << 5;
-const DIGIT: u16 = 1 << 6;
-const UPPER: u16 = 1 << 7;
+// Punctuation the profile records.
+pub(crate) const AT: u8 = 1 << 0;
+pub(crate) const DOT: u8 = 1 << 1;
+pub(crate) const COLON: u8 = 1 << 2;
+pub(crate) const DASH: u8 = 1 << 3;
+pub(crate) const UNDERSCORE: u8 = 1 << 4;
+pub(crate) const EQUALS: u8 = 1 << 5;
 
-static CLASS: [u16; 256] = {
-    let mut t = [0u16; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = match c {
-            b'@' => AT,
-            b'.' => DOT,
-            b':' => COLON,
-            b'-' => DASH,
-            b'_' => UNDERSCORE,
-            b'=' => EQUALS,
-            b'0'..=b'9' => DIGIT,
-            b'A'..=b'Z' => UPPER,
-            _ => 0,
-        };
-        b += 1;
-    }
-    t
-};
-
-/// What one branch-free pass over the bytes learns: which punctuation occurs
-/// and how many digits and capitals. It decides which detectors run at all.
+/// What one pass over the bytes learns: which punctuation occurs and how
+/// many digits and capitals. It decides which detectors run at all.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Profile {
-    flags: u16,
+    flags: u8,
     pub digits: usize,
     pub upper: usize,
 }
 
 impl Profile {
     pub fn of(text: &[u8]) -> Profile {
-        let mut flags = 0u16;
-        let mut digits = 0usize;
-        let mut upper = 0usize;
-        for &b in text {
-            let c = CLASS[usize::from(b)];
-            flags |= c;
-            digits += usize::from(c == DIGIT);
-            upper += usize::from(c == UPPER);
+        let mut p = Profile::default();
+        // Byte-wide counters over chunks that cannot overflow them: the loop
+        // is branch-free and the compiler vectorises it.
+        for chunk in text.chunks(255) {
+            let (mut flags, mut digits, mut upper) = (0u8, 0u8, 0u8);
+            for &b in chunk {
+                flags |= u8::from(b == b'@')
+                    | u8::from(b == b'.') << 1
+                    | u8::from(b == b':') << 2
+                    | u8::from(b == b'-') << 3
+                    | u8::from(b == b'_') << 4
+                    | u8::from(b == b'=') << 5;
+                digits += u8::from(b.wrapping_sub(b'0') < 10);
+                upper += u8::from(b.wrapping_sub(b'A') < 26);
+            }
+            p.flags |= flags;
+            p.digits += usize::from(digits);
+            p.upper += usize::from(upper);
         }
-        Profile {
-            flags,
-            digits,
-            upper,
-        }
+        p
     }
 
-    /// Whether any of the classes in `mask` occurs.
-    pub fn has(&self, mask: u16) -> bool {
+    /// Whether any of the punctuation in `mask` occurs.
+    pub fn has(&self, mask: u8) -> bool {
         self.flags & mask != 0
     }
 }
+
+/// Whether `needle` (lower-case ASCII) occurs in `text`, ignoring ASCII case.
+pub(crate) fn contains_ignore_case(text: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|i| {
+        text.get(i + 1..i + 1 + rest.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(rest))
+    })
+}
+
+static JWT_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("eyJ"));
+static PEM_START: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new("-----BEGIN "));
 
 /// Compiles an ASCII, byte-oriented pattern. Patterns are constants and a
 /// test compiles each one; should one ever fail, its detector reports the
@@ -402,6 +399,17 @@ mod tests {
         let p = Profile::of(b"AB12 x@y.z");
         assert_eq!((p.digits, p.upper), (2, 2));
         assert!(p.has(AT) && p.has(DOT) && !p.has(COLON));
+        let long = "9Z".repeat(1000);
+        let p = Profile::of(long.as_bytes());
+        assert_eq!((p.digits, p.upper), (1000, 1000));
+    }
+
+    #[test]
+    fn case_insensitive_contains() {
+        assert!(contains_ignore_case(b"my SSN is", b"ssn"));
+        assert!(contains_ignore_case(b"Social", b"social"));
+        assert!(!contains_ignore_case(b"ss", b"ssn"));
+        assert!(!contains_ignore_case(b"", b"ssn"));
     }
 
     #[test]

@@ -24,6 +24,28 @@ static NANP: Pattern = Pattern::new(|| {
 });
 
 pub(super) fn find(text: &[u8], spans: &mut Spans) {
+    if memchr::memchr(b'+', text).is_some() {
+        international(text, spans);
+    }
+    if may_be_national(text) {
+        national(text, spans);
+    }
+}
+
+/// A national number ends in a separator and exactly four digits after a
+/// digit (`…555-2671`); most text with digits has no such place.
+fn may_be_national(text: &[u8]) -> bool {
+    memchr::memchr3_iter(b' ', b'.', b'-', text).any(|i| {
+        let before = i.checked_sub(1).and_then(|j| text.get(j));
+        before.is_some_and(u8::is_ascii_digit)
+            && text
+                .get(i + 1..i + 5)
+                .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+            && !text.get(i + 5).is_some_and(u8::is_ascii_digit)
+    })
+}
+
+fn international(text: &[u8], spans: &mut Spans) {
     with_pattern(&INTERNATIONAL, text, spans, Detector::Phone, |re, spans| {
         for m in re.find_iter(text) {
             let digits = text
@@ -34,6 +56,9 @@ pub(super) fn find(text: &[u8], spans: &mut Spans) {
             }
         }
     });
+}
+
+fn national(text: &[u8], spans: &mut Spans) {
     with_pattern(&NANP, text, spans, Detector::Phone, |re, spans| {
         for m in re.find_iter(text) {
             // `(415) …`: the opening parenthesis is not a word, so the usual

@@ -12,9 +12,9 @@
 //! Area 000, 666 and 900–999, group 00 and serial 0000 are never issued and
 //! are not reported.
 
-use super::{Detector, Pattern, Spans, compile, left_ok, right_ok, with_pattern};
-
-static DASHED: Pattern = Pattern::new(|| compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}"));
+use super::{
+    Detector, Pattern, Spans, compile, contains_ignore_case, left_ok, right_ok, with_pattern,
+};
 
 static LABELLED: Pattern = Pattern::new(|| {
     compile(
@@ -23,18 +23,38 @@ static LABELLED: Pattern = Pattern::new(|| {
 });
 
 pub(super) fn find(text: &[u8], spans: &mut Spans) {
-    with_pattern(&DASHED, text, spans, Detector::Ssn, |re, spans| {
-        for m in re.find_iter(text) {
-            if left_ok(text, m.start()) && right_ok(text, m.end()) && issued(text.get(m.range())) {
-                spans.push(m.start(), m.end(), Detector::Ssn);
-            }
+    if memchr::memchr(b'-', text).is_some() {
+        dashed(text, spans);
+    }
+    if contains_ignore_case(text, b"ssn") || contains_ignore_case(text, b"social") {
+        labelled(text, spans);
+    }
+}
+
+/// `AAA-GG-SSSS`, found from its first dash (faster than a regex without a
+/// literal to search for).
+fn dashed(text: &[u8], spans: &mut Spans) {
+    let digits = |from: usize, n: usize| {
+        text.get(from..from + n)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    for dash in memchr::memchr_iter(b'-', text) {
+        let Some(start) = dash.checked_sub(3) else {
+            continue;
+        };
+        let end = start + 11;
+        let shaped = digits(start, 3)
+            && digits(dash + 1, 2)
+            && text.get(dash + 3) == Some(&b'-')
+            && digits(dash + 4, 4);
+        if shaped && left_ok(text, start) && right_ok(text, end) && issued(text.get(start..end)) {
+            spans.push(start, end, Detector::Ssn);
         }
-    });
+    }
+}
+
+fn labelled(text: &[u8], spans: &mut Spans) {
     with_pattern(&LABELLED, text, spans, Detector::Ssn, |re, spans| {
-        // `captures_iter` allocates per step: only reach it on a hit.
-        if !re.is_match(text) {
-            return;
-        }
         for caps in re.captures_iter(text) {
             if let Some(m) = caps.get(1)
                 && right_ok(text, m.end())
