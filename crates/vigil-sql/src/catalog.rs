@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::AnalysisError;
+use crate::lineage::LineageCatalog;
 use crate::walk::{RelationRef, Walker};
 
 /// Volatile built-ins that are known to change nothing but their own output.
@@ -70,6 +71,8 @@ pub struct Catalog {
     /// Relations that must not be read by a read-only statement, as
     /// `schema.name` and as bare `name` (for unqualified references).
     unsafe_relations: HashSet<String>,
+    /// Relation columns, view definitions and opaque operators and casts, for lineage.
+    lineage: LineageCatalog,
 }
 
 impl Default for Catalog {
@@ -82,6 +85,7 @@ impl Default for Catalog {
             volatile_operators: HashSet::new(),
             volatile_cast_types: HashSet::new(),
             unsafe_relations: HashSet::new(),
+            lineage: LineageCatalog::default(),
         }
     }
 }
@@ -101,7 +105,8 @@ impl Catalog {
     /// The query the gateway runs on the target (simple query protocol, one
     /// statement) to load the catalog. Every column is `text`:
     ///
-    /// 1. `category`: `function`, `operator`, `cast`, `view` or `policy`;
+    /// 1. `category`: `function`, `operator`, `cast`, `view`, `policy`, or,
+    ///    for output lineage, `column`, `matview`, `user_operator`, `user_cast`;
     /// 2. `schema`: the object's schema (`nspname`);
     /// 3. `name`: `proname`, `oprname`, the cast's target `typname`, or the relation name;
     /// 4. `detail`: for `function`, `provolatile` (`i`, `s`, `v`; an aggregate
@@ -111,6 +116,14 @@ impl Catalog {
     ///
     /// Only volatile operators and casts are listed (including types whose
     /// input function is volatile, which a `'literal'::type` cast runs).
+    ///
+    /// For lineage: `column` rows give every column of tables, partitioned
+    /// tables, views, materialized views and foreign tables outside
+    /// `pg_catalog` and `information_schema` (`name` is the relation, `detail`
+    /// is `attnum:attname`); `matview` rows a materialized view's
+    /// `pg_get_viewdef`; `user_operator` and `user_cast` rows the operators and
+    /// cast target types implemented by a function outside `pg_catalog`
+    /// (`detail` NULL).
     pub const LOAD_QUERY: &'static str = "\
 SELECT 'function'::text AS category, n.nspname::text AS schema, p.proname::text AS name, \
 CASE WHEN p.prokind = 'a' AND EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate a \
@@ -138,7 +151,28 @@ WHERE c.relkind = 'v' \
 UNION ALL \
 SELECT 'policy', n.nspname::text, c.relname::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid) \
 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid \
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.polqual IS NOT NULL";
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.polqual IS NOT NULL \
+UNION ALL \
+SELECT 'column', n.nspname::text, c.relname::text, a.attnum::text || ':' || a.attname::text \
+FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+UNION ALL \
+SELECT 'matview', n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid) \
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+WHERE c.relkind = 'm' \
+UNION ALL \
+SELECT 'user_operator', n.nspname::text, o.oprname::text, NULL \
+FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
+JOIN pg_catalog.pg_proc f ON f.oid = o.oprcode \
+WHERE f.pronamespace <> 'pg_catalog'::regnamespace \
+UNION ALL \
+SELECT 'user_cast', n.nspname::text, t.typname::text, NULL \
+FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_type t ON t.oid = c.casttarget \
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+JOIN pg_catalog.pg_proc f ON f.oid = c.castfunc \
+WHERE f.pronamespace <> 'pg_catalog'::regnamespace";
 
     /// Builds a catalog from the rows of [`Catalog::LOAD_QUERY`].
     ///
@@ -187,6 +221,11 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.polqual IS NOT 
                 }
                 "view" | "policy" => {
                     let body = detail.ok_or_else(|| bad("definition is NULL"))?;
+                    if category == "view" {
+                        catalog
+                            .lineage
+                            .add_view(schema.clone(), name.clone(), body.clone());
+                    }
                     let body = if category == "policy" {
                         format!("SELECT ({body})")
                     } else {
@@ -204,11 +243,34 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE p.polqual IS NOT 
                         }),
                     }
                 }
+                c if LineageCatalog::owns(c) => {
+                    catalog
+                        .lineage
+                        .add_row(c, schema, name, detail)
+                        .map_err(bad)?;
+                }
                 _ => return Err(bad("unknown category")),
             }
         }
         catalog.unsafe_relations = unsafe_relations(&catalog, &relations);
+        catalog.lineage.sort();
+        let views = crate::lineage::resolve_views(&catalog);
+        catalog.lineage.set_views(views);
         Ok(catalog)
+    }
+
+    /// What output-column lineage knows of the database.
+    pub(crate) fn lineage(&self) -> &LineageCatalog {
+        &self.lineage
+    }
+
+    /// The schemas of every `pg_proc` entry called `name`.
+    pub(crate) fn function_schemas(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.functions
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|p| p.schema.as_str())
     }
 
     /// How many `pg_proc` entries the catalog holds.

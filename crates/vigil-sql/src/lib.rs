@@ -12,12 +12,14 @@ mod copy;
 mod error;
 mod facts;
 mod kind;
+mod lineage;
 mod walk;
 
 pub use cache::{AnalysisCache, MAX_CACHED_LEN};
 pub use catalog::{Catalog, HARMLESS_VOLATILE};
 pub use copy::{CopyKind, CopyOutFormat, copy_out_format};
 pub use error::AnalysisError;
+pub use lineage::{ColumnLineage, LineageCache, OutputLineage, QualifiedColumn, output_lineage};
 pub use vigil_core::SqlFacts;
 pub use walk::MAX_DEPTH;
 

@@ -1,0 +1,110 @@
+//! A bounded cache of [`output_lineage`] results, keyed like
+//! [`AnalysisCache`](crate::AnalysisCache): exact statement text and the
+//! catalog's generation, no normalisation.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{OutputLineage, output_lineage};
+use crate::{AnalysisError, Catalog, MAX_CACHED_LEN};
+
+const SHARDS: usize = 16;
+
+/// A bounded, thread-safe cache of [`output_lineage`] results.
+///
+/// Holds at most about `capacity` entries (split over 16 shards); when a
+/// shard is full the least recently used entry goes. Texts longer than
+/// [`MAX_CACHED_LEN`] are analysed but not cached; errors are not cached.
+#[derive(Debug)]
+pub struct LineageCache {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    max_entries: usize,
+}
+
+type Cached = Arc<Option<OutputLineage>>;
+
+#[derive(Debug, Default)]
+struct Shard {
+    entries: HashMap<(u64, Box<str>), (Cached, u64)>,
+    clock: u64,
+}
+
+impl LineageCache {
+    pub fn new(capacity: usize) -> LineageCache {
+        LineageCache {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            max_entries: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// [`output_lineage`], answered from the cache when the same text was
+    /// analysed against the same catalog ([`Catalog::generation`]) before.
+    pub fn output_lineage(&self, sql: &str, catalog: &Catalog) -> Result<Cached, AnalysisError> {
+        if sql.len() > MAX_CACHED_LEN {
+            return output_lineage(sql, catalog).map(Arc::new);
+        }
+        let generation = catalog.generation();
+        let hash = self.hasher.hash_one((generation, sql));
+        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
+        let shard = &self.shards[index];
+        let key = (generation, Box::<str>::from(sql));
+        {
+            let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.clock += 1;
+            let now = guard.clock;
+            if let Some((hit, used)) = guard.entries.get_mut(&key) {
+                *used = now;
+                return Ok(Arc::clone(hit));
+            }
+        }
+        let result: Cached = Arc::new(output_lineage(sql, catalog)?);
+        let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        while guard.entries.len() >= self.max_entries {
+            let oldest = guard
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    guard.entries.remove(&k);
+                }
+                None => break,
+            }
+        }
+        let now = guard.clock;
+        guard.entries.insert(key, (Arc::clone(&result), now));
+        Ok(result)
+    }
+
+    /// How many results the cache holds.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entries
+                    .len()
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        for s in self.shards.iter() {
+            s.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entries
+                .clear();
+        }
+    }
+}
