@@ -47,6 +47,21 @@ pub struct StatementOutcome {
     pub tag: Option<String>,
     /// The SQLSTATE of an error, when the statement failed.
     pub error_code: Option<String>,
+    /// What was masked in the statement's results: never the values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<MaskingSummary>,
+}
+
+/// What masking did to one statement's results, for the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskingSummary {
+    /// Output columns masked whole, with the source column or reason:
+    /// `2 <- public.customers.email`, `3 <- unproven: function in FROM`.
+    pub columns: Vec<String>,
+    /// Values replaced because a masked column carried them.
+    pub column_values: u64,
+    /// Content detector hits by detector name.
+    pub detector_hits: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ mod secret;
 mod verdict;
 
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
-pub use event::{Event, EventBody, SessionId, StatementOutcome, VerdictRecord};
+pub use event::{Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictRecord};
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
 pub use verdict::{ReviewMode, Verdict};

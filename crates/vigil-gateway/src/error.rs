@@ -8,6 +8,8 @@ pub enum GatewayError {
     Store(#[from] vigil_store::StoreError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, #[source] std::io::Error),
+    #[error("mask key: {0}")]
+    MaskKey(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error(

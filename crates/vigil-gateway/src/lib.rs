@@ -3,6 +3,7 @@
 
 mod error;
 mod http;
+mod mask_key;
 mod tls;
 mod upstreams;
 
@@ -47,12 +48,10 @@ pub async fn serve(
         kind: c.kind.as_str().to_string(),
     });
     let dyn_store: Arc<dyn Store> = store.clone();
-    let guard = Arc::new(Guard::new(
-        dyn_store,
-        policies,
-        connections,
-        metrics.clone(),
-    ));
+    let mask_key = mask_key::load_or_create(&config.server.data_dir)?;
+    let guard = Arc::new(
+        Guard::new(dyn_store, policies, connections, metrics.clone()).with_mask_key(mask_key),
+    );
 
     let mut registry = Registry::default();
     metrics.register(&mut registry);

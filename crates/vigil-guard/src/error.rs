@@ -12,6 +12,8 @@ pub enum GuardError {
         principal: String,
         connection: String,
     },
+    #[error("the mask rules of this connection cannot be applied: {0}")]
+    MaskConfig(String),
     /// The ledger could not record the decision: fail closed.
     #[error("the audit ledger is unavailable, so nothing can be forwarded")]
     Ledger(#[source] vigil_store::StoreError),

@@ -29,6 +29,9 @@ pub struct Guard {
     store: Arc<dyn Store>,
     connections: HashMap<String, ConnectionRef>,
     metrics: Arc<Metrics>,
+    /// Keys the `hash` mask style; stable per gateway so joins on masked
+    /// values still work.
+    mask_key: vigil_mask::MaskKey,
 }
 
 impl Guard {
@@ -47,7 +50,14 @@ impl Guard {
                 .map(|c| (c.name.clone(), c))
                 .collect(),
             metrics,
+            mask_key: random_mask_key(),
         }
+    }
+
+    /// Sets the gateway's persistent key for the `hash` mask style.
+    pub fn with_mask_key(mut self, key: vigil_mask::MaskKey) -> Self {
+        self.mask_key = key;
+        self
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -68,4 +78,13 @@ impl Guard {
             }
         }
     }
+}
+
+/// A per-process key, until the gateway sets its persistent one.
+fn random_mask_key() -> vigil_mask::MaskKey {
+    let mut bytes = [0u8; 32];
+    // A failing system RNG leaves zeros: hashes stay masked, only less
+    // private across gateways.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    vigil_mask::MaskKey::new(bytes)
 }

@@ -1,8 +1,10 @@
 use crate::metrics::ProtocolLabel;
 use crate::{Guard, GuardError};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use vigil_core::{ConnectionRef, Event, EventBody, Principal};
+use vigil_mask::{MaskPolicy, MaskRule, Style};
 
 /// One client session, opened by the guard after authentication and grant.
 pub struct SessionCtx {
@@ -10,6 +12,8 @@ pub struct SessionCtx {
     pub principal: Principal,
     pub connection: ConnectionRef,
     pub protocol: &'static str,
+    /// What this principal must not see on this connection; compiled once.
+    pub mask: Arc<MaskPolicy>,
     started: Instant,
     pub(crate) statements: AtomicU64,
 }
@@ -69,11 +73,20 @@ impl Guard {
                 connection: connection.to_string(),
             });
         }
+        let mask = match self.session_masks(&principal, connection) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                // Config validation makes this unreachable; fail closed anyway.
+                tracing::error!(connection, error = %e, "mask rules do not compile");
+                return Err(GuardError::MaskConfig(e.to_string()));
+            }
+        };
         let session = SessionCtx {
             id: new_session_id(),
             principal,
             connection: conn.clone(),
             protocol,
+            mask,
             started: Instant::now(),
             statements: AtomicU64::new(0),
         };
@@ -93,6 +106,25 @@ impl Guard {
             .get_or_create(&ProtocolLabel { protocol })
             .inc();
         Ok(session)
+    }
+
+    fn session_masks(
+        &self,
+        principal: &Principal,
+        connection: &str,
+    ) -> Result<MaskPolicy, vigil_mask::PolicyError> {
+        let specs = self.policies.masks_for(principal, connection);
+        let rules = specs.iter().map(|m| MaskRule {
+            columns: &m.columns,
+            detectors: &m.detectors,
+            style: match m.style {
+                vigil_policy::MaskStyle::Redact => Style::Redact,
+                vigil_policy::MaskStyle::Partial => Style::Partial,
+                vigil_policy::MaskStyle::Hash => Style::Hash,
+                vigil_policy::MaskStyle::Null => Style::Null,
+            },
+        });
+        MaskPolicy::compile(rules, &self.mask_key)
     }
 
     async fn record_auth_failure(

@@ -8,6 +8,7 @@ pub mod backend;
 mod cancel;
 mod catalog;
 mod frontend;
+mod mask;
 pub mod protocol;
 mod session;
 mod stream;

@@ -9,8 +9,8 @@ mod write;
 
 pub use frame::{FrameError, MAX_CLIENT_MESSAGE, MAX_STARTUP_PACKET, next_frame, peek_header};
 pub use read::{
-    BindRef, ErrorFields, MessageReader, ParseRef, parse_bind, parse_error_fields, parse_execute,
-    parse_parse, parse_query,
+    BindRef, ErrorFields, MessageReader, ParseRef, bind_result_formats, parse_bind,
+    parse_error_fields, parse_execute, parse_parse, parse_query,
 };
 pub use startup::{
     CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, PROTOCOL_V3, SSL_REQUEST_CODE, Startup, parse_startup,

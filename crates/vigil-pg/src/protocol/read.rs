@@ -100,6 +100,24 @@ pub fn parse_bind(message: &[u8]) -> Result<BindRef<'_>, FrameError> {
     })
 }
 
+/// The result format codes of a Bind, from its parameter section onwards.
+pub fn bind_result_formats(rest: &[u8]) -> Result<Vec<i16>, FrameError> {
+    let mut r = MessageReader { rest, what: "Bind" };
+    let param_formats = r.i16()?;
+    for _ in 0..param_formats.max(0) {
+        r.i16()?;
+    }
+    let params = r.i16()?;
+    for _ in 0..params.max(0) {
+        let len = r.i32()?;
+        if len > 0 {
+            r.take(len as usize)?;
+        }
+    }
+    let results = r.i16()?;
+    (0..results.max(0)).map(|_| r.i16()).collect()
+}
+
 /// Execute ('E'): the portal name.
 pub fn parse_execute(message: &[u8]) -> Result<&str, FrameError> {
     MessageReader::new(message, "Execute").cstr()

@@ -8,6 +8,8 @@
 
 use super::End;
 use super::shared::Shared;
+use crate::mask::{Formats, StatementMask};
+use crate::protocol::bind_result_formats;
 use crate::protocol::{
     self, FrameError, MAX_CLIENT_MESSAGE, MessageReader, MessageWriter, parse_bind, parse_execute,
     parse_parse, parse_query, peek_header,
@@ -29,14 +31,29 @@ const STREAM_THRESHOLD: usize = 64 * 1024;
 
 type Facts = Arc<[SqlFacts]>;
 
+/// A statement parsed through the gateway: what it does, and how its rows
+/// are masked.
+#[derive(Clone)]
+struct Prepared {
+    facts: Facts,
+    mask: Option<Arc<StatementMask>>,
+}
+
+/// A bound portal: its statement, and the result formats Bind asked for.
+#[derive(Clone)]
+struct Portal {
+    prepared: Prepared,
+    formats: Formats,
+}
+
 pub struct ClientPump<'a> {
     guard: &'a Guard,
     session: &'a SessionCtx,
     catalog: &'a Catalog,
     analyses: &'a AnalysisCache,
     shared: &'a Shared,
-    statements: HashMap<String, Facts>,
-    portals: HashMap<String, Facts>,
+    statements: HashMap<String, Prepared>,
+    portals: HashMap<String, Portal>,
     out: MessageWriter,
     /// RFQ-producing messages forwarded so far (see `Shared`).
     batch: u64,
@@ -184,7 +201,11 @@ impl<'a> ClientPump<'a> {
         match self.analyse(text).await {
             Ok(facts) if facts.is_empty() => self.out.raw(&frame),
             Ok(facts) => match self.guard.decide_sql(self.session, &facts).await {
-                Ok(Decision::Allowed(permit)) => self.forward(&permit, &frame),
+                Ok(Decision::Allowed(permit)) => {
+                    let masks: Vec<_> =
+                        facts.iter().map(|f| self.statement_mask(&f.text)).collect();
+                    self.forward(Place::Simple, &permit, &frame, &masks, Formats::AllText)
+                }
                 Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
                 Err(e) => self.refuse_guard_error(Place::Simple, e),
             },
@@ -235,7 +256,11 @@ impl<'a> ClientPump<'a> {
             self.refuse(Place::Extended, "53400", &r.message());
             return Ok(());
         }
-        self.statements.insert(name, facts);
+        let mask = match facts.len() {
+            1 => self.statement_mask(parse.query),
+            _ => StatementMask::unknown(&self.session.mask),
+        };
+        self.statements.insert(name, Prepared { facts, mask });
         self.out.raw(&frame);
         Ok(())
     }
@@ -243,12 +268,19 @@ impl<'a> ClientPump<'a> {
     fn on_bind(&mut self, frame: Bytes) -> io::Result<()> {
         let bind = parse_bind(&frame).map_err(protocol_violation)?;
         match self.statements.get(bind.statement) {
-            Some(facts)
+            Some(prepared)
                 if bind.portal.is_empty()
                     || self.portals.len() < MAX_PREPARED
                     || self.portals.contains_key(bind.portal) =>
             {
-                self.portals.insert(bind.portal.to_string(), facts.clone());
+                let formats = Formats::from_codes(
+                    bind_result_formats(bind.rest).map_err(protocol_violation)?,
+                );
+                let portal = Portal {
+                    prepared: prepared.clone(),
+                    formats,
+                };
+                self.portals.insert(bind.portal.to_string(), portal);
             }
             // Unknown statement: the target answers with its own error. Any
             // Execute of this portal is refused below, since it is unknown.
@@ -262,7 +294,7 @@ impl<'a> ClientPump<'a> {
 
     async fn on_execute(&mut self, frame: Bytes) -> io::Result<()> {
         let portal = parse_execute(&frame).map_err(protocol_violation)?;
-        let Some(facts) = self.portals.get(portal).cloned() else {
+        let Some(Portal { prepared, formats }) = self.portals.get(portal).cloned() else {
             let r = Refusal {
                 rule: "protocol".into(),
                 reason: format!("portal \"{portal}\" was not bound through the gateway"),
@@ -270,12 +302,14 @@ impl<'a> ClientPump<'a> {
             self.refuse(Place::Extended, "42501", &r.message());
             return Ok(());
         };
-        if facts.is_empty() {
+        if prepared.facts.is_empty() {
             self.out.raw(&frame);
             return Ok(());
         }
-        match self.guard.decide_sql(self.session, &facts).await {
-            Ok(Decision::Allowed(permit)) => self.forward(&permit, &frame),
+        match self.guard.decide_sql(self.session, &prepared.facts).await {
+            Ok(Decision::Allowed(permit)) => {
+                self.forward(Place::Extended, &permit, &frame, &[prepared.mask], formats)
+            }
             Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
             Err(e) => self.refuse_guard_error(Place::Extended, e),
         }
@@ -286,10 +320,11 @@ impl<'a> ClientPump<'a> {
         let mut r = MessageReader::new(&frame, "Close");
         let kind = r.u8().map_err(protocol_violation)?;
         let name = r.cstr().map_err(protocol_violation)?;
-        match kind {
-            b'S' => self.statements.remove(name),
-            _ => self.portals.remove(name),
-        };
+        if kind == b'S' {
+            self.statements.remove(name);
+        } else {
+            self.portals.remove(name);
+        }
         self.out.raw(&frame);
         Ok(())
     }
@@ -313,10 +348,41 @@ impl<'a> ClientPump<'a> {
         }
     }
 
-    /// The only way an analysed statement reaches the target.
-    fn forward(&mut self, permit: &Permit, frame: &[u8]) {
-        for &seq in &permit.seqs {
-            self.shared.push_in_flight(seq, self.batch);
+    /// How the rows of one statement are masked, for a session with masks.
+    fn statement_mask(&self, text: &str) -> Option<Arc<StatementMask>> {
+        let policy = &self.session.mask;
+        if policy.is_empty() {
+            return None;
+        }
+        let lineage = vigil_sql::output_lineage(text, self.catalog);
+        let copy = vigil_sql::copy_out_format(text).ok().flatten();
+        StatementMask::build(policy, lineage, copy)
+    }
+
+    /// The only way an analysed statement reaches the target. Each statement
+    /// is queued with its mask so the server pump masks its rows; if the
+    /// queue cannot take a masked statement, it is refused instead.
+    fn forward(
+        &mut self,
+        place: Place,
+        permit: &Permit,
+        frame: &[u8],
+        masks: &[Option<Arc<StatementMask>>],
+        formats: Formats,
+    ) {
+        for (i, &seq) in permit.seqs.iter().enumerate() {
+            let mask = masks.get(i).cloned().flatten();
+            if !self
+                .shared
+                .push_in_flight(seq, self.batch, mask, formats.clone())
+            {
+                let r = Refusal {
+                    rule: "limits".into(),
+                    reason: "too many statements in flight on this session".into(),
+                };
+                self.refuse(place, "53400", &r.message());
+                return;
+            }
         }
         self.out.raw(frame);
     }

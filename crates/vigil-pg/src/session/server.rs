@@ -1,12 +1,19 @@
-//! Target → client: relays bytes as they come, looking only at the few
-//! messages that end a statement or a batch, and swapping the target's error
-//! for a refusal where the client pump injected one.
+//! Target → client: relays bytes as they come, looking only at the messages
+//! that end a statement or a batch, swapping the target's error for a
+//! refusal where the client pump injected one, and masking what the
+//! session must not see.
+//!
+//! A session without mask rules relays whole runs of messages straight from
+//! the read buffer. With mask rules, every message goes through an output
+//! buffer so rewritten rows take their place in order.
 
 use super::End;
-use super::shared::Shared;
-use crate::protocol::{MessageReader, parse_error_fields, peek_header};
+use super::shared::{Current, Shared};
+use crate::mask::{self, CopyMasker, StatementMask, Tally};
+use crate::protocol::{FrameError, MessageReader, parse_error_fields, peek_header};
 use bytes::{Buf, BytesMut};
 use std::io;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use vigil_core::StatementOutcome;
 use vigil_guard::{Guard, SessionCtx};
@@ -21,6 +28,18 @@ pub struct ServerPump<'a> {
     session: &'a SessionCtx,
     shared: &'a Shared,
     buf: BytesMut,
+    masking: Option<Masking>,
+}
+
+/// Masking state of a session with mask rules.
+struct Masking {
+    out: BytesMut,
+    /// The statement whose rows are arriving, as the client pump queued it.
+    current: Option<Current>,
+    /// For rows of no known statement: everything masked (fail closed).
+    unknown: Option<Arc<StatementMask>>,
+    copy: Option<CopyMasker>,
+    tally: Tally,
 }
 
 impl<'a> ServerPump<'a> {
@@ -32,11 +51,19 @@ impl<'a> ServerPump<'a> {
     ) -> Self {
         let mut buf = leftover;
         buf.reserve(8 * 1024);
+        let masking = (!session.mask.is_empty()).then(|| Masking {
+            out: BytesMut::with_capacity(8 * 1024),
+            current: None,
+            unknown: StatementMask::unknown(&session.mask),
+            copy: None,
+            tally: Tally::default(),
+        });
         Self {
             guard,
             session,
             shared,
             buf,
+            masking,
         }
     }
 
@@ -76,69 +103,238 @@ impl<'a> ServerPump<'a> {
         &mut self,
         client: &mut W,
     ) -> io::Result<usize> {
+        let masking = self.masking.is_some();
         let mut start = 0;
         let mut pos = 0;
         let mut passthrough = 0;
-        while let Some((tag, total)) = peek_header(&self.buf[pos..], MAX_INSPECTED_MESSAGE)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        while let Some((tag, total)) =
+            peek_header(&self.buf[pos..], MAX_INSPECTED_MESSAGE).map_err(invalid)?
         {
             let available = self.buf.len() - pos;
             if available < total {
-                if total > STREAM_THRESHOLD && !matches!(tag, b'E' | b'C' | b'Z') {
+                let inspected = matches!(tag, b'E' | b'C' | b'Z' | b'N' | b'A' | b'H')
+                    || (masking && matches!(tag, b'D' | b'd'));
+                if total > STREAM_THRESHOLD && !inspected {
                     passthrough = total - available;
                     pos = self.buf.len();
                 }
                 break;
             }
-            let message = &self.buf[pos..pos + total];
-            match tag {
-                b'Z' => {
-                    if let Some(&status) = message.get(5) {
-                        self.shared.set_txn(status);
-                    }
-                    self.shared.batch_done();
+            let end = pos + total;
+            let replacement = self.inspect(tag, pos, end).await.map_err(invalid)?;
+            match replacement {
+                Replace::Keep => {}
+                Replace::With(bytes) => {
+                    client.write_all(&self.buf[start..pos]).await?;
+                    client.write_all(&bytes).await?;
+                    start = end;
                 }
-                b'C' | b'I' | b's' => {
-                    let tag_text = (tag == b'C')
-                        .then(|| {
-                            MessageReader::new(message, "CommandComplete")
-                                .cstr()
-                                .ok()
-                                .map(str::to_string)
-                        })
-                        .flatten();
-                    self.finish(tag_text, None).await;
+                Replace::Buffered => {
+                    // Masking: the message (changed or not) is in the output buffer.
+                    start = end;
                 }
-                b'E' => {
-                    let fields = parse_error_fields(message).unwrap_or_default();
-                    if let Some(refusal) = self.shared.take_denial(&fields.message) {
-                        client.write_all(&self.buf[start..pos]).await?;
-                        client.write_all(&refusal).await?;
-                        start = pos + total;
-                    } else {
-                        self.finish(None, Some(fields.code)).await;
-                    }
-                }
-                _ => {}
             }
-            pos += total;
+            pos = end;
         }
-        if pos > start {
+        if let Some(m) = self.masking.as_mut() {
+            // Whatever was not routed through `out` (a streamed tail) follows it.
+            m.out.extend_from_slice(&self.buf[start..pos]);
+            if !m.out.is_empty() {
+                client.write_all(&m.out).await?;
+                m.out.clear();
+            }
+        } else if pos > start {
             client.write_all(&self.buf[start..pos]).await?;
         }
         self.buf.advance(pos);
         Ok(passthrough)
     }
 
-    async fn finish(&self, tag: Option<String>, error_code: Option<String>) {
-        if let Some(f) = self.shared.pop_in_flight() {
+    /// Looks at one whole message `buf[pos..end]` and says what to send.
+    async fn inspect(&mut self, tag: u8, pos: usize, end: usize) -> Result<Replace, FrameError> {
+        let message = &self.buf[pos..end];
+        match tag {
+            b'Z' => {
+                if let Some(&status) = message.get(5) {
+                    self.shared.set_txn(status);
+                }
+                self.shared.batch_done();
+                if let Some(m) = self.masking.as_mut() {
+                    m.current = None;
+                    m.copy = None;
+                }
+            }
+            b'C' | b'I' | b's' => {
+                let tag_text = (tag == b'C')
+                    .then(|| {
+                        MessageReader::new(message, "CommandComplete")
+                            .cstr()
+                            .ok()
+                            .map(str::to_string)
+                    })
+                    .flatten();
+                // The completion goes out first; its statement's rows are done.
+                if let Some(m) = self.masking.as_mut() {
+                    m.out.extend_from_slice(&self.buf[pos..end]);
+                }
+                self.finish(tag_text, None).await;
+                return Ok(if self.masking.is_some() {
+                    Replace::Buffered
+                } else {
+                    Replace::Keep
+                });
+            }
+            b'E' => {
+                let fields = parse_error_fields(message).unwrap_or_default();
+                if let Some(refusal) = self.shared.take_denial(&fields.message) {
+                    return Ok(self.replace(refusal));
+                }
+                let replace = self.mask_fields(pos, end, true)?;
+                self.finish(None, Some(fields.code)).await;
+                return Ok(replace);
+            }
+            b'N' => return self.mask_fields(pos, end, true),
+            b'A' => return self.mask_fields(pos, end, false),
+            b'H' => {
+                if let Some(m) = self.masking.as_mut() {
+                    let mask = current_mask(&mut m.current, self.shared, &m.unknown);
+                    let format = mask
+                        .and_then(|s| s.copy.clone())
+                        .unwrap_or_else(default_copy_format);
+                    m.copy = Some(CopyMasker::new(format));
+                }
+            }
+            b'D' | b'd' => {
+                if let Some(m) = self.masking.as_mut() {
+                    let Some(mask) = current_mask(&mut m.current, self.shared, &m.unknown) else {
+                        m.out.extend_from_slice(message);
+                        return Ok(Replace::Buffered);
+                    };
+                    let changed = if tag == b'D' {
+                        let formats = m
+                            .current
+                            .as_ref()
+                            .map(|c| c.formats.clone())
+                            .unwrap_or_default();
+                        mask::mask_data_row(message, &mask, &formats, &mut m.out, &mut m.tally)?
+                    } else {
+                        match m.copy.as_mut() {
+                            Some(copy) => copy.mask(message, &mask, &mut m.out, &mut m.tally)?,
+                            None => false,
+                        }
+                    };
+                    if !changed {
+                        m.out.extend_from_slice(message);
+                    }
+                    return Ok(Replace::Buffered);
+                }
+            }
+            _ => {}
+        }
+        if let Some(m) = self.masking.as_mut() {
+            m.out.extend_from_slice(&self.buf[pos..end]);
+            return Ok(Replace::Buffered);
+        }
+        Ok(Replace::Keep)
+    }
+
+    fn replace(&mut self, bytes: bytes::Bytes) -> Replace {
+        match self.masking.as_mut() {
+            Some(m) => {
+                m.out.extend_from_slice(&bytes);
+                Replace::Buffered
+            }
+            None => Replace::With(bytes),
+        }
+    }
+
+    /// Errors, notices and notifications can echo values.
+    fn mask_fields(
+        &mut self,
+        pos: usize,
+        end: usize,
+        error_like: bool,
+    ) -> Result<Replace, FrameError> {
+        let Some(m) = self.masking.as_mut() else {
+            return Ok(Replace::Keep);
+        };
+        let message = &self.buf[pos..end];
+        let changed = if error_like {
+            mask::mask_error_fields(message, &self.session.mask, &mut m.out, &mut m.tally)?
+        } else {
+            mask::mask_notification(message, &self.session.mask, &mut m.out, &mut m.tally)?
+        };
+        if !changed {
+            m.out.extend_from_slice(message);
+        }
+        Ok(Replace::Buffered)
+    }
+
+    async fn finish(&mut self, tag: Option<String>, error_code: Option<String>) {
+        let popped = self.shared.pop_in_flight();
+        let mut masking_summary = None;
+        if let Some(m) = self.masking.as_mut() {
+            let described = m
+                .current
+                .as_ref()
+                .and_then(|c| c.mask.as_ref())
+                .map(|s| s.described.clone())
+                .unwrap_or_default();
+            masking_summary = m.tally.summary(&described);
+            m.tally = Tally::default();
+            m.current = None;
+            m.copy = None;
+        }
+        if let Some(f) = popped {
             let outcome = StatementOutcome {
                 statement_seq: f.seq,
                 duration_us: f.started.elapsed().as_micros() as u64,
                 tag,
                 error_code,
+                masking: masking_summary,
             };
             self.guard.statement_done(self.session, outcome).await;
         }
     }
+}
+
+/// The mask of the statement whose rows are arriving: the one at the head
+/// of the in-flight queue, or the fail-closed mask when none is known.
+fn current_mask(
+    current: &mut Option<Current>,
+    shared: &Shared,
+    unknown: &Option<Arc<StatementMask>>,
+) -> Option<Arc<StatementMask>> {
+    if current.is_none() {
+        *current = shared.current();
+    }
+    match current {
+        Some(c) => c.mask.clone(),
+        None => unknown.clone(),
+    }
+}
+
+/// PostgreSQL's text format, for a COPY whose statement was not seen.
+fn default_copy_format() -> vigil_sql::CopyOutFormat {
+    vigil_sql::CopyOutFormat {
+        kind: vigil_sql::CopyKind::Text,
+        delimiter: b'\t',
+        quote: b'"',
+        escape: b'"',
+        null: "\\N".to_owned(),
+        header: false,
+    }
+}
+
+enum Replace {
+    /// Relay the message as it is.
+    Keep,
+    /// Send these bytes in its place.
+    With(bytes::Bytes),
+    /// Masking path: the message or its replacement is already in `out`.
+    Buffered,
+}
+
+fn invalid(e: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }

@@ -2,9 +2,11 @@
 //! statements in flight (for timings) and the refusals waiting for their
 //! place in the response stream.
 
+use crate::mask::{Formats, StatementMask};
 use crate::protocol::txn;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
@@ -19,6 +21,15 @@ pub struct InFlight {
     pub seq: i64,
     pub started: Instant,
     batch: u64,
+    mask: Option<Arc<StatementMask>>,
+    formats: Formats,
+}
+
+/// What the server pump needs of the statement whose rows are arriving.
+#[derive(Clone)]
+pub struct Current {
+    pub mask: Option<Arc<StatementMask>>,
+    pub formats: Formats,
 }
 
 /// Batches are numbered by the messages that end in one ReadyForQuery
@@ -59,16 +70,43 @@ impl Shared {
         self.inner.lock().ok().map(|mut g| f(&mut g))
     }
 
-    pub fn push_in_flight(&self, seq: i64, batch: u64) {
+    /// Queues a forwarded statement. False when the queue is full and the
+    /// statement carries a mask: it must then not be forwarded, since its
+    /// rows could not be matched to the mask.
+    pub fn push_in_flight(
+        &self,
+        seq: i64,
+        batch: u64,
+        mask: Option<Arc<StatementMask>>,
+        formats: Formats,
+    ) -> bool {
         self.with(|i| {
             if i.in_flight.len() < MAX_IN_FLIGHT {
                 i.in_flight.push_back(InFlight {
                     seq,
                     started: Instant::now(),
                     batch,
+                    mask,
+                    formats,
                 });
+                true
+            } else {
+                mask.is_none()
             }
-        });
+        })
+        .unwrap_or(false)
+    }
+
+    /// The statement at the head of the batch being answered.
+    pub fn current(&self) -> Option<Current> {
+        self.with(|i| match i.in_flight.front() {
+            Some(f) if f.batch == i.answered_batches => Some(Current {
+                mask: f.mask.clone(),
+                formats: f.formats.clone(),
+            }),
+            _ => None,
+        })
+        .flatten()
     }
 
     /// The statement of the batch being answered whose completion came back.
