@@ -8,6 +8,7 @@
 mod connection;
 mod error;
 mod expand;
+mod identity;
 mod locate;
 mod policy;
 mod server;
@@ -20,6 +21,7 @@ use vigil_policy::{PolicySet, PolicySpec};
 
 pub use connection::{ConnectionConfig, ConnectionKind, TlsMode};
 pub use error::{ConfigError, Location};
+pub use identity::{IdentityConfig, OidcConfig};
 pub use server::{LedgerConfig, ListenConfig, LogConfig, LogFormat, ServerConfig, TlsConfig};
 
 use locate::Locations;
@@ -34,6 +36,8 @@ pub struct Config {
     pub log: LogConfig,
     pub connections: Vec<ConnectionConfig>,
     pub policies: Vec<PolicySpec>,
+    /// `[[identity.oidc]]`: trusted OIDC issuers.
+    pub identity: IdentityConfig,
     /// The file this came from; errors are reported against it.
     pub source: PathBuf,
     /// Where each policy and rule was written, for errors found after loading.

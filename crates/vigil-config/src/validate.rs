@@ -10,6 +10,7 @@ use vigil_policy::{Effect, KNOWN_DETECTORS, PolicySet, PolicySpec, glob_match};
 
 use crate::connection::{RawConnection, check_address};
 use crate::expand::{self, Lookup};
+use crate::identity::{IdentityConfig, RawIdentity};
 use crate::locate::Locations;
 use crate::policy::RawPolicy;
 use crate::server::{LedgerConfig, ListenConfig, LogConfig, ServerConfig, TlsConfig};
@@ -32,6 +33,8 @@ struct RawConfig {
     connection: Vec<RawConnection>,
     #[serde(default)]
     policy: Vec<RawPolicy>,
+    #[serde(default)]
+    identity: RawIdentity,
 }
 
 /// Parses and checks `text`; `origin` names the file in errors.
@@ -128,7 +131,10 @@ impl Checker<'_> {
             return Err(locations.locate(self.origin, &e));
         }
 
+        let identity = self.check_identity(&raw.identity)?;
+
         Ok(Config {
+            identity,
             server: raw.server,
             listen: raw.listen,
             tls,
@@ -139,6 +145,45 @@ impl Checker<'_> {
             source: self.origin.to_owned(),
             locations,
         })
+    }
+
+    fn check_identity(&self, raw: &RawIdentity) -> Result<IdentityConfig, ConfigError> {
+        use crate::identity::{check_agent_when, check_issuer_url};
+        let mut seen: HashMap<&str, Location> = HashMap::new();
+        let mut oidc = Vec::with_capacity(raw.oidc.len());
+        for entry in &raw.oidc {
+            let issuer = entry.issuer.get_ref().0.as_str();
+            if let Err(message) = check_issuer_url(issuer) {
+                return self.err(entry.issuer.span(), message);
+            }
+            if let Some(first) = seen.get(issuer) {
+                return self.err(
+                    entry.issuer.span(),
+                    format!(
+                        "duplicate issuer `{issuer}` (first defined at line {})",
+                        first.line
+                    ),
+                );
+            }
+            seen.insert(issuer, self.loc(entry.issuer.span()));
+            if entry.audience().iter().all(String::is_empty) {
+                return self.err(
+                    entry.audience.span(),
+                    "`audience` must name at least one audience",
+                );
+            }
+            if let Some(when) = &entry.agent_when
+                && let Err(message) = check_agent_when(&when.get_ref().0)
+            {
+                return self.err(when.span(), message);
+            }
+            let config = entry.to_config();
+            if config.name_claim.is_empty() {
+                return self.err(entry.issuer.span(), "`name_claim` must not be empty");
+            }
+            oidc.push(config);
+        }
+        Ok(IdentityConfig { oidc })
     }
 
     fn check_policy(
