@@ -10,6 +10,8 @@ pub enum GatewayError {
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("mask key: {0}")]
     MaskKey(String),
+    #[error("OIDC: {0}")]
+    Oidc(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error(

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use vigil_config::Config;
 use vigil_core::ConnectionRef;
 use vigil_guard::{Guard, Metrics};
+use vigil_identity::{IssuerSettings, OidcVerifier};
 use vigil_pg::{PgFrontend, PgFrontendConfig};
 use vigil_store::{SqliteStore, Store, StoreOptions};
 
@@ -34,6 +35,28 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
     Ok(Arc::new(SqliteStore::open(&config.server.data_dir, opts)?))
 }
 
+/// The OIDC issuers of `[[identity.oidc]]`, compiled once (keys are fetched
+/// on first use).
+fn oidc_verifier(config: &Config) -> Result<OidcVerifier, GatewayError> {
+    let settings = config
+        .identity
+        .oidc
+        .iter()
+        .map(|o| IssuerSettings {
+            issuer: o.issuer.clone(),
+            audience: o.audience.clone(),
+            groups_claim: o.groups_claim.clone(),
+            name_claim: o.name_claim.clone(),
+            agent_when: o.agent_when.clone(),
+            groups: o.groups.clone(),
+            leeway: o.leeway,
+            grace: o.grace,
+            min_refresh_interval: o.min_refresh_interval,
+        })
+        .collect();
+    OidcVerifier::new(settings).map_err(GatewayError::Oidc)
+}
+
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
 /// signs the final ledger checkpoint and returns.
 pub async fn serve(
@@ -50,7 +73,9 @@ pub async fn serve(
     let dyn_store: Arc<dyn Store> = store.clone();
     let mask_key = mask_key::load_or_create(&config.server.data_dir)?;
     let guard = Arc::new(
-        Guard::new(dyn_store, policies, connections, metrics.clone()).with_mask_key(mask_key),
+        Guard::new(dyn_store, policies, connections, metrics.clone())
+            .with_mask_key(mask_key)
+            .with_oidc(oidc_verifier(&config)?),
     );
 
     let mut registry = Registry::default();

@@ -46,6 +46,9 @@ impl Guard {
         session: &SessionCtx,
         statements: &[SqlFacts],
     ) -> Result<Decision, GuardError> {
+        if let Some(expired) = session.credential_expired() {
+            return self.refuse_all(session, statements, expired).await;
+        }
         let started = Instant::now();
         let now = SystemTime::now();
         let mut verdicts = Vec::with_capacity(statements.len());
@@ -119,6 +122,9 @@ impl Guard {
     /// run nothing (PostgreSQL's Parse), so that a refusal comes early. The
     /// execution itself still goes through [`Guard::decide_sql`].
     pub fn preview_sql(&self, session: &SessionCtx, statements: &[SqlFacts]) -> Option<Refusal> {
+        if let Some(expired) = session.credential_expired() {
+            return Some(expired);
+        }
         let now = SystemTime::now();
         statements.iter().find_map(|facts| {
             let action = Action {

@@ -7,18 +7,20 @@
 
 mod decide;
 mod error;
+mod expiry;
 mod metrics;
 mod session;
 
 pub use decide::{Decision, Permit, Refusal};
 pub use error::GuardError;
+pub use expiry::EXPIRED_RULE;
 pub use metrics::Metrics;
 pub use session::SessionCtx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use vigil_core::{ConnectionRef, Principal, Secret};
-use vigil_identity::Authenticator;
+use vigil_identity::{Authenticator, OidcVerifier};
 use vigil_policy::PolicySet;
 use vigil_store::Store;
 
@@ -57,6 +59,12 @@ impl Guard {
     /// Sets the gateway's persistent key for the `hash` mask style.
     pub fn with_mask_key(mut self, key: vigil_mask::MaskKey) -> Self {
         self.mask_key = key;
+        self
+    }
+
+    /// Also accepts JWTs from `oidc`'s issuers at the authentication gate.
+    pub fn with_oidc(mut self, oidc: OidcVerifier) -> Self {
+        self.auth = Authenticator::new(self.store.clone()).with_oidc(oidc);
         self
     }
 
