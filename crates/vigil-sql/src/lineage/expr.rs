@@ -240,6 +240,17 @@ impl Analyzer<'_> {
         if schemas.peek().is_none() {
             return Some(format!("function {shown} is not in the catalog"));
         }
+        if schema.is_some() {
+            // `pg_catalog.f`: only the built-in can be meant.
+            return match self
+                .catalog
+                .function_schemas(name)
+                .any(|s| s == "pg_catalog")
+            {
+                true => None,
+                false => Some(format!("function {shown} is not in the catalog")),
+            };
+        }
         if schemas.any(|s| s != "pg_catalog") {
             // A function of the same name outside pg_catalog may be the one called.
             return Some(format!("function {shown} is not (only) a built-in"));

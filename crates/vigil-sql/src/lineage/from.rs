@@ -127,7 +127,18 @@ impl Analyzer<'_> {
     fn range_var(&mut self, r: &RangeVar) -> (String, Option<String>, Rel) {
         let schema = (!r.schemaname.is_empty()).then_some(r.schemaname.as_str());
         let rel = self.relation(schema, &r.relname);
-        aliased(r.alias.as_ref(), &r.relname, schema.map(str::to_owned), rel)
+        // `public.customers.email` may name `FROM customers` once it resolves there.
+        let schema = match schema {
+            Some(s) => Some(s.to_owned()),
+            None if !self.ctes.iter().any(|(n, _)| *n == r.relname) => {
+                match self.catalog.lineage().schemas_of(&r.relname).as_slice() {
+                    [only] => Some(only.clone()),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        aliased(r.alias.as_ref(), &r.relname, schema, rel)
     }
 
     /// The columns of `f(...)`, `ROWS FROM (f(...), g(...))`, `... WITH ORDINALITY`.
