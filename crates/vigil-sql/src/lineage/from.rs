@@ -182,7 +182,20 @@ impl Analyzer<'_> {
 
     fn function_rel(&mut self, call: &pg_query::protobuf::FuncCall, coldefs: &[Node]) -> Res<Rel> {
         if let Some(why) = self.function_is_opaque(&call.funcname) {
-            return Ok(Rel::opaque(why));
+            if coldefs.is_empty() {
+                return Ok(Rel::opaque(why));
+            }
+            // `AS f(a int, b text)`: the count is known, the values are not.
+            let unknown = ColumnLineage::Unknown(why);
+            return Ok(Rel::known(
+                coldefs
+                    .iter()
+                    .map(|c| match &c.node {
+                        Some(NodeEnum::ColumnDef(d)) => (d.colname.clone(), unknown.clone()),
+                        _ => (String::new(), unknown.clone()),
+                    })
+                    .collect(),
+            ));
         }
         let args = self.exprs(&call.args)?;
         let name = function_name(call);

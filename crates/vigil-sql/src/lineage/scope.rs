@@ -12,6 +12,12 @@ use crate::{AnalysisError, Catalog, MAX_DEPTH};
 
 pub(crate) type Res<T> = Result<T, AnalysisError>;
 
+/// Node visits one statement may cost: recursive CTEs are re-evaluated up to
+/// a fixpoint, and nested ones multiply, so the total is bounded (a 1 MiB
+/// statement has fewer nodes than this). Past it the statement is refused as
+/// too deep to analyse.
+const MAX_WORK: usize = 1_000_000;
+
 /// System columns every table has: they hold no user data.
 const SYSTEM_COLUMNS: &[&str] = &["ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"];
 
@@ -218,6 +224,8 @@ pub(crate) struct Analyzer<'c> {
     /// Resolved views (the catalog's, or the partial map while it is built).
     pub views: &'c ViewMap,
     depth: usize,
+    /// Nodes visited so far (recursive CTEs are evaluated more than once).
+    work: usize,
     /// Query levels, outermost first.
     pub levels: Vec<Level>,
     /// CTEs in scope, innermost last.
@@ -232,6 +240,7 @@ impl<'c> Analyzer<'c> {
             catalog,
             views,
             depth: 0,
+            work: 0,
             levels: Vec::new(),
             ctes: Vec::new(),
             pending_view: false,
@@ -241,7 +250,8 @@ impl<'c> Analyzer<'c> {
     /// Runs `f` one nesting level deeper; past [`MAX_DEPTH`] the statement is refused.
     pub(crate) fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
         self.depth += 1;
-        let result = if self.depth > MAX_DEPTH {
+        self.work += 1;
+        let result = if self.depth > MAX_DEPTH || self.work > MAX_WORK {
             Err(AnalysisError::TooDeep)
         } else {
             f(self)
@@ -378,6 +388,13 @@ impl<'c> Analyzer<'c> {
             None if SYSTEM_COLUMNS.contains(&col) => ColumnLineage::constant(),
             None => ColumnLineage::unknown(format!("column {col} not found")),
         }
+    }
+
+    /// Whether `name` is (or may be) a column of some visible FROM item.
+    pub(crate) fn is_column(&self, name: &str) -> bool {
+        self.levels
+            .iter()
+            .any(|l| l.items.iter().any(|i| i.rel.column(name).is_some()))
     }
 
     /// `table.col` (or `schema.table.col`); `None` when no FROM item has that name.

@@ -225,7 +225,9 @@ impl Analyzer<'_> {
         let Some(base) = s.larg.as_deref() else {
             return Ok(Rel::opaque("recursive CTE without a base term"));
         };
-        let mut current = self.nested(|a| a.select(base))?;
+        // The base term sees the WITH clause attached to the whole UNION.
+        let mut current =
+            self.nested(|a| a.with_ctes(s.with_clause.as_ref(), |a| a.select(base)))?;
         current.rename(&c.aliascolnames);
         for _ in 0..MAX_RECURSION_ROUNDS {
             self.ctes.push((c.ctename.clone(), current.clone()));
@@ -319,6 +321,53 @@ impl Analyzer<'_> {
                     });
                 }
                 continue;
+            }
+            if let Some(NodeEnum::AIndirection(ind)) = &val.node
+                && matches!(
+                    ind.indirection.last().and_then(|f| f.node.as_ref()),
+                    Some(NodeEnum::AStar(_))
+                )
+            {
+                // `(c).*`, `(f(x)).*`: one column per field of a composite.
+                let whole = self.expr(val)?;
+                let single = match ind.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                    Some(NodeEnum::ColumnRef(c)) if ind.indirection.len() == 1 => {
+                        match c.fields.as_slice() {
+                            [n] => match &n.node {
+                                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                                _ => None,
+                            },
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let expanded = match single {
+                    // A whole-row reference to a FROM item (not a composite column).
+                    Some(name)
+                        if self.items_named(None, &name).is_some() && !self.is_column(&name) =>
+                    {
+                        Some(self.expand_star(&[name.as_str()]))
+                    }
+                    _ => None,
+                };
+                match expanded {
+                    Some((cols_of, None)) => {
+                        cols.extend(cols_of);
+                        continue;
+                    }
+                    _ => {
+                        return Ok(Rel {
+                            cols,
+                            tail: Tail::Any(ColumnLineage::Unknown(match whole {
+                                ColumnLineage::Unknown(why) => why,
+                                ColumnLineage::Derived(_) => {
+                                    "the fields of a composite value are not counted".to_owned()
+                                }
+                            })),
+                        });
+                    }
+                }
             }
             let l = self.expr(val)?;
             let name = if r.name.is_empty() {
