@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use vigil_core::Secret;
 use vigil_guard::{Guard, GuardError};
-use vigil_sql::AnalysisCache;
+use vigil_sql::{AnalysisCache, LineageCache};
 
 /// Clients must finish the startup and password exchange within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +41,8 @@ pub struct PgFrontend {
     /// Statement analyses shared by every session; keyed on exact text and
     /// the catalog they were made with.
     analyses: Arc<AnalysisCache>,
+    /// Output lineages of statements, for sessions with mask rules.
+    lineages: Arc<LineageCache>,
 }
 
 /// Distinct statement texts whose analysis is kept.
@@ -60,6 +62,7 @@ impl PgFrontend {
             cancels: CancelRegistry::default(),
             catalogs: CatalogCache::default(),
             analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
+            lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
         }
     }
 
@@ -271,6 +274,7 @@ impl PgFrontend {
             session,
             catalog,
             analyses: self.analyses.clone(),
+            lineages: self.lineages.clone(),
             cancel_key,
         }))
     }

@@ -36,7 +36,7 @@ impl StatementMask {
     /// masked (the common case for a session without mask rules).
     pub fn build(
         policy: &MaskPolicy,
-        lineage: Result<Option<OutputLineage>, AnalysisError>,
+        lineage: Result<Arc<Option<OutputLineage>>, AnalysisError>,
         copy: Option<CopyOutFormat>,
     ) -> Option<Arc<StatementMask>> {
         if policy.is_empty() {
@@ -49,7 +49,7 @@ impl StatementMask {
             copy,
             described: Vec::new(),
         };
-        match lineage {
+        match lineage.as_deref() {
             Ok(Some(lineage)) => {
                 for (i, column) in lineage.columns.iter().enumerate() {
                     let (masker, why) = match column {

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use vigil_core::SqlFacts;
 use vigil_guard::{Decision, Guard, GuardError, Permit, Refusal, SessionCtx};
-use vigil_sql::{AnalysisCache, Catalog};
+use vigil_sql::{AnalysisCache, Catalog, LineageCache};
 
 /// Named statements and portals a client may keep open at once.
 const MAX_PREPARED: usize = 10_000;
@@ -51,6 +51,7 @@ pub struct ClientPump<'a> {
     session: &'a SessionCtx,
     catalog: &'a Catalog,
     analyses: &'a AnalysisCache,
+    lineages: &'a LineageCache,
     shared: &'a Shared,
     statements: HashMap<String, Prepared>,
     portals: HashMap<String, Portal>,
@@ -75,6 +76,7 @@ impl<'a> ClientPump<'a> {
         session: &'a SessionCtx,
         catalog: &'a Catalog,
         analyses: &'a AnalysisCache,
+        lineages: &'a LineageCache,
         shared: &'a Shared,
     ) -> Self {
         Self {
@@ -82,6 +84,7 @@ impl<'a> ClientPump<'a> {
             session,
             catalog,
             analyses,
+            lineages,
             shared,
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -354,7 +357,7 @@ impl<'a> ClientPump<'a> {
         if policy.is_empty() {
             return None;
         }
-        let lineage = vigil_sql::output_lineage(text, self.catalog);
+        let lineage = self.lineages.output_lineage(text, self.catalog);
         let copy = vigil_sql::copy_out_format(text).ok().flatten();
         StatementMask::build(policy, lineage, copy)
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use vigil_guard::{Guard, SessionCtx};
-use vigil_sql::{AnalysisCache, Catalog};
+use vigil_sql::{AnalysisCache, Catalog, LineageCache};
 
 /// Everything a logged-in session needs.
 pub struct SessionParts {
@@ -23,6 +23,7 @@ pub struct SessionParts {
     pub session: SessionCtx,
     pub catalog: Arc<Catalog>,
     pub analyses: Arc<AnalysisCache>,
+    pub lineages: Arc<LineageCache>,
     pub cancel_key: CancelKey,
 }
 
@@ -44,6 +45,7 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
         session,
         catalog,
         analyses,
+        lineages,
         cancel_key,
     } = parts;
     let shared = Shared::default();
@@ -51,7 +53,8 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
     let (mut up_r, mut up_w) = tokio::io::split(upstream.stream);
 
     let ended = {
-        let mut to_server = client::ClientPump::new(guard, &session, &catalog, &analyses, &shared);
+        let mut to_server =
+            client::ClientPump::new(guard, &session, &catalog, &analyses, &lineages, &shared);
         let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover);
         tokio::select! {
             r = to_server.run(&mut client_r, &mut up_w, shutdown) => r,
