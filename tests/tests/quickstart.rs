@@ -87,7 +87,6 @@ fn quickstart_config_passes_policy_check() {
 }
 
 #[test]
-#[ignore = "masking is not wired into the pg front-end yet"]
 fn analyst_reads_customers_with_email_masked() {
     let (pg, app_password) = seeded_shop();
     let gw = quickstart_gateway(&pg, &app_password);
