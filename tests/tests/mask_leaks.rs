@@ -275,6 +275,8 @@ CREATE FUNCTION leak_card(i int) RETURNS text LANGUAGE plpgsql VOLATILE
   AS $$ BEGIN RETURN (SELECT card_number FROM customers WHERE id = i); END $$;
 CREATE FUNCTION leak_rows() RETURNS SETOF customers LANGUAGE sql VOLATILE
   AS $$ SELECT * FROM customers $$;
+ANALYZE customers;
+ANALYZE staff;
 ",
     );
     sql
@@ -686,6 +688,32 @@ const CORPUS: &[(&str, Expect)] = &[
         Rows,
     ),
     ("SELECT * FROM leak_rows()", Rows),
+    // functions that run a query given as text, sampling, planner statistics
+    (
+        "SELECT query_to_xml('SELECT email, ssn, card_number FROM customers', true, false, '')",
+        RowsOrDenied,
+    ),
+    (
+        "SELECT encode(convert_to(table_to_xml('customers', true, false, '')::text, 'UTF8'), 'base64')",
+        RowsOrDenied,
+    ),
+    (
+        "SELECT ts_stat('SELECT to_tsvector(''simple'', email) FROM customers')",
+        RowsOrDenied,
+    ),
+    ("SELECT * FROM customers TABLESAMPLE SYSTEM (100)", Rows),
+    (
+        "SELECT attname, most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE tablename IN ('customers', 'staff')",
+        Rows,
+    ),
+    (
+        "SELECT attname, encode(convert_to(histogram_bounds::text, 'UTF8'), 'base64'), reverse(histogram_bounds::text) FROM pg_stats WHERE tablename IN ('customers', 'staff')",
+        Rows,
+    ),
+    (
+        "SELECT s.stavalues1::text FROM pg_statistic s JOIN pg_class c ON c.oid = s.starelid WHERE c.relname = 'customers'",
+        RowsOrDenied,
+    ),
     // free text that only content detectors protect
     ("SELECT notes FROM customers", Rows),
     (
@@ -738,9 +766,11 @@ const CORPUS: &[(&str, Expect)] = &[
 ];
 
 /// The corpus for the other styles: every fourth query, starting with
-/// `SELECT id, email, ssn, card_number FROM customers`.
+/// `SELECT id, email, ssn, card_number FROM customers`, and every error-echo query.
 fn style_subset() -> Vec<usize> {
-    (0..CORPUS.len()).filter(|i| i % 4 == 1).collect()
+    (0..CORPUS.len())
+        .filter(|&i| i % 4 == 1 || CORPUS[i].1 == Error)
+        .collect()
 }
 
 // ---- psql ----------------------------------------------------------------------------------
@@ -781,7 +811,7 @@ fn psql_corpus(gw: &Gateway, token: &str, queries: &[&str]) -> (Vec<Run>, String
         let rest = &text[a + start.len()..];
         rest[..rest.find(&end).unwrap_or(rest.len())].to_string()
     };
-    let runs = queries
+    let runs: Vec<Run> = queries
         .iter()
         .enumerate()
         .map(|(i, q)| Run {
@@ -790,6 +820,12 @@ fn psql_corpus(gw: &Gateway, token: &str, queries: &[&str]) -> (Vec<Run>, String
             stderr: split(&stderr, i),
         })
         .collect();
+    // MASK_CORPUS_DUMP=1 shows what each query returned (to look at a failure by hand).
+    if std::env::var_os("MASK_CORPUS_DUMP").is_some() {
+        for run in &runs {
+            eprintln!("=== {}\n{}\n{}", run.sql, run.stdout, run.stderr);
+        }
+    }
     (runs, format!("{stdout}\n{stderr}"))
 }
 
@@ -855,6 +891,12 @@ fn report(problems: &[String]) {
 #[test]
 fn corpus_has_at_least_60_queries_and_the_checker_finds_planted_secrets() {
     assert!(CORPUS.len() >= 60, "{}", CORPUS.len());
+    eprintln!(
+        "corpus: {} analyst queries, {} admin queries, {} in the style subset",
+        CORPUS.len(),
+        ADMIN_CORPUS.len(),
+        style_subset().len()
+    );
     let needles = needles(&secrets());
     let engine = base64::engine::general_purpose::STANDARD;
     // The checker itself: each transform of a secret is found inside a larger text.
