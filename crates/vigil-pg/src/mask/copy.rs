@@ -17,6 +17,13 @@ pub struct CopyMasker {
     rows_seen: u64,
 }
 
+/// A field's byte range in the row, and whether it was quoted.
+type Span = (usize, usize, bool);
+/// Splits one row of a delimited format into field spans.
+type SplitRow = fn(&CopyOutFormat, &[u8]) -> Vec<Span>;
+/// Writes one replaced field in a delimited format.
+type WriteField = fn(&CopyOutFormat, &mut BytesMut, &Field);
+
 enum Field {
     Null,
     Value(Vec<u8>),
@@ -60,8 +67,8 @@ impl CopyMasker {
         mask: &StatementMask,
         out: &mut BytesMut,
         tally: &mut Tally,
-        split: fn(&CopyOutFormat, &[u8]) -> Vec<(usize, usize, bool)>,
-        write: fn(&CopyOutFormat, &mut BytesMut, &Field),
+        split: SplitRow,
+        write: WriteField,
     ) -> Result<bool, FrameError> {
         let (line, eol) = match data.iter().rposition(|&b| b == b'\n') {
             Some(at) => (&data[..at], &data[at..]),
@@ -239,7 +246,7 @@ fn replacement(
 }
 
 /// Text format: fields end at an unescaped delimiter; `\` escapes one byte.
-fn split_text(format: &CopyOutFormat, line: &[u8]) -> Vec<(usize, usize, bool)> {
+fn split_text(format: &CopyOutFormat, line: &[u8]) -> Vec<Span> {
     let mut spans = Vec::new();
     let (mut start, mut i) = (0, 0);
     while i < line.len() {
@@ -260,7 +267,7 @@ fn split_text(format: &CopyOutFormat, line: &[u8]) -> Vec<(usize, usize, bool)> 
 /// CSV: a field may be quoted; inside quotes, the escape byte escapes the
 /// quote (doubled quote by default). Spans of quoted fields exclude the
 /// quotes and keep escapes as written.
-fn split_csv(format: &CopyOutFormat, line: &[u8]) -> Vec<(usize, usize, bool)> {
+fn split_csv(format: &CopyOutFormat, line: &[u8]) -> Vec<Span> {
     let mut spans = Vec::new();
     let mut i = 0;
     loop {
