@@ -97,6 +97,23 @@ pub enum EventBody {
     Error {
         message: String,
     },
+    /// A review rule held an operation for a human (see `approval`).
+    ApprovalRequested(crate::ApprovalRecord),
+    /// A reviewer approved or denied a request, or it expired or was withdrawn.
+    ApprovalDecided {
+        id: String,
+        /// `approved`, `denied`, `expired`, `withdrawn` or `used`.
+        status: String,
+        /// The reviewer's name; `None` when nobody decided (timeout, withdrawal).
+        reviewer: Option<String>,
+        reason: Option<String>,
+    },
+    /// A reviewer opened a time-boxed window for one principal, connection and rule.
+    GrantCreated(crate::GrantRecord),
+    GrantRevoked {
+        id: String,
+        by: String,
+    },
 }
 
 impl EventBody {
@@ -108,6 +125,10 @@ impl EventBody {
             EventBody::StatementDone(_) => "statement_done",
             EventBody::AuthFailure { .. } => "auth_failure",
             EventBody::Error { .. } => "error",
+            EventBody::ApprovalRequested(_) => "approval_requested",
+            EventBody::ApprovalDecided { .. } => "approval_decided",
+            EventBody::GrantCreated(_) => "grant_created",
+            EventBody::GrantRevoked { .. } => "grant_revoked",
         }
     }
 }

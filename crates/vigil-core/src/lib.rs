@@ -5,12 +5,14 @@
 //! is written to the ledger as an [`Event`]. These types carry no I/O.
 
 mod action;
+mod approval;
 mod event;
 mod principal;
 mod secret;
 mod verdict;
 
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
+pub use approval::{ApprovalRecord, ApprovalStatus, GrantRecord};
 pub use event::{Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictRecord};
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;

@@ -28,6 +28,8 @@ pub enum Verdict {
         reviewers: Vec<String>,
         mode: ReviewMode,
         timeout: Duration,
+        /// How long an approval stays usable once given (retry mode).
+        valid_for: Duration,
     },
 }
 

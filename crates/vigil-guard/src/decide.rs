@@ -1,3 +1,4 @@
+use crate::approvals::{Hold, Reviewed};
 use crate::metrics::VerdictLabel;
 use crate::{Guard, GuardError, SessionCtx};
 use std::sync::atomic::Ordering;
@@ -35,6 +36,8 @@ impl Refusal {
 pub enum Decision {
     Allowed(Permit),
     Refused(Refusal),
+    /// A `hold` review: tell the client, then [`Guard::await_approval`].
+    Held(crate::approvals::Hold),
 }
 
 impl Guard {
@@ -45,6 +48,17 @@ impl Guard {
         &self,
         session: &SessionCtx,
         statements: &[SqlFacts],
+    ) -> Result<Decision, GuardError> {
+        self.decide_sql_bound(session, statements, &[]).await
+    }
+
+    /// [`Guard::decide_sql`] for statements with parameters (the extended
+    /// protocol's Bind): an approval binds their bytes too.
+    pub async fn decide_sql_bound(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+        params: &[u8],
     ) -> Result<Decision, GuardError> {
         if let Some(expired) = session.credential_expired() {
             return self.refuse_all(session, statements, expired).await;
@@ -69,6 +83,21 @@ impl Guard {
             }
             verdicts.push(verdict);
         }
+        let (covered, held) = match &refusal {
+            None => match self
+                .review_step(session, statements, &verdicts, params)
+                .await?
+            {
+                Some(Reviewed::Covered { reason }) => (Some(reason), None),
+                Some(Reviewed::Refused(r)) => {
+                    refusal = Some(r);
+                    (None, None)
+                }
+                Some(Reviewed::Held(hold)) => (None, Some(hold)),
+                None => (None, None),
+            },
+            Some(_) => (None, None),
+        };
         // A refused message records every statement as refused by the same
         // rule: none of them runs.
         let mut seqs = Vec::with_capacity(statements.len());
@@ -82,7 +111,7 @@ impl Guard {
                         r.reason
                     )),
                 },
-                _ => VerdictRecord::from(verdict),
+                _ => reviewed_record(verdict, covered.as_deref(), refusal.as_ref(), held.as_ref()),
             };
             let label = if decision.verdict == "allow" {
                 "allow"
@@ -112,10 +141,76 @@ impl Guard {
         self.metrics
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
+        if let Some(hold) = held {
+            return Ok(Decision::Held(hold));
+        }
         Ok(match refusal {
             Some(r) => Decision::Refused(r),
             None => Decision::Allowed(Permit { seqs }),
         })
+    }
+
+    /// Runs the review step when a statement of the message needs review.
+    async fn review_step(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+        verdicts: &[Verdict],
+        params: &[u8],
+    ) -> Result<Option<Reviewed>, GuardError> {
+        let Some(first) = verdicts
+            .iter()
+            .find(|v| matches!(v, Verdict::Review { .. }))
+        else {
+            return Ok(None);
+        };
+        let mut rules: Vec<&str> = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Review { .. }))
+            .map(Verdict::rule)
+            .collect();
+        rules.dedup();
+        self.review(session, statements, first, &rules, params)
+            .await
+            .map(Some)
+    }
+
+    /// Records the statements of an approved held message as allowed and
+    /// returns the permit to forward them.
+    pub(crate) async fn record_covered(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+        rule: &str,
+        reason: &str,
+    ) -> Result<Decision, GuardError> {
+        let mut seqs = Vec::with_capacity(statements.len());
+        for facts in statements {
+            self.metrics
+                .statements
+                .get_or_create(&VerdictLabel { verdict: "allow" })
+                .inc();
+            let event = session.event(EventBody::Statement {
+                connection: session.connection.name.clone(),
+                text: facts.text.clone(),
+                kind: facts.kind.clone(),
+                tables_read: facts.tables_read.clone(),
+                tables_written: facts.tables_written.clone(),
+                decision: VerdictRecord {
+                    verdict: "allow".into(),
+                    rule: rule.to_string(),
+                    reason: Some(reason.to_string()),
+                },
+            });
+            seqs.push(
+                self.store
+                    .append(event)
+                    .await
+                    .map_err(GuardError::Ledger)?
+                    .seq,
+            );
+        }
+        Ok(Decision::Allowed(Permit { seqs }))
     }
 
     /// Evaluates policy without recording anything: for protocol steps that
@@ -192,6 +287,30 @@ impl Guard {
     }
 }
 
+/// How the ledger records a statement after the review step.
+fn reviewed_record(
+    verdict: &Verdict,
+    covered: Option<&str>,
+    refusal: Option<&Refusal>,
+    held: Option<&Hold>,
+) -> VerdictRecord {
+    let Verdict::Review { rule, .. } = verdict else {
+        return VerdictRecord::from(verdict);
+    };
+    let (verdict, reason) = match (covered, refusal, held) {
+        (Some(how), _, _) => ("allow", how.to_string()),
+        (_, _, Some(h)) => ("review", format!("held for approval {}", h.approval.id)),
+        (_, Some(r), _) => ("review", r.reason.clone()),
+        _ => return VerdictRecord::from(verdict),
+    };
+    VerdictRecord {
+        verdict: verdict.into(),
+        rule: rule.clone(),
+        reason: Some(reason),
+    }
+}
+
+/// A `review` verdict is not a refusal here: the review step decides.
 fn refusal_of(verdict: &Verdict) -> Option<Refusal> {
     match verdict {
         Verdict::Allow { .. } => None,
@@ -199,19 +318,6 @@ fn refusal_of(verdict: &Verdict) -> Option<Refusal> {
             rule: rule.clone(),
             reason: reason.clone(),
         }),
-        // Approvals arrive with their own issue; until then a review rule
-        // refuses and says who could approve.
-        Verdict::Review {
-            rule,
-            reason,
-            reviewers,
-            ..
-        } => Some(Refusal {
-            rule: rule.clone(),
-            reason: format!(
-                "{reason} (approval required from: {})",
-                reviewers.join(", ")
-            ),
-        }),
+        Verdict::Review { .. } => None,
     }
 }

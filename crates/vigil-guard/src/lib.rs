@@ -5,12 +5,17 @@
 //! Front-ends can only forward with a [`Permit`], and only this crate can
 //! make one, so "forwarded without a recorded decision" does not compile.
 
+mod approvals;
 mod decide;
 mod error;
 mod expiry;
 mod metrics;
 mod session;
 
+pub use approvals::{
+    ApprovalError, ApprovalNotice, Hold, MAX_PENDING_PER_PRINCIPAL, Previewer, ReviewDecision,
+    Withdrawal, effective_status,
+};
 pub use decide::{Decision, Permit, Refusal};
 pub use error::GuardError;
 pub use expiry::EXPIRED_RULE;
@@ -34,6 +39,8 @@ pub struct Guard {
     /// Keys the `hash` mask style; stable per gateway so joins on masked
     /// values still work.
     mask_key: vigil_mask::MaskKey,
+    /// Wakes statements held for approval.
+    approvals: approvals::Hub,
 }
 
 impl Guard {
@@ -53,6 +60,7 @@ impl Guard {
                 .collect(),
             metrics,
             mask_key: random_mask_key(),
+            approvals: approvals::Hub::default(),
         }
     }
 

@@ -10,6 +10,9 @@ struct Entry {
     upstream: Arc<UpstreamConfig>,
     upstream_pid: u32,
     upstream_secret: u32,
+    /// Bumped by each cancel: wakes a statement held for approval, which
+    /// has nothing upstream to cancel yet.
+    held: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 #[derive(Default, Clone)]
@@ -22,6 +25,14 @@ pub struct CancelKey {
     pub pid: u32,
     pub secret: u32,
     registry: CancelRegistry,
+    held: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl CancelKey {
+    /// Changes with every CancelRequest for this session.
+    pub fn cancels(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.held.subscribe()
+    }
 }
 
 impl Drop for CancelKey {
@@ -46,6 +57,7 @@ impl CancelRegistry {
         upstream_secret: u32,
     ) -> CancelKey {
         let secret = random_u32();
+        let held = Arc::new(tokio::sync::watch::channel(0u64).0);
         let mut pid;
         loop {
             pid = random_u32() & 0x7fff_ffff;
@@ -61,6 +73,7 @@ impl CancelRegistry {
                         upstream,
                         upstream_pid,
                         upstream_secret,
+                        held: held.clone(),
                     },
                 );
                 break;
@@ -70,6 +83,7 @@ impl CancelRegistry {
             pid,
             secret,
             registry: self.clone(),
+            held,
         }
     }
 
@@ -86,6 +100,7 @@ impl CancelRegistry {
                     )
                     .is_ok() =>
                 {
+                    e.held.send_modify(|n| *n = n.wrapping_add(1));
                     Some((e.upstream.clone(), e.upstream_pid, e.upstream_secret))
                 }
                 _ => None,

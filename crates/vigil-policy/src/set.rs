@@ -221,6 +221,7 @@ impl PolicySet {
                 reviewers: r.reviewers.clone(),
                 mode: r.mode,
                 timeout: r.timeout,
+                valid_for: r.valid_for,
             },
             (None, Some(a)) => Verdict::Allow {
                 rule: a.name.clone(),

@@ -149,6 +149,7 @@ fn review_wins_over_allow_and_carries_its_fields() {
             reviewers: vec!["dba".into(), "sre".into()],
             mode: ReviewMode::Retry,
             timeout: Duration::from_secs(90),
+            valid_for: Duration::from_secs(15 * 60),
         }
     );
 }

@@ -11,6 +11,7 @@
 //!   and the chain is periodically signed, so [`verify_ledger`] can name the
 //!   first event that was changed, removed or reordered.
 
+mod approvals;
 mod checkpoint;
 mod error;
 mod ledger;
@@ -18,6 +19,7 @@ mod sqlite;
 mod tokens;
 mod types;
 
+pub use approvals::{ApprovalStore, InsertOutcome, Transition};
 pub use checkpoint::{LEDGER_KEY_FILE, LEDGER_PUB_FILE};
 pub use error::StoreError;
 pub use ledger::chain::{GENESIS_HASH, canonical_json, chain_hash};
@@ -62,4 +64,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every ledger event of one session, in ledger order.
     async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError>;
+
+    /// Approval requests and grants, when this store keeps them. `None`:
+    /// review rules refuse (fail closed) instead of holding.
+    fn approvals(&self) -> Option<&dyn ApprovalStore> {
+        None
+    }
 }

@@ -6,6 +6,8 @@
 //! itself then skips to Sync and reports the right transaction status, so
 //! pipelines and transaction blocks behave exactly as after a server error.
 
+mod hold;
+
 use super::End;
 use super::shared::Shared;
 use crate::mask::{Formats, StatementMask};
@@ -44,6 +46,8 @@ struct Prepared {
 struct Portal {
     prepared: Prepared,
     formats: Formats,
+    /// Bind's parameter formats and values: an approval binds them.
+    params: Bytes,
 }
 
 pub struct ClientPump<'a> {
@@ -59,6 +63,9 @@ pub struct ClientPump<'a> {
     /// RFQ-producing messages forwarded so far (see `Shared`).
     batch: u64,
     shutting_down: bool,
+    /// CancelRequests for this session (withdraw a held statement).
+    cancels: Option<watch::Receiver<u64>>,
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 /// Where an injected failure must happen: a Query is answered with one
@@ -91,7 +98,15 @@ impl<'a> ClientPump<'a> {
             out: MessageWriter::new(),
             batch: 0,
             shutting_down: false,
+            cancels: None,
+            shutdown: None,
         }
+    }
+
+    /// Lets a CancelRequest withdraw a statement held for approval.
+    pub fn with_cancels(mut self, cancels: watch::Receiver<u64>) -> Self {
+        self.cancels = Some(cancels);
+        self
     }
 
     pub async fn run<R, W>(
@@ -104,6 +119,7 @@ impl<'a> ClientPump<'a> {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        self.shutdown = Some(shutdown.clone());
         let mut buf = BytesMut::with_capacity(8 * 1024);
         // Bytes of a large uninspected message still to stream through.
         let mut passthrough = 0usize;
@@ -203,13 +219,17 @@ impl<'a> ClientPump<'a> {
         let text = parse_query(&frame).map_err(protocol_violation)?;
         match self.analyse(text).await {
             Ok(facts) if facts.is_empty() => self.out.raw(&frame),
-            Ok(facts) => match self.guard.decide_sql(self.session, &facts).await {
+            Ok(facts) => match self
+                .settle(self.guard.decide_sql(self.session, &facts).await)
+                .await
+            {
                 Ok(Decision::Allowed(permit)) => {
                     let masks: Vec<_> =
                         facts.iter().map(|f| self.statement_mask(&f.text)).collect();
                     self.forward(Place::Simple, &permit, &frame, &masks, Formats::AllText)
                 }
                 Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
+                Ok(Decision::Held(_)) => self.refuse(Place::Simple, "42501", HELD_TWICE),
                 Err(e) => self.refuse_guard_error(Place::Simple, e),
             },
             Err(Some(r)) => self.refuse(Place::Simple, "42501", &r.message()),
@@ -242,6 +262,10 @@ impl<'a> ClientPump<'a> {
                     return Ok(());
                 }
                 Ok(Decision::Allowed(_)) => {}
+                Ok(Decision::Held(_)) => {
+                    self.refuse(Place::Extended, "42501", HELD_TWICE);
+                    return Ok(());
+                }
                 Err(e) => {
                     self.refuse_guard_error(Place::Extended, e);
                     return Ok(());
@@ -279,9 +303,13 @@ impl<'a> ClientPump<'a> {
                 let formats = Formats::from_codes(
                     bind_result_formats(bind.rest).map_err(protocol_violation)?,
                 );
+                let results = 2 + 2 * formats_len(bind.rest);
+                let params =
+                    Bytes::copy_from_slice(&bind.rest[..bind.rest.len().saturating_sub(results)]);
                 let portal = Portal {
                     prepared: prepared.clone(),
                     formats,
+                    params,
                 };
                 self.portals.insert(bind.portal.to_string(), portal);
             }
@@ -297,7 +325,12 @@ impl<'a> ClientPump<'a> {
 
     async fn on_execute(&mut self, frame: Bytes) -> io::Result<()> {
         let portal = parse_execute(&frame).map_err(protocol_violation)?;
-        let Some(Portal { prepared, formats }) = self.portals.get(portal).cloned() else {
+        let Some(Portal {
+            prepared,
+            formats,
+            params,
+        }) = self.portals.get(portal).cloned()
+        else {
             let r = Refusal {
                 rule: "protocol".into(),
                 reason: format!("portal \"{portal}\" was not bound through the gateway"),
@@ -309,11 +342,16 @@ impl<'a> ClientPump<'a> {
             self.out.raw(&frame);
             return Ok(());
         }
-        match self.guard.decide_sql(self.session, &prepared.facts).await {
+        let decision = self
+            .guard
+            .decide_sql_bound(self.session, &prepared.facts, &params)
+            .await;
+        match self.settle(decision).await {
             Ok(Decision::Allowed(permit)) => {
                 self.forward(Place::Extended, &permit, &frame, &[prepared.mask], formats)
             }
             Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
+            Ok(Decision::Held(_)) => self.refuse(Place::Extended, "42501", HELD_TWICE),
             Err(e) => self.refuse_guard_error(Place::Extended, e),
         }
         Ok(())
@@ -415,6 +453,14 @@ impl<'a> ClientPump<'a> {
             Place::Extended => self.out.parse("", &marker, &[]),
         }
     }
+}
+
+const HELD_TWICE: &str = "vigil: denied by rule 'approvals': the statement could not be held";
+
+/// How many result format codes a Bind's tail carries (0 when malformed:
+/// the target then rejects the Bind itself).
+fn formats_len(rest: &[u8]) -> usize {
+    bind_result_formats(rest).map(|f| f.len()).unwrap_or(0)
 }
 
 const LEDGER_DOWN: &str =

@@ -54,7 +54,8 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
 
     let ended = {
         let mut to_server =
-            client::ClientPump::new(guard, &session, &catalog, &analyses, &lineages, &shared);
+            client::ClientPump::new(guard, &session, &catalog, &analyses, &lineages, &shared)
+                .with_cancels(cancel_key.cancels());
         let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover);
         tokio::select! {
             r = to_server.run(&mut client_r, &mut up_w, shutdown) => r,

@@ -39,6 +39,8 @@ struct Masking {
     /// For rows of no known statement: everything masked (fail closed).
     unknown: Option<Arc<StatementMask>>,
     copy: Option<CopyMasker>,
+    /// Column types of the rows arriving, from the last RowDescription.
+    row_types: Option<Vec<u32>>,
     tally: Tally,
 }
 
@@ -56,6 +58,7 @@ impl<'a> ServerPump<'a> {
             current: None,
             unknown: StatementMask::unknown(&session.mask),
             copy: None,
+            row_types: None,
             tally: Tally::default(),
         });
         Self {
@@ -83,7 +86,22 @@ impl<'a> ServerPump<'a> {
             if passthrough == 0 {
                 passthrough = self.relay_whole_messages(client).await?;
             }
-            if self.upstream_read(upstream).await? == 0 {
+            let read = if passthrough == 0 {
+                // At a message boundary: a queued notice may go out.
+                let shared = self.shared;
+                tokio::select! {
+                    read = self.upstream_read(upstream) => read?,
+                    _ = shared.to_client_ready.notified() => {
+                        for message in shared.take_to_client() {
+                            client.write_all(&message).await?;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                self.upstream_read(upstream).await?
+            };
+            if read == 0 {
                 return Ok(End::Upstream);
             }
         }
@@ -162,6 +180,7 @@ impl<'a> ServerPump<'a> {
                 if let Some(m) = self.masking.as_mut() {
                     m.current = None;
                     m.copy = None;
+                    m.row_types = None;
                 }
             }
             b'C' | b'I' | b's' => {
@@ -195,6 +214,11 @@ impl<'a> ServerPump<'a> {
             }
             b'N' => return self.mask_fields(pos, end, true),
             b'A' => return self.mask_fields(pos, end, false),
+            b'T' => {
+                if let Some(m) = self.masking.as_mut() {
+                    m.row_types = mask::row_types(message).ok();
+                }
+            }
             b'H' => {
                 if let Some(m) = self.masking.as_mut() {
                     let mask = current_mask(&mut m.current, self.shared, &m.unknown);
@@ -216,7 +240,15 @@ impl<'a> ServerPump<'a> {
                             .as_ref()
                             .map(|c| c.formats.clone())
                             .unwrap_or_default();
-                        mask::mask_data_row(message, &mask, &formats, &mut m.out, &mut m.tally)?
+                        let types = m.row_types.as_deref();
+                        mask::mask_data_row(
+                            message,
+                            &mask,
+                            &formats,
+                            types,
+                            &mut m.out,
+                            &mut m.tally,
+                        )?
                     } else {
                         match m.copy.as_mut() {
                             Some(copy) => copy.mask(message, &mask, &mut m.out, &mut m.tally)?,
@@ -284,6 +316,7 @@ impl<'a> ServerPump<'a> {
             m.tally = Tally::default();
             m.current = None;
             m.copy = None;
+            m.row_types = None;
         }
         if let Some(f) = popped {
             let outcome = StatementOutcome {

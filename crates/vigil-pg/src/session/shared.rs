@@ -46,6 +46,11 @@ struct Inner {
 pub struct Shared {
     txn: AtomicU8,
     inner: Mutex<Inner>,
+    /// Messages for the client that no target answer carries (the notice
+    /// that a statement is held for approval); the server pump sends them
+    /// between two whole messages.
+    to_client: Mutex<Vec<Bytes>>,
+    pub(crate) to_client_ready: tokio::sync::Notify,
 }
 
 impl Default for Shared {
@@ -53,11 +58,29 @@ impl Default for Shared {
         Self {
             txn: AtomicU8::new(txn::IDLE),
             inner: Mutex::new(Inner::default()),
+            to_client: Mutex::new(Vec::new()),
+            to_client_ready: tokio::sync::Notify::new(),
         }
     }
 }
 
 impl Shared {
+    /// Queues a message for the client, sent at the next message boundary.
+    pub fn send_to_client(&self, message: Bytes) {
+        if let Ok(mut q) = self.to_client.lock() {
+            q.push(message);
+        }
+        self.to_client_ready.notify_one();
+    }
+
+    /// Messages queued by [`Shared::send_to_client`].
+    pub fn take_to_client(&self) -> Vec<Bytes> {
+        self.to_client
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
+    }
+
     pub fn txn(&self) -> u8 {
         self.txn.load(Ordering::Acquire)
     }

@@ -10,10 +10,10 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// `(version, SQL)`, in order. Never edit a released migration; add one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, crate::approvals::MIGRATION)];
 
 /// The newest schema version this binary knows.
-pub(crate) const LATEST: i64 = 1;
+pub(crate) const LATEST: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE ledger (

@@ -1,8 +1,9 @@
 //! The embedded SQLite store: `data_dir/vigil.db` in WAL mode, one
 //! group-commit writer thread, a small pool of read-only connections.
 
+mod approvals;
 mod migrations;
-mod prepared;
+pub(crate) mod prepared;
 mod reads;
 mod sessions;
 mod writer;
@@ -231,5 +232,9 @@ impl Store for SqliteStore {
         self.reads
             .run(move |conn| reads::session_events(conn, &session))
             .await
+    }
+
+    fn approvals(&self) -> Option<&dyn crate::ApprovalStore> {
+        Some(self)
     }
 }

@@ -42,6 +42,10 @@ pub(crate) enum Control {
         name: String,
         reply: Reply<bool>,
     },
+    /// Work that must run on the write connection, in queue order (approval
+    /// state changes with the ledger events that record them, see
+    /// [`Writer::transact`]). The closure answers its own caller.
+    Run(Box<dyn FnOnce(&mut Writer) + Send>),
     /// Writes everything still queued, a final checkpoint, then stops.
     Close {
         reply: Reply<()>,
@@ -147,6 +151,7 @@ impl Writer {
                 Control::RevokeToken { name, reply } => {
                     let _ = reply.send(tokens::revoke(&self.conn, &name, now_ms()));
                 }
+                Control::Run(work) => work(self),
                 Control::Close { reply } => {
                     if let Some(earlier) = close.replace(reply) {
                         let _ = earlier.send(Ok(()));
@@ -187,52 +192,53 @@ impl Writer {
         &mut self,
         appends: &[(PreparedEvent, Option<Reply<Appended>>)],
     ) -> Result<Vec<Appended>, StoreError> {
-        let mut head = self.head;
-        let mut results = Vec::with_capacity(appends.len());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a ledger batch"))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO ledger (seq, at_ms, session, principal, run_id, type, body, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(StoreError::sqlite("preparing a ledger insert"))?;
-            for (event, _) in appends {
-                let seq = head.seq + 1;
-                let hash = chain_hash(&head.hash, event.body.as_bytes());
-                insert
-                    .execute(params![
-                        seq,
-                        event.at_ms,
-                        event.session,
-                        event.principal,
-                        event.run_id,
-                        event.event_type,
-                        event.body,
-                        &head.hash[..],
-                        &hash[..]
-                    ])
-                    .map_err(StoreError::sqlite("inserting a ledger event"))?;
-                sessions::apply(&tx, event)?;
-                head.seq = seq;
-                head.hash = hash;
-                if self.checkpoint_every > 0
-                    && seq.unsigned_abs().is_multiple_of(self.checkpoint_every)
-                {
-                    write_checkpoint(&tx, &self.key, &self.public_key, seq, &hash)?;
-                    head.checkpoint_seq = seq;
-                }
-                results.push(Appended { seq, hash });
-            }
-        }
+        let mut head = self.head;
+        let results = append_in(
+            &tx,
+            &mut head,
+            &self.key,
+            &self.public_key,
+            self.checkpoint_every,
+            appends.iter().map(|(e, _)| e),
+        )?;
         tx.commit()
             .map_err(StoreError::sqlite("committing a ledger batch"))?;
         self.head = head;
         self.appended |= !results.is_empty();
         Ok(results)
+    }
+
+    /// Runs `f` and appends the events it returns in ONE transaction: a state
+    /// change (an approval decided, a grant revoked) and the ledger event
+    /// that records it commit together or not at all. An `Err` from `f`
+    /// rolls back and records nothing.
+    pub(crate) fn transact<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<PreparedEvent>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("starting a transaction"))?;
+        let (value, events) = f(&tx)?;
+        let mut head = self.head;
+        let results = append_in(
+            &tx,
+            &mut head,
+            &self.key,
+            &self.public_key,
+            self.checkpoint_every,
+            events.iter(),
+        )?;
+        tx.commit()
+            .map_err(StoreError::sqlite("committing a transaction"))?;
+        self.head = head;
+        self.appended |= !results.is_empty();
+        Ok(value)
     }
 
     /// Final checkpoint (when events were written since the last one) and a
@@ -256,6 +262,52 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Chains and inserts `events` after `head` inside the caller's transaction,
+/// signing checkpoints on the way. `head` is advanced; the caller keeps it
+/// only once the transaction commits.
+fn append_in<'e>(
+    tx: &rusqlite::Transaction<'_>,
+    head: &mut Head,
+    key: &LedgerKey,
+    public_key: &[u8; 32],
+    checkpoint_every: u64,
+    events: impl Iterator<Item = &'e PreparedEvent>,
+) -> Result<Vec<Appended>, StoreError> {
+    let mut results = Vec::new();
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO ledger (seq, at_ms, session, principal, run_id, type, body, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(StoreError::sqlite("preparing a ledger insert"))?;
+    for event in events {
+        let seq = head.seq + 1;
+        let hash = chain_hash(&head.hash, event.body.as_bytes());
+        insert
+            .execute(params![
+                seq,
+                event.at_ms,
+                event.session,
+                event.principal,
+                event.run_id,
+                event.event_type,
+                event.body,
+                &head.hash[..],
+                &hash[..]
+            ])
+            .map_err(StoreError::sqlite("inserting a ledger event"))?;
+        sessions::apply(tx, event)?;
+        head.seq = seq;
+        head.hash = hash;
+        if checkpoint_every > 0 && seq.unsigned_abs().is_multiple_of(checkpoint_every) {
+            write_checkpoint(tx, key, public_key, seq, &hash)?;
+            head.checkpoint_seq = seq;
+        }
+        results.push(Appended { seq, hash });
+    }
+    Ok(results)
 }
 
 fn write_checkpoint(
