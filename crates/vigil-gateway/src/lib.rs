@@ -78,6 +78,13 @@ pub async fn serve(
             .with_oidc(oidc_verifier(&config)?),
     );
 
+    // Held statements of a previous run have no client any more.
+    match guard.recover_approvals().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(n, "withdrew requests held when the gateway last stopped"),
+        Err(e) => tracing::warn!(error = %e, "could not close the requests of a previous run"),
+    }
+
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let registry = Arc::new(registry);

@@ -25,6 +25,12 @@ pub enum Command {
     /// Read sessions from a running gateway's API (needs an admin token).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Decide the requests held by review rules (talks to the gateway's API).
+    #[command(subcommand)]
+    Approvals(crate::cmd::approvals::ApprovalsCommand),
+    /// List and revoke the time-boxed windows reviewers opened.
+    #[command(subcommand)]
+    Grants(crate::cmd::grants::GrantsCommand),
     /// Check the ledger.
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -1,6 +1,7 @@
 //! The HTTP listener: `/healthz`, `/metrics`, and the REST API under `/api/v1`.
 
 mod api;
+mod approvals;
 mod auth;
 
 use axum::Router;
@@ -24,7 +25,7 @@ pub async fn serve(listener: TcpListener, state: State, mut shutdown: watch::Rec
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(approvals::routes()))
         .with_state(state);
     let stop = async move {
         while !*shutdown.borrow() {
