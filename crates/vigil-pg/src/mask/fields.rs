@@ -8,6 +8,52 @@ use bytes::{BufMut, BytesMut};
 use vigil_mask::{MaskPolicy, Masked};
 
 const HIDDEN_DETAIL: &str = "[detail hidden by vigil: it may quote masked values]";
+const HIDDEN_MESSAGE: &str = "[message hidden by vigil: it may carry masked values]";
+const HIDDEN_VALUE: &[u8] = b"\"[value hidden by vigil]\"";
+
+/// SQLSTATE classes whose messages name only the statement's own text,
+/// objects, privileges and the session's state, never row data: syntax and
+/// access rules (42), connections (08), resources (53, 54), operator
+/// intervention (57), transaction rollback and state (40, 25), invalid
+/// authorization (28), feature not supported (0A).
+fn speaks_only_of_the_statement(code: &[u8]) -> bool {
+    matches!(
+        code.get(..2),
+        Some(b"42" | b"08" | b"53" | b"54" | b"57" | b"40" | b"25" | b"28" | b"0A")
+    )
+}
+
+/// Notices and warnings (`RAISE NOTICE`, server warnings) keep their text,
+/// with detectors over it: hiding them would hide every plain notice.
+fn is_notice_or_warning(code: &[u8]) -> bool {
+    matches!(code.get(..2), Some(b"00" | b"01"))
+}
+
+/// `RAISE EXCEPTION` messages are whatever code put in them, in any form.
+fn raised_by_code(code: &[u8]) -> bool {
+    matches!(code.get(..2), Some(b"P0"))
+}
+
+/// Replaces every double-quoted run in an error message.
+fn hide_quoted(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.iter().position(|&b| b == b'"') {
+        out.extend_from_slice(&rest[..open]);
+        match rest[open + 1..].iter().position(|&b| b == b'"') {
+            Some(close) => {
+                out.extend_from_slice(HIDDEN_VALUE);
+                rest = &rest[open + 1 + close + 1..];
+            }
+            None => {
+                out.extend_from_slice(HIDDEN_VALUE);
+                rest = &[];
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    out
+}
 
 /// Rewrites a NotificationResponse whose payload holds detected content.
 pub fn mask_notification(
@@ -41,9 +87,16 @@ pub fn mask_notification(
     Ok(true)
 }
 
-/// Rewrites an ErrorResponse or NoticeResponse: detectors over every
-/// free-text field, and where column rules exist, DETAIL and WHERE lines
-/// that quote row or key values are hidden (they can carry a masked column).
+/// Rewrites an ErrorResponse or NoticeResponse. Detectors run over every
+/// free-text field. Where column rules exist, errors can carry a masked
+/// value in a form no detector knows (`invalid input syntax for type
+/// integer: "<base64 of an email>"`, a WHERE clause's cast of an SSN), so
+/// unless the SQLSTATE's class is one that speaks only of the statement and
+/// the session (syntax, privileges, connections, resources), quoted values
+/// in the message are hidden and DETAIL, HINT, CONTEXT and the internal
+/// query are dropped. `RAISE EXCEPTION` messages (class P0) are hidden
+/// whole; notices and warnings keep their text under the detectors. The
+/// SQLSTATE always stays.
 pub fn mask_error_fields(
     message: &[u8],
     policy: &MaskPolicy,
@@ -54,16 +107,38 @@ pub fn mask_error_fields(
         .first()
         .ok_or(FrameError::Malformed("ErrorResponse"))?;
     let mut r = MessageReader::new(message, "ErrorResponse");
-    let mut fields: Vec<(u8, Vec<u8>, bool)> = Vec::new();
-    let mut changed = false;
+    let mut raw: Vec<(u8, &[u8])> = Vec::new();
     loop {
         let kind = r.u8()?;
         if kind == 0 {
             break;
         }
-        let value = r.cstr()?.as_bytes();
+        raw.push((kind, r.cstr()?.as_bytes()));
+    }
+    let code = raw
+        .iter()
+        .find(|(k, _)| *k == b'C')
+        .map(|(_, v)| *v)
+        .unwrap_or(b"XX000");
+    let guarded = policy.has_column_rules()
+        && !speaks_only_of_the_statement(code)
+        && !is_notice_or_warning(code);
+    let mut fields: Vec<(u8, Vec<u8>, bool)> = Vec::new();
+    let mut changed = false;
+    for (kind, value) in raw {
         let mut new = None;
-        if policy.has_column_rules() && matches!(kind, b'D' | b'W') && quotes_values(value) {
+        if guarded && matches!(kind, b'D' | b'W' | b'H' | b'q') {
+            new = Some(HIDDEN_DETAIL.as_bytes().to_vec());
+        } else if guarded && kind == b'M' {
+            let hidden = if raised_by_code(code) {
+                HIDDEN_MESSAGE.as_bytes().to_vec()
+            } else {
+                hide_quoted(value)
+            };
+            if hidden != value {
+                new = Some(hidden);
+            }
+        } else if policy.has_column_rules() && matches!(kind, b'D' | b'W') && quotes_values(value) {
             new = Some(HIDDEN_DETAIL.as_bytes().to_vec());
         } else if matches!(kind, b'M' | b'D' | b'H' | b'W' | b'q')
             && let Some(content) = policy.content()
@@ -78,6 +153,17 @@ pub fn mask_error_fields(
         changed |= new.is_some();
         let is_new = new.is_some();
         fields.push((kind, new.unwrap_or_else(|| value.to_vec()), is_new));
+    }
+    // Detectors still run over what is kept of the message.
+    for (kind, value, is_new) in fields.iter_mut() {
+        if *kind == b'M'
+            && *is_new
+            && let Some(content) = policy.content()
+            && let Some((Masked::Text(t), hits)) = content.scan(value)
+        {
+            tally.add_hits(&hits);
+            *value = t;
+        }
     }
     if !changed {
         return Ok(false);

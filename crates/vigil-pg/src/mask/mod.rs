@@ -10,7 +10,7 @@ mod tally;
 
 pub use copy::CopyMasker;
 pub use fields::{mask_error_fields, mask_notification};
-pub use row::{Formats, mask_data_row};
+pub use row::{Formats, mask_data_row, row_types};
 pub use tally::Tally;
 
 use std::sync::Arc;

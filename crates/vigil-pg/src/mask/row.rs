@@ -37,12 +37,41 @@ impl Formats {
     }
 }
 
+/// Types whose text form any masked text is a valid value of: a masked
+/// value of any other type (a number, JSON, an array) becomes NULL, since a
+/// client could not decode `[REDACTED]` as one.
+const TEXT_TYPES: [u32; 6] = [
+    25,   // text
+    1043, // varchar
+    1042, // bpchar
+    19,   // name
+    18,   // char
+    705,  // unknown (string literals)
+];
+
+/// The column type OIDs of a RowDescription.
+pub fn row_types(message: &[u8]) -> Result<Vec<u32>, FrameError> {
+    let mut r = MessageReader::new(message, "RowDescription");
+    let count = r.i16()?;
+    let mut types = Vec::with_capacity(count.max(0) as usize);
+    for _ in 0..count {
+        r.cstr()?;
+        r.take(6)?; // table oid, column number
+        types.push(r.i32()? as u32);
+        r.take(8)?; // type size, type modifier, format
+    }
+    Ok(types)
+}
+
 /// Rewrites one DataRow into `out` when something in it is masked; returns
-/// false (and writes nothing) when the row passes unchanged.
+/// false (and writes nothing) when the row passes unchanged. `types` are the
+/// columns' type OIDs when the RowDescription was seen; a value whose type
+/// is not known to be text becomes NULL when it must change.
 pub fn mask_data_row(
     message: &[u8],
     mask: &StatementMask,
     formats: &Formats,
+    types: Option<&[u32]>,
     out: &mut BytesMut,
     tally: &mut Tally,
 ) -> Result<bool, FrameError> {
@@ -60,20 +89,23 @@ pub fn mask_data_row(
     let mut replaced: Vec<(usize, Masked)> = Vec::new();
     for (i, value) in values.iter().enumerate() {
         let Some(value) = value else { continue };
-        let binary = formats.is_binary(i);
+        let textual = !formats.is_binary(i)
+            && types
+                .and_then(|t| t.get(i))
+                .is_some_and(|oid| TEXT_TYPES.contains(oid));
         if let Some(masker) = mask.column(i) {
             tally.column_values += 1;
-            let masked = if binary {
-                Masked::Null
-            } else {
+            let masked = if textual {
                 masker.mask_value(value)
+            } else {
+                Masked::Null
             };
             replaced.push((i, masked));
         } else if let Some(content) = &mask.content
             && let Some((masked, hits)) = content.scan(value)
         {
             tally.add_hits(&hits);
-            replaced.push((i, if binary { Masked::Null } else { masked }));
+            replaced.push((i, if textual { masked } else { Masked::Null }));
         }
     }
     if replaced.is_empty() {
