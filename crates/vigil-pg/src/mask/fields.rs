@@ -195,3 +195,88 @@ fn put_cstr(out: &mut BytesMut, bytes: &[u8]) {
     }
     out.put_u8(0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MessageWriter, parse_error_fields};
+    use vigil_mask::{MaskKey, MaskRule, Style};
+
+    fn policy(columns: &[&str], detectors: &[&str]) -> MaskPolicy {
+        let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
+        let detectors: Vec<String> = detectors.iter().map(|s| s.to_string()).collect();
+        let rule = MaskRule {
+            columns: &columns,
+            detectors: &detectors,
+            style: Style::Redact,
+        };
+        MaskPolicy::compile([rule], &MaskKey::new([7; 32])).unwrap()
+    }
+
+    fn error(code: &str, message: &str) -> Vec<u8> {
+        let mut w = MessageWriter::new();
+        w.error("ERROR", code, message);
+        w.take().to_vec()
+    }
+
+    fn rewritten(p: &MaskPolicy, msg: &[u8]) -> Option<String> {
+        let mut out = BytesMut::new();
+        let mut tally = Tally::default();
+        mask_error_fields(msg, p, &mut out, &mut tally)
+            .unwrap()
+            .then(|| parse_error_fields(&out).unwrap().message)
+    }
+
+    #[test]
+    fn data_errors_hide_quoted_values_when_columns_are_masked() {
+        let p = policy(&["customers.email"], &[]);
+        let msg = error(
+            "22P02",
+            "invalid input syntax for type integer: \"YWRhQGV4YW1wbGUuY29t\"",
+        );
+        let out = rewritten(&p, &msg).unwrap();
+        assert!(!out.contains("YWRh"), "{out}");
+        assert!(
+            out.starts_with("invalid input syntax for type integer"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn syntax_and_privilege_errors_keep_their_words() {
+        let p = policy(&["customers.email"], &[]);
+        assert_eq!(
+            rewritten(&p, &error("42703", "column \"emial\" does not exist")),
+            None
+        );
+        assert_eq!(
+            rewritten(&p, &error("42501", "permission denied for table t")),
+            None
+        );
+    }
+
+    #[test]
+    fn raised_exceptions_are_hidden_whole_and_sessions_without_columns_only_scan() {
+        let p = policy(&["customers.email"], &[]);
+        assert_eq!(
+            rewritten(&p, &error("P0001", "leak 123456789")).unwrap(),
+            HIDDEN_MESSAGE
+        );
+        let detectors_only = policy(&[], &["email"]);
+        assert_eq!(
+            rewritten(&detectors_only, &error("22P02", "bad \"x\"")),
+            None
+        );
+        let out = rewritten(&detectors_only, &error("P0001", "mail ada@example.com")).unwrap();
+        assert!(!out.contains("ada@example.com"), "{out}");
+    }
+
+    #[test]
+    fn hide_quoted_replaces_every_quoted_run() {
+        assert_eq!(
+            hide_quoted(b"a \"x\" b \"y"),
+            b"a \"[value hidden by vigil]\" b \"[value hidden by vigil]\"".to_vec()
+        );
+        assert_eq!(hide_quoted(b"no quotes"), b"no quotes".to_vec());
+    }
+}

@@ -139,3 +139,127 @@ pub fn mask_data_row(
     out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use vigil_mask::{MaskKey, MaskPolicy, MaskRule, Style};
+
+    fn data_row(values: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        b.put_u8(b'D');
+        b.put_u32(0);
+        b.put_i16(values.len() as i16);
+        for v in values {
+            match v {
+                Some(v) => {
+                    b.put_i32(v.len() as i32);
+                    b.put_slice(v);
+                }
+                None => b.put_i32(-1),
+            }
+        }
+        let len = (b.len() - 1) as u32;
+        b[1..5].copy_from_slice(&len.to_be_bytes());
+        b.to_vec()
+    }
+
+    fn values(message: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut r = MessageReader::new(message, "DataRow");
+        let n = r.i16().unwrap();
+        (0..n)
+            .map(|_| {
+                let len = r.i32().unwrap();
+                (len >= 0).then(|| r.take(len as usize).unwrap().to_vec())
+            })
+            .collect()
+    }
+
+    fn first_column_masked() -> Arc<StatementMask> {
+        let columns = vec!["t.secret".to_string()];
+        let policy = MaskPolicy::compile(
+            [MaskRule {
+                columns: &columns,
+                detectors: &[],
+                style: Style::Redact,
+            }],
+            &MaskKey::new([1; 32]),
+        )
+        .unwrap();
+        let lineage = vigil_sql::OutputLineage {
+            columns: vec![
+                vigil_sql::ColumnLineage::column(vigil_sql::QualifiedColumn::new(
+                    "public", "t", "secret",
+                )),
+                vigil_sql::ColumnLineage::constant(),
+            ],
+            rest: None,
+        };
+        StatementMask::build(&policy, Ok(Arc::new(Some(lineage))), None).unwrap()
+    }
+
+    #[test]
+    fn a_masked_text_column_takes_the_style_and_others_pass() {
+        let mask = first_column_masked();
+        let row = data_row(&[Some(b"hunter2-secret"), Some(b"42")]);
+        let mut out = BytesMut::new();
+        let mut tally = Tally::default();
+        let changed = mask_data_row(
+            &row,
+            &mask,
+            &Formats::AllText,
+            Some(&[25, 23]),
+            &mut out,
+            &mut tally,
+        )
+        .unwrap();
+        assert!(changed);
+        let v = values(&out);
+        assert_eq!(v[0].as_deref(), Some(&b"[REDACTED]"[..]));
+        assert_eq!(v[1].as_deref(), Some(&b"42"[..]));
+        assert_eq!(tally.column_values, 1);
+    }
+
+    #[test]
+    fn masked_values_of_other_types_or_unknown_types_or_binary_become_null() {
+        let mask = first_column_masked();
+        let row = data_row(&[Some(b"12345"), Some(b"42")]);
+        for (formats, types) in [
+            (Formats::AllText, Some(&[23u32, 23][..])),
+            (Formats::AllText, None),
+            (Formats::AllBinary, Some(&[25u32, 23][..])),
+        ] {
+            let mut out = BytesMut::new();
+            mask_data_row(
+                &row,
+                &mask,
+                &formats,
+                types,
+                &mut out,
+                &mut Tally::default(),
+            )
+            .unwrap();
+            assert_eq!(values(&out)[0], None);
+        }
+    }
+
+    #[test]
+    fn truncated_rows_are_errors() {
+        let mask = first_column_masked();
+        let mut row = data_row(&[Some(b"abc")]);
+        row.truncate(row.len() - 1);
+        let mut out = BytesMut::new();
+        assert!(
+            mask_data_row(
+                &row,
+                &mask,
+                &Formats::AllText,
+                None,
+                &mut out,
+                &mut Tally::default()
+            )
+            .is_err()
+        );
+    }
+}
