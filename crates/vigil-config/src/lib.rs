@@ -10,6 +10,7 @@ mod error;
 mod expand;
 mod identity;
 mod locate;
+mod notify;
 mod policy;
 mod server;
 mod validate;
@@ -22,6 +23,7 @@ use vigil_policy::{PolicySet, PolicySpec};
 pub use connection::{ConnectionConfig, ConnectionKind, TlsMode};
 pub use error::{ConfigError, Location};
 pub use identity::{IdentityConfig, OidcConfig};
+pub use notify::{NOTIFY_EVENTS, NotifyConfig};
 pub use server::{LedgerConfig, ListenConfig, LogConfig, LogFormat, ServerConfig, TlsConfig};
 
 use locate::Locations;
@@ -38,6 +40,8 @@ pub struct Config {
     pub policies: Vec<PolicySpec>,
     /// `[[identity.oidc]]`: trusted OIDC issuers.
     pub identity: IdentityConfig,
+    /// `[[notify]]`: approval webhooks.
+    pub notify: Vec<NotifyConfig>,
     /// The file this came from; errors are reported against it.
     pub source: PathBuf,
     /// Where each policy and rule was written, for errors found after loading.

@@ -35,6 +35,8 @@ struct RawConfig {
     policy: Vec<RawPolicy>,
     #[serde(default)]
     identity: RawIdentity,
+    #[serde(default)]
+    notify: Vec<crate::notify::RawNotify>,
 }
 
 /// Parses and checks `text`; `origin` names the file in errors.
@@ -132,9 +134,17 @@ impl Checker<'_> {
         }
 
         let identity = self.check_identity(&raw.identity)?;
+        let mut notify = Vec::with_capacity(raw.notify.len());
+        for entry in &raw.notify {
+            match entry.check() {
+                Ok(n) => notify.push(n),
+                Err((span, message)) => return self.err(span, message),
+            }
+        }
 
         Ok(Config {
             identity,
+            notify,
             server: raw.server,
             listen: raw.listen,
             tls,

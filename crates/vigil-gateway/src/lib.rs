@@ -4,6 +4,7 @@
 mod error;
 mod http;
 mod mask_key;
+mod notify;
 mod tls;
 mod upstreams;
 
@@ -72,11 +73,13 @@ pub async fn serve(
     });
     let dyn_store: Arc<dyn Store> = store.clone();
     let mask_key = mask_key::load_or_create(&config.server.data_dir)?;
-    let guard = Arc::new(
-        Guard::new(dyn_store, policies, connections, metrics.clone())
-            .with_mask_key(mask_key)
-            .with_oidc(oidc_verifier(&config)?),
-    );
+    let mut guard = Guard::new(dyn_store, policies, connections, metrics.clone())
+        .with_mask_key(mask_key)
+        .with_oidc(oidc_verifier(&config)?);
+    if let Some(notices) = notify::start(&config.notify) {
+        guard = guard.with_approval_notices(notices);
+    }
+    let guard = Arc::new(guard);
 
     // Held statements of a previous run have no client any more.
     match guard.recover_approvals().await {
