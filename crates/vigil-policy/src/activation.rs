@@ -26,6 +26,7 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
             ("name", string(&p.name)),
             ("groups", strings(&p.groups)),
             ("kind", string(p.kind.as_str())),
+            ("claims", claims(p.claims.as_ref())),
         ]);
         ctx.add_variable_as_val("principal", map);
     }
@@ -46,6 +47,16 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
         }
     }
     ctx
+}
+
+/// An OIDC principal's verified claims as a CEL map; an empty map for
+/// Vigil tokens. Built only when a rule reads `principal`. A claim set that
+/// does not convert becomes an empty map, so conditions on it fail closed.
+fn claims<'a>(claims: Option<&serde_json::Value>) -> Boxed<'a> {
+    let converted = claims
+        .and_then(|c| cel::to_value(c).ok())
+        .and_then(|v| Boxed::try_from(v).ok());
+    converted.unwrap_or_else(|| object(Vec::new()))
 }
 
 /// The protocol namespace (`sql`, `ssh`, ...) this action's variables live in.

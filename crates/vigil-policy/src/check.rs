@@ -12,7 +12,7 @@ use cel::common::ast::{EntryExpr, Expr};
 /// The top-level variables, and the fields each exposes. `now` has none: it is
 /// a timestamp, used through functions (`now.getHours()`).
 const VARIABLES: &[(&str, &[&str])] = &[
-    ("principal", &["name", "groups", "kind"]),
+    ("principal", &["name", "groups", "kind", "claims"]),
     ("connection", &["name", "kind"]),
     ("now", &[]),
     (

@@ -405,3 +405,35 @@ fn rules_of_another_protocol_do_not_apply_to_sql() {
         }
     );
 }
+
+#[test]
+fn oidc_claims_are_visible_to_conditions_and_absent_claims_fail_closed() {
+    let set = compile(vec![policy(
+        "crew",
+        &[],
+        &[],
+        vec![rule(
+            "runner-reads",
+            Allow,
+            Some(
+                r#"principal.claims.azp == "crew-runner" && "ops" in principal.claims.realm_access.roles"#,
+            ),
+        )],
+    )]);
+    let mut oidc = agent("bot", &[]);
+    oidc.claims =
+        Some(serde_json::json!({"azp": "crew-runner", "realm_access": {"roles": ["ops"]}}));
+    let action = sql_on("shop", select("t"));
+    assert_eq!(eval(&set, &oidc, &action).verdict.label(), "allow");
+
+    let mut other = agent("bot2", &[]);
+    other.claims =
+        Some(serde_json::json!({"azp": "someone-else", "realm_access": {"roles": ["ops"]}}));
+    assert_eq!(eval(&set, &other, &action).verdict.label(), "deny");
+
+    // A Vigil token has no claims: the condition errors, which denies.
+    assert_eq!(
+        eval(&set, &agent("token", &[]), &action).verdict.label(),
+        "deny"
+    );
+}
