@@ -189,3 +189,50 @@ fn a_token_that_expires_during_a_session_refuses_the_next_statement() {
         "a fresh token",
     );
 }
+
+#[test]
+fn policy_conditions_read_the_tokens_claims() {
+    let (pg, app_password) = seeded_shop();
+    let idp = TestIssuer::start();
+    let config = format!(
+        r#"{}
+
+[[identity.oidc]]
+issuer = "{}"
+audience = "vigil"
+groups = ["crew"]
+leeway = "0s"
+
+[[policy]]
+name = "crew-by-claim"
+groups = ["crew"]
+connections = ["shop"]
+
+  [[policy.rule]]
+  name = "finance-reads-orders"
+  effect = "allow"
+  when = 'sql.read_only && has(principal.claims.dept) && principal.claims.dept == "finance"'
+"#,
+        quickstart_config(),
+        idp.url()
+    );
+    let gw = Gateway::start(
+        &config,
+        &[
+            ("SHOP_PG_ADDR", &pg.address()),
+            ("SHOP_PG_PASSWORD", &app_password),
+        ],
+    );
+    let finance = idp.token(&json!({"sub": "f1", "dept": "finance"}));
+    let out = psql_through(&gw, "shop", &finance, "SELECT count(*) FROM orders");
+    assert_eq!(
+        assert_success(&out, "a read by a finance-claim token"),
+        "50"
+    );
+    let sales = idp.token(&json!({"sub": "s1", "dept": "sales"}));
+    let err = assert_failure(
+        &psql_through(&gw, "shop", &sales, "SELECT count(*) FROM orders"),
+        "a read by a sales-claim token",
+    );
+    assert!(err.contains("default-deny"), "{err}");
+}
