@@ -128,7 +128,7 @@ pub(crate) enum Reviewed {
         reason: String,
     },
     Refused(Refusal),
-    Held(Hold),
+    Held(Box<Hold>),
 }
 
 /// Why a reviewer's decision was not applied.
@@ -237,6 +237,12 @@ impl Guard {
             return Ok(Reviewed::Covered {
                 reason: String::new(),
             });
+        };
+        // A client that cannot wait gets retry semantics, whatever the rule says.
+        let mode = if session.can_hold {
+            mode
+        } else {
+            &ReviewMode::Retry
         };
         let Some(store) = self.store.approvals() else {
             return Ok(Reviewed::Refused(Refusal {
@@ -358,11 +364,17 @@ impl Guard {
             }
         };
         Ok(match wake {
-            Some(wake) => Reviewed::Held(Hold {
+            Some(wake) => Reviewed::Held(Box::new(Hold {
                 approval,
                 statements: statements.to_vec(),
                 wake,
-            }),
+            })),
+            // Answered at once with the request (never awaited: no waker).
+            None if !session.can_hold => Reviewed::Held(Box::new(Hold {
+                approval,
+                statements: statements.to_vec(),
+                wake: watch::channel(()).1,
+            })),
             None => Reviewed::Refused(Refusal {
                 rule: rule.clone(),
                 reason: format!(
@@ -439,7 +451,7 @@ impl Guard {
     pub async fn await_approval(
         &self,
         session: &SessionCtx,
-        mut hold: Hold,
+        mut hold: Box<Hold>,
         withdrawn: impl Future<Output = Withdrawal>,
     ) -> Result<crate::Decision, GuardError> {
         let id = hold.approval.id.clone();

@@ -37,7 +37,7 @@ pub enum Decision {
     Allowed(Permit),
     Refused(Refusal),
     /// A `hold` review: tell the client, then [`Guard::await_approval`].
-    Held(crate::approvals::Hold),
+    Held(Box<crate::approvals::Hold>),
 }
 
 impl Guard {
@@ -111,7 +111,12 @@ impl Guard {
                         r.reason
                     )),
                 },
-                _ => reviewed_record(verdict, covered.as_deref(), refusal.as_ref(), held.as_ref()),
+                _ => reviewed_record(
+                    verdict,
+                    covered.as_deref(),
+                    refusal.as_ref(),
+                    held.as_deref(),
+                ),
             };
             let label = if decision.verdict == "allow" {
                 "allow"

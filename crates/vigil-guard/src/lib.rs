@@ -5,6 +5,7 @@
 //! Front-ends can only forward with a [`Permit`], and only this crate can
 //! make one, so "forwarded without a recorded decision" does not compile.
 
+mod access;
 mod approvals;
 mod decide;
 mod error;

@@ -16,9 +16,21 @@ pub struct SessionCtx {
     pub mask: Arc<MaskPolicy>,
     started: Instant,
     pub(crate) statements: AtomicU64,
+    /// False for front-ends that cannot keep a client waiting (MCP): a
+    /// review is then recorded in retry mode and answered at once.
+    pub(crate) can_hold: bool,
 }
 
 impl SessionCtx {
+    /// For a front-end whose client must not wait on a reviewer (an MCP tool
+    /// call): every review, `hold` rules included, is recorded in retry mode
+    /// and comes back at once as [`crate::Decision::Held`], whose approval
+    /// the same statement passes once approved. Never await such a hold.
+    pub fn without_holds(mut self) -> Self {
+        self.can_hold = false;
+        self
+    }
+
     pub(crate) fn event(&self, body: EventBody) -> Event {
         Event {
             at_ms: now_ms(),
@@ -89,6 +101,7 @@ impl Guard {
             mask,
             started: Instant::now(),
             statements: AtomicU64::new(0),
+            can_hold: true,
         };
         let start = session.event(EventBody::SessionStart {
             protocol: protocol.to_string(),
