@@ -116,6 +116,7 @@ pub async fn serve(
             guard: guard.clone(),
             registry,
             admin_groups: config.server.admin_groups.clone(),
+            upstreams: upstreams::postgres(&config),
         };
         tracing::info!(%addr, "http listener ready");
         tasks.spawn(http::serve(listener, state, shutdown.clone()));

@@ -10,7 +10,9 @@ mod catalog;
 mod frontend;
 mod mask;
 pub mod protocol;
+pub mod query;
 mod session;
 mod stream;
 
+pub use catalog::CatalogCache;
 pub use frontend::{PgFrontend, PgFrontendConfig};

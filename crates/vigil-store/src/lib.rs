@@ -65,6 +65,30 @@ pub trait Store: Send + Sync + 'static {
     /// Every ledger event of one session, in ledger order.
     async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError>;
 
+    /// The sessions of one agent run (events carrying `run_id`), oldest first.
+    async fn run_sessions(
+        &self,
+        run_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let _ = (run_id, limit);
+        Err(StoreError::Internal(
+            "this store does not index runs".into(),
+        ))
+    }
+
+    /// The ledger events of one agent run, in ledger order, at most `limit`.
+    async fn run_events(
+        &self,
+        run_id: &str,
+        limit: usize,
+    ) -> Result<Vec<LedgerRecord>, StoreError> {
+        let _ = (run_id, limit);
+        Err(StoreError::Internal(
+            "this store does not index runs".into(),
+        ))
+    }
+
     /// Approval requests and grants, when this store keeps them. `None`:
     /// review rules refuse (fail closed) instead of holding.
     fn approvals(&self) -> Option<&dyn ApprovalStore> {

@@ -99,6 +99,10 @@ pub enum SessionsCommand {
         server: ServerArgs,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only the sessions of this agent run (the `X-Vigil-Run` header or
+        /// MCP `_meta.vigil_run`), oldest first, then the run's timeline.
+        #[arg(long)]
+        run: Option<String>,
     },
     /// Every statement, decision and timing of one session.
     Show {

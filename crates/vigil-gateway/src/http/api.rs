@@ -17,6 +17,8 @@ pub fn routes() -> Router<State> {
 #[derive(Deserialize)]
 struct ListParams {
     limit: Option<usize>,
+    /// Only the sessions of this agent run, oldest first, with its events.
+    run: Option<String>,
 }
 
 async fn list_sessions(
@@ -26,6 +28,14 @@ async fn list_sessions(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_admin(&state)?;
     let limit = params.limit.unwrap_or(100).min(10_000);
+    if let Some(run) = params.run {
+        let store = state.guard.store();
+        let sessions = store.run_sessions(&run, limit).await.map_err(internal)?;
+        let events = store.run_events(&run, 10_000).await.map_err(internal)?;
+        return Ok(Json(
+            serde_json::json!({ "run": run, "sessions": sessions, "events": events }),
+        ));
+    }
     let sessions = state
         .guard
         .store()

@@ -1,4 +1,5 @@
-//! The HTTP listener: `/healthz`, `/metrics`, and the REST API under `/api/v1`.
+//! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`
+//! and the MCP endpoint `/mcp`.
 
 mod api;
 mod approvals;
@@ -9,23 +10,33 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vigil_guard::Guard;
+use vigil_pg::backend::UpstreamConfig;
 
 #[derive(Clone)]
 pub struct State {
     pub guard: Arc<Guard>,
     pub registry: Arc<Registry>,
     pub admin_groups: Vec<String>,
+    /// PostgreSQL targets, for the MCP tools.
+    pub upstreams: HashMap<String, UpstreamConfig>,
 }
 
 pub async fn serve(listener: TcpListener, state: State, mut shutdown: watch::Receiver<bool>) {
+    let mcp = vigil_mcp::Mcp::new(
+        state.guard.clone(),
+        state.upstreams.clone(),
+        shutdown.clone(),
+    );
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api::routes().merge(approvals::routes()))
+        .merge(vigil_mcp::router(mcp))
         .with_state(state);
     let stop = async move {
         while !*shutdown.borrow() {

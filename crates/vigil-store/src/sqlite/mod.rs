@@ -5,6 +5,7 @@ mod approvals;
 mod migrations;
 pub(crate) mod prepared;
 mod reads;
+mod runs;
 mod sessions;
 mod writer;
 
@@ -231,6 +232,28 @@ impl Store for SqliteStore {
         let session = session.to_string();
         self.reads
             .run(move |conn| reads::session_events(conn, &session))
+            .await
+    }
+
+    async fn run_sessions(
+        &self,
+        run_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let run_id = run_id.to_string();
+        self.reads
+            .run(move |conn| runs::sessions(conn, &run_id, limit))
+            .await
+    }
+
+    async fn run_events(
+        &self,
+        run_id: &str,
+        limit: usize,
+    ) -> Result<Vec<LedgerRecord>, StoreError> {
+        let run_id = run_id.to_string();
+        self.reads
+            .run(move |conn| runs::events(conn, &run_id, limit))
             .await
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 pub async fn run(cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
     // ureq is blocking; keep it off the runtime's workers.
     tokio::task::spawn_blocking(move || match cmd {
-        SessionsCommand::List { server, limit } => list(&server, limit),
+        SessionsCommand::List { server, limit, run } => list(&server, limit, run.as_deref()),
         SessionsCommand::Show { server, id } => show(&server, &id),
     })
     .await
@@ -36,8 +36,12 @@ fn get(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-fn list(server: &ServerArgs, limit: usize) -> anyhow::Result<ExitCode> {
-    let body = get(server, &format!("/sessions?limit={limit}"))?;
+fn list(server: &ServerArgs, limit: usize, run: Option<&str>) -> anyhow::Result<ExitCode> {
+    let path = match run {
+        Some(run) => format!("/sessions?limit={limit}&run={}", query_escape(run)),
+        None => format!("/sessions?limit={limit}"),
+    };
+    let body = get(server, &path)?;
     if server.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
@@ -75,7 +79,50 @@ fn list(server: &ServerArgs, limit: usize) -> anyhow::Result<ExitCode> {
             state
         );
     }
+    if let Some(run) = run {
+        timeline(run, &body);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The events of one agent run, across its sessions, in ledger order.
+fn timeline(run: &str, body: &Value) {
+    println!();
+    println!("run {run}");
+    for e in body
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let seq = e.get("seq").and_then(Value::as_i64).unwrap_or(0);
+        let at = e
+            .get("at_ms")
+            .and_then(Value::as_i64)
+            .map(format_ms)
+            .unwrap_or_default();
+        let kind = e.get("type").and_then(Value::as_str).unwrap_or("?");
+        let event = e.get("body").cloned().unwrap_or(Value::Null);
+        let session = event.get("session").and_then(Value::as_str).unwrap_or("-");
+        let inner = event.get("body").cloned().unwrap_or(Value::Null);
+        println!(
+            "{seq:>8}  {at}  {session:<36} {kind:<18} {}",
+            describe(kind, &inner)
+        );
+    }
+}
+
+/// Percent-encodes a query parameter value.
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn show(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
@@ -149,6 +196,25 @@ fn describe(kind: &str, body: &Value) -> String {
             "{} statements in {} ms",
             body.get("statements").and_then(Value::as_u64).unwrap_or(0),
             body.get("duration_ms").and_then(Value::as_u64).unwrap_or(0)
+        ),
+        "approval_requested" => format!(
+            "{} rule={} reviewers={} {}",
+            s("id"),
+            s("rule"),
+            body.get("reviewers")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            s("statement").replace('\n', " ")
+        ),
+        "approval_decided" => format!(
+            "{} {} by {}{}",
+            s("id"),
+            s("status"),
+            s("reviewer"),
+            body.get("reason")
+                .and_then(Value::as_str)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         ),
         _ => body.to_string(),
     }

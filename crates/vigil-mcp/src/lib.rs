@@ -1,0 +1,151 @@
+//! Vigil's MCP front-end: `/mcp` on the HTTP listener, streamable HTTP.
+//!
+//! Agents reach databases through four tools (`list_connections`,
+//! `describe_connection`, `query`, `approval_status`). Like every front-end
+//! it decides nothing: each request is authenticated by the guard's one
+//! gate, each statement goes through `guard.decide_sql` exactly as a psql
+//! statement does (analysis, policy, review, ledger before forwarding), and
+//! rows are masked by the PostgreSQL front-end's own masking code.
+//!
+//! Outcomes an agent can act on are tool results, not protocol errors:
+//! `ok`, `denied`, `pending_approval` (a review never makes a tool call
+//! wait: the request is recorded in retry mode, and the same call passes
+//! once a reviewer approved it) and `error`.
+
+mod approval;
+mod auth;
+mod describe;
+mod outcome;
+mod query;
+mod server;
+mod tools;
+
+pub use auth::{Caller, RUN_HEADER};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use vigil_guard::Guard;
+use vigil_pg::CatalogCache;
+use vigil_pg::backend::UpstreamConfig;
+use vigil_sql::{AnalysisCache, LineageCache};
+
+/// Bounds of what one tool call may ask for.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Rows returned when the call names no `max_rows`.
+    pub default_rows: usize,
+    /// The most rows a call may ask for.
+    pub max_rows: usize,
+    /// Bytes of row values returned at most; past it the result is truncated.
+    pub max_result_bytes: usize,
+    /// The longest `approval_status` long-poll.
+    pub max_wait: Duration,
+    /// Relations listed by `describe_connection` at most (columns).
+    pub max_described_columns: usize,
+    /// Parameters one `query` call may bind.
+    pub max_parameters: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            default_rows: 200,
+            max_rows: 1000,
+            max_result_bytes: 4 << 20,
+            max_wait: Duration::from_secs(60),
+            max_described_columns: 5000,
+            max_parameters: 256,
+        }
+    }
+}
+
+/// Sizes of the analysis caches, like the PostgreSQL front-end's.
+const ANALYSIS_CACHE_ENTRIES: usize = 4096;
+
+/// What the MCP tools share: the guard, the targets, the caches.
+pub struct Mcp {
+    guard: Arc<Guard>,
+    upstreams: HashMap<String, Arc<UpstreamConfig>>,
+    catalogs: CatalogCache,
+    analyses: Arc<AnalysisCache>,
+    lineages: Arc<LineageCache>,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Mcp {
+    pub fn new(
+        guard: Arc<Guard>,
+        upstreams: HashMap<String, UpstreamConfig>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            guard,
+            upstreams: upstreams
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect(),
+            catalogs: CatalogCache::default(),
+            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
+            lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
+            limits: Limits::default(),
+            shutdown,
+        }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// The `/mcp` endpoint: bearer authentication on every request, then the
+/// MCP streamable HTTP transport (stateless: each POST stands alone, so no
+/// per-client state grows on the gateway).
+pub fn router<S>(mcp: Mcp) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        let mut shutdown = mcp.shutdown.clone();
+        tokio::spawn(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+            cancel.cancel();
+        });
+    }
+    let mcp = Arc::new(mcp);
+    let guard = mcp.guard.clone();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_max_request_body_bytes(1 << 20)
+        .with_cancellation_token(cancel)
+        // Every request carries a bearer credential, which a page rebinding
+        // a host name cannot forge; the listener's address is the operator's.
+        .disable_allowed_hosts();
+    let service = StreamableHttpService::new(
+        move || Ok(server::VigilMcp::new(mcp.clone())),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            auth::authenticate,
+        ))
+}

@@ -1,0 +1,150 @@
+//! The MCP server: lists the caller's tools and dispatches tool calls. The
+//! caller is the principal the bearer middleware authenticated for this
+//! very HTTP request.
+
+use crate::auth::{Caller, valid_run_id};
+use crate::{Mcp, outcome, tools};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use std::sync::Arc;
+use vigil_core::Principal;
+
+/// The `_meta` key that names the agent run of one tool call.
+const RUN_META: &str = "vigil_run";
+
+pub struct VigilMcp {
+    mcp: Arc<Mcp>,
+}
+
+impl VigilMcp {
+    pub fn new(mcp: Arc<Mcp>) -> Self {
+        Self { mcp }
+    }
+
+    /// The connections `principal` may use through MCP (PostgreSQL ones).
+    fn connections(&self, principal: &Principal) -> Vec<String> {
+        self.mcp
+            .guard
+            .connections_for(principal)
+            .into_iter()
+            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .map(|c| c.name)
+            .collect()
+    }
+}
+
+/// The principal of the request; the middleware guarantees there is one.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Caller>())
+        .map(|c| c.0.clone())
+        .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
+}
+
+impl ServerHandler for VigilMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("vigil", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Vigil is a gateway to databases. Every statement is checked against policy, \
+                 recorded, and its results masked where policy says so. Use list_connections, \
+                 then describe_connection, then query. A query may come back denied (do not \
+                 retry it) or pending_approval (wait with approval_status, then repeat the \
+                 same query once approved).",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = caller(&context)?;
+        let connections = self.connections(&principal);
+        Ok(ListToolsResult::with_all_items(tools::for_principal(
+            &connections,
+            self.mcp.guard.approvals_supported(),
+            &self.mcp.limits,
+        )))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let mut principal = caller(&context)?;
+        let run = request
+            .meta
+            .as_ref()
+            .and_then(|m| m.0.0.get(RUN_META))
+            .or_else(|| context.meta.0.0.get(RUN_META))
+            .and_then(|v| v.as_str());
+        if let Some(run) = run {
+            match valid_run_id(run) {
+                Ok(run) => principal.run_id = Some(run),
+                Err(why) => return Ok(outcome::error(why).into()),
+            }
+        }
+        let args = request.arguments.unwrap_or_default();
+        let connections = self.connections(&principal);
+        let result = match request.name.as_ref() {
+            _ if connections.is_empty() => {
+                return Err(ErrorData::invalid_params("unknown tool", None));
+            }
+            tools::LIST_CONNECTIONS => self.list_connections(&principal),
+            tools::DESCRIBE_CONNECTION => match connection_arg(&args, &connections) {
+                Ok(c) => self.mcp.describe(principal, &c).await,
+                Err(e) => e,
+            },
+            tools::QUERY => match connection_arg(&args, &connections) {
+                Ok(c) => self.mcp.query(principal, &c, &args).await,
+                Err(e) => e,
+            },
+            tools::APPROVAL_STATUS if self.mcp.guard.approvals_supported() => {
+                self.mcp.approval_status(&principal, &args, &context).await
+            }
+            _ => return Err(ErrorData::invalid_params("unknown tool", None)),
+        };
+        Ok(result.into())
+    }
+}
+
+impl VigilMcp {
+    fn list_connections(&self, principal: &Principal) -> CallToolResult {
+        let connections: Vec<serde_json::Value> = self
+            .mcp
+            .guard
+            .connections_for(principal)
+            .into_iter()
+            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind }))
+            .collect();
+        outcome::result(
+            serde_json::json!({ "status": "ok", "connections": connections }),
+            false,
+        )
+    }
+}
+
+/// The `connection` argument, if it names a connection the caller may use.
+fn connection_arg(args: &JsonObject, granted: &[String]) -> Result<String, CallToolResult> {
+    let Some(name) = args.get("connection").and_then(|v| v.as_str()) else {
+        return Err(outcome::error(
+            "the argument \"connection\" (a string) is required",
+        ));
+    };
+    if granted.iter().any(|g| g == name) {
+        Ok(name.to_string())
+    } else {
+        Err(outcome::error(format!(
+            "unknown connection \"{name}\": call list_connections for the ones you may use"
+        )))
+    }
+}

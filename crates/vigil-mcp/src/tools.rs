@@ -1,0 +1,136 @@
+//! The tools, described for the model that calls them. A principal sees
+//! only the tools it can use, and the `connection` argument names only the
+//! connections its policies grant.
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const LIST_CONNECTIONS: &str = "list_connections";
+pub const DESCRIBE_CONNECTION: &str = "describe_connection";
+pub const QUERY: &str = "query";
+pub const APPROVAL_STATUS: &str = "approval_status";
+
+/// The tools for a principal granted `connections`; none when it may use
+/// no connection at all.
+pub fn for_principal(connections: &[String], approvals: bool, limits: &crate::Limits) -> Vec<Tool> {
+    if connections.is_empty() {
+        return Vec::new();
+    }
+    let connection = json!({
+        "type": "string",
+        "enum": connections,
+        "description": "The connection to use, as named by list_connections.",
+    });
+    let mut tools = vec![
+        tool(
+            LIST_CONNECTIONS,
+            "List the database connections you may use through Vigil, with their kind. \
+             Takes no arguments. Start here.",
+            json!({ "type": "object", "properties": {}, "additionalProperties": false }),
+            true,
+        ),
+        tool(
+            DESCRIBE_CONNECTION,
+            "Describe the tables and views of a connection that you may read: for each \
+             relation its schema, name, kind and columns (name, type). Columns with \
+             \"masked\": true come back masked in query results (for example an email as \
+             j***@example.com): do not try to recover them. Call this before writing SQL.",
+            json!({
+                "type": "object",
+                "properties": { "connection": connection },
+                "required": ["connection"],
+                "additionalProperties": false,
+            }),
+            true,
+        ),
+        tool(
+            QUERY,
+            &format!(
+                "Run ONE PostgreSQL statement on a connection. Vigil checks it against policy \
+                 first and records it. The result's \"status\" says what happened:\n\
+                 - \"ok\": \"columns\" and \"rows\" (arrays of values), \"truncated\": true when \
+                 more rows existed than were returned (at most max_rows, default {default}, \
+                 up to {max}); \"command\" is the server's tag (e.g. \"DELETE 3\").\n\
+                 - \"denied\": policy refused it (\"rule\", \"reason\"); it did not run. Do not \
+                 retry the same statement; change your approach or report the denial.\n\
+                 - \"pending_approval\": a human reviewer must approve it first \
+                 (\"approval_id\", \"reviewers\"). It did not run. Call approval_status with the \
+                 approval_id (wait_seconds up to {wait}) and, once approved, call query again \
+                 with exactly the same sql and parameters: it then runs once.\n\
+                 - \"error\": the statement failed or could not be sent (\"reason\", or \
+                 \"sqlstate\" and \"message\" from the database).\n\
+                 Use $1, $2, ... placeholders with \"parameters\" for values instead of \
+                 writing literals into the SQL.",
+                default = limits.default_rows,
+                max = limits.max_rows,
+                wait = limits.max_wait.as_secs(),
+            ),
+            json!({
+                "type": "object",
+                "properties": {
+                    "connection": connection,
+                    "sql": {
+                        "type": "string",
+                        "description": "Exactly one SQL statement, without a trailing semicolon being required.",
+                    },
+                    "parameters": {
+                        "type": "array",
+                        "description": "Values for $1, $2, ... in order (strings, numbers, booleans or null).",
+                        "items": {},
+                        "maxItems": limits.max_parameters,
+                    },
+                    "max_rows": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": limits.max_rows,
+                        "description": format!("Rows to return at most (default {}).", limits.default_rows),
+                    },
+                },
+                "required": ["connection", "sql"],
+                "additionalProperties": false,
+            }),
+            false,
+        ),
+    ];
+    if approvals {
+        tools.push(tool(
+            APPROVAL_STATUS,
+            &format!(
+                "The state of an approval request that query answered with \
+                 \"pending_approval\": \"pending\", \"approved\" (call query again with the \
+                 same statement to run it), \"denied\" (with the reviewer's reason), \
+                 \"expired\", \"used\" or \"withdrawn\". With wait_seconds (at most {}), waits \
+                 until the request is decided or the time is up.",
+                limits.max_wait.as_secs()
+            ),
+            json!({
+                "type": "object",
+                "properties": {
+                    "approval_id": { "type": "string", "description": "The approval_id query returned." },
+                    "wait_seconds": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": limits.max_wait.as_secs(),
+                        "description": "Wait up to this long for a decision (default 0: answer at once).",
+                    },
+                },
+                "required": ["approval_id"],
+                "additionalProperties": false,
+            }),
+            true,
+        ));
+    }
+    tools
+}
+
+fn tool(name: &'static str, description: &str, schema: Value, read_only: bool) -> Tool {
+    let schema: JsonObject = match schema {
+        Value::Object(o) => o,
+        _ => JsonObject::new(),
+    };
+    let mut annotations = ToolAnnotations::new();
+    annotations.read_only_hint = Some(read_only);
+    annotations.open_world_hint = Some(false);
+    Tool::new(name, description.to_string(), Arc::new(schema)).with_annotations(annotations)
+}
