@@ -89,17 +89,21 @@ setup_path() {
     export PATH="$PATH:/usr/sbin:/sbin"
 }
 
+# Python clients for the end-to-end tests: psycopg, pytest, the official MCP SDK, and
+# CrewAI with crewai-tools' MCP adapter (examples/crewai). Pinned: these move fast.
+PY_PACKAGES=('psycopg[binary]' pytest 'mcp==1.30.0' 'crewai==1.15.30' 'crewai-tools[mcp]==1.15.30')
+
 setup_venv() {
     local py=.venv/bin/python
-    if [[ -x $py ]] && "$py" -c 'import psycopg, pytest' >/dev/null 2>&1; then
-        echo "Python venv: present ($("$py" -c 'import psycopg; print("psycopg", psycopg.__version__)'))"
+    if [[ -x $py ]] && "$py" -c 'import psycopg, pytest, mcp, crewai, crewai_tools' >/dev/null 2>&1; then
+        echo "Python venv: present ($("$py" -c 'import psycopg, mcp, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
         return
     fi
     if [[ ! -x $py ]]; then
         python3 -m venv .venv
     fi
-    "$py" -m pip install -q --disable-pip-version-check --no-input 'psycopg[binary]' pytest
-    echo "Python venv: created ($("$py" -c 'import psycopg; print("psycopg", psycopg.__version__)'))"
+    "$py" -m pip install -q --disable-pip-version-check --no-input "${PY_PACKAGES[@]}"
+    echo "Python venv: ready ($("$py" -c 'import psycopg, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
 }
 
 setup_rust() {
