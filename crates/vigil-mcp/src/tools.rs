@@ -34,8 +34,8 @@ pub fn for_principal(connections: &[String], approvals: bool, limits: &crate::Li
             DESCRIBE_CONNECTION,
             "Describe the tables and views of a connection that you may read: for each \
              relation its schema, name, kind and columns (name, type). Columns with \
-             \"masked\": true come back masked in query results (for example an email as \
-             j***@example.com): do not try to recover them. Call this before writing SQL.",
+             \"masked\": true come back masked in query results (partly or wholly replaced \
+             by *): do not try to recover them. Call this before writing SQL.",
             json!({
                 "type": "object",
                 "properties": { "connection": connection },
