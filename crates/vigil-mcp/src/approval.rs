@@ -36,6 +36,13 @@ impl Mcp {
                 }
             },
         };
+        // Too many waiting already: answer at once rather than pile up.
+        let permit = self.polls.clone().try_acquire_owned().ok();
+        let wait = if permit.is_some() {
+            wait
+        } else {
+            Duration::ZERO
+        };
         let deadline = tokio::time::Instant::now() + wait;
         let mut shutdown = self.shutdown.clone();
         loop {

@@ -46,6 +46,12 @@ pub struct Limits {
     pub max_described_columns: usize,
     /// Parameters one `query` call may bind.
     pub max_parameters: usize,
+    /// Tool calls holding an upstream connection at once (all principals);
+    /// past it a call waits up to `busy_wait`, then is answered `error`.
+    pub max_concurrent_calls: usize,
+    pub busy_wait: Duration,
+    /// `approval_status` calls waiting at once; past it a call answers at once.
+    pub max_waiting_polls: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +63,9 @@ impl Default for Limits {
             max_wait: Duration::from_secs(60),
             max_described_columns: 5000,
             max_parameters: 256,
+            max_concurrent_calls: 64,
+            busy_wait: Duration::from_secs(10),
+            max_waiting_polls: 256,
         }
     }
 }
@@ -72,6 +81,10 @@ pub struct Mcp {
     analyses: Arc<AnalysisCache>,
     lineages: Arc<LineageCache>,
     limits: Limits,
+    /// One permit per tool call that holds an upstream connection.
+    calls: Arc<tokio::sync::Semaphore>,
+    /// One permit per waiting `approval_status` long-poll.
+    polls: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -90,12 +103,20 @@ impl Mcp {
             catalogs: CatalogCache::default(),
             analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
             lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
+            calls: Arc::new(tokio::sync::Semaphore::new(
+                Limits::default().max_concurrent_calls,
+            )),
+            polls: Arc::new(tokio::sync::Semaphore::new(
+                Limits::default().max_waiting_polls,
+            )),
             limits: Limits::default(),
             shutdown,
         }
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.calls = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_calls));
+        self.polls = Arc::new(tokio::sync::Semaphore::new(limits.max_waiting_polls));
         self.limits = limits;
         self
     }

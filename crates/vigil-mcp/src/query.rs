@@ -27,6 +27,8 @@ pub(crate) struct Opened {
     pub session: SessionCtx,
     pub upstream: Upstream,
     pub catalog: Arc<Catalog>,
+    /// Counts against `Limits::max_concurrent_calls` until dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Mcp {
@@ -41,6 +43,13 @@ impl Mcp {
             return Err(outcome::error(format!(
                 "unknown connection \"{connection}\""
             )));
+        };
+        let permit =
+            tokio::time::timeout(self.limits.busy_wait, self.calls.clone().acquire_owned()).await;
+        let Ok(Ok(permit)) = permit else {
+            return Err(outcome::error(
+                "the gateway is busy with other tool calls: try again in a few seconds",
+            ));
         };
         let session = match self
             .guard
@@ -75,6 +84,7 @@ impl Mcp {
             session,
             upstream,
             catalog,
+            _permit: permit,
         })
     }
 
