@@ -501,3 +501,56 @@ fn a_run_id_ties_calls_together_in_sessions_list() {
     assert!(events.len() >= 9, "{body}");
     assert!(events.iter().all(|e| e["body"]["run_id"] == run.as_str()));
 }
+
+#[test]
+fn an_oidc_jwt_is_a_bearer_for_mcp_too() {
+    use vigil_e2e::oidc_issuer::TestIssuer;
+    use vigil_e2e::quickstart::quickstart_config;
+
+    let (pg, app_password) = seeded_shop();
+    let idp = TestIssuer::start();
+    let config = format!(
+        r#"{}
+
+[[identity.oidc]]
+issuer = "{}"
+audience = "vigil"
+groups_claim = "roles"
+"#,
+        quickstart_config(),
+        idp.url()
+    );
+    let gw = Gateway::start(
+        &config,
+        &[
+            ("SHOP_PG_ADDR", &pg.address()),
+            ("SHOP_PG_PASSWORD", &app_password),
+        ],
+    );
+    let analyst = idp.token(&json!({ "sub": "crew-oidc", "roles": ["analysts"] }));
+    let tools = mcp(&gw, &analyst, &["tools"]);
+    assert_eq!(tools["tools"].as_array().unwrap().len(), 4, "{tools}");
+    let r = call(
+        &gw,
+        &analyst,
+        "query",
+        json!({ "connection": "shop", "sql": "SELECT email FROM customers WHERE id = 2" }),
+        &[],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    assert!(!r.to_string().contains("grace.hopper@example.com"), "{r}");
+
+    // Another issuer's token, or an expired one, never gets past the gate.
+    let forged = vigil_e2e::oidc_issuer::SigningKey::rsa("other", "RS256")
+        .token(&idp.claims(&json!({ "sub": "crew-oidc", "roles": ["analysts"] })));
+    let r = mcp(&gw, &forged, &["tools"]);
+    assert!(
+        r["transport_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("401")),
+        "{r}"
+    );
+    let expired = idp.token(&json!({ "sub": "crew-oidc", "roles": ["analysts"], "exp": 1 }));
+    let (status, _) = gw.http_get("/mcp", Some(&expired));
+    assert_eq!(status, 401);
+}
