@@ -505,3 +505,115 @@ fn stopping_the_gateway_refuses_held_statements() {
     assert_eq!(env.status_of(&id), "withdrawn");
     assert_eq!(count(&env.pg, "orders"), "10");
 }
+
+/// The `preview` of `approvals show --json`, once the gateway stored one.
+fn preview_of(env: &Env, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = env.cli(&env.alice, &["approvals", "show", id, "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&assert_success(&out, "vigil approvals show")).expect("JSON");
+        if !v["preview"].is_null() {
+            return v["preview"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no preview stored for {id}\n{}",
+            env.gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn held_delete_shows_the_targets_row_estimate_before_approval() {
+    let env = env();
+    let client = env.psql_spawn(&env.bot, "DELETE FROM orders WHERE id <= 3");
+    let id = env.pending_of("bot");
+    let preview = preview_of(&env, &id);
+    let rows = preview["estimated_rows"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no estimate: {preview}"));
+    assert!(rows >= 1, "{preview}");
+    assert!(preview["plan_node"].as_str().is_some(), "{preview}");
+    // The CLI shows it, and EXPLAIN ran nothing.
+    let shown = assert_success(
+        &env.cli(&env.alice, &["approvals", "show", &id]),
+        "vigil approvals show",
+    );
+    assert!(
+        shown.contains(&format!("about {rows} rows")),
+        "preview missing from:\n{shown}"
+    );
+    assert_eq!(count(&env.pg, "orders"), "10");
+    assert_eq!(env.status_of(&id), "pending");
+    // Over REST as well.
+    let (status, body) = env
+        .gw
+        .http_get(&format!("/api/v1/approvals/{id}"), Some(&env.alice));
+    assert_eq!(status, 200);
+    assert!(body.contains("estimated_rows"), "{body}");
+
+    assert_success(
+        &env.cli(&env.alice, &["approvals", "approve", &id]),
+        "approve",
+    );
+    let out = client.wait_with_output().expect("psql");
+    assert_eq!(assert_success(&out, "held DELETE").trim(), "DELETE 3");
+}
+
+#[test]
+fn retry_requests_are_previewed_and_multi_statement_messages_are_not_explained() {
+    let env = env();
+    // A retry-mode INSERT is DML: previewed. Its estimate is one row.
+    let err = assert_failure(
+        &psql_through(&env.gw, "shop", &env.bot, "INSERT INTO logs VALUES (7)"),
+        "INSERT before approval",
+    );
+    let id = approval_id_in(&err);
+    assert_eq!(preview_of(&env, &id)["estimated_rows"], 1);
+    // Several statements in one message are not explained.
+    let err = assert_failure(
+        &psql_through(
+            &env.gw,
+            "shop",
+            &env.bot,
+            "INSERT INTO logs VALUES (8); INSERT INTO logs VALUES (9)",
+        ),
+        "two INSERTs",
+    );
+    let two = approval_id_in(&err);
+    assert!(preview_of(&env, &two)["error"].is_string());
+    assert_eq!(count(&env.pg, "logs"), "2");
+}
+
+#[test]
+fn killing_a_held_client_withdraws_its_request() {
+    let env = env();
+    let mut client = env.psql_spawn(&env.bot, "DELETE FROM orders WHERE id = 4");
+    let id = env.pending_of("bot");
+    // SIGKILL: no CancelRequest, no Terminate; the socket just closes.
+    client.kill().expect("kill psql");
+    let _ = client.wait();
+    let killed = Instant::now();
+    while env.status_of(&id) != "withdrawn" {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "still {} {:?} after the client died\n{}",
+            env.status_of(&id),
+            killed.elapsed(),
+            env.gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = assert_success(
+        &env.cli(&env.alice, &["approvals", "show", &id]),
+        "vigil approvals show",
+    );
+    assert!(shown.contains("withdrawn"), "{shown}");
+    assert_failure(
+        &env.cli(&env.alice, &["approvals", "approve", &id]),
+        "approving a withdrawn request",
+    );
+    assert_eq!(count(&env.pg, "orders"), "10");
+}

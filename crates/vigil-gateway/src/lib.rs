@@ -5,6 +5,7 @@ mod error;
 mod http;
 mod mask_key;
 mod notify;
+mod preview;
 mod tls;
 mod upstreams;
 
@@ -79,7 +80,11 @@ pub async fn serve(
     if let Some(notices) = notify::start(&config.notify) {
         guard = guard.with_approval_notices(notices);
     }
+    // The reviewer's EXPLAIN estimate of each held or refused DML statement.
+    let previewer = preview::ExplainPreviewer::new(upstreams::postgres(&config));
+    guard = guard.with_previewer(previewer.clone());
     let guard = Arc::new(guard);
+    previewer.attach(&guard);
 
     // Held statements of a previous run have no client any more.
     match guard.recover_approvals().await {

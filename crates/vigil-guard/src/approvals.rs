@@ -43,8 +43,9 @@ pub struct ApprovalNotice {
 /// Implemented by the gateway, which can reach targets; must not block.
 pub trait Previewer: Send + Sync {
     /// `params` is the Bind message's parameter section (formats and
-    /// values), empty for a simple query.
-    fn preview(&self, approval: &ApprovalRecord, params: &[u8]);
+    /// values), empty for a simple query; `param_types` the type OIDs the
+    /// client's Parse declared (often none).
+    fn preview(&self, approval: &ApprovalRecord, params: &[u8], param_types: &[u32]);
 }
 
 /// Wakes held statements when their request is decided.
@@ -115,8 +116,10 @@ impl Hold {
 /// Why a held client stopped waiting on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Withdrawal {
-    /// The client sent a CancelRequest (or went away).
+    /// The client sent a CancelRequest.
     Cancelled,
+    /// The client closed its connection (or it broke) while held.
+    ClientGone,
     /// The gateway is shutting down.
     Shutdown,
 }
@@ -224,6 +227,7 @@ impl Guard {
         review: &Verdict,
         rules: &[&str],
         params: &[u8],
+        param_types: &[u32],
     ) -> Result<Reviewed, GuardError> {
         let Verdict::Review {
             rule,
@@ -358,7 +362,7 @@ impl Guard {
                 if let Some(p) = &self.approvals.previewer
                     && statements.iter().all(|f| f.writes)
                 {
-                    p.preview(&a, params);
+                    p.preview(&a, params, param_types);
                 }
                 a
             }
@@ -523,6 +527,7 @@ impl Guard {
                 w = &mut withdrawn => {
                     let why = match w {
                         Withdrawal::Cancelled => format!("approval {} withdrawn: the client cancelled the statement", a.id),
+                        Withdrawal::ClientGone => format!("approval {} withdrawn: the client disconnected", a.id),
                         Withdrawal::Shutdown => format!("approval {} withdrawn: the gateway is shutting down", a.id),
                     };
                     self.close_pending(store, &a.id, ApprovalStatus::Withdrawn, &why)

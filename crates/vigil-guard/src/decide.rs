@@ -60,6 +60,20 @@ impl Guard {
         statements: &[SqlFacts],
         params: &[u8],
     ) -> Result<Decision, GuardError> {
+        self.decide_sql_typed(session, statements, params, &[])
+            .await
+    }
+
+    /// [`Guard::decide_sql_bound`] with the parameter type OIDs the client's
+    /// Parse declared, for the reviewer's preview (which re-plans the
+    /// statement with the same values, so needs the same types).
+    pub async fn decide_sql_typed(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+        params: &[u8],
+        param_types: &[u32],
+    ) -> Result<Decision, GuardError> {
         if let Some(expired) = session.credential_expired() {
             return self.refuse_all(session, statements, expired).await;
         }
@@ -85,7 +99,7 @@ impl Guard {
         }
         let (covered, held) = match &refusal {
             None => match self
-                .review_step(session, statements, &verdicts, params)
+                .review_step(session, statements, &verdicts, params, param_types)
                 .await?
             {
                 Some(Reviewed::Covered { reason }) => (Some(reason), None),
@@ -162,6 +176,7 @@ impl Guard {
         statements: &[SqlFacts],
         verdicts: &[Verdict],
         params: &[u8],
+        param_types: &[u32],
     ) -> Result<Option<Reviewed>, GuardError> {
         let Some(first) = verdicts
             .iter()
@@ -175,7 +190,7 @@ impl Guard {
             .map(Verdict::rule)
             .collect();
         rules.dedup();
-        self.review(session, statements, first, &rules, params)
+        self.review(session, statements, first, &rules, params, param_types)
             .await
             .map(Some)
     }

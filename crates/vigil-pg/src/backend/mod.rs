@@ -3,9 +3,11 @@
 
 mod auth;
 mod connect;
+mod preview;
 mod tls;
 
 pub use connect::{Upstream, UpstreamConfig, UpstreamTls, connect, send_cancel};
+pub use preview::{PreviewError, explain_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -39,6 +39,8 @@ type Facts = Arc<[SqlFacts]>;
 struct Prepared {
     facts: Facts,
     mask: Option<Arc<StatementMask>>,
+    /// The parameter type OIDs Parse declared (for an approval's preview).
+    param_types: Arc<[u32]>,
 }
 
 /// A bound portal: its statement, and the result formats Bind asked for.
@@ -66,6 +68,10 @@ pub struct ClientPump<'a> {
     /// CancelRequests for this session (withdraw a held statement).
     cancels: Option<watch::Receiver<u64>>,
     shutdown: Option<watch::Receiver<bool>>,
+    /// True while a statement is held (the client's socket is watched then).
+    held: watch::Sender<bool>,
+    /// Turns true once the client's socket reached EOF or failed.
+    gone: Option<watch::Receiver<bool>>,
 }
 
 /// Where an injected failure must happen: a Query is answered with one
@@ -100,6 +106,8 @@ impl<'a> ClientPump<'a> {
             shutting_down: false,
             cancels: None,
             shutdown: None,
+            held: watch::Sender::new(false),
+            gone: None,
         }
     }
 
@@ -120,6 +128,9 @@ impl<'a> ClientPump<'a> {
         W: AsyncWrite + Unpin,
     {
         self.shutdown = Some(shutdown.clone());
+        let gone = watch::Sender::new(false);
+        self.gone = Some(gone.subscribe());
+        let mut held = self.held.subscribe();
         let mut buf = BytesMut::with_capacity(8 * 1024);
         // Bytes of a large uninspected message still to stream through.
         let mut passthrough = 0usize;
@@ -137,7 +148,10 @@ impl<'a> ClientPump<'a> {
                 };
                 if buf.len() >= total {
                     let frame = buf.split_to(total).freeze();
-                    if let Some(end) = self.handle(tag, frame).await? {
+                    let handled = self.handle(tag, frame);
+                    if let Some(end) =
+                        hold::watching_client(handled, client, &mut buf, &mut held, &gone).await?
+                    {
                         upstream.write_all(&self.out.take()).await?;
                         return Ok(end);
                     }
@@ -154,6 +168,10 @@ impl<'a> ClientPump<'a> {
             }
             if self.shutting_down && self.idle() && buf.is_empty() {
                 return Ok(End::Shutdown);
+            }
+            if *gone.borrow() {
+                // Seen while a statement was held; what it sent before is handled.
+                return Ok(End::Client);
             }
             tokio::select! {
                 read = client.read_buf(&mut buf) => {
@@ -287,7 +305,15 @@ impl<'a> ClientPump<'a> {
             1 => self.statement_mask(parse.query),
             _ => StatementMask::unknown(&self.session.mask),
         };
-        self.statements.insert(name, Prepared { facts, mask });
+        let param_types = hold::parse_param_types(&frame);
+        self.statements.insert(
+            name,
+            Prepared {
+                facts,
+                mask,
+                param_types,
+            },
+        );
         self.out.raw(&frame);
         Ok(())
     }
@@ -344,7 +370,12 @@ impl<'a> ClientPump<'a> {
         }
         let decision = self
             .guard
-            .decide_sql_bound(self.session, &prepared.facts, &params)
+            .decide_sql_typed(
+                self.session,
+                &prepared.facts,
+                &params,
+                &prepared.param_types,
+            )
             .await;
         match self.settle(decision).await {
             Ok(Decision::Allowed(permit)) => {

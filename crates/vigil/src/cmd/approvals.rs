@@ -184,7 +184,10 @@ fn print_approval(a: &Value) {
         .and_then(|p| p.get("estimated_rows"))
         .map(Value::to_string);
     let preview = match (a.get("preview"), rows) {
-        (_, Some(rows)) => format!("about {rows} rows (EXPLAIN estimate)"),
+        (Some(p), Some(rows)) => match p.get("plan_node").and_then(Value::as_str) {
+            Some(node) => format!("about {rows} rows (EXPLAIN estimate: {node})"),
+            None => format!("about {rows} rows (EXPLAIN estimate)"),
+        },
         (Some(p), None) if p.get("error").is_some() => {
             format!("unavailable: {}", text(p, "error"))
         }

@@ -1,0 +1,239 @@
+//! The reviewer's preview of a DML request: the target's own estimate of
+//! the rows it would touch (`EXPLAIN (FORMAT JSON)`, never ANALYZE), stored
+//! with the request as `{"estimated_rows": N, "plan_node": "..."}` or, when
+//! there is none, `{"error": "..."}`.
+//!
+//! Only a single INSERT, UPDATE, DELETE or MERGE is previewed; nothing else
+//! is ever sent to EXPLAIN. The work runs in its own task with a timeout and
+//! a bound on how many run at once, so it never delays or blocks the
+//! request it describes.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use vigil_core::ApprovalRecord;
+use vigil_guard::{Guard, Previewer};
+use vigil_pg::backend::{UpstreamConfig, explain_json};
+
+/// The whole preview (connect, login, EXPLAIN) must finish within this.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Previews running at once; past it a request gets `{"error": ...}`.
+const MAX_RUNNING: usize = 4;
+/// Statement kinds that are previewed.
+const DML: &[&str] = &["insert", "update", "delete", "merge"];
+/// Longest error text kept with a request.
+const MAX_ERROR: usize = 300;
+
+/// Runs previews over the PostgreSQL connections of the configuration.
+pub struct ExplainPreviewer {
+    upstreams: HashMap<String, UpstreamConfig>,
+    guard: OnceLock<Weak<Guard>>,
+    running: Arc<Semaphore>,
+}
+
+/// What is done with one request.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Not DML, or not a PostgreSQL connection: no preview at all.
+    Skip,
+    /// DML, but no preview can be made; stored as the reason.
+    Unavailable(&'static str),
+    Explain,
+}
+
+impl ExplainPreviewer {
+    pub fn new(upstreams: HashMap<String, UpstreamConfig>) -> Arc<Self> {
+        Arc::new(Self {
+            upstreams,
+            guard: OnceLock::new(),
+            running: Arc::new(Semaphore::new(MAX_RUNNING)),
+        })
+    }
+
+    /// Where previews are stored (the guard that holds this previewer: a
+    /// weak reference, so neither keeps the other alive).
+    pub fn attach(&self, guard: &Arc<Guard>) {
+        let _ = self.guard.set(Arc::downgrade(guard));
+    }
+
+    fn plan(&self, a: &ApprovalRecord) -> Plan {
+        let kinds: Vec<&str> = a.kind.split(',').map(str::trim).collect();
+        if kinds.is_empty() || !kinds.iter().all(|k| DML.contains(k)) {
+            return Plan::Skip;
+        }
+        if !self.upstreams.contains_key(&a.connection) {
+            return Plan::Skip;
+        }
+        if kinds.len() > 1 {
+            return Plan::Unavailable("several statements in one message: no estimate");
+        }
+        Plan::Explain
+    }
+}
+
+impl Previewer for ExplainPreviewer {
+    fn preview(&self, approval: &ApprovalRecord, params: &[u8], param_types: &[u32]) {
+        let plan = self.plan(approval);
+        if plan == Plan::Skip {
+            return;
+        }
+        let (Some(guard), Ok(runtime)) = (
+            self.guard.get().cloned(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let id = approval.id.clone();
+        let statement = approval.statement.clone();
+        let params = params.to_vec();
+        let param_types = param_types.to_vec();
+        let upstream = self.upstreams.get(&approval.connection).cloned();
+        let permit = self.running.clone().try_acquire_owned();
+        runtime.spawn(async move {
+            let preview = match (plan, upstream, permit) {
+                (Plan::Unavailable(why), _, _) => json!({ "error": why }),
+                (_, None, _) => return,
+                (_, _, Err(_)) => json!({ "error": "too many previews running at once" }),
+                (_, Some(upstream), Ok(_permit)) => {
+                    let explained = tokio::time::timeout(
+                        TIMEOUT,
+                        explain_json(&upstream, &statement, &params, &param_types, TIMEOUT),
+                    )
+                    .await;
+                    match explained {
+                        Ok(Ok(text)) => estimate(&text),
+                        Ok(Err(e)) => json!({ "error": short(&format!("EXPLAIN failed: {e}")) }),
+                        Err(_) => json!({
+                            "error": format!("EXPLAIN took longer than {}s", TIMEOUT.as_secs())
+                        }),
+                    }
+                }
+            };
+            let Some(guard) = guard.upgrade() else { return };
+            if let Err(e) = guard.set_approval_preview(&id, preview).await {
+                tracing::warn!(approval = %id, error = %e, "could not store the preview");
+            }
+        });
+    }
+}
+
+/// `{"estimated_rows", "plan_node"}` from EXPLAIN's JSON: the rows of the
+/// top plan node, or for a ModifyTable (which reports 0 without RETURNING)
+/// of the node that feeds it.
+fn estimate(text: &str) -> Value {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return json!({ "error": "EXPLAIN returned no JSON plan" });
+    };
+    let Some(top) = v.get(0).and_then(|p| p.get("Plan")) else {
+        return json!({ "error": "EXPLAIN returned no plan" });
+    };
+    let node = if top.get("Node Type").and_then(Value::as_str) == Some("ModifyTable") {
+        top.get("Plans")
+            .and_then(Value::as_array)
+            .and_then(|children| {
+                children
+                    .iter()
+                    .find(|c| c.get("Parent Relationship").and_then(Value::as_str) == Some("Outer"))
+                    .or(children.first())
+            })
+            .unwrap_or(top)
+    } else {
+        top
+    };
+    let Some(rows) = node.get("Plan Rows").and_then(Value::as_f64) else {
+        return json!({ "error": "the plan has no row estimate" });
+    };
+    let kind = node.get("Node Type").and_then(Value::as_str).unwrap_or("?");
+    let plan_node = match node.get("Relation Name").and_then(Value::as_str) {
+        Some(rel) => format!("{kind} on {rel}"),
+        None => kind.to_string(),
+    };
+    json!({ "estimated_rows": rows.max(0.0).round() as u64, "plan_node": plan_node })
+}
+
+fn short(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(MAX_ERROR).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: &str, connection: &str) -> ApprovalRecord {
+        serde_json::from_value(json!({
+            "id": "ap_1", "status": "pending", "created_at_ms": 0, "expires_at_ms": 1,
+            "principal": "bot", "principal_kind": "agent", "session": null,
+            "connection": connection, "rule": "r", "reason": "", "reviewers": ["dba"],
+            "mode": "hold", "statement": "x", "params_sha256": "", "kind": kind,
+            "tables_written": [], "valid_for_ms": 0
+        }))
+        .unwrap()
+    }
+
+    fn previewer() -> Arc<ExplainPreviewer> {
+        let cfg = UpstreamConfig {
+            address: "127.0.0.1:1".into(),
+            database: "shop".into(),
+            user: "app".into(),
+            password: None,
+            tls: vigil_pg::backend::UpstreamTls::Disable,
+        };
+        ExplainPreviewer::new(HashMap::from([("shop".to_string(), cfg)]))
+    }
+
+    #[test]
+    fn only_single_dml_is_explained() {
+        let p = previewer();
+        for kind in ["delete", "update", "insert", "merge"] {
+            assert_eq!(p.plan(&record(kind, "shop")), Plan::Explain, "{kind}");
+        }
+        for kind in [
+            "select",
+            "drop",
+            "truncate",
+            "copy",
+            "explain",
+            "call",
+            "do",
+            "create_table",
+            "alter_table",
+            "grant",
+            "set",
+            "",
+            "delete,drop",
+            "select,delete",
+        ] {
+            assert_eq!(p.plan(&record(kind, "shop")), Plan::Skip, "{kind}");
+        }
+        assert!(matches!(
+            p.plan(&record("delete,update", "shop")),
+            Plan::Unavailable(_)
+        ));
+        assert_eq!(p.plan(&record("delete", "elsewhere")), Plan::Skip);
+    }
+
+    #[test]
+    fn modify_table_reports_the_rows_of_its_input() {
+        let plan = r#"[{"Plan": {"Node Type": "ModifyTable", "Operation": "Delete",
+            "Plan Rows": 0, "Plans": [{"Node Type": "InitPlan-ish", "Parent Relationship": "InitPlan",
+            "Plan Rows": 1}, {"Node Type": "Seq Scan", "Parent Relationship": "Outer",
+            "Relation Name": "orders", "Plan Rows": 423}]}}]"#;
+        assert_eq!(
+            estimate(plan),
+            json!({ "estimated_rows": 423, "plan_node": "Seq Scan on orders" })
+        );
+        let plain = r#"[{"Plan": {"Node Type": "Result", "Plan Rows": 1}}]"#;
+        assert_eq!(
+            estimate(plain),
+            json!({ "estimated_rows": 1, "plan_node": "Result" })
+        );
+        assert!(estimate("not json").get("error").is_some());
+        assert!(estimate("[]").get("error").is_some());
+    }
+}
