@@ -60,6 +60,8 @@ impl Hub {
     fn subscribe(&self, id: &str) -> watch::Receiver<()> {
         let (tx, rx) = watch::channel(());
         if let Ok(mut w) = self.waiters.lock() {
+            // Waiters of holds abandoned without unsubscribing (see `Abandoned`).
+            w.retain(|_, tx| !tx.is_closed());
             w.insert(id.to_string(), tx);
         }
         rx
@@ -459,7 +461,12 @@ impl Guard {
         withdrawn: impl Future<Output = Withdrawal>,
     ) -> Result<crate::Decision, GuardError> {
         let id = hold.approval.id.clone();
+        let mut abandoned = Abandoned {
+            store: Some(self.store.clone()),
+            id: id.clone(),
+        };
         let result = self.wait(session, &mut hold, withdrawn).await;
+        abandoned.store = None;
         self.approvals.unsubscribe(&id);
         result
     }
@@ -739,6 +746,51 @@ impl Guard {
         preview: serde_json::Value,
     ) -> Result<(), ApprovalError> {
         Ok(self.approval_store()?.set_preview(id, preview).await?)
+    }
+}
+
+/// Withdraws a held request whose waiter was dropped mid-wait (its session
+/// ended under it, e.g. the target closed the connection): nobody can run
+/// it any more, so it must not stay pending, approvable, until it lapses.
+struct Abandoned {
+    store: Option<std::sync::Arc<dyn vigil_store::Store>>,
+    id: String,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let (Some(store), Ok(runtime)) = (self.store.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let id = std::mem::take(&mut self.id);
+        runtime.spawn(async move {
+            let Some(approvals) = store.approvals() else {
+                return;
+            };
+            let reason = "the client's session ended while the statement was held".to_string();
+            let closed = approvals
+                .transition(Transition {
+                    id: id.clone(),
+                    from: ApprovalStatus::Pending,
+                    to: ApprovalStatus::Withdrawn,
+                    at_ms: now_ms(),
+                    by: None,
+                    reason: Some(reason.clone()),
+                    usable_until_ms: None,
+                    grant: None,
+                    events: vec![system_event(EventBody::ApprovalDecided {
+                        id: id.clone(),
+                        status: ApprovalStatus::Withdrawn.as_str().to_string(),
+                        reviewer: None,
+                        reason: Some(reason),
+                    })],
+                })
+                .await;
+            if let Err(e) = closed {
+                tracing::warn!(approval = %id, error = %e, "could not withdraw an abandoned hold");
+            }
+        });
     }
 }
 

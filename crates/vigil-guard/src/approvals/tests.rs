@@ -224,3 +224,40 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
     let a = store.approval(&id).await.expect("read").expect("row");
     assert_eq!(a.status, ApprovalStatus::Withdrawn);
 }
+
+#[tokio::test]
+async fn a_hold_dropped_mid_wait_is_withdrawn() {
+    let dir = tempfile::tempdir().expect("dir");
+    let g = guard(dir.path(), ReviewMode::Hold, Duration::from_secs(60));
+    let s = session(&g, "bot").await;
+    let Decision::Held(hold) = g
+        .decide_sql(&s, &delete("DELETE FROM t WHERE id = 9"))
+        .await
+        .expect("decide")
+    else {
+        panic!("expected a hold");
+    };
+    let id = hold.approval.id.clone();
+    // The session ends under the waiting statement: its future is dropped.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(50),
+        g.await_approval(&s, hold, std::future::pending()),
+    )
+    .await;
+    assert!(waited.is_err(), "the hold ended on its own");
+    let store = g.store().approvals().expect("approvals");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = store.approval(&id).await.expect("read").expect("row");
+        if a.status == ApprovalStatus::Withdrawn {
+            assert!(
+                a.decision_reason
+                    .unwrap_or_default()
+                    .contains("session ended")
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {:?}", a.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
