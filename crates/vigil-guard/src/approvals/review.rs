@@ -1,0 +1,237 @@
+//! Reviewing a statement that a `review` rule matched: grants, retry-mode
+//! approvals used once, new requests and the pending limit.
+
+use super::*;
+
+impl Guard {
+    /// The review step of [`Guard::decide_sql_bound`]: `review` is the first
+    /// review verdict of the message, `rules` every review rule in it.
+    pub(crate) async fn review(
+        &self,
+        session: &SessionCtx,
+        statements: &[SqlFacts],
+        review: &Verdict,
+        rules: &[&str],
+        params: &[u8],
+        param_types: &[u32],
+    ) -> Result<Reviewed, GuardError> {
+        let Verdict::Review {
+            rule,
+            reason,
+            reviewers,
+            mode,
+            timeout,
+            valid_for,
+        } = review
+        else {
+            return Ok(Reviewed::Covered {
+                reason: String::new(),
+            });
+        };
+        // A client that cannot wait gets retry semantics, whatever the rule says.
+        let mode = if session.can_hold {
+            mode
+        } else {
+            &ReviewMode::Retry
+        };
+        let Some(store) = self.store.approvals() else {
+            return Ok(Reviewed::Refused(Refusal {
+                rule: rule.clone(),
+                reason: format!(
+                    "{reason} (approval required from: {})",
+                    reviewers.join(", ")
+                ),
+            }));
+        };
+        let now = now_ms();
+        let principal = &session.principal.name;
+        let connection = &session.connection.name;
+        // A window the reviewer opened for every rule this message hits.
+        let mut grants = Vec::new();
+        for r in rules {
+            match store
+                .active_grant(principal, connection, r, now)
+                .await
+                .map_err(GuardError::Ledger)?
+            {
+                Some(g) => grants.push(g),
+                None => break,
+            }
+        }
+        if grants.len() == rules.len() {
+            let g = &grants[0];
+            return Ok(Reviewed::Covered {
+                reason: format!("grant {} by {}", g.id, g.granted_by),
+            });
+        }
+        let text = bound_text(statements);
+        let params_sha256 = sha256_hex(params);
+        // Retry mode: the approved identical operation passes once.
+        if let Some(a) = store
+            .usable_approval(principal, connection, &text, &params_sha256, now)
+            .await
+            .map_err(GuardError::Ledger)?
+            && let Some(used) = self.use_approval(store, &a.id).await?
+        {
+            return Ok(Reviewed::Covered {
+                reason: format!(
+                    "approval {} by {}",
+                    used.id,
+                    used.decided_by.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+        let record = ApprovalRecord {
+            id: new_id("ap_"),
+            status: ApprovalStatus::Pending,
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(ms(*timeout)),
+            principal: principal.clone(),
+            principal_kind: session.principal.kind,
+            session: Some(session.id.clone()),
+            connection: connection.clone(),
+            rule: rule.clone(),
+            reason: reason.clone(),
+            reviewers: reviewers.clone(),
+            mode: *mode,
+            statement: text,
+            params_sha256,
+            kind: statements
+                .iter()
+                .map(|f| f.kind.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            tables_written: statements
+                .iter()
+                .flat_map(|f| f.tables_written.iter().cloned())
+                .collect(),
+            valid_for_ms: ms(*valid_for),
+            preview: None,
+            decided_at_ms: None,
+            decided_by: None,
+            decision_reason: None,
+            usable_until_ms: None,
+            used_at_ms: None,
+            grant_id: None,
+        };
+        // Subscribe first, so a decision right after the insert is not missed.
+        let wake = (*mode == ReviewMode::Hold).then(|| self.approvals.subscribe(&record.id));
+        let event = session.event(EventBody::ApprovalRequested(record.clone()));
+        let outcome = store
+            .insert_approval(record.clone(), event, MAX_PENDING_PER_PRINCIPAL)
+            .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.approvals.unsubscribe(&record.id);
+                return Err(GuardError::Ledger(e));
+            }
+        };
+        let approval = match outcome {
+            InsertOutcome::TooMany(limit) => {
+                self.approvals.unsubscribe(&record.id);
+                return Ok(Reviewed::Refused(Refusal {
+                    rule: rule.clone(),
+                    reason: format!(
+                        "{reason}; {principal} already has {limit} approval requests pending, the most allowed: wait for a decision on them"
+                    ),
+                }));
+            }
+            InsertOutcome::Existing(a) => a,
+            InsertOutcome::Created(a) => {
+                tracing::info!(approval = %a.id, principal = %a.principal, rule = %a.rule, mode = ?a.mode, "approval requested");
+                self.approvals.notify(ApprovalNotice {
+                    event: "approval_requested",
+                    approval: Some(a.clone()),
+                    grant: None,
+                });
+                if let Some(p) = &self.approvals.previewer
+                    && statements.iter().all(|f| f.writes)
+                {
+                    p.preview(&a, params, param_types);
+                }
+                a
+            }
+        };
+        Ok(match wake {
+            Some(wake) => Reviewed::Held(Box::new(Hold {
+                approval,
+                statements: statements.to_vec(),
+                wake,
+            })),
+            // Answered at once with the request (never awaited: no waker).
+            None if !session.can_hold => Reviewed::Held(Box::new(Hold {
+                approval,
+                statements: statements.to_vec(),
+                wake: watch::channel(()).1,
+            })),
+            None => Reviewed::Refused(Refusal {
+                rule: rule.clone(),
+                reason: format!(
+                    "{reason}: approval {id} is pending; a member of {who} can approve it with `vigil approvals approve {id}`, then retry the same statement",
+                    id = approval.id,
+                    who = approval.reviewers.join(", "),
+                ),
+            }),
+        })
+    }
+
+    /// Marks an approved request used; `None` if someone else used it first.
+    pub(super) async fn use_approval(
+        &self,
+        store: &dyn ApprovalStore,
+        id: &str,
+    ) -> Result<Option<ApprovalRecord>, GuardError> {
+        store
+            .transition(Transition {
+                id: id.to_string(),
+                from: ApprovalStatus::Approved,
+                to: ApprovalStatus::Used,
+                at_ms: now_ms(),
+                by: None,
+                reason: None,
+                usable_until_ms: None,
+                grant: None,
+                events: vec![],
+            })
+            .await
+            .map_err(GuardError::Ledger)
+    }
+
+    /// Closes a pending request nobody decided; records it and notifies.
+    pub(super) async fn close_pending(
+        &self,
+        store: &dyn ApprovalStore,
+        id: &str,
+        to: ApprovalStatus,
+        reason: &str,
+    ) -> Result<Option<ApprovalRecord>, StoreError> {
+        let now = now_ms();
+        let closed = store
+            .transition(Transition {
+                id: id.to_string(),
+                from: ApprovalStatus::Pending,
+                to,
+                at_ms: now,
+                by: None,
+                reason: Some(reason.to_string()),
+                usable_until_ms: None,
+                grant: None,
+                events: vec![system_event(EventBody::ApprovalDecided {
+                    id: id.to_string(),
+                    status: to.as_str().to_string(),
+                    reviewer: None,
+                    reason: Some(reason.to_string()),
+                })],
+            })
+            .await?;
+        if let Some(a) = &closed {
+            self.approvals.notify(ApprovalNotice {
+                event: "approval_decided",
+                approval: Some(a.clone()),
+                grant: None,
+            });
+        }
+        Ok(closed)
+    }
+}
