@@ -554,3 +554,26 @@ groups_claim = "roles"
     let (status, _) = gw.http_get("/mcp", Some(&expired));
     assert_eq!(status, 401);
 }
+
+#[test]
+fn copy_through_query_returns_no_data_and_never_hangs() {
+    let s = shop();
+    let copy_in = call(
+        &s.gw,
+        &s.admin,
+        "query",
+        json!({ "connection": "shop", "sql": "COPY products (name, sku, price) FROM STDIN" }),
+        &[],
+    );
+    assert_eq!(copy_in["status"], "error", "{copy_in}");
+    assert_eq!(count(&s.pg, "SELECT count(*) FROM products"), 10);
+    let copy_out = call(
+        &s.gw,
+        &s.admin,
+        "query",
+        json!({ "connection": "shop", "sql": "COPY customers TO STDOUT" }),
+        &[],
+    );
+    assert_eq!(copy_out["rows"], json!([]), "{copy_out}");
+    assert!(!copy_out.to_string().contains("@example.com"), "{copy_out}");
+}

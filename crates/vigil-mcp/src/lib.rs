@@ -52,6 +52,9 @@ pub struct Limits {
     pub busy_wait: Duration,
     /// `approval_status` calls waiting at once; past it a call answers at once.
     pub max_waiting_polls: usize,
+    /// The longest a statement may take before the call gives up on it
+    /// (the upstream connection is then closed, which ends it).
+    pub statement_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_concurrent_calls: 64,
             busy_wait: Duration::from_secs(10),
             max_waiting_polls: 256,
+            statement_timeout: Duration::from_secs(120),
         }
     }
 }

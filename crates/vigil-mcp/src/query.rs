@@ -27,6 +27,8 @@ pub(crate) struct Opened {
     pub session: SessionCtx,
     pub upstream: Upstream,
     pub catalog: Arc<Catalog>,
+    /// To cancel a statement that runs past the timeout.
+    upstream_cfg: Arc<vigil_pg::backend::UpstreamConfig>,
     /// Counts against `Limits::max_concurrent_calls` until dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -84,6 +86,7 @@ impl Mcp {
             session,
             upstream,
             catalog,
+            upstream_cfg,
             _permit: permit,
         })
     }
@@ -170,7 +173,28 @@ impl Mcp {
             lineages: &self.lineages,
             catalog: &opened.catalog,
         };
-        let ran = run_query(&mut opened.upstream.stream, &spec, &masking).await;
+        let ran = tokio::time::timeout(
+            self.limits.statement_timeout,
+            run_query(&mut opened.upstream.stream, &spec, &masking),
+        )
+        .await;
+        if ran.is_err() {
+            // Stop the statement on the target too, with the target's own key.
+            let (pid, secret) = (opened.upstream.pid, opened.upstream.secret);
+            if let Err(e) = backend::send_cancel(&opened.upstream_cfg, pid, secret).await {
+                tracing::warn!(session = %session.id, error = %e, "mcp: could not cancel a timed-out statement");
+            }
+        }
+        let ran = ran.unwrap_or_else(|_| {
+            Err(QueryError::Server {
+                code: "57014".into(),
+                message: format!(
+                    "vigil: the statement took longer than {}s and was abandoned",
+                    self.limits.statement_timeout.as_secs()
+                ),
+                masking: None,
+            })
+        });
         let (tag, error_code, summary) = match &ran {
             Ok(r) => (r.tag.clone(), None, r.masking.clone()),
             Err(QueryError::Server { code, masking, .. }) => {

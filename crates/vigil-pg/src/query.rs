@@ -179,8 +179,23 @@ pub async fn run_query(
                     };
                 error.get_or_insert((fields.code, fields.message));
             }
+            b'G' => {
+                // COPY FROM STDIN has no data to read here: end it; the target
+                // answers with an error, skips to a Sync (it ignored the one
+                // sent during copy-in) and then sends ReadyForQuery.
+                let mut out = BytesMut::new();
+                message(
+                    &mut out,
+                    b'f',
+                    b"vigil: COPY FROM STDIN is not available here\0",
+                );
+                message(&mut out, b'S', b"");
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+            }
             b'Z' => break,
-            // ParseComplete, BindComplete, NoData, notices, parameter
+            // CopyOutResponse and CopyData (COPY TO STDOUT rows are not
+            // returned), ParseComplete, BindComplete, NoData, notices, parameter
             // status, notifications: nothing the caller gets.
             _ => {}
         }
