@@ -141,7 +141,7 @@ section "4/5 cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
 
 section "5/5 cargo test --workspace"
-VIGIL_BIN="$ROOT/target/debug/vigil" cargo test --workspace --no-fail-fast
+VIGIL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/vigil" cargo test --workspace --no-fail-fast
 
 section "done"
 echo "all checks passed in $((SECONDS - START))s"
