@@ -2,10 +2,13 @@
 //! same statement text again and again, and a hit costs a hash and a lookup
 //! instead of a parse.
 //!
-//! The key is the exact statement text and the catalog's generation. There is
-//! deliberately no normalisation (case, whitespace, literals): two texts are
-//! the same statement only if they are byte for byte equal, so the cache can
-//! never disagree with the parser.
+//! The key is the exact statement text and the catalog's generation, with
+//! one exception: a single statement whose text differs from a cached one
+//! only in numbers that are operands of comparison or arithmetic operators
+//! (`WHERE aid = 12345`, as the PostgreSQL lexer itself splits the text, see
+//! [`crate::literals`]) shares its entry; the facts are the cached ones with
+//! the statement's own text. Case, whitespace, comments, names and every
+//! other literal still make a different entry.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -13,6 +16,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::literals::literal_key;
 use crate::{AnalysisError, Catalog, SqlFacts, analyze};
 
 /// Shards (each behind its own lock), so sessions on different statements do
@@ -56,8 +60,13 @@ struct Shard {
 #[derive(Debug)]
 struct Entry {
     generation: u64,
+    /// The exact text, or the literal key (see [`crate::literals`]).
     text: Box<str>,
     facts: Arc<[SqlFacts]>,
+    /// For a literal-key entry (one statement): bytes of the message before
+    /// and after the statement's own text, which hold no replaced number and
+    /// so are the same in every text of this key.
+    around: Option<(usize, usize)>,
     bytes: usize,
     /// `Shard::clock` when last used; atomic so a hit needs only a read lock.
     used: AtomicU64,
@@ -82,30 +91,72 @@ impl AnalysisCache {
             return analyze(sql, catalog).map(Arc::from);
         }
         let generation = catalog.generation();
-        let hash = self.hasher.hash_one((generation, sql));
-        let shard = self.shard(hash);
+        if let Some(hit) = self.lookup(generation, sql, None) {
+            return Ok(hit);
+        }
+        let literal = literal_key(sql);
+        if let Some((key, ..)) = &literal
+            && let Some(hit) = self.lookup(generation, key, Some(sql))
         {
-            let guard = shard.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = guard.entries.get(&hash)
-                && entry.generation == generation
-                && *entry.text == *sql
-            {
-                let now = guard.clock.fetch_add(1, Ordering::Relaxed);
-                entry.used.store(now, Ordering::Relaxed);
-                return Ok(Arc::clone(&entry.facts));
-            }
+            return Ok(hit);
         }
         let facts: Arc<[SqlFacts]> = analyze(sql, catalog)?.into();
+        // A statement with replaceable numbers is cached under its literal
+        // key only; the exact text would be a second entry for the same facts.
+        let (text, around) = match &literal {
+            Some((key, first, last)) => match statement_around(sql, &facts, *first, *last) {
+                Some(around) => (key.as_str(), Some(around)),
+                None => (sql, None),
+            },
+            None => (sql, None),
+        };
+        let hash = self.hasher.hash_one((generation, text));
         let entry = Entry {
             generation,
-            text: sql.into(),
-            bytes: sql.len() + facts.iter().map(|f| f.text.len()).sum::<usize>(),
+            text: text.into(),
+            bytes: text.len() + facts.iter().map(|f| f.text.len()).sum::<usize>(),
             facts: Arc::clone(&facts),
+            around,
             used: AtomicU64::new(0),
         };
-        let mut guard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self
+            .shard(hash)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         guard.insert(hash, entry, self.max_entries, self.max_bytes);
         Ok(facts)
+    }
+
+    /// The cached facts for `key` (an exact text, or the literal key of
+    /// `original`, whose own text then replaces the cached statement's).
+    fn lookup(
+        &self,
+        generation: u64,
+        key: &str,
+        original: Option<&str>,
+    ) -> Option<Arc<[SqlFacts]>> {
+        let hash = self.hasher.hash_one((generation, key));
+        let guard = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = guard.entries.get(&hash)?;
+        if entry.generation != generation || *entry.text != *key {
+            return None;
+        }
+        let facts = match (original, entry.around) {
+            (None, None) => Arc::clone(&entry.facts),
+            (Some(sql), Some((before, after))) => {
+                let text = sql.get(before..sql.len().checked_sub(after)?)?;
+                let mut facts = entry.facts.first()?.clone();
+                facts.text = text.to_owned();
+                Arc::from([facts])
+            }
+            _ => return None,
+        };
+        let now = guard.clock.fetch_add(1, Ordering::Relaxed);
+        entry.used.store(now, Ordering::Relaxed);
+        Some(facts)
     }
 
     /// How many statements the cache holds.
@@ -141,6 +192,22 @@ impl AnalysisCache {
         let index = usize::try_from((hash >> 32) & 0xffff).unwrap_or(0) % self.shards.len();
         &self.shards[index]
     }
+}
+
+/// For a message of one statement whose text spans every replaced number
+/// (`first..last`): how many bytes of `sql` come before and after that text.
+fn statement_around(
+    sql: &str,
+    facts: &[SqlFacts],
+    first: usize,
+    last: usize,
+) -> Option<(usize, usize)> {
+    let [only] = facts else { return None };
+    let text = only.text.as_str();
+    let (start, _) = sql
+        .match_indices(text)
+        .find(|(start, _)| *start <= first && last <= start + text.len())?;
+    Some((start, sql.len() - start - text.len()))
 }
 
 impl Shard {

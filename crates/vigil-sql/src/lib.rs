@@ -13,6 +13,7 @@ mod error;
 mod facts;
 mod kind;
 mod lineage;
+mod literals;
 mod walk;
 
 pub use cache::{AnalysisCache, MAX_CACHED_LEN};

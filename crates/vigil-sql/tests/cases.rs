@@ -1579,3 +1579,115 @@ fn table_driven_cases() {
 fn there_are_at_least_150_cases() {
     assert!(CASES.len() >= 150, "{}", CASES.len());
 }
+
+/// Statements whose numbers matter (or might), beyond the table above.
+const NUMBER_CASES: &[&str] = &[
+    "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+    "UPDATE pgbench_accounts SET abalance = abalance + -3451 WHERE aid = 23;",
+    "SELECT * FROM t WHERE a = 1; DELETE FROM t WHERE b = 2",
+    "EXPLAIN (ANALYZE -1) DELETE FROM t WHERE a = 1",
+    "EXPLAIN (ANALYZE 0) DELETE FROM t WHERE a = 1",
+    "EXPLAIN (ANALYZE 1, COSTS 0) UPDATE t SET a = a * 2 WHERE b >= 3",
+    "COPY (SELECT * FROM t WHERE a = 1) TO STDOUT (HEADER 0)",
+    "SELECT 1::float(5) WHERE 2 = 2",
+    "SELECT x::float(25) FROM t WHERE a = 2",
+    "SELECT x::numeric(10, 2) FROM t WHERE a <> 2.5 AND b != 3 AND c <= 4 AND d >= 5",
+    "SET statement_timeout = 5",
+    "SET session_replication_role = 1",
+    "ALTER INDEX i ALTER COLUMN 1 SET STATISTICS 5",
+    "FETCH 5 FROM c",
+    "SELECT nextval('s') WHERE 1 = 1",
+    "SELECT pg_sleep(1) WHERE 1 < 2",
+    "SELECT a[1] FROM t WHERE a[2] = 3 ORDER BY 1 LIMIT 5 OFFSET 10",
+    "SELECT * FROM t WHERE a = /* 5 */ 6 -- = 7\n",
+    "SELECT * FROM t WHERE a = 0x1F OR b = 1_000 OR c = 1e5 OR d = .5",
+    "SELECT * FROM t WHERE a = 2147483648 OR b = -2147483648",
+    "CREATE TABLE t2 (a int) WITH (fillfactor = 70)",
+    "SELECT * FROM t TABLESAMPLE SYSTEM (10) REPEATABLE (1 + 2) WHERE a = 1",
+];
+
+/// Every number of `sql` as the lexer sees it, replaced (one at a time) by
+/// each of a few other numbers.
+fn number_variants(sql: &str) -> Vec<String> {
+    let Ok(tokens) = pg_query::scan_tokens(sql) else {
+        return Vec::new();
+    };
+    let numbers: Vec<(usize, usize)> = tokens
+        .iter()
+        .filter(|t| {
+            matches!(
+                pg_query::protobuf::Token::try_from(t.token),
+                Ok(pg_query::protobuf::Token::Iconst | pg_query::protobuf::Token::Fconst)
+            )
+        })
+        .map(|t| (t.start as usize, t.end as usize))
+        .collect();
+    let mut out = Vec::new();
+    for &(start, end) in &numbers {
+        for other in ["0", "1", "2", "7", "65536", "99999999999", "2.5", "1e3"] {
+            out.push(format!("{}{other}{}", &sql[..start], &sql[end..]));
+        }
+    }
+    // All at once, to 0 and to 1.
+    for other in ["0", "1"] {
+        let mut v = sql.to_owned();
+        for &(start, end) in numbers.iter().rev() {
+            v.replace_range(start..end, other);
+        }
+        out.push(v);
+    }
+    out
+}
+
+/// The caches share an entry between texts that differ only in numbers
+/// (see vigil-sql's `literals`): whatever the corpus statement cached first,
+/// the cached answer for every variant must be exactly `analyze`'s and
+/// `output_lineage`'s for that variant (text included), and a variant the
+/// parser refuses must be refused.
+#[test]
+fn the_number_keyed_cache_answers_like_the_parser() {
+    let catalog = common::catalog();
+    let mut failures = Vec::new();
+    let mut shared = 0usize;
+    let sources = CASES
+        .iter()
+        .map(|c| c.0)
+        .chain(NUMBER_CASES.iter().copied());
+    for sql in sources {
+        for variant in number_variants(sql) {
+            let cache = vigil_sql::AnalysisCache::new(64);
+            let lineages = vigil_sql::LineageCache::new(64);
+            let primed = cache.analyze(sql, &catalog);
+            let _ = lineages.output_lineage(sql, &catalog);
+            let got = cache.analyze(&variant, &catalog);
+            let expected = analyze(&variant, &catalog);
+            if let (Ok(p), Ok(g)) = (&primed, &got)
+                && p.len() == 1
+                && g.len() == 1
+                && p[0].text != g[0].text
+                && cache.len() == 1
+            {
+                shared += 1;
+            }
+            match (&got, &expected) {
+                (Ok(g), Ok(e)) if **g == **e => {}
+                (Err(_), Err(_)) => {}
+                _ => failures.push(format!(
+                    "{variant:?} (after {sql:?}): cached {got:?}, parser {expected:?}"
+                )),
+            }
+            let got = lineages.output_lineage(&variant, &catalog);
+            let expected = vigil_sql::output_lineage(&variant, &catalog);
+            match (&got, &expected) {
+                (Ok(g), Ok(e)) if **g == *e => {}
+                (Err(_), Err(_)) => {}
+                _ => failures.push(format!(
+                    "lineage of {variant:?} (after {sql:?}): cached {got:?}, parser {expected:?}"
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The cache does share entries (else this test proves nothing).
+    assert!(shared > 50, "only {shared} variants shared an entry");
+}

@@ -242,8 +242,10 @@ impl<'a> ClientPump<'a> {
                 .await
             {
                 Ok(Decision::Allowed(permit)) => {
-                    let masks: Vec<_> =
-                        facts.iter().map(|f| self.statement_mask(&f.text)).collect();
+                    let masks: Vec<_> = facts
+                        .iter()
+                        .map(|f| self.statement_mask(&f.text, &f.kind))
+                        .collect();
                     self.forward(Place::Simple, &permit, &frame, &masks, Formats::AllText)
                 }
                 Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
@@ -302,7 +304,7 @@ impl<'a> ClientPump<'a> {
             return Ok(());
         }
         let mask = match facts.len() {
-            1 => self.statement_mask(parse.query),
+            1 => self.statement_mask(parse.query, &facts[0].kind),
             _ => StatementMask::unknown(&self.session.mask),
         };
         let param_types = hold::parse_param_types(&frame);
@@ -421,13 +423,19 @@ impl<'a> ClientPump<'a> {
     }
 
     /// How the rows of one statement are masked, for a session with masks.
-    fn statement_mask(&self, text: &str) -> Option<Arc<StatementMask>> {
+    /// `kind` is the statement's `SqlFacts::kind`.
+    fn statement_mask(&self, text: &str, kind: &str) -> Option<Arc<StatementMask>> {
         let policy = &self.session.mask;
         if policy.is_empty() {
             return None;
         }
         let lineage = self.lineages.output_lineage(text, self.catalog);
-        let copy = vigil_sql::copy_out_format(text).ok().flatten();
+        // Only a COPY has a copy format: spare every other statement a parse.
+        let copy = if kind == "copy" {
+            vigil_sql::copy_out_format(text).ok().flatten()
+        } else {
+            None
+        };
         StatementMask::build(policy, lineage, copy)
     }
 

@@ -1,6 +1,8 @@
 //! A bounded cache of [`output_lineage`] results, keyed like
 //! [`AnalysisCache`](crate::AnalysisCache): exact statement text and the
-//! catalog's generation, no normalisation.
+//! catalog's generation, or the literal key when the text has numbers no
+//! result depends on (see [`crate::literals`]; a lineage holds no literal
+//! value, so the cached result is the statement's own).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -8,6 +10,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{OutputLineage, output_lineage};
+use crate::literals::literal_key;
 use crate::{AnalysisError, Catalog, MAX_CACHED_LEN};
 
 const SHARDS: usize = 16;
@@ -48,20 +51,22 @@ impl LineageCache {
             return output_lineage(sql, catalog).map(Arc::new);
         }
         let generation = catalog.generation();
-        let hash = self.hasher.hash_one((generation, sql));
-        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
-        let shard = &self.shards[index];
-        let key = (generation, Box::<str>::from(sql));
+        if let Some(hit) = self.lookup(generation, sql) {
+            return Ok(hit);
+        }
+        let literal = literal_key(sql).map(|(key, ..)| key);
+        if let Some(key) = &literal
+            && let Some(hit) = self.lookup(generation, key)
         {
-            let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            guard.clock += 1;
-            let now = guard.clock;
-            if let Some((hit, used)) = guard.entries.get_mut(&key) {
-                *used = now;
-                return Ok(Arc::clone(hit));
-            }
+            return Ok(hit);
         }
         let result: Cached = Arc::new(output_lineage(sql, catalog)?);
+        // Cached under the literal key only, when there is one.
+        let text = literal.as_deref().unwrap_or(sql);
+        let hash = self.hasher.hash_one((generation, text));
+        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
+        let shard = &self.shards[index];
+        let key = (generation, Box::<str>::from(text));
         let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         while guard.entries.len() >= self.max_entries {
             let oldest = guard
@@ -79,6 +84,21 @@ impl LineageCache {
         let now = guard.clock;
         guard.entries.insert(key, (Arc::clone(&result), now));
         Ok(result)
+    }
+
+    fn lookup(&self, generation: u64, text: &str) -> Option<Cached> {
+        let hash = self.hasher.hash_one((generation, text));
+        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
+        let mut guard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.clock += 1;
+        let now = guard.clock;
+        let (hit, used) = guard
+            .entries
+            .get_mut(&(generation, Box::<str>::from(text)))?;
+        *used = now;
+        Some(Arc::clone(hit))
     }
 
     /// How many results the cache holds.
