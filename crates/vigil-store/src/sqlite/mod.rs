@@ -4,6 +4,7 @@
 mod approvals;
 mod migrations;
 pub(crate) mod prepared;
+mod queue;
 mod reads;
 mod runs;
 mod sessions;
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use vigil_core::Event;
 use writer::{Command, Control, Writer};
 
@@ -65,7 +66,7 @@ impl Default for StoreOptions {
 /// `Arc<dyn Store>`, and call [`SqliteStore::close`] on shutdown so the final
 /// checkpoint is signed.
 pub struct SqliteStore {
-    tx: mpsc::Sender<Command>,
+    tx: queue::Sender,
     writer: Mutex<Option<JoinHandle<()>>>,
     reads: ReadPool,
     path: PathBuf,
@@ -96,11 +97,12 @@ impl SqliteStore {
         migrations::migrate(&mut conn)?;
         let key = LedgerKey::load_or_create(data_dir)?;
         let writer = Writer::new(conn, key, opts.checkpoint_every, opts.batch_max)?;
-        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let (tx, rx) = queue::channel(opts.queue_capacity.max(1));
         let handle = std::thread::Builder::new()
             .name("vigil-ledger-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(StoreError::io("starting the ledger writer thread"))?;
+        tx.set_writer(handle.thread().clone());
         Ok(SqliteStore {
             tx,
             writer: Mutex::new(Some(handle)),

@@ -32,13 +32,8 @@ pub(crate) fn apply(conn: &Connection, event: &PreparedEvent) -> Result<(), Stor
                     event.at_ms
                 ])
             }),
-        SessionEffect::Statement { denied } => conn
-            .prepare_cached(
-                "INSERT INTO sessions (id, statements, denied) VALUES (?1, 1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET statements = statements + 1,
-                   denied = denied + excluded.denied",
-            )
-            .and_then(|mut s| s.execute(params![session, i64::from(*denied)])),
+        // Counted per batch: see `Counts`.
+        SessionEffect::Statement { .. } => return Ok(()),
         SessionEffect::End => conn
             .prepare_cached(
                 "INSERT INTO sessions (id, ended_at_ms) VALUES (?1, ?2)
@@ -49,6 +44,52 @@ pub(crate) fn apply(conn: &Connection, event: &PreparedEvent) -> Result<(), Stor
     result
         .map(|_| ())
         .map_err(StoreError::sqlite("updating the session summary"))
+}
+
+/// Statement counts of one batch, written once per session at its end
+/// (instead of one upsert per statement). The summary's updates commute, so
+/// applying them after the session's start and end events changes nothing.
+#[derive(Default)]
+pub(crate) struct Counts<'a> {
+    /// (session, statements, denied), in first-seen order.
+    by_session: Vec<(&'a str, i64, i64)>,
+}
+
+impl<'a> Counts<'a> {
+    pub(crate) fn add(&mut self, event: &'a PreparedEvent) {
+        let (Some(session), SessionEffect::Statement { denied }) =
+            (event.session.as_deref(), &event.effect)
+        else {
+            return;
+        };
+        let denied = i64::from(*denied);
+        // A batch spans few sessions: a scan beats hashing.
+        match self.by_session.iter_mut().find(|(s, _, _)| *s == session) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += denied;
+            }
+            None => self.by_session.push((session, 1, denied)),
+        }
+    }
+
+    pub(crate) fn write(self, conn: &Connection) -> Result<(), StoreError> {
+        if self.by_session.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO sessions (id, statements, denied) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET statements = statements + excluded.statements,
+                   denied = denied + excluded.denied",
+            )
+            .map_err(StoreError::sqlite("updating the session summary"))?;
+        for (session, statements, denied) in self.by_session {
+            stmt.execute(params![session, statements, denied])
+                .map_err(StoreError::sqlite("updating the session summary"))?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn list(conn: &Connection, limit: usize) -> Result<Vec<SessionSummary>, StoreError> {

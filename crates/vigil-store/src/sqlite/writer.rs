@@ -14,12 +14,19 @@
 //! a valid chain.
 
 use super::prepared::PreparedEvent;
+use super::queue::{Receiver, Taken};
 use super::{now_ms, sessions};
 use crate::checkpoint::LedgerKey;
 use crate::ledger::chain::{GENESIS_HASH, chain_hash, hash_from_blob};
 use crate::{Appended, NewToken, StoreError, tokens};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How long a round of lazy events (statement outcomes) may wait for a
+/// commit it can share. Nobody waits for them, and a process crash within
+/// this window loses at most these outcomes, never a decision.
+const LAZY_DELAY: Duration = Duration::from_millis(2);
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -31,6 +38,15 @@ pub(crate) enum Command {
     },
     /// Anything else: runs on its own, between the append batches around it.
     Control(Control),
+}
+
+impl Command {
+    /// An append nobody waits for whose commit may be delayed a little: a
+    /// statement's outcome. Other fire-and-forget events (a session's end,
+    /// a failed login) are committed right away.
+    pub(crate) fn is_lazy(&self) -> bool {
+        matches!(self, Command::Append { event, reply: None } if event.event_type == "statement_done")
+    }
 }
 
 pub(crate) enum Control {
@@ -92,58 +108,91 @@ impl Writer {
         })
     }
 
-    /// The writer thread's body: runs until a `Close` or until every sender is gone.
-    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// The writer thread's body: runs until a `Close` or until the sender is gone.
+    ///
+    /// Appends collect in `pending` and commit together. A round commits at
+    /// once when anyone waits for one of its events (a decision: nothing is
+    /// forwarded before it is durable) or when the batch is full; a round of
+    /// lazy events only (statement outcomes, which nobody waits for) is kept
+    /// for at most [`LAZY_DELAY`], so it usually shares the next decision's
+    /// commit instead of costing one of its own. Lazy senders do not wake
+    /// the writer (see [`super::queue`]): while events flow, the writer
+    /// sleeps with a deadline and picks them up on its next round.
+    pub(crate) fn run(mut self, rx: Receiver) {
         let mut batch = Vec::with_capacity(self.batch_max);
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
-            while batch.len() < self.batch_max {
-                match rx.try_recv() {
-                    Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
+        let mut pending: Vec<(PreparedEvent, Option<Reply<Appended>>)> = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        let mut last_work = Instant::now();
+        loop {
+            match rx.take(&mut batch, self.batch_max) {
+                Taken::Some(_) => {}
+                Taken::Finished => break,
+                Taken::Empty => {
+                    let now = Instant::now();
+                    match deadline {
+                        Some(d) if now >= d => {
+                            self.flush(&mut pending);
+                            deadline = None;
+                        }
+                        Some(d) => rx.park(Some(d - now)),
+                        None if now.duration_since(last_work) < LAZY_DELAY => {
+                            // Events are flowing: a lazy one may be queued
+                            // without waking us, so look again soon.
+                            rx.park(Some(LAZY_DELAY));
+                        }
+                        None => rx.park(None),
+                    }
+                    continue;
                 }
             }
-            let close = self.process(&mut batch);
+            last_work = Instant::now();
+            let close = self.process(&mut batch, &mut pending);
             if let Some(reply) = close {
                 // Refuse new sends, but write everything already queued.
                 rx.close();
-                while let Some(cmd) = rx.blocking_recv() {
-                    batch.push(cmd);
-                    if batch.len() >= self.batch_max {
-                        self.drain_after_close(&mut batch);
+                while let Taken::Some(_) = rx.take(&mut batch, self.batch_max) {
+                    if let Some(extra) = self.process(&mut batch, &mut pending) {
+                        let _ = extra.send(Ok(()));
                     }
+                    self.flush(&mut pending);
                 }
-                self.drain_after_close(&mut batch);
+                self.flush(&mut pending);
                 let _ = reply.send(self.shut_down());
                 return;
             }
+            if pending.len() >= self.batch_max || pending.iter().any(|(_, r)| r.is_some()) {
+                self.flush(&mut pending);
+                deadline = None;
+            } else if !pending.is_empty() && deadline.is_none() {
+                deadline = Some(last_work + LAZY_DELAY);
+            }
         }
-        // Every sender dropped without `close`: still leave a checkpoint.
+        // The sender dropped without `close`: still write what is queued and
+        // leave a checkpoint.
+        self.flush(&mut pending);
         if let Err(e) = self.shut_down() {
             tracing::error!(error = %e, "ledger writer could not write its final checkpoint");
         }
     }
 
-    fn drain_after_close(&mut self, batch: &mut Vec<Command>) {
-        if let Some(extra) = self.process(batch) {
-            let _ = extra.send(Ok(()));
-        }
-    }
-
-    /// Runs one batch in order; appends between other commands share one
-    /// transaction. Returns the reply of a `Close`, if the batch held one.
-    fn process(&mut self, batch: &mut Vec<Command>) -> Option<Reply<()>> {
-        let mut appends: Vec<(PreparedEvent, Option<Reply<Appended>>)> = Vec::new();
+    /// Runs one batch in order; appends are added to `pending`, which is
+    /// committed before any other command so ledger order is queue order.
+    /// Returns the reply of a `Close`, if the batch held one.
+    fn process(
+        &mut self,
+        batch: &mut Vec<Command>,
+        pending: &mut Vec<(PreparedEvent, Option<Reply<Appended>>)>,
+    ) -> Option<Reply<()>> {
         let mut close = None;
         for cmd in batch.drain(..) {
             let control = match cmd {
                 Command::Append { event, reply } => {
-                    appends.push((event, reply));
+                    pending.push((event, reply));
                     continue;
                 }
                 Command::Control(control) => control,
             };
-            self.flush(&mut appends);
+            self.flush(pending);
             match control {
                 Control::CreateToken { token, reply } => {
                     let _ = reply.send(tokens::insert(&self.conn, &token));
@@ -159,7 +208,6 @@ impl Writer {
                 }
             }
         }
-        self.flush(&mut appends);
         close
     }
 
@@ -192,24 +240,43 @@ impl Writer {
         &mut self,
         appends: &[(PreparedEvent, Option<Reply<Appended>>)],
     ) -> Result<Vec<Appended>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // Cached statements: `Connection::transaction` would parse BEGIN and
+        // COMMIT again for every batch.
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
             .map_err(StoreError::sqlite("starting a ledger batch"))?;
         let mut head = self.head;
-        let results = append_in(
-            &tx,
+        let written = append_in(
+            &self.conn,
             &mut head,
             &self.key,
             &self.public_key,
             self.checkpoint_every,
             appends.iter().map(|(e, _)| e),
-        )?;
-        tx.commit()
-            .map_err(StoreError::sqlite("committing a ledger batch"))?;
-        self.head = head;
-        self.appended |= !results.is_empty();
-        Ok(results)
+        )
+        .and_then(|results| {
+            self.conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+                .map_err(StoreError::sqlite("committing a ledger batch"))?;
+            Ok(results)
+        });
+        match written {
+            Ok(results) => {
+                self.head = head;
+                self.appended |= !results.is_empty();
+                Ok(results)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit()
+                    && let Err(r) = self.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %r, "could not roll back a failed ledger batch");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs `f` and appends the events it returns in ONE transaction: a state
@@ -268,7 +335,7 @@ impl Writer {
 /// signing checkpoints on the way. `head` is advanced; the caller keeps it
 /// only once the transaction commits.
 fn append_in<'e>(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     head: &mut Head,
     key: &LedgerKey,
     public_key: &[u8; 32],
@@ -276,6 +343,7 @@ fn append_in<'e>(
     events: impl Iterator<Item = &'e PreparedEvent>,
 ) -> Result<Vec<Appended>, StoreError> {
     let mut results = Vec::new();
+    let mut counts = sessions::Counts::default();
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO ledger (seq, at_ms, session, principal, run_id, type, body, prev_hash, hash)
@@ -299,6 +367,7 @@ fn append_in<'e>(
             ])
             .map_err(StoreError::sqlite("inserting a ledger event"))?;
         sessions::apply(tx, event)?;
+        counts.add(event);
         head.seq = seq;
         head.hash = hash;
         if checkpoint_every > 0 && seq.unsigned_abs().is_multiple_of(checkpoint_every) {
@@ -307,6 +376,7 @@ fn append_in<'e>(
         }
         results.push(Appended { seq, hash });
     }
+    counts.write(tx)?;
     Ok(results)
 }
 
