@@ -23,6 +23,7 @@
 //! could read tables, and explicit ones are `Unknown`).
 
 mod cache;
+mod dml;
 mod expr;
 mod from;
 mod scope;
