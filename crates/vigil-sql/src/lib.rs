@@ -15,6 +15,7 @@ mod kind;
 mod lineage;
 mod literals;
 mod walk;
+mod walk_statements;
 
 pub use cache::{AnalysisCache, MAX_CACHED_LEN};
 pub use catalog::{Catalog, HARMLESS_VOLATILE};
