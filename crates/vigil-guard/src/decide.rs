@@ -267,9 +267,26 @@ impl Guard {
         text: &str,
         error: &str,
     ) -> Result<Refusal, GuardError> {
+        let reason = format!("the statement could not be analysed: {error}");
+        self.refuse_unpolicied(session, text, "unknown", "analysis", &reason)
+            .await
+    }
+
+    /// Refuses and records an operation that policy cannot speak about: a
+    /// protocol step with no statement to analyse (a fast-path function call,
+    /// an Execute of a portal the gateway never saw) or one past a resource
+    /// limit. Front-ends ask for these here so every refusal is in the ledger.
+    pub async fn refuse_unpolicied(
+        &self,
+        session: &SessionCtx,
+        text: &str,
+        kind: &str,
+        rule: &str,
+        reason: &str,
+    ) -> Result<Refusal, GuardError> {
         let refusal = Refusal {
-            rule: "analysis".into(),
-            reason: format!("the statement could not be analysed: {error}"),
+            rule: rule.into(),
+            reason: reason.into(),
         };
         self.metrics
             .statements
@@ -278,7 +295,7 @@ impl Guard {
         let event = session.event(EventBody::Statement {
             connection: session.connection.name.clone(),
             text: text.to_string(),
-            kind: "unknown".into(),
+            kind: kind.into(),
             tables_read: vec![],
             tables_written: vec![],
             decision: VerdictRecord {

@@ -65,6 +65,10 @@ pub struct ClientPump<'a> {
     /// RFQ-producing messages forwarded so far (see `Shared`).
     batch: u64,
     shutting_down: bool,
+    /// An extended-protocol refusal was injected since the last Sync: the
+    /// target now skips everything up to Sync, so later messages of the
+    /// batch are not separate operations.
+    batch_refused: bool,
     /// CancelRequests for this session (withdraw a held statement).
     cancels: Option<watch::Receiver<u64>>,
     shutdown: Option<watch::Receiver<bool>>,
@@ -104,6 +108,7 @@ impl<'a> ClientPump<'a> {
             out: MessageWriter::new(),
             batch: 0,
             shutting_down: false,
+            batch_refused: false,
             cancels: None,
             shutdown: None,
             held: watch::Sender::new(false),
@@ -205,6 +210,7 @@ impl<'a> ClientPump<'a> {
             b'E' => self.on_execute(frame).await?,
             b'C' => self.on_close(frame)?,
             b'S' => {
+                self.batch_refused = false;
                 self.out.raw(&frame);
                 self.batch += 1;
             }
@@ -212,11 +218,15 @@ impl<'a> ClientPump<'a> {
             b'F' => {
                 // Fast-path function calls name a function by OID with no SQL
                 // to analyse (lo_import, ...): refused, fail closed.
-                let refusal = Refusal {
-                    rule: "protocol".into(),
-                    reason: "fast-path function calls are not allowed".into(),
-                };
-                self.refuse(Place::Simple, "42501", &refusal.message());
+                self.refuse_unpolicied(
+                    Place::Simple,
+                    "42501",
+                    "fast-path function call",
+                    "function_call",
+                    "protocol",
+                    "fast-path function calls are not allowed",
+                )
+                .await;
                 self.batch += 1;
             }
             b'X' => {
@@ -296,11 +306,16 @@ impl<'a> ClientPump<'a> {
             && self.statements.len() >= MAX_PREPARED
             && !self.statements.contains_key(&name)
         {
-            let r = Refusal {
-                rule: "limits".into(),
-                reason: format!("more than {MAX_PREPARED} prepared statements"),
-            };
-            self.refuse(Place::Extended, "53400", &r.message());
+            let reason = format!("more than {MAX_PREPARED} prepared statements");
+            self.refuse_unpolicied(
+                Place::Extended,
+                "53400",
+                parse.query,
+                "prepare",
+                "limits",
+                &reason,
+            )
+            .await;
             return Ok(());
         }
         let mask = match facts.len() {
@@ -359,11 +374,23 @@ impl<'a> ClientPump<'a> {
             params,
         }) = self.portals.get(portal).cloned()
         else {
-            let r = Refusal {
-                rule: "protocol".into(),
-                reason: format!("portal \"{portal}\" was not bound through the gateway"),
-            };
-            self.refuse(Place::Extended, "42501", &r.message());
+            if self.batch_refused {
+                // The target skips this Execute anyway; its statement's refusal
+                // is already recorded.
+                self.refuse(Place::Extended, "42501", "vigil: refused with its batch");
+                return Ok(());
+            }
+            let reason = format!("portal \"{portal}\" was not bound through the gateway");
+            let text = format!("execute portal \"{portal}\"");
+            self.refuse_unpolicied(
+                Place::Extended,
+                "42501",
+                &text,
+                "execute",
+                "protocol",
+                &reason,
+            )
+            .await;
             return Ok(());
         };
         if prepared.facts.is_empty() {
@@ -467,6 +494,27 @@ impl<'a> ClientPump<'a> {
         self.out.raw(frame);
     }
 
+    /// A refusal policy cannot express (protocol step, resource limit): the
+    /// guard records it, and the client gets it in stream like any other.
+    async fn refuse_unpolicied(
+        &mut self,
+        place: Place,
+        code: &str,
+        text: &str,
+        kind: &str,
+        rule: &str,
+        reason: &str,
+    ) {
+        match self
+            .guard
+            .refuse_unpolicied(self.session, text, kind, rule, reason)
+            .await
+        {
+            Ok(r) => self.refuse(place, code, &r.message()),
+            Err(e) => self.refuse_guard_error(place, e),
+        }
+    }
+
     fn refuse_guard_error(&mut self, place: Place, e: GuardError) {
         tracing::error!(session = %self.session.id, error = %e, "statement refused: guard failed");
         self.refuse(place, "58000", LEDGER_DOWN);
@@ -475,6 +523,9 @@ impl<'a> ClientPump<'a> {
     /// Sends the target a marker statement that fails right here; the server
     /// pump answers the client with `message` in place of that failure.
     fn refuse(&mut self, place: Place, code: &str, message: &str) {
+        if matches!(place, Place::Extended) {
+            self.batch_refused = true;
+        }
         let mut nonce = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut nonce);
         let marker = format!("vigil_refused_{}", hex::encode(nonce));
