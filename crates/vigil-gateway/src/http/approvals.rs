@@ -41,17 +41,13 @@ struct DecideBody {
     window: Option<String>,
 }
 
-fn is_admin(state: &State, caller: &Caller) -> bool {
-    state.admin_groups.iter().any(|g| caller.0.in_group(g))
-}
-
 async fn list(
     axum::extract::State(state): axum::extract::State<State>,
     caller: Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = params.limit.unwrap_or(100).min(10_000);
-    let admin = is_admin(&state, &caller);
+    let admin = caller.is_admin(&state);
     let approvals = state
         .guard
         .approvals_for(&caller.0, admin, limit)
@@ -65,7 +61,7 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = is_admin(&state, &caller);
+    let admin = caller.is_admin(&state);
     match state
         .guard
         .approval_for(&caller.0, admin, &id)
@@ -165,7 +161,7 @@ async fn list_grants(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = params.limit.unwrap_or(100).min(10_000);
-    let admin = is_admin(&state, &caller);
+    let admin = caller.is_admin(&state);
     let grants = state
         .guard
         .grants_for(&caller.0, admin, limit)
@@ -179,7 +175,7 @@ async fn revoke_grant(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = is_admin(&state, &caller);
+    let admin = caller.is_admin(&state);
     let revoked = state
         .guard
         .revoke_grant(&caller.0, admin, &id)

@@ -37,9 +37,14 @@ impl FromRequestParts<State> for Caller {
 }
 
 impl Caller {
+    /// Whether the caller is a member of `server.admin_groups`.
+    pub fn is_admin(&self, state: &State) -> bool {
+        state.admin_groups.iter().any(|g| self.0.in_group(g))
+    }
+
     /// Members of `server.admin_groups` may read sessions and events.
     pub fn require_admin(&self, state: &State) -> Result<(), ApiError> {
-        if state.admin_groups.iter().any(|g| self.0.in_group(g)) {
+        if self.is_admin(state) {
             Ok(())
         } else {
             Err(api_error(
