@@ -7,10 +7,13 @@ calls (approve from the CLI, look at the cluster):
   mcp_client.py URL TOKEN call TOOL JSON [--run R] [--meta-run R]
                                                        -> {"is_error", "structured", "text"}
   mcp_client.py URL TOKEN calls JSONLIST [--run R]     -> [result, ...] in one MCP session
-  mcp_client.py URL TOKEN timed-call TOOL JSON         -> result plus "elapsed" seconds
+  mcp_client.py URL TOKEN timed-call TOOL JSON [--started-file F]
+                                                       -> result plus "elapsed" seconds
 
 `--run` sends the X-Vigil-Run header on every request; `--meta-run` puts the run id in
-the tool call's `_meta.vigil_run` instead. Errors of the transport (401 and the like) are
+the tool call's `_meta.vigil_run` instead. `--started-file` creates F just before the timed
+call is sent, so the test acts while the call is in flight whatever the interpreter's start-up
+took. Errors of the transport (401 and the like) are
 printed as {"transport_error": "..."} with exit code 3.
 """
 
@@ -55,6 +58,7 @@ def main():
     url, token, cmd, *rest = sys.argv[1:]
     run = flag(rest, "--run")
     meta_run = flag(rest, "--meta-run")
+    started_file = flag(rest, "--started-file")
     meta = {"vigil_run": meta_run} if meta_run else None
 
     async def tools(s):
@@ -77,6 +81,9 @@ def main():
         return out
 
     async def timed(s):
+        if started_file:
+            with open(started_file, "w") as f:
+                f.write("calling\n")
         started = time.monotonic()
         r = result_json(await s.call_tool(rest[0], json.loads(rest[1]), meta=meta))
         r["elapsed"] = time.monotonic() - started

@@ -390,14 +390,22 @@ fn approval_status_long_polls_until_a_reviewer_decides() {
     let elapsed = waited["elapsed"].as_f64().unwrap();
     assert!((1.8..15.0).contains(&elapsed), "waited {elapsed}s");
 
-    // A reviewer decides while the agent waits: the poll returns soon after.
+    // A reviewer decides while the agent waits: the poll returns soon after. The approver
+    // starts its 2 s only once the client has sent the call (the client creates `started`
+    // just before), so the interpreter's start-up time cannot eat into the wait.
+    let started = s.gw.data_dir().join("approval-poll-started");
     let approver = {
         let id = id.clone();
         let dba = s.dba.clone();
         let vigil = vigil_e2e::vigil_bin();
         let server = s.gw.http_url();
+        let started = started.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !started.exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_secs(2));
             std::process::Command::new(vigil)
                 .args(["approvals", "approve", &id])
                 .env("VIGIL_SERVER", server)
@@ -407,13 +415,24 @@ fn approval_status_long_polls_until_a_reviewer_decides() {
         })
     };
     let args = json!({ "approval_id": id, "wait_seconds": 60 }).to_string();
-    let waited = mcp(&s.gw, &s.agent, &["timed-call", "approval_status", &args]);
+    let started_arg = started.to_string_lossy().into_owned();
+    let waited = mcp(
+        &s.gw,
+        &s.agent,
+        &[
+            "timed-call",
+            "approval_status",
+            &args,
+            "--started-file",
+            &started_arg,
+        ],
+    );
     assert_success(&approver.join().unwrap(), "vigil approvals approve");
     assert_eq!(waited["structured"]["status"], "approved", "{waited}");
     let elapsed = waited["elapsed"].as_f64().unwrap();
     assert!(
-        (2.0..30.0).contains(&elapsed),
-        "the poll should end when the reviewer decided, after {elapsed}s"
+        (1.9..30.0).contains(&elapsed),
+        "the poll should end when the reviewer decided (2 s after the call was sent), after {elapsed}s"
     );
 }
 
