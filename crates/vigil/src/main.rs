@@ -6,6 +6,9 @@ mod cmd;
 use clap::Parser;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The SQL parser recurses in C; large worker stacks keep a deeply nested
