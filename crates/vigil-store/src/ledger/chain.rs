@@ -17,6 +17,14 @@ pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 /// The canonical JSON text of `event`, exactly as it is hashed and stored.
 pub fn canonical_json(event: &Event) -> Result<String, StoreError> {
+    match super::direct::canonical_json(event) {
+        Some(text) => Ok(text),
+        None => canonical_via_value(event),
+    }
+}
+
+/// The general path: through a `serde_json::Value`, sorting every object.
+pub(crate) fn canonical_via_value(event: &Event) -> Result<String, StoreError> {
     let value = serde_json::to_value(event).map_err(|source| StoreError::Json {
         context: "serializing an event",
         source,

@@ -1,4 +1,5 @@
 //! The ledger's hash chain and its verification.
 
 pub mod chain;
+mod direct;
 pub mod verify;
