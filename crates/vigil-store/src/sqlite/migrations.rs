@@ -10,10 +10,10 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// `(version, SQL)`, in order. Never edit a released migration; add one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, crate::approvals::MIGRATION)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, crate::approvals::MIGRATION), (3, V3)];
 
 /// The newest schema version this binary knows.
-pub(crate) const LATEST: i64 = 2;
+pub(crate) const LATEST: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE ledger (
@@ -64,6 +64,26 @@ CREATE TABLE sessions (
     denied        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX sessions_by_start ON sessions (started_at_ms DESC);
+"#;
+
+/// Statements and their outcomes (nearly every event) are no longer in the
+/// session index: they are found by their session's seq range, which the
+/// writer keeps in `sessions`. Their index entries went to a different leaf
+/// page for each live session, so every commit wrote a page per session:
+/// about a third of the ledger's cost per statement. Other events of a
+/// session (start, end, approvals, which may come after its end) keep an
+/// index entry.
+const V3: &str = r#"
+ALTER TABLE sessions ADD COLUMN first_seq INTEGER;
+ALTER TABLE sessions ADD COLUMN last_seq INTEGER;
+UPDATE sessions SET
+    first_seq = (SELECT MIN(seq) FROM ledger WHERE ledger.session = sessions.id
+                 AND type IN ('statement', 'statement_done')),
+    last_seq = (SELECT MAX(seq) FROM ledger WHERE ledger.session = sessions.id
+                AND type IN ('statement', 'statement_done'));
+DROP INDEX ledger_by_session;
+CREATE INDEX ledger_by_session ON ledger (session, seq)
+    WHERE session IS NOT NULL AND type <> 'statement' AND type <> 'statement_done';
 "#;
 
 /// The schema version of `conn` (0 for a fresh database).
@@ -123,4 +143,81 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied store migration");
     }
     check_not_newer(current_version(conn)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A version-2 database with sessions interleaved, migrated to 3: the
+    /// seq ranges are filled in and the session query plans as intended.
+    #[test]
+    fn migration_3_fills_session_ranges_and_reads_use_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
+             {V1}{}
+             INSERT INTO schema_version VALUES (1, 0), (2, 0);",
+            crate::approvals::MIGRATION
+        ))
+        .unwrap();
+        let rows = [
+            (1, "a", "session_start"),
+            (2, "b", "session_start"),
+            (3, "a", "statement"),
+            (4, "b", "statement"),
+            (5, "a", "statement_done"),
+            (6, "a", "session_end"),
+            (7, "b", "statement_done"),
+        ];
+        for (seq, session, kind) in rows {
+            conn.execute(
+                "INSERT INTO ledger VALUES (?1, 0, ?2, 'p', NULL, ?3, '{}', x'00', x'00')",
+                rusqlite::params![seq, session, kind],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO sessions (id) VALUES (?1) ON CONFLICT DO NOTHING",
+                [session],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), 3);
+        let range = |id: &str| -> (i64, i64) {
+            conn.query_row(
+                "SELECT first_seq, last_seq FROM sessions WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(range("a"), (3, 5));
+        assert_eq!(range("b"), (4, 7));
+
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT seq FROM ledger
+                 WHERE seq BETWEEN ?2 AND ?3 AND session = ?1
+                   AND (type = 'statement' OR type = 'statement_done')
+                 UNION ALL
+                 SELECT seq FROM ledger
+                 WHERE session = ?1 AND type <> 'statement' AND type <> 'statement_done'
+                 ORDER BY seq",
+            )
+            .unwrap()
+            .query_map(rusqlite::params!["a", 1, 9], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("rowid>? AND rowid<?"), "range scan: {plan}");
+        assert!(
+            plan.contains("USING INDEX ledger_by_session"),
+            "index: {plan}"
+        );
+    }
 }

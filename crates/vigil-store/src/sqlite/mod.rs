@@ -1,7 +1,9 @@
 //! The embedded SQLite store: `data_dir/vigil.db` in WAL mode, one
-//! group-commit writer thread, a small pool of read-only connections.
+//! group-commit writer (callers lead commits, a thread does the rest: see
+//! [`group`]), a small pool of read-only connections.
 
 mod approvals;
+mod group;
 mod migrations;
 pub(crate) mod prepared;
 mod queue;
@@ -15,12 +17,13 @@ pub(crate) use reads::open_reader;
 
 use crate::checkpoint::LedgerKey;
 use crate::{Appended, LedgerRecord, NewToken, SessionSummary, Store, StoreError, TokenRecord};
+use group::Group;
 use prepared::PreparedEvent;
 use reads::ReadPool;
 use rusqlite::Connection;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -67,6 +70,7 @@ impl Default for StoreOptions {
 /// checkpoint is signed.
 pub struct SqliteStore {
     tx: queue::Sender,
+    group: Arc<Group>,
     writer: Mutex<Option<JoinHandle<()>>>,
     reads: ReadPool,
     path: PathBuf,
@@ -96,15 +100,21 @@ impl SqliteStore {
         configure_writer(&conn, opts.fsync)?;
         migrations::migrate(&mut conn)?;
         let key = LedgerKey::load_or_create(data_dir)?;
-        let writer = Writer::new(conn, key, opts.checkpoint_every, opts.batch_max)?;
-        let (tx, rx) = queue::channel(opts.queue_capacity.max(1));
+        let writer = Writer::new(conn, key, opts.checkpoint_every)?;
+        // With fsync on, a commit waits for the disk: keep it off the
+        // runtime's threads (no leaders), on the writer thread.
+        let leaders = !opts.fsync;
+        let (tx, rx) = queue::channel(opts.queue_capacity.max(1), leaders);
+        let group = Arc::new(Group::new(writer, rx, opts.batch_max, leaders));
+        let thread_group = Arc::clone(&group);
         let handle = std::thread::Builder::new()
             .name("vigil-ledger-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || thread_group.run())
             .map_err(StoreError::io("starting the ledger writer thread"))?;
         tx.set_writer(handle.thread().clone());
         Ok(SqliteStore {
             tx,
+            group,
             writer: Mutex::new(Some(handle)),
             reads: ReadPool::new(path.clone(), opts.read_connections),
             path,
@@ -190,6 +200,9 @@ impl Store for SqliteStore {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
+        if self.group.leaders() {
+            self.group.lead().await;
+        }
         // A dropped reply means the writer died before answering: not durable.
         rx.await.map_err(|_| StoreError::Closed)?
     }

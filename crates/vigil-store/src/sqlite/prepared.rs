@@ -1,8 +1,7 @@
 //! An event made ready for the writer on the caller's task.
 //!
-//! Serializing to canonical JSON is the CPU-heavy part of an append; doing it
-//! before the event enters the queue spreads that work over the callers'
-//! threads and keeps the single writer thread doing only I/O.
+//! Serializing to canonical JSON is done before the event enters the queue,
+//! outside the writer's lock, so it never holds up a commit.
 
 use crate::StoreError;
 use crate::ledger::chain::canonical_json;

@@ -7,11 +7,12 @@
 //!
 //! What it adds over a channel is control of wake-ups. A wake-up of the
 //! writer thread (a futex call and a context switch on both sides) costs
-//! more than writing an event, so only a sender that waits for its commit
-//! (or one that finds the writer idle) wakes it. A lazy event (a statement's
-//! outcome, which nobody waits for) is left in the queue for the writer's
-//! next round: the next decision's commit, or the writer's own short timed
-//! wait, whichever comes first. See [`super::writer::Writer::run`].
+//! more than writing an event, so the thread is only woken for what only it
+//! does: control commands, events nobody waits for when it is idle, and
+//! waited-for appends when callers do not commit them themselves. A lazy
+//! event (a statement's outcome) is left in the queue for the next commit:
+//! the next decision's, or the thread's own short timed wait, whichever
+//! comes first. See [`super::group`].
 
 use super::writer::Command;
 use std::collections::VecDeque;
@@ -55,13 +56,16 @@ pub(crate) struct Closed;
 
 pub(crate) struct Sender {
     shared: Arc<Shared>,
+    /// Callers commit the appends they wait for (see [`super::group`]),
+    /// so those need not wake the thread.
+    leaders: bool,
 }
 
 pub(crate) struct Receiver {
     shared: Arc<Shared>,
 }
 
-pub(crate) fn channel(capacity: usize) -> (Sender, Receiver) {
+pub(crate) fn channel(capacity: usize, leaders: bool) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::with_capacity(capacity.clamp(1, 1024)),
@@ -75,25 +79,28 @@ pub(crate) fn channel(capacity: usize) -> (Sender, Receiver) {
     (
         Sender {
             shared: Arc::clone(&shared),
+            leaders,
         },
         Receiver { shared },
     )
 }
 
 impl Sender {
-    /// Queues `cmd`, waiting for room first. Wakes the writer unless the
-    /// command is lazy and the writer is not idle.
+    /// Queues `cmd`, waiting for room first. Wakes the writer thread unless
+    /// the command is lazy and the thread is not idle, or its sender commits
+    /// it itself.
     pub(crate) async fn send(&self, cmd: Command) -> Result<(), Closed> {
         let permit = self.shared.room.acquire().await.map_err(|_| Closed)?;
         permit.forget();
         let lazy = cmd.is_lazy();
+        let led = self.leaders && matches!(cmd, Command::Append { reply: Some(_), .. });
         let wake = {
             let mut s = self.shared.lock();
             if s.closed {
                 return Err(Closed);
             }
             s.items.push_back(cmd);
-            let wake = !lazy || s.idle;
+            let wake = !led && (!lazy || s.idle);
             if wake {
                 s.idle = false;
             }
@@ -150,23 +157,52 @@ impl Receiver {
         Taken::Some(n)
     }
 
+    /// Moves the appends at the head of the queue (up to `max`) into `out`,
+    /// without waiting. Returns whether a control command is next in line.
+    pub(crate) fn take_appends(&self, out: &mut Vec<Command>, max: usize) -> bool {
+        let (n, control_next) = {
+            let mut s = self.shared.lock();
+            let n = s
+                .items
+                .iter()
+                .take(max)
+                .take_while(|c| matches!(c, Command::Append { .. }))
+                .count();
+            out.extend(s.items.drain(..n));
+            let control_next = matches!(s.items.front(), Some(Command::Control(_)));
+            (n, control_next)
+        };
+        if n > 0 {
+            self.shared.room.add_permits(n);
+        }
+        control_next
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shared.lock().items.is_empty()
+    }
+
+    /// Wakes the writer thread (a caller found work only it does).
+    pub(crate) fn wake(&self) {
+        self.shared.wake_writer();
+    }
+
     /// Waits until a send wakes the writer or `timeout` passes (None: no
-    /// deadline; every send wakes the writer then). May return early.
+    /// deadline; every send wakes the writer then). Returns at once while
+    /// the queue holds anything; may return early.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
+        {
+            let mut s = self.shared.lock();
+            if !s.items.is_empty() || s.disconnected || s.closed {
+                return;
+            }
+            s.idle = timeout.is_none();
+        }
         match timeout {
             Some(t) => std::thread::park_timeout(t),
-            None => {
-                {
-                    let mut s = self.shared.lock();
-                    if !s.items.is_empty() || s.disconnected || s.closed {
-                        return;
-                    }
-                    s.idle = true;
-                }
-                std::thread::park();
-                self.shared.lock().idle = false;
-            }
+            None => std::thread::park(),
         }
+        self.shared.lock().idle = false;
     }
 
     /// Refuses new sends (those waiting for room fail too); what is queued stays.
@@ -190,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn fifo_bounded_and_closed() {
-        let (tx, rx) = channel(2);
+        let (tx, rx) = channel(2, false);
         tx.send(close_cmd()).await.unwrap();
         tx.send(close_cmd()).await.unwrap();
         // Full: a third send waits for room.

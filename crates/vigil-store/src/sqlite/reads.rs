@@ -4,7 +4,7 @@
 
 use super::BUSY_TIMEOUT;
 use crate::{LedgerRecord, StoreError};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
@@ -76,15 +76,52 @@ pub(crate) fn open_reader(path: &std::path::Path) -> Result<Connection, StoreErr
     Ok(conn)
 }
 
+/// The events of `session` in ledger order: its statements and outcomes
+/// by the session's seq range (a rowid range scan), the rest through the
+/// session index (see migration 3).
 pub(crate) fn session_events(
     conn: &Connection,
     session: &str,
 ) -> Result<Vec<LedgerRecord>, StoreError> {
+    let range: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached("SELECT first_seq, last_seq FROM sessions WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(StoreError::sqlite("reading a session's range"))?;
+    let (first, last) = match range {
+        Some((Some(first), Some(last))) => (first, last),
+        // No statement recorded: the index holds everything.
+        _ => (1, 0),
+    };
     let mut stmt = conn
-        .prepare_cached("SELECT seq, at_ms, type, body FROM ledger WHERE session = ?1 ORDER BY seq")
+        .prepare_cached(
+            "SELECT seq, at_ms, type, body FROM ledger
+             WHERE seq BETWEEN ?2 AND ?3 AND session = ?1
+               AND (type = 'statement' OR type = 'statement_done')
+             UNION ALL
+             SELECT seq, at_ms, type, body FROM ledger
+             WHERE session = ?1 AND type <> 'statement' AND type <> 'statement_done'
+             ORDER BY seq",
+        )
         .map_err(StoreError::sqlite("reading session events"))?;
+    ledger_records(
+        &mut stmt,
+        params![session, first, last],
+        "reading session events",
+    )
+}
+
+/// Runs `stmt` (selecting `seq, at_ms, type, body`) and parses each row
+/// into a [`LedgerRecord`]; `what` names the read in errors.
+pub(crate) fn ledger_records(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    what: &'static str,
+) -> Result<Vec<LedgerRecord>, StoreError> {
     let rows = stmt
-        .query_map([session], |r| {
+        .query_map(params, |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
@@ -93,7 +130,7 @@ pub(crate) fn session_events(
             ))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::sqlite("reading session events"))?;
+        .map_err(StoreError::sqlite(what))?;
     rows.into_iter()
         .map(|(seq, at_ms, event_type, body)| {
             let body = serde_json::from_str(&body)

@@ -1,6 +1,8 @@
 //! Reads by agent run: the sessions whose events carry a run id, and the
 //! run's events in ledger order (the `ledger_by_run` index serves both).
 
+use super::reads::ledger_records;
+use super::sessions::summary_row;
 use crate::{LedgerRecord, SessionSummary, StoreError};
 use rusqlite::{Connection, params};
 
@@ -19,18 +21,7 @@ pub(crate) fn sessions(
         )
         .map_err(StoreError::sqlite("listing a run's sessions"))?;
     let rows = stmt
-        .query_map(params![run_id, limit], |r| {
-            Ok(SessionSummary {
-                id: r.get(0)?,
-                principal: r.get(1)?,
-                connection: r.get(2)?,
-                protocol: r.get(3)?,
-                started_at_ms: r.get(4)?,
-                ended_at_ms: r.get(5)?,
-                statements: r.get(6)?,
-                denied: r.get(7)?,
-            })
-        })
+        .query_map(params![run_id, limit], summary_row)
         .map_err(StoreError::sqlite("listing a run's sessions"))?;
     rows.collect::<Result<_, _>>()
         .map_err(StoreError::sqlite("listing a run's sessions"))
@@ -56,27 +47,5 @@ pub(crate) fn events(
              ORDER BY seq LIMIT ?2",
         )
         .map_err(StoreError::sqlite("reading a run's events"))?;
-    let rows = stmt
-        .query_map(params![run_id, limit], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(StoreError::sqlite("reading a run's events"))?;
-    rows.into_iter()
-        .map(|(seq, at_ms, event_type, body)| {
-            let body = serde_json::from_str(&body)
-                .map_err(|e| StoreError::Corrupt(format!("body of seq {seq} is not JSON: {e}")))?;
-            Ok(LedgerRecord {
-                seq,
-                at_ms,
-                event_type,
-                body,
-            })
-        })
-        .collect()
+    ledger_records(&mut stmt, params![run_id, limit], "reading a run's events")
 }

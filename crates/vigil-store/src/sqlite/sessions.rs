@@ -46,31 +46,61 @@ pub(crate) fn apply(conn: &Connection, event: &PreparedEvent) -> Result<(), Stor
         .map_err(StoreError::sqlite("updating the session summary"))
 }
 
-/// Statement counts of one batch, written once per session at its end
-/// (instead of one upsert per statement). The summary's updates commute, so
-/// applying them after the session's start and end events changes nothing.
+/// Statement counts and seq range of one batch, written once per session
+/// at its end (instead of one upsert per statement). The summary's updates
+/// commute, so applying them after the session's start and end events
+/// changes nothing.
 #[derive(Default)]
 pub(crate) struct Counts<'a> {
-    /// (session, statements, denied), in first-seen order.
-    by_session: Vec<(&'a str, i64, i64)>,
+    by_session: Vec<SessionCounts<'a>>,
+}
+
+struct SessionCounts<'a> {
+    session: &'a str,
+    statements: i64,
+    denied: i64,
+    /// Seqs of the batch's statements and outcomes of this session: how
+    /// `session_events` finds them (they are not in the session index).
+    first_seq: i64,
+    last_seq: i64,
 }
 
 impl<'a> Counts<'a> {
-    pub(crate) fn add(&mut self, event: &'a PreparedEvent) {
-        let (Some(session), SessionEffect::Statement { denied }) =
-            (event.session.as_deref(), &event.effect)
-        else {
+    /// Counts `event`, appended as `seq`.
+    pub(crate) fn add(&mut self, event: &'a PreparedEvent, seq: i64) {
+        let Some(session) = event.session.as_deref() else {
             return;
         };
-        let denied = i64::from(*denied);
+        let denied = match &event.effect {
+            SessionEffect::Statement { denied } => Some(i64::from(*denied)),
+            _ if event.event_type == "statement_done" => None,
+            _ => return,
+        };
         // A batch spans few sessions: a scan beats hashing.
-        match self.by_session.iter_mut().find(|(s, _, _)| *s == session) {
-            Some(entry) => {
-                entry.1 += 1;
-                entry.2 += denied;
+        let entry = match self
+            .by_session
+            .iter_mut()
+            .position(|c| c.session == session)
+        {
+            Some(i) => &mut self.by_session[i],
+            None => {
+                self.by_session.push(SessionCounts {
+                    session,
+                    statements: 0,
+                    denied: 0,
+                    first_seq: seq,
+                    last_seq: seq,
+                });
+                let last = self.by_session.len() - 1;
+                &mut self.by_session[last]
             }
-            None => self.by_session.push((session, 1, denied)),
+        };
+        if let Some(denied) = denied {
+            entry.statements += 1;
+            entry.denied += denied;
         }
+        entry.first_seq = entry.first_seq.min(seq);
+        entry.last_seq = entry.last_seq.max(seq);
     }
 
     pub(crate) fn write(self, conn: &Connection) -> Result<(), StoreError> {
@@ -79,14 +109,23 @@ impl<'a> Counts<'a> {
         }
         let mut stmt = conn
             .prepare_cached(
-                "INSERT INTO sessions (id, statements, denied) VALUES (?1, ?2, ?3)
+                "INSERT INTO sessions (id, statements, denied, first_seq, last_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET statements = statements + excluded.statements,
-                   denied = denied + excluded.denied",
+                   denied = denied + excluded.denied,
+                   first_seq = MIN(COALESCE(first_seq, excluded.first_seq), excluded.first_seq),
+                   last_seq = MAX(COALESCE(last_seq, excluded.last_seq), excluded.last_seq)",
             )
             .map_err(StoreError::sqlite("updating the session summary"))?;
-        for (session, statements, denied) in self.by_session {
-            stmt.execute(params![session, statements, denied])
-                .map_err(StoreError::sqlite("updating the session summary"))?;
+        for c in self.by_session {
+            stmt.execute(params![
+                c.session,
+                c.statements,
+                c.denied,
+                c.first_seq,
+                c.last_seq
+            ])
+            .map_err(StoreError::sqlite("updating the session summary"))?;
         }
         Ok(())
     }
@@ -101,19 +140,23 @@ pub(crate) fn list(conn: &Connection, limit: usize) -> Result<Vec<SessionSummary
         )
         .map_err(StoreError::sqlite("listing sessions"))?;
     let rows = stmt
-        .query_map([limit], |r| {
-            Ok(SessionSummary {
-                id: r.get(0)?,
-                principal: r.get(1)?,
-                connection: r.get(2)?,
-                protocol: r.get(3)?,
-                started_at_ms: r.get(4)?,
-                ended_at_ms: r.get(5)?,
-                statements: r.get(6)?,
-                denied: r.get(7)?,
-            })
-        })
+        .query_map([limit], summary_row)
         .map_err(StoreError::sqlite("listing sessions"))?;
     rows.collect::<Result<_, _>>()
         .map_err(StoreError::sqlite("listing sessions"))
+}
+
+/// A `sessions` row selected as `id, principal, connection, protocol,
+/// started_at_ms, ended_at_ms, statements, denied`.
+pub(crate) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
+    Ok(SessionSummary {
+        id: r.get(0)?,
+        principal: r.get(1)?,
+        connection: r.get(2)?,
+        protocol: r.get(3)?,
+        started_at_ms: r.get(4)?,
+        ended_at_ms: r.get(5)?,
+        statements: r.get(6)?,
+        denied: r.get(7)?,
+    })
 }

@@ -1,12 +1,5 @@
-//! The group-commit ledger writer.
-//!
-//! One thread owns the write connection. Callers send [`Command`]s through a
-//! bounded channel; the thread takes whatever is queued (up to a batch cap),
-//! writes all the appends in ONE transaction, commits, and only then answers
-//! every waiter. One commit per batch instead of one per event is what makes
-//! durable appends cheap under concurrency. The bounded channel gives
-//! back-pressure: when the writer falls behind, senders wait for room, so an
-//! event is never dropped and a statement is never forwarded unrecorded.
+//! The ledger's write connection: chains events, commits batches, signs
+//! checkpoints. Who calls it and when is [`super::group`]'s business.
 //!
 //! A failed batch is rolled back and every waiter in it gets an error (the
 //! gateway then refuses those statements: fail closed); the in-memory chain
@@ -14,19 +7,22 @@
 //! a valid chain.
 
 use super::prepared::PreparedEvent;
-use super::queue::{Receiver, Taken};
 use super::{now_ms, sessions};
 use crate::checkpoint::LedgerKey;
 use crate::ledger::chain::{GENESIS_HASH, chain_hash, hash_from_blob};
-use crate::{Appended, NewToken, StoreError, tokens};
+use crate::{Appended, NewToken, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use tokio::sync::oneshot;
 
-/// How long a round of lazy events (statement outcomes) may wait for a
-/// commit it can share. Nobody waits for them, and a process crash within
-/// this window loses at most these outcomes, never a decision.
-const LAZY_DELAY: Duration = Duration::from_millis(2);
+/// WAL size, in pages (32 MiB), past which the writer thread checkpoints it
+/// into the database. SQLite's own automatic checkpoint would run, with its
+/// fsync, inside whichever commit crossed the line. Larger than its 1000:
+/// each commit rewrites the same hot pages (the ledger's last leaf, each
+/// live session's index leaf), and a checkpoint copies a page once however
+/// often the WAL holds it, so a longer WAL copies much less per event.
+const CHECKPOINT_PAGES: i32 = 8000;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -82,7 +78,8 @@ pub(crate) struct Writer {
     public_key: [u8; 32],
     head: Head,
     checkpoint_every: u64,
-    batch_max: usize,
+    /// Pages in the WAL after the last commit (SQLite's WAL hook).
+    wal_pages: Arc<AtomicI32>,
     /// Whether this writer appended anything. A store opened only to manage
     /// tokens (`vigil token create` beside a running gateway) must not sign a
     /// checkpoint of a chain head another process is extending.
@@ -91,152 +88,56 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
-        conn: Connection,
+        mut conn: Connection,
         key: LedgerKey,
         checkpoint_every: u64,
-        batch_max: usize,
     ) -> Result<Self, StoreError> {
         let head = load_head(&conn)?;
+        // Our hook replaces SQLite's automatic checkpoint: see `checkpoint`.
+        let wal_pages = Arc::new(AtomicI32::new(0));
+        let pages = Arc::clone(&wal_pages);
+        conn.wal_hook(Some(
+            move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                pages.store(n, Ordering::Relaxed);
+                Ok(())
+            },
+        ))
+        .map_err(StoreError::sqlite("installing the WAL hook"))?;
         Ok(Writer {
             public_key: key.public_key(),
             conn,
             key,
             head,
             checkpoint_every,
-            batch_max: batch_max.max(1),
+            wal_pages,
             appended: false,
         })
     }
 
-    /// The writer thread's body: runs until a `Close` or until the sender is gone.
-    ///
-    /// Appends collect in `pending` and commit together. A round commits at
-    /// once when anyone waits for one of its events (a decision: nothing is
-    /// forwarded before it is durable) or when the batch is full; a round of
-    /// lazy events only (statement outcomes, which nobody waits for) is kept
-    /// for at most [`LAZY_DELAY`], so it usually shares the next decision's
-    /// commit instead of costing one of its own. Lazy senders do not wake
-    /// the writer (see [`super::queue`]): while events flow, the writer
-    /// sleeps with a deadline and picks them up on its next round.
-    pub(crate) fn run(mut self, rx: Receiver) {
-        let mut batch = Vec::with_capacity(self.batch_max);
-        let mut pending: Vec<(PreparedEvent, Option<Reply<Appended>>)> = Vec::new();
-        let mut deadline: Option<Instant> = None;
-        let mut last_work = Instant::now();
-        loop {
-            match rx.take(&mut batch, self.batch_max) {
-                Taken::Some(_) => {}
-                Taken::Finished => break,
-                Taken::Empty => {
-                    let now = Instant::now();
-                    match deadline {
-                        Some(d) if now >= d => {
-                            self.flush(&mut pending);
-                            deadline = None;
-                        }
-                        Some(d) => rx.park(Some(d - now)),
-                        None if now.duration_since(last_work) < LAZY_DELAY => {
-                            // Events are flowing: a lazy one may be queued
-                            // without waking us, so look again soon.
-                            rx.park(Some(LAZY_DELAY));
-                        }
-                        None => rx.park(None),
-                    }
-                    continue;
-                }
-            }
-            last_work = Instant::now();
-            let close = self.process(&mut batch, &mut pending);
-            if let Some(reply) = close {
-                // Refuse new sends, but write everything already queued.
-                rx.close();
-                while let Taken::Some(_) = rx.take(&mut batch, self.batch_max) {
-                    if let Some(extra) = self.process(&mut batch, &mut pending) {
-                        let _ = extra.send(Ok(()));
-                    }
-                    self.flush(&mut pending);
-                }
-                self.flush(&mut pending);
-                let _ = reply.send(self.shut_down());
-                return;
-            }
-            if pending.len() >= self.batch_max || pending.iter().any(|(_, r)| r.is_some()) {
-                self.flush(&mut pending);
-                deadline = None;
-            } else if !pending.is_empty() && deadline.is_none() {
-                deadline = Some(last_work + LAZY_DELAY);
-            }
-        }
-        // The sender dropped without `close`: still write what is queued and
-        // leave a checkpoint.
-        self.flush(&mut pending);
-        if let Err(e) = self.shut_down() {
-            tracing::error!(error = %e, "ledger writer could not write its final checkpoint");
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the WAL grew enough to be checkpointed.
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        self.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES
+    }
+
+    /// Copies the WAL into the database (PASSIVE: never waits for readers);
+    /// the next commit then starts the WAL over. A failure is logged and
+    /// retried later: the WAL only grows meanwhile.
+    pub(crate) fn checkpoint(&mut self) {
+        self.wal_pages.store(0, Ordering::Relaxed);
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 
-    /// Runs one batch in order; appends are added to `pending`, which is
-    /// committed before any other command so ledger order is queue order.
-    /// Returns the reply of a `Close`, if the batch held one.
-    fn process(
-        &mut self,
-        batch: &mut Vec<Command>,
-        pending: &mut Vec<(PreparedEvent, Option<Reply<Appended>>)>,
-    ) -> Option<Reply<()>> {
-        let mut close = None;
-        for cmd in batch.drain(..) {
-            let control = match cmd {
-                Command::Append { event, reply } => {
-                    pending.push((event, reply));
-                    continue;
-                }
-                Command::Control(control) => control,
-            };
-            self.flush(pending);
-            match control {
-                Control::CreateToken { token, reply } => {
-                    let _ = reply.send(tokens::insert(&self.conn, &token));
-                }
-                Control::RevokeToken { name, reply } => {
-                    let _ = reply.send(tokens::revoke(&self.conn, &name, now_ms()));
-                }
-                Control::Run(work) => work(self),
-                Control::Close { reply } => {
-                    if let Some(earlier) = close.replace(reply) {
-                        let _ = earlier.send(Ok(()));
-                    }
-                }
-            }
-        }
-        close
-    }
-
-    /// Commits `appends` in one transaction and answers each waiter.
-    fn flush(&mut self, appends: &mut Vec<(PreparedEvent, Option<Reply<Appended>>)>) {
-        if appends.is_empty() {
-            return;
-        }
-        match self.write_batch(appends) {
-            Ok(results) => {
-                for ((_, reply), appended) in appends.drain(..).zip(results) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(appended));
-                    }
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                tracing::error!(error = %message, events = appends.len(), "ledger batch failed; its events are not recorded");
-                for (_, reply) in appends.drain(..) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(StoreError::WriteFailed(message.clone())));
-                    }
-                }
-            }
-        }
-    }
-
-    fn write_batch(
+    /// Commits `appends` in one transaction; the results are in order.
+    pub(crate) fn write_batch(
         &mut self,
         appends: &[(PreparedEvent, Option<Reply<Appended>>)],
     ) -> Result<Vec<Appended>, StoreError> {
@@ -310,7 +211,7 @@ impl Writer {
 
     /// Final checkpoint (when events were written since the last one) and a
     /// WAL truncation so the database file alone holds everything.
-    fn shut_down(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn shut_down(&mut self) -> Result<(), StoreError> {
         if self.appended && self.head.seq > self.head.checkpoint_seq {
             write_checkpoint(
                 &self.conn,
@@ -367,7 +268,7 @@ fn append_in<'e>(
             ])
             .map_err(StoreError::sqlite("inserting a ledger event"))?;
         sessions::apply(tx, event)?;
-        counts.add(event);
+        counts.add(event, seq);
         head.seq = seq;
         head.hash = hash;
         if checkpoint_every > 0 && seq.unsigned_abs().is_multiple_of(checkpoint_every) {
