@@ -9,13 +9,18 @@ use vigil_e2e::{Gateway, PgCluster, assert_success, config_with, pg_bin, random_
 /// A cluster with database `bench` owned by `app`, initialised with `pgbench -i -s 1`
 /// directly, and a gateway whose `admins` may do anything on connection `bench`.
 fn bench() -> (PgCluster, Gateway) {
+    bench_with_workers(None)
+}
+
+/// [`bench`] with `[server] workers` set when given.
+fn bench_with_workers(workers: Option<usize>) -> (PgCluster, Gateway) {
     let pg = PgCluster::start();
     let password = random_hex(12);
     pg.create_role("app", &password);
     pg.create_database("bench", "app");
     let out = pgbench(pg.port(), "app", &password, &["-i", "-s", "1", "-q"]);
     assert_success(&out, "pgbench -i -s 1 directly on the cluster");
-    let config = config_with(&format!(
+    let mut config = config_with(&format!(
         r#"
 [[connection]]
 name = "bench"
@@ -36,6 +41,9 @@ connections = ["bench"]
 "#,
         pg.address()
     ));
+    if let Some(n) = workers {
+        config = config.replacen("[server]\n", &format!("[server]\nworkers = {n}\n"), 1);
+    }
     let gw = Gateway::start(&config, &[("BENCH_PG_PASSWORD", &password)]);
     (pg, gw)
 }
@@ -153,4 +161,30 @@ fn pgbench_new_connection_per_transaction_has_no_failures() {
         "-S -C -c 4",
         &["-S", "-C", "-T", "3", "-c", "4", "-j", "2"],
     );
+}
+
+/// The worker count the gateway logged when its runtime started.
+fn runtime_workers(gw: &Gateway) -> Option<usize> {
+    let log = gw.log_text();
+    let line = log.lines().find(|l| l.contains("runtime started"))?;
+    let (_, rest) = line.split_once("workers=")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn server_workers_sizes_the_runtime_and_one_worker_serves_ten_clients() {
+    let (_pg, gw) = bench_with_workers(Some(1));
+    assert_eq!(runtime_workers(&gw), Some(1), "{}", gw.log_text());
+    for mode in ["simple", "prepared"] {
+        run_through(
+            &gw,
+            &format!("-S -M {mode} -c 10 on one worker"),
+            &["-S", "-M", mode, "-T", "3", "-c", "10", "-j", "2"],
+        );
+    }
+    let (_pg, gw) = bench_with_workers(Some(3));
+    assert_eq!(runtime_workers(&gw), Some(3), "{}", gw.log_text());
 }

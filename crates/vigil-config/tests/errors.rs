@@ -50,6 +50,22 @@ fn unknown_key_at_top_level_and_in_sections() {
 }
 
 #[test]
+fn workers_out_of_range_is_located() {
+    assert_error(
+        "[server]\nworkers = 0\n",
+        "v.toml:2:11: `workers` must be between 1 and 1024, got 0",
+        "",
+    );
+    assert_error(
+        "[server]\nworkers = 5000\n",
+        "v.toml:2:11: `workers` must be between 1 and 1024, got 5000",
+        "",
+    );
+    assert_error("[server]\nworkers = -1\n", "v.toml:2:11: ", "");
+    assert_error("[server]\nworkers = \"2\"\n", "v.toml:2:11: ", "");
+}
+
+#[test]
 fn toml_syntax_error_is_located() {
     assert_error("[server]\ndata_dir = \"unterminated\n", "v.toml:2:", "");
 }

@@ -93,6 +93,7 @@ fn defaults_apply_when_sections_are_absent() {
     let config = load_ok("", &[]);
     assert_eq!(config.server.data_dir, PathBuf::from("./vigil-data"));
     assert!(config.server.admin_groups.is_empty());
+    assert_eq!(config.server.workers, None);
     assert_eq!(config.listen.postgres, None);
     assert_eq!(config.tls.cert, None);
     assert!(!config.tls.allow_plaintext);
@@ -110,6 +111,7 @@ fn every_key_is_read() {
 data_dir = "/var/lib/vigil"
 admin_groups = ["admins", "sec"]
 store = "postgres://vigil:pw@db/vigil"
+workers = 3
 
 [listen]
 postgres = "0.0.0.0:5433"
@@ -164,6 +166,7 @@ connections = ["bill*"]
 "#;
     let config = load_ok(text, &[]);
     assert_eq!(config.server.data_dir, PathBuf::from("/var/lib/vigil"));
+    assert_eq!(config.server.workers, Some(3));
     assert_eq!(
         config.server.store.as_ref().map(|s| s.expose().as_str()),
         Some("postgres://vigil:pw@db/vigil")

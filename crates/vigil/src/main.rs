@@ -10,10 +10,20 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let ready = match cmd::Ready::new(cli::Cli::parse()) {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = ready.workers() {
+        builder.worker_threads(workers);
+    }
     // The SQL parser recurses in C; large worker stacks keep a deeply nested
     // statement from overflowing (the analyser also refuses past a limit).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = builder
         .enable_all()
         .thread_stack_size(16 * 1024 * 1024)
         .build();
@@ -24,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
+    match runtime.block_on(ready.run()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vigil: {e:#}");

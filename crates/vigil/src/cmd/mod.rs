@@ -9,9 +9,40 @@ mod token;
 use crate::cli::{AuditCommand, Cli, Command, PolicyCommand};
 use std::process::ExitCode;
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// A command made ready before the async runtime exists: `serve` loads its
+/// config first, because `[server] workers` sizes the runtime.
+pub enum Ready {
+    Serve(Box<vigil_config::Config>),
+    Other(Cli),
+}
+
+impl Ready {
+    pub fn new(cli: Cli) -> anyhow::Result<Ready> {
+        Ok(match &cli.command {
+            Command::Serve(args) => Ready::Serve(Box::new(vigil_config::load(&args.config)?)),
+            _ => Ready::Other(cli),
+        })
+    }
+
+    /// The runtime's worker threads, when the config sets them.
+    pub fn workers(&self) -> Option<usize> {
+        match self {
+            Ready::Serve(config) => config.server.workers,
+            Ready::Other(_) => None,
+        }
+    }
+
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Ready::Serve(config) => serve::run(*config).await,
+            Ready::Other(cli) => run(cli).await,
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(&args.config).await,
+        Command::Serve(args) => serve::run(vigil_config::load(&args.config)?).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Approvals(cmd) => approvals::run(cmd).await,

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use std::path::Path;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -8,9 +8,10 @@ use vigil_config::LogFormat;
 /// How long open sessions get to finish after Ctrl-C or SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = vigil_config::load(path)?;
+pub async fn run(config: vigil_config::Config) -> anyhow::Result<ExitCode> {
     init_logging(&config.log.level, config.log.format)?;
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(workers, "runtime started");
     let (tx, rx) = watch::channel(false);
     let mut gateway = tokio::spawn(vigil_gateway::serve(config, rx));
     tokio::select! {
@@ -63,8 +64,11 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .context("invalid [log] level")?;
+    // Colours only for a terminal: escape codes in a log file or a
+    // collector's input are noise that breaks grep.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
