@@ -24,16 +24,47 @@
 //! `tests/cache.rs` compares the cached path with `analyze` over the case
 //! corpus with every number changed.
 
+use std::cell::RefCell;
+
 use pg_query::protobuf::Token;
+
+/// A key and the byte range its replaced numbers span.
+pub(crate) type LiteralKey = (String, usize, usize);
+
+/// Texts longer than this are not remembered (the caches do not keep them either).
+const REMEMBERED_LEN: usize = crate::cache::MAX_CACHED_LEN;
+
+thread_local! {
+    /// The last text keyed on this thread, and its key: the analysis cache
+    /// and then the mask lineage cache ask for the same statement's key in
+    /// turn, and the lexer scan is the expensive part of a cache hit.
+    static LAST: RefCell<Option<(Box<str>, Option<LiteralKey>)>> = const { RefCell::new(None) };
+}
 
 /// The key of `sql` and the byte range from the first replaced number's
 /// start to the last one's end; `None` when nothing was replaced or the
 /// lexer refused the text.
-pub(crate) fn literal_key(sql: &str) -> Option<(String, usize, usize)> {
+pub(crate) fn literal_key(sql: &str) -> Option<LiteralKey> {
     // Cheap pre-check: no digit, no number.
     if !sql.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
+    if sql.len() > REMEMBERED_LEN {
+        return scan_key(sql);
+    }
+    let remembered = LAST.with(|last| match &*last.borrow() {
+        Some((text, key)) if **text == *sql => Some(key.clone()),
+        _ => None,
+    });
+    if let Some(key) = remembered {
+        return key;
+    }
+    let key = scan_key(sql);
+    LAST.with(|last| *last.borrow_mut() = Some((sql.into(), key.clone())));
+    key
+}
+
+fn scan_key(sql: &str) -> Option<LiteralKey> {
     let tokens = pg_query::scan_tokens(sql).ok()?;
     let mut key = String::with_capacity(sql.len());
     let mut copied = 0usize;
@@ -125,5 +156,14 @@ mod tests {
             assert_eq!(literal_key(kept), None, "{kept}");
         }
         assert_eq!(literal_key("SELECT 'unterminated = 5"), None);
+    }
+
+    #[test]
+    fn a_remembered_key_is_the_scanned_one() {
+        for sql in ["SELECT 1 WHERE a = 5", "SELECT 1 WHERE a = 6", "SELECT 2"] {
+            let first = literal_key(sql);
+            assert_eq!(first, scan_key(sql));
+            assert_eq!(literal_key(sql), first, "{sql}");
+        }
     }
 }

@@ -31,8 +31,18 @@ type Cached = Arc<Option<OutputLineage>>;
 
 #[derive(Debug, Default)]
 struct Shard {
-    entries: HashMap<(u64, Box<str>), (Cached, u64)>,
+    /// Keyed by the hash of (generation, text); the entry holds both to tell
+    /// a hit from a collision (a lookup then needs no copy of the text).
+    entries: HashMap<u64, Entry>,
     clock: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    generation: u64,
+    text: Box<str>,
+    cached: Cached,
+    used: u64,
 }
 
 impl LineageCache {
@@ -64,16 +74,16 @@ impl LineageCache {
         // Cached under the literal key only, when there is one.
         let text = literal.as_deref().unwrap_or(sql);
         let hash = self.hasher.hash_one((generation, text));
-        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
-        let shard = &self.shards[index];
-        let key = (generation, Box::<str>::from(text));
-        let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self
+            .shard(hash)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while guard.entries.len() >= self.max_entries {
             let oldest = guard
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| *k);
             match oldest {
                 Some(k) => {
                     guard.entries.remove(&k);
@@ -81,24 +91,38 @@ impl LineageCache {
                 None => break,
             }
         }
-        let now = guard.clock;
-        guard.entries.insert(key, (Arc::clone(&result), now));
+        let used = guard.clock;
+        guard.entries.insert(
+            hash,
+            Entry {
+                generation,
+                text: text.into(),
+                cached: Arc::clone(&result),
+                used,
+            },
+        );
         Ok(result)
     }
 
     fn lookup(&self, generation: u64, text: &str) -> Option<Cached> {
         let hash = self.hasher.hash_one((generation, text));
-        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
-        let mut guard = self.shards[index]
+        let mut guard = self
+            .shard(hash)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         guard.clock += 1;
         let now = guard.clock;
-        let (hit, used) = guard
-            .entries
-            .get_mut(&(generation, Box::<str>::from(text)))?;
-        *used = now;
-        Some(Arc::clone(hit))
+        let entry = guard.entries.get_mut(&hash)?;
+        if entry.generation != generation || *entry.text != *text {
+            return None;
+        }
+        entry.used = now;
+        Some(Arc::clone(&entry.cached))
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
+        &self.shards[index]
     }
 
     /// How many results the cache holds.
