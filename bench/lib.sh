@@ -47,13 +47,18 @@ bench_setup() {
 
 # start_vigil EXTRA_POLICY_TOML: an admin policy that allows everything plus
 # whatever mask rules the caller adds; prints nothing, sets VIGIL_PORT, VIGIL_PID, TOKEN.
+# BENCH_VIGIL_WORKERS (default 1) is `[server] workers`; set it empty for
+# the default, one per core. One thread, like pgbouncer's, suits a 2-core
+# host shared with PostgreSQL and pgbench (bench/README.md).
 start_vigil() {
+    local workers=${BENCH_VIGIL_WORKERS-1}
     VIGIL_PORT=$(free_port)
     local http_port; http_port=$(free_port)
     cat > "$WORK/vigil.toml" <<TOML
 [server]
 data_dir = "$WORK/vigil-data"
 admin_groups = ["admins"]
+${workers:+workers = $workers}
 [listen]
 postgres = "127.0.0.1:$VIGIL_PORT"
 http = "127.0.0.1:$http_port"
