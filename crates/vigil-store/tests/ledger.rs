@@ -335,6 +335,46 @@ async fn mixed_concurrent_writes_lose_nothing_on_the_writer_thread() {
     mixed_concurrent_writes_lose_nothing(true).await;
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_leader_dropped_while_it_yields_stalls_nobody() {
+    // A session that ends while its task leads a commit (the future is
+    // dropped at the leader's yield) must not leave later appends waiting.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.append(session_start("a", 1)).await.unwrap();
+    let mut dropped = Box::pin(store.append(statement("a", 2, "allow")));
+    // One poll: the event is queued and its caller is leading, at its yield.
+    let polled = futures_poll_once(dropped.as_mut()).await;
+    assert!(polled.is_none(), "the leader should be yielding");
+    drop(dropped);
+    // Long enough for the writer thread to go idle (it then waits to be woken).
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.append(statement("a", 3, "allow")),
+    )
+    .await;
+    let appended = next.expect("an append after a dropped leader must not wait forever");
+    assert!(appended.is_ok(), "{appended:?}");
+    let events = store.session_events("a").await.unwrap();
+    assert_eq!(
+        events.len(),
+        3,
+        "the dropped leader's event is committed too"
+    );
+}
+
+/// Polls `fut` once: its output if it finished, `None` if it is pending.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 #[tokio::test]
 async fn interleaved_sessions_list_exactly_their_own_events() {
     // Statements and outcomes are found by seq range, the rest by index:

@@ -41,6 +41,9 @@ pub(crate) const LAZY_DELAY: Duration = Duration::from_millis(2);
 /// everybody else.
 const MAX_LEADER_ROUNDS: usize = 4;
 
+/// Yields a leader makes beyond the first while its batch keeps growing.
+const EXTRA_YIELDS: usize = 3;
+
 type Pending = Vec<(PreparedEvent, Option<Reply<Appended>>)>;
 
 /// What the lock protects: the connection, and the appends taken from the
@@ -105,20 +108,36 @@ impl Group {
             {
                 return;
             }
+            let mut flag = LeaderFlag {
+                group: self,
+                finished: false,
+            };
             // Sessions that are ready to run queue their decisions first,
             // and all of them share this commit: at 10 pgbench clients a
             // leader that committed at once wrote about 2 statements per
             // commit, and a commit costs far more than an event.
             tokio::task::yield_now().await;
+            // While others keep joining, let them: each yield also lets the
+            // runtime poll the network once more.
+            let mut queued = self.rx.len();
+            for _ in 0..EXTRA_YIELDS {
+                tokio::task::yield_now().await;
+                let now = self.rx.len();
+                if now <= queued {
+                    break;
+                }
+                queued = now;
+            }
             let (control_waiting, checkpoint) = match self.batcher.try_lock() {
                 Ok(mut b) => b.lead_round(&self.rx),
                 Err(TryLockError::Poisoned(p)) => p.into_inner().lead_round(&self.rx),
                 Err(TryLockError::WouldBlock) => {
-                    self.leading.store(false, Ordering::Release);
+                    flag.finished = true;
                     return;
                 }
             };
-            self.leading.store(false, Ordering::Release);
+            flag.finished = true;
+            drop(flag);
             if control_waiting || checkpoint {
                 // Only the thread runs those; our event, if it was queued
                 // behind a control, is committed by the thread too.
@@ -180,6 +199,24 @@ impl Group {
                 None if flowing => self.rx.park(Some(LAZY_DELAY)),
                 None => self.rx.park(None),
             }
+        }
+    }
+}
+
+/// The leader's flag, let go however the leader stops: a leader's future
+/// dropped during its yields (its session ended) must not leave the flag
+/// set, or every later caller would wait for a commit nobody makes. Then the
+/// writer thread commits what was queued.
+struct LeaderFlag<'a> {
+    group: &'a Group,
+    finished: bool,
+}
+
+impl Drop for LeaderFlag<'_> {
+    fn drop(&mut self) {
+        self.group.leading.store(false, Ordering::Release);
+        if !self.finished {
+            self.group.rx.wake();
         }
     }
 }

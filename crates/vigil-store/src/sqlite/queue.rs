@@ -182,6 +182,11 @@ impl Receiver {
         self.shared.lock().items.is_empty()
     }
 
+    /// Commands queued now.
+    pub(crate) fn len(&self) -> usize {
+        self.shared.lock().items.len()
+    }
+
     /// Wakes the writer thread (a caller found work only it does).
     pub(crate) fn wake(&self) {
         self.shared.wake_writer();
