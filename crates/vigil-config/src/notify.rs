@@ -14,7 +14,12 @@ pub const NOTIFY_EVENTS: &[&str] = &[
     "approval_decided",
     "grant_created",
     "grant_revoked",
+    "ledger_head",
 ];
+
+/// Events a webhook gets only when its `events` names them (a chat channel
+/// has no use for a signed ledger head every thousand statements).
+pub const OPT_IN_EVENTS: &[&str] = &["ledger_head"];
 
 /// One webhook.
 #[derive(Clone, Debug)]
@@ -23,13 +28,17 @@ pub struct NotifyConfig {
     pub url: String,
     /// Signs each body: `X-Vigil-Signature: sha256=<hex HMAC-SHA256 of the body>`.
     pub secret: Option<Secret<String>>,
-    /// Which events to send; empty means all of [`NOTIFY_EVENTS`].
+    /// Which events to send; empty means all of [`NOTIFY_EVENTS`] but the
+    /// [`OPT_IN_EVENTS`].
     pub events: Vec<String>,
 }
 
 impl NotifyConfig {
     pub fn wants(&self, event: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|e| e == event)
+        if self.events.is_empty() {
+            return !OPT_IN_EVENTS.contains(&event);
+        }
+        self.events.iter().any(|e| e == event)
     }
 }
 

@@ -27,6 +27,46 @@ pub struct ServerConfig {
     /// spend less CPU per statement on waking each other.
     #[serde(default, deserialize_with = "workers")]
     pub workers: Option<usize>,
+    /// Client sessions open at once over every front-end; past it a client
+    /// is refused (PostgreSQL: SQLSTATE 53300), so agents together cannot
+    /// exhaust a target's own `max_connections`.
+    #[serde(default = "default_max_connections", deserialize_with = "positive")]
+    pub max_connections: u32,
+    /// Client sessions one principal (issuer and subject) may hold at once.
+    #[serde(
+        default = "default_max_connections_per_principal",
+        deserialize_with = "positive"
+    )]
+    pub max_connections_per_principal: u32,
+    /// Failed logins one source address (an IPv6 /64) may make per minute;
+    /// past it, its logins are refused at once with a generic error until
+    /// its budget refills (a token bucket of this size, refilled over a minute).
+    #[serde(default = "default_login_failures_per_minute", deserialize_with = "positive")]
+    pub login_failures_per_minute: u32,
+}
+
+fn default_max_connections() -> u32 {
+    1000
+}
+
+fn default_max_connections_per_principal() -> u32 {
+    50
+}
+
+fn default_login_failures_per_minute() -> u32 {
+    10
+}
+
+/// An integer from 1 to `u32::MAX`: zero would refuse everyone.
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u64::deserialize(d)?;
+    match u32::try_from(n) {
+        Ok(n @ 1..) => Ok(n),
+        _ => Err(serde::de::Error::custom(format!(
+            "must be between 1 and {}, got {n}",
+            u32::MAX
+        ))),
+    }
 }
 
 /// The most `workers` a config may ask for: far past any core count, low
@@ -54,6 +94,9 @@ impl Default for ServerConfig {
             admin_groups: Vec::new(),
             store: None,
             workers: None,
+            max_connections: default_max_connections(),
+            max_connections_per_principal: default_max_connections_per_principal(),
+            login_failures_per_minute: default_login_failures_per_minute(),
         }
     }
 }
@@ -82,7 +125,7 @@ pub struct TlsConfig {
     /// PEM private key of `cert`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub key: Option<PathBuf>,
-    /// Accept plaintext PostgreSQL clients from any address, not only loopback.
+    /// Accept plaintext clients (PostgreSQL and HTTP) from any address, not only loopback.
     #[serde(default)]
     pub allow_plaintext: bool,
 }
