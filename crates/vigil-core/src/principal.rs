@@ -55,10 +55,33 @@ pub struct Principal {
     /// Not serialised: the ledger keeps name, issuer and subject, not every claim.
     #[serde(skip)]
     pub claims: Option<serde_json::Value>,
+    /// SHA-256 of the Vigil token that proved this identity, so the guard can
+    /// see its revocation while a session runs. Never serialised or printed.
+    #[serde(skip)]
+    pub token_hash: Option<crate::Secret<[u8; 32]>>,
 }
 
 impl Principal {
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }
+
+    /// Who this is, whatever they are called: see [`IdentityKey`].
+    pub fn identity(&self) -> IdentityKey {
+        IdentityKey {
+            issuer: self.issuer.clone(),
+            subject: self.subject.clone().unwrap_or_else(|| self.name.clone()),
+        }
+    }
+}
+
+/// A person or agent as its issuer knows it: the issuer that vouched (`vigil`
+/// for Vigil tokens, the OIDC `iss`) and the subject there (the token's name,
+/// the OIDC `sub`). Approvals, grants and the self-approval check compare
+/// these, never bare names: an OIDC "alice" and a Vigil token named "alice"
+/// are different people.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IdentityKey {
+    pub issuer: String,
+    pub subject: String,
 }

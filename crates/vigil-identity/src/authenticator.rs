@@ -6,13 +6,15 @@ use crate::oidc::{OidcVerifier, Reject};
 use crate::token::{self, VIGIL_ISSUER};
 use crate::{IdentityError, now_ms};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vigil_core::{Principal, Secret};
 use vigil_store::{Store, TokenRecord};
 
-/// How long a successful token lookup is reused. A revoked token keeps
-/// working for at most this long in a gateway that had just authenticated it.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a successful token lookup is reused, for new logins and for the
+/// re-checks of open sessions ([`Authenticator::revalidate`]). A revoked
+/// token keeps working for at most this long in a running gateway
+/// (`[identity] token_cache`).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Most cached lookups (one per distinct valid token).
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
@@ -50,6 +52,58 @@ impl Authenticator {
     pub fn with_oidc(mut self, oidc: OidcVerifier) -> Self {
         self.oidc = oidc;
         self
+    }
+
+    /// Accepts JWTs from `oidc`'s issuers (replacing any set before).
+    pub fn set_oidc(&mut self, oidc: OidcVerifier) {
+        self.oidc = oidc;
+    }
+
+    /// Replaces the token cache with one whose entries live `ttl` (zero: no
+    /// cache, every login and every re-check reads the store).
+    pub fn set_cache_ttl(&mut self, ttl: Duration) {
+        self.cache = PositiveCache::new(ttl, DEFAULT_CACHE_CAPACITY);
+    }
+
+    /// How long a token lookup is reused: open sessions re-check their
+    /// credential at most this often.
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache.ttl()
+    }
+
+    /// Checks again that the credential behind `principal` is still good,
+    /// for a session that outlives its login: a revoked or expired Vigil
+    /// token is refused. Reads the store at most once per cache lifetime per
+    /// token (whatever the number of sessions); returns when that read was,
+    /// so the caller can skip re-checks until `checked_at + cache_ttl()`.
+    /// Principals of other credentials (OIDC) have nothing to re-check here:
+    /// their deadline is `expires_at_ms`.
+    pub async fn revalidate(&self, principal: &Principal) -> Result<Instant, IdentityError> {
+        let Some(hash) = &principal.token_hash else {
+            return Ok(Instant::now());
+        };
+        let hash = hash.expose();
+        let now = now_ms();
+        if let Some(hit) = self.cache.get(hash) {
+            if is_expired(hit.expires_at_ms, now) {
+                self.cache.remove(hash);
+                return Err(IdentityError::Expired);
+            }
+            return Ok(hit.cached_at);
+        }
+        let checked_at = Instant::now();
+        let record = self.store.token_by_hash(hash).await?;
+        let record = record.ok_or(IdentityError::Revoked)?;
+        if record.revoked_at_ms.is_some() {
+            return Err(IdentityError::Revoked);
+        }
+        if is_expired(record.expires_at_ms, now) {
+            return Err(IdentityError::Expired);
+        }
+        let expires_at_ms = record.expires_at_ms;
+        self.cache
+            .insert_at(*hash, principal_of(record, *hash), expires_at_ms, checked_at);
+        Ok(checked_at)
     }
 
     /// The one gate: turns a credential (a Vigil token or an OIDC JWT) into
@@ -119,7 +173,7 @@ impl Authenticator {
             return Err(IdentityError::Expired);
         }
         let expires_at_ms = record.expires_at_ms;
-        let principal = principal_of(record);
+        let principal = principal_of(record, hash);
         self.cache.insert(hash, principal.clone(), expires_at_ms);
         Ok(principal)
     }
@@ -130,13 +184,19 @@ fn is_expired(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
     expires_at_ms.is_some_and(|at| now_ms >= at)
 }
 
-fn principal_of(record: TokenRecord) -> Principal {
+/// A Vigil token's principal: its subject is the token's name (unique among
+/// active tokens), its deadline the token's expiry, and it keeps the token's
+/// hash so open sessions can see a revocation.
+fn principal_of(record: TokenRecord, hash: [u8; 32]) -> Principal {
     Principal {
+        subject: Some(record.name.clone()),
         name: record.name,
         groups: record.groups,
         kind: record.kind,
         issuer: VIGIL_ISSUER.to_string(),
         run_id: None,
+        expires_at_ms: record.expires_at_ms,
+        token_hash: Some(Secret::new(hash)),
         ..Principal::default()
     }
 }

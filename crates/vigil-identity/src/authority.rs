@@ -78,9 +78,10 @@ impl TokenAuthority {
         Ok(self.store.list_tokens().await?)
     }
 
-    /// Revokes the active token `name`; `false` when there is none. Gateways
-    /// that cached it stop accepting it within their cache TTL
-    /// ([`crate::DEFAULT_CACHE_TTL`]).
+    /// Revokes the active token `name`; `false` when there is none. Running
+    /// gateways refuse it, for new logins and for the next statement of
+    /// sessions already open, within their cache TTL (`[identity]
+    /// token_cache`, [`crate::DEFAULT_CACHE_TTL`] by default).
     pub async fn revoke(&self, name: &str) -> Result<bool, IdentityError> {
         Ok(self.store.revoke_token(name).await?)
     }

@@ -5,8 +5,8 @@
 //! database on the hot path. Only positive results are cached, keyed by the
 //! token's hash (never its text): a client sending garbage cannot fill or
 //! flush the cache, since only valid tokens get in. The cost is that a
-//! revocation takes effect within the cache TTL rather than at once; expiry
-//! is still checked on every hit.
+//! revocation takes effect within the cache TTL (1 s by default) rather than
+//! at once; expiry is still checked on every hit.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -17,7 +17,8 @@ use vigil_core::Principal;
 pub(crate) struct Entry {
     pub principal: Principal,
     pub expires_at_ms: Option<i64>,
-    cached_at: Instant,
+    /// When the store last vouched for the token.
+    pub cached_at: Instant,
 }
 
 pub(crate) struct PositiveCache {
@@ -33,6 +34,10 @@ impl PositiveCache {
             capacity,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     fn enabled(&self) -> bool {
@@ -69,6 +74,18 @@ impl PositiveCache {
     }
 
     pub(crate) fn insert(&self, hash: [u8; 32], principal: Principal, expires_at_ms: Option<i64>) {
+        self.insert_at(hash, principal, expires_at_ms, Instant::now());
+    }
+
+    /// [`PositiveCache::insert`] of a lookup made at `cached_at` (an entry is
+    /// never fresher than the read it caches).
+    pub(crate) fn insert_at(
+        &self,
+        hash: [u8; 32],
+        principal: Principal,
+        expires_at_ms: Option<i64>,
+        cached_at: Instant,
+    ) {
         if !self.enabled() {
             return;
         }
@@ -91,7 +108,7 @@ impl PositiveCache {
             Entry {
                 principal,
                 expires_at_ms,
-                cached_at: Instant::now(),
+                cached_at,
             },
         );
     }

@@ -120,6 +120,7 @@ pub fn principal(
         subject,
         expires_at_ms,
         claims: Some(Value::Object(claims)),
+        token_hash: None,
     })
 }
 
