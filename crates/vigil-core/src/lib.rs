@@ -14,6 +14,6 @@ mod verdict;
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
 pub use approval::{ApprovalRecord, ApprovalStatus, GrantRecord};
 pub use event::{Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictRecord};
-pub use principal::{Principal, PrincipalKind};
+pub use principal::{IdentityKey, Principal, PrincipalKind};
 pub use secret::Secret;
 pub use verdict::{ReviewMode, Verdict};
