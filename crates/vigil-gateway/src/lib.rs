@@ -3,6 +3,7 @@
 
 mod error;
 mod http;
+mod ledger_head;
 mod mask_key;
 mod notify;
 mod preview;
@@ -67,6 +68,7 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let policies = config.compile_policies()?;
     let store = open_store(&config)?;
+    ledger_head::start(&config.notify, store.ledger_heads());
     let metrics = Arc::new(Metrics::new());
     let connections = config.connections.iter().map(|c| ConnectionRef {
         name: c.name.clone(),

@@ -27,20 +27,25 @@ pub fn start(webhooks: &[NotifyConfig]) -> Option<mpsc::Sender<ApprovalNotice>> 
     if webhooks.is_empty() {
         return None;
     }
-    let client = match reqwest::Client::builder()
+    let client = client()?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(run(client, webhooks.to_vec(), rx));
+    Some(tx)
+}
+
+/// The webhooks' HTTP client: bounded time, no redirects.
+pub(crate) fn client() -> Option<reqwest::Client> {
+    match reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {
-        Ok(c) => c,
+        Ok(c) => Some(c),
         Err(e) => {
             tracing::error!(error = %e, "webhooks disabled: no HTTP client");
-            return None;
+            None
         }
-    };
-    let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(run(client, webhooks.to_vec(), rx));
-    Some(tx)
+    }
 }
 
 async fn run(
@@ -72,7 +77,7 @@ async fn run(
 }
 
 /// POSTs `body` until a 2xx answer or [`ATTEMPTS`] tries.
-async fn deliver(client: &reqwest::Client, hook: &NotifyConfig, body: bytes::Bytes) {
+pub(crate) async fn deliver(client: &reqwest::Client, hook: &NotifyConfig, body: bytes::Bytes) {
     let signature = hook
         .secret
         .as_ref()

@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use vigil_store::{BadEvent, Store, StoreOptions, verify_ledger};
+use vigil_store::{
+    BadEvent, LEDGER_HEAD_FILE, Store, StoreOptions, VerifyOptions, read_head, verify_ledger,
+    verify_ledger_with,
+};
 
 /// A closed store holding `n` events, checkpoints every `every`.
 async fn ledger_with(n: u64, every: u64) -> tempfile::TempDir {
@@ -202,4 +205,124 @@ async fn verify_runs_while_the_gateway_writes() {
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events, 20);
     store.close().await.unwrap();
+}
+
+fn first_bad_at_cadence(dir: &Path, every: u64) -> BadEvent {
+    let report = verify_ledger_with(
+        dir,
+        &VerifyOptions {
+            checkpoint_every: every,
+        },
+    )
+    .unwrap();
+    match report.first_bad {
+        Some(bad) => bad,
+        None => panic!("tampering not detected: {report:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_last_events_cut_with_their_checkpoint_are_caught_by_the_head_file() {
+    let dir = ledger_with(10, 4).await; // checkpoints 4, 8 and the final 10
+    let head = read_head(dir.path()).unwrap().expect("a ledger-head file");
+    assert_eq!(head.seq, 10);
+    raw(dir.path())
+        .execute_batch(
+            "DELETE FROM ledger WHERE seq >= 9; DELETE FROM checkpoints WHERE seq >= 9;",
+        )
+        .unwrap();
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.seq, 9);
+    assert!(
+        bad.problem.starts_with("missing event") && bad.problem.contains("seq 10"),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tail_rewritten_after_the_head_is_caught_by_the_head_file() {
+    let dir = ledger_with(6, 0).await; // the final checkpoint at 6
+    let conn = raw(dir.path());
+    // Rewrite event 6 consistently (new body, new hash) and drop the
+    // checkpoint that would give it away.
+    conn.execute_batch(
+        "UPDATE ledger SET body = replace(body, 'event 6', 'event X') WHERE seq = 6;
+         DELETE FROM checkpoints;",
+    )
+    .unwrap();
+    let (prev, body): (Vec<u8>, String) = conn
+        .query_row("SELECT prev_hash, body FROM ledger WHERE seq = 6", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let prev = <[u8; 32]>::try_from(prev.as_slice()).unwrap();
+    let hash = vigil_store::chain_hash(&prev, body.as_bytes());
+    conn.execute("UPDATE ledger SET hash = ?1 WHERE seq = 6", [&hash[..]])
+        .unwrap();
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.seq, 6);
+    assert!(bad.problem.contains("signed head"), "{bad:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_checkpoint_breaks_the_cadence() {
+    let dir = ledger_with(10, 4).await;
+    assert!(
+        verify_ledger_with(dir.path(), &VerifyOptions { checkpoint_every: 4 })
+            .unwrap()
+            .is_intact()
+    );
+    raw(dir.path())
+        .execute("DELETE FROM checkpoints WHERE seq = 4", [])
+        .unwrap();
+    let bad = first_bad_at_cadence(dir.path(), 4);
+    assert_eq!(bad.seq, 4);
+    assert!(bad.problem.starts_with("missing checkpoint"), "{bad:?}");
+}
+
+#[tokio::test]
+async fn a_shutdown_checkpoint_and_a_restart_keep_the_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        checkpoint_every: 4,
+        ..StoreOptions::default()
+    };
+    // 6 events, closed (checkpoint at 6), 5 more (checkpoint at 8), crash
+    // without a final checkpoint (dropped, not closed).
+    let store = open_with(dir.path(), opts.clone());
+    for i in 1..=6 {
+        store.append(error_event(i)).await.unwrap();
+    }
+    store.close().await.unwrap();
+    let store = open_with(dir.path(), opts);
+    for i in 7..=11 {
+        store.append(error_event(i)).await.unwrap();
+    }
+    drop(store);
+    let report =
+        verify_ledger_with(dir.path(), &VerifyOptions { checkpoint_every: 4 }).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.head_seq, Some(8));
+}
+
+#[tokio::test]
+async fn a_removed_head_file_is_named_and_written_again_on_open() {
+    let dir = ledger_with(5, 0).await;
+    std::fs::remove_file(dir.path().join(LEDGER_HEAD_FILE)).unwrap();
+    let bad = first_bad(dir.path());
+    assert!(bad.problem.contains("no ledger-head"), "{bad:?}");
+    let store = open(dir.path());
+    store.close().await.unwrap();
+    assert_eq!(read_head(dir.path()).unwrap().map(|h| h.seq), Some(5));
+    assert!(verify_ledger(dir.path()).unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn a_forged_head_file_is_named() {
+    let dir = ledger_with(5, 0).await;
+    let path = dir.path().join(LEDGER_HEAD_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"seq\":5", "\"seq\":4")).unwrap();
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.problem, "ledger-head signature invalid", "{bad:?}");
 }

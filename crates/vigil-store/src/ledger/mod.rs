@@ -2,4 +2,5 @@
 
 pub mod chain;
 mod direct;
+pub mod head;
 pub mod verify;

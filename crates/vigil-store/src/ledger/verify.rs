@@ -3,17 +3,30 @@
 //!
 //! The chain alone detects any edit by someone who does not recompute the
 //! hashes after it; signed checkpoints also catch a rewrite that recomputes
-//! them, up to the last checkpoint, unless `ledger.key` was stolen too. An
-//! event deleted from the tail is only detected when a checkpoint covered it.
+//! them, up to the last checkpoint, unless `ledger.key` was stolen too.
+//! Checkpoints must come at the configured cadence (a stretch of
+//! `checkpoint_every` events without one means checkpoint rows were
+//! deleted), and the head published outside the database
+//! (`data_dir/ledger-head`, see [`super::head`]) must be in the database, so
+//! events cut from the tail together with their checkpoints are found too.
 
 use crate::StoreError;
 use crate::checkpoint::{read_public_key, signature_valid};
+use crate::ledger::head::{LEDGER_HEAD_FILE, SignedHead, read_head};
 use crate::ledger::chain::{GENESIS_HASH, chain_hash};
 use crate::sqlite::{DB_FILE, SCHEMA_LATEST, check_not_newer, current_version};
 use rusqlite::Connection;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// What [`verify_ledger_with`] checks beyond the chain itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The gateway's `[ledger] checkpoint_every`: a stretch of this many
+    /// events without a signed checkpoint fails. 0: not checked.
+    pub checkpoint_every: u64,
+}
 
 /// What `verify_ledger` found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -22,6 +35,9 @@ pub struct VerifyReport {
     pub events: u64,
     /// Checkpoints whose signature and hash were checked.
     pub checkpoints: u64,
+    /// The head of `data_dir/ledger-head` that was found in the database;
+    /// `None` when there is no such file (an empty ledger).
+    pub head_seq: Option<i64>,
     /// The first problem, in ledger order; `None` when the ledger is intact.
     pub first_bad: Option<BadEvent>,
 }
@@ -38,7 +54,11 @@ pub struct BadEvent {
     pub seq: i64,
     /// One of: `hash mismatch: event changed`, `missing event`, `out of order`,
     /// `prev_hash mismatch: chain broken`, `columns disagree with the event body`,
-    /// `checkpoint signature invalid`, `checkpoint does not match the event`.
+    /// `checkpoint signature invalid`, `checkpoint does not match the event`,
+    /// `missing checkpoint (...)`, `missing event (the signed head in
+    /// ledger-head is ...)`, `event differs from the signed head in
+    /// ledger-head (...)`, `ledger-head signature invalid`,
+    /// `no ledger-head file beside a ledger with checkpoints`.
     pub problem: String,
 }
 
@@ -49,6 +69,10 @@ pub(crate) const PREV_MISMATCH: &str = "prev_hash mismatch: chain broken";
 pub(crate) const COLUMNS_DISAGREE: &str = "columns disagree with the event body";
 pub(crate) const BAD_SIGNATURE: &str = "checkpoint signature invalid";
 pub(crate) const CHECKPOINT_MISMATCH: &str = "checkpoint does not match the event";
+pub(crate) const CHECKPOINT_MISSING: &str = "missing checkpoint";
+pub(crate) const HEAD_MISMATCH: &str = "event differs from the signed head in ledger-head";
+pub(crate) const HEAD_BAD_SIGNATURE: &str = "ledger-head signature invalid";
+pub(crate) const HEAD_MISSING: &str = "no ledger-head file beside a ledger with checkpoints";
 
 /// Checkpoint rows by seq: `(hash, signature)`.
 type Checkpoints = BTreeMap<i64, (Vec<u8>, Vec<u8>)>;
@@ -82,8 +106,18 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-/// Verifies the ledger in `data_dir` (opened read-only; safe while the gateway runs).
+/// Verifies the ledger in `data_dir` (opened read-only; safe while the
+/// gateway runs), without a cadence for checkpoints.
 pub fn verify_ledger(data_dir: &Path) -> Result<VerifyReport, StoreError> {
+    verify_ledger_with(data_dir, &VerifyOptions::default())
+}
+
+/// Verifies the ledger in `data_dir`: the chain, the signed checkpoints,
+/// their cadence, and the head published outside the database.
+pub fn verify_ledger_with(
+    data_dir: &Path,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, StoreError> {
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
         return Err(StoreError::io(format!("opening {}", path.display()))(
@@ -100,13 +134,61 @@ pub fn verify_ledger(data_dir: &Path) -> Result<VerifyReport, StoreError> {
         )));
     }
     let public_key = read_public_key(data_dir)?;
+    // Read before the snapshot: the gateway writes the file after the
+    // commit, so the head read here is never newer than the snapshot.
+    let head = read_head(data_dir)?;
     // One read transaction, so checkpoints and events come from the same
     // snapshot while the gateway keeps appending.
     conn.execute_batch("BEGIN")
         .map_err(StoreError::sqlite("starting a read transaction"))?;
-    let report = load_checkpoints(&conn).and_then(|cps| walk(&conn, &public_key, &cps));
+    let report = load_checkpoints(&conn).and_then(|cps| {
+        let walked = walk(
+            &conn,
+            &public_key,
+            &cps,
+            options.checkpoint_every,
+            head.as_ref().map(|h| h.seq),
+        )?;
+        check_head(walked, head.as_ref(), &public_key, !cps.is_empty())
+    });
     let _ = conn.execute_batch("COMMIT");
     report
+}
+
+/// Compares the walked chain with the head published outside the database.
+fn check_head(
+    walked: Walked,
+    head: Option<&SignedHead>,
+    public_key: &[u8; 32],
+    has_checkpoints: bool,
+) -> Result<VerifyReport, StoreError> {
+    let mut report = walked.report;
+    if report.first_bad.is_some() {
+        return Ok(report);
+    }
+    let bad = |seq: i64, problem: String| Some(BadEvent { seq, problem });
+    report.first_bad = match head {
+        None if has_checkpoints => bad(walked.last_seq, HEAD_MISSING.to_string()),
+        None => None,
+        Some(h) if !h.is_signed_by(public_key) => bad(h.seq, HEAD_BAD_SIGNATURE.to_string()),
+        Some(h) if h.seq > walked.last_seq => bad(
+            walked.last_seq + 1,
+            format!(
+                "{MISSING} (the signed head in {LEDGER_HEAD_FILE} is seq {}, hash {})",
+                h.seq,
+                h.hash_hex()
+            ),
+        ),
+        Some(h) if walked.head_hash != Some(h.hash) => bad(
+            h.seq,
+            format!("{HEAD_MISMATCH} (hash {})", h.hash_hex()),
+        ),
+        Some(h) => {
+            report.head_seq = Some(h.seq);
+            None
+        }
+    };
+    Ok(report)
 }
 
 fn load_checkpoints(conn: &Connection) -> Result<Checkpoints, StoreError> {
@@ -120,16 +202,32 @@ fn load_checkpoints(conn: &Connection) -> Result<Checkpoints, StoreError> {
     Ok(rows)
 }
 
+/// The walk's report, and what the head check needs of the chain.
+struct Walked {
+    report: VerifyReport,
+    last_seq: i64,
+    /// The recomputed hash at the published head's seq, once passed.
+    head_hash: Option<[u8; 32]>,
+}
+
 fn walk(
     conn: &Connection,
     public_key: &[u8; 32],
     checkpoints: &Checkpoints,
-) -> Result<VerifyReport, StoreError> {
-    let mut report = VerifyReport {
-        events: 0,
-        checkpoints: 0,
-        first_bad: None,
+    checkpoint_every: u64,
+    head_seq: Option<i64>,
+) -> Result<Walked, StoreError> {
+    let mut walked = Walked {
+        report: VerifyReport {
+            events: 0,
+            checkpoints: 0,
+            head_seq: None,
+            first_bad: None,
+        },
+        last_seq: 0,
+        head_hash: None,
     };
+    let report = &mut walked.report;
     let mut stmt = conn
         .prepare(SELECT_ROWS)
         .map_err(StoreError::sqlite("reading the ledger"))?;
@@ -137,6 +235,8 @@ fn walk(
         .query([])
         .map_err(StoreError::sqlite("reading the ledger"))?;
     let mut last_seq = 0i64;
+    // The seq of the last checkpoint passed (0: the genesis).
+    let mut last_checkpoint = 0i64;
     let mut prev = GENESIS_HASH;
     while let Some(r) = rows
         .next()
@@ -145,21 +245,28 @@ fn walk(
         let row = read_row(r).map_err(StoreError::sqlite("reading a ledger row"))?;
         let expected = last_seq + 1;
         let problem = if row.seq > expected {
-            Some((expected, MISSING))
+            Some((expected, MISSING.to_string()))
         } else if row.seq < expected {
-            Some((row.seq, OUT_OF_ORDER))
+            Some((row.seq, OUT_OF_ORDER.to_string()))
         } else {
-            check_row(conn, &row, &prev, public_key, checkpoints, &mut report)?
-                .map(|p| (row.seq, p))
+            check_row(conn, &row, &prev, public_key, checkpoints, report)?
+                .map(|p| (row.seq, p.to_string()))
         };
+        let problem = problem.or_else(|| {
+            if checkpoints.contains_key(&row.seq) {
+                last_checkpoint = row.seq;
+            }
+            cadence_broken(row.seq, last_checkpoint, checkpoint_every)
+        });
         if let Some((seq, problem)) = problem {
-            report.first_bad = Some(BadEvent {
-                seq,
-                problem: problem.to_string(),
-            });
-            return Ok(report);
+            report.first_bad = Some(BadEvent { seq, problem });
+            walked.last_seq = last_seq;
+            return Ok(walked);
         }
         prev = chain_hash(&prev, row.body.as_bytes());
+        if head_seq == Some(row.seq) {
+            walked.head_hash = Some(prev);
+        }
         last_seq = row.seq;
         report.events += 1;
     }
@@ -170,7 +277,21 @@ fn walk(
             problem: format!("{MISSING} (checkpoint at seq {seq})"),
         });
     }
-    Ok(report)
+    walked.last_seq = last_seq;
+    Ok(walked)
+}
+
+/// A checkpoint is signed every `every` events (and on a clean stop, which
+/// only shortens the stretch after it), so `every` events past the last one
+/// there must be another.
+fn cadence_broken(seq: i64, last_checkpoint: i64, every: u64) -> Option<(i64, String)> {
+    if every == 0 || (seq - last_checkpoint).unsigned_abs() < every {
+        return None;
+    }
+    Some((
+        seq,
+        format!("{CHECKPOINT_MISSING} (one is signed every {every} events)"),
+    ))
 }
 
 /// Checks one row that sits at the expected seq, given the recomputed hash of

@@ -16,6 +16,7 @@ pub(crate) use migrations::{LATEST as SCHEMA_LATEST, check_not_newer, current_ve
 pub(crate) use reads::open_reader;
 
 use crate::checkpoint::LedgerKey;
+use crate::ledger::head::{HeadPublisher, SignedHead};
 use crate::{Appended, LedgerRecord, NewToken, SessionSummary, Store, StoreError, TokenRecord};
 use group::Group;
 use prepared::PreparedEvent;
@@ -74,6 +75,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     reads: ReadPool,
     path: PathBuf,
+    heads: tokio::sync::watch::Receiver<Option<SignedHead>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -100,7 +102,8 @@ impl SqliteStore {
         configure_writer(&conn, opts.fsync)?;
         migrations::migrate(&mut conn)?;
         let key = LedgerKey::load_or_create(data_dir)?;
-        let writer = Writer::new(conn, key, opts.checkpoint_every)?;
+        let (heads, head_rx) = HeadPublisher::new(data_dir);
+        let writer = Writer::new(conn, key, opts.checkpoint_every, heads)?;
         // With fsync on, a commit waits for the disk: keep it off the
         // runtime's threads (no leaders), on the writer thread.
         let leaders = !opts.fsync;
@@ -118,7 +121,14 @@ impl SqliteStore {
             writer: Mutex::new(Some(handle)),
             reads: ReadPool::new(path.clone(), opts.read_connections),
             path,
+            heads: head_rx,
         })
+    }
+
+    /// Each signed checkpoint as it is committed (also in
+    /// `data_dir/ledger-head` and the log), for webhooks.
+    pub fn ledger_heads(&self) -> tokio::sync::watch::Receiver<Option<SignedHead>> {
+        self.heads.clone()
     }
 
     /// Writes everything still queued, signs a final checkpoint and stops the

@@ -10,6 +10,7 @@ use super::prepared::PreparedEvent;
 use super::{now_ms, sessions};
 use crate::checkpoint::LedgerKey;
 use crate::ledger::chain::{GENESIS_HASH, chain_hash, hash_from_blob};
+use crate::ledger::head::HeadPublisher;
 use crate::{Appended, NewToken, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ struct Head {
     seq: i64,
     hash: [u8; 32],
     checkpoint_seq: i64,
+    /// The chain hash at `checkpoint_seq`.
+    checkpoint_hash: [u8; 32],
 }
 
 pub(crate) struct Writer {
@@ -84,6 +87,8 @@ pub(crate) struct Writer {
     /// tokens (`vigil token create` beside a running gateway) must not sign a
     /// checkpoint of a chain head another process is extending.
     appended: bool,
+    /// Publishes each signed checkpoint outside the database.
+    heads: HeadPublisher,
 }
 
 impl Writer {
@@ -91,8 +96,18 @@ impl Writer {
         mut conn: Connection,
         key: LedgerKey,
         checkpoint_every: u64,
+        heads: HeadPublisher,
     ) -> Result<Self, StoreError> {
         let head = load_head(&conn)?;
+        if head.checkpoint_seq > 0 && !heads.file_exists() {
+            // A data_dir from before the head file, or one whose file was
+            // removed: start it from the database's own last checkpoint.
+            tracing::warn!(
+                seq = head.checkpoint_seq,
+                "no ledger-head file: writing it from the database's last checkpoint"
+            );
+            heads.publish(&key, head.checkpoint_seq, &head.checkpoint_hash, now_ms());
+        }
         // Our hook replaces SQLite's automatic checkpoint: see `checkpoint`.
         let wal_pages = Arc::new(AtomicI32::new(0));
         let pages = Arc::clone(&wal_pages);
@@ -111,6 +126,7 @@ impl Writer {
             checkpoint_every,
             wal_pages,
             appended: false,
+            heads,
         })
     }
 
@@ -165,8 +181,7 @@ impl Writer {
         });
         match written {
             Ok(results) => {
-                self.head = head;
-                self.appended |= !results.is_empty();
+                self.advance(head, !results.is_empty());
                 Ok(results)
             }
             Err(e) => {
@@ -204,9 +219,19 @@ impl Writer {
         )?;
         tx.commit()
             .map_err(StoreError::sqlite("committing a transaction"))?;
-        self.head = head;
-        self.appended |= !results.is_empty();
+        self.advance(head, !results.is_empty());
         Ok(value)
+    }
+
+    /// Takes the committed `head`; publishes a checkpoint signed on the way.
+    fn advance(&mut self, head: Head, appended: bool) {
+        let signed = head.checkpoint_seq > self.head.checkpoint_seq;
+        self.head = head;
+        self.appended |= appended;
+        if signed {
+            self.heads
+                .publish(&self.key, head.checkpoint_seq, &head.checkpoint_hash, now_ms());
+        }
     }
 
     /// Final checkpoint (when events were written since the last one) and a
@@ -221,6 +246,9 @@ impl Writer {
                 &self.head.hash,
             )?;
             self.head.checkpoint_seq = self.head.seq;
+            self.head.checkpoint_hash = self.head.hash;
+            self.heads
+                .publish(&self.key, self.head.seq, &self.head.hash, now_ms());
         }
         if let Err(e) = self
             .conn
@@ -274,6 +302,7 @@ fn append_in<'e>(
         if checkpoint_every > 0 && seq.unsigned_abs().is_multiple_of(checkpoint_every) {
             write_checkpoint(tx, key, public_key, seq, &hash)?;
             head.checkpoint_seq = seq;
+            head.checkpoint_hash = hash;
         }
         results.push(Appended { seq, hash });
     }
@@ -307,21 +336,30 @@ fn load_head(conn: &Connection) -> Result<Head, StoreError> {
         )
         .optional()
         .map_err(StoreError::sqlite("reading the ledger head"))?;
-    let checkpoint_seq: i64 = conn
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM checkpoints", [], |r| {
-            r.get(0)
-        })
+    let checkpoint: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
         .map_err(StoreError::sqlite("reading the last checkpoint"))?;
+    let (checkpoint_seq, checkpoint_hash) = match checkpoint {
+        Some((seq, hash)) => (seq, hash_from_blob(&hash, "checkpoint hash", seq)?),
+        None => (0, GENESIS_HASH),
+    };
     Ok(match last {
         Some((seq, hash)) => Head {
             seq,
             hash: hash_from_blob(&hash, "hash", seq)?,
             checkpoint_seq,
+            checkpoint_hash,
         },
         None => Head {
             seq: 0,
             hash: GENESIS_HASH,
             checkpoint_seq,
+            checkpoint_hash,
         },
     })
 }

@@ -3,15 +3,23 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Recomputes the ledger; exit 1 naming the first event that was changed,
-/// removed or reordered.
+/// removed or reordered, a checkpoint missing at `[ledger] checkpoint_every`,
+/// or the signed head of `data_dir/ledger-head` absent from the database.
 pub fn verify(path: &Path) -> anyhow::Result<ExitCode> {
     let config = vigil_config::load(path)?;
-    let report = vigil_store::verify_ledger(&config.server.data_dir)
+    let options = vigil_store::VerifyOptions {
+        checkpoint_every: config.ledger.checkpoint_every,
+    };
+    let report = vigil_store::verify_ledger_with(&config.server.data_dir, &options)
         .with_context(|| format!("reading the ledger in {}", config.server.data_dir.display()))?;
     match &report.first_bad {
         None => {
+            let head = match report.head_seq {
+                Some(seq) => format!("; signed head at seq {seq} found"),
+                None => String::new(),
+            };
             println!(
-                "ledger intact: {} events, {} signed checkpoints",
+                "ledger intact: {} events, {} signed checkpoints{head}",
                 report.events, report.checkpoints
             );
             Ok(ExitCode::SUCCESS)
