@@ -1,7 +1,7 @@
 //! Just-in-time approvals: an operation held for a human, and the
 //! time-boxed windows (grants) a reviewer may open instead.
 
-use crate::{PrincipalKind, ReviewMode};
+use crate::{IdentityKey, PrincipalKind, ReviewMode};
 use serde::{Deserialize, Serialize};
 
 /// Where an approval request stands.
@@ -60,6 +60,10 @@ pub struct ApprovalRecord {
     /// A pending request lapses at this time (the rule's `timeout`).
     pub expires_at_ms: i64,
     pub principal: String,
+    /// Who asked (issuer and subject): what matching and the self-approval
+    /// check compare. Absent only in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<IdentityKey>,
     pub principal_kind: PrincipalKind,
     /// The client session that asked.
     pub session: Option<String>,
@@ -85,6 +89,9 @@ pub struct ApprovalRecord {
     pub decided_at_ms: Option<i64>,
     #[serde(default)]
     pub decided_by: Option<String>,
+    /// The reviewer's issuer and subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by_id: Option<IdentityKey>,
     #[serde(default)]
     pub decision_reason: Option<String>,
     /// An approved request may be used until then.
@@ -112,12 +119,17 @@ pub struct GrantRecord {
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     pub principal: String,
+    /// Whose window it is (issuer and subject): what matching compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<IdentityKey>,
     pub connection: String,
     pub rule: String,
     /// Groups that may revoke it (the rule's reviewers).
     pub reviewers: Vec<String>,
     pub approval_id: Option<String>,
     pub granted_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by_id: Option<IdentityKey>,
     pub reason: Option<String>,
     #[serde(default)]
     pub revoked_at_ms: Option<i64>,

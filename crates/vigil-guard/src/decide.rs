@@ -74,8 +74,8 @@ impl Guard {
         params: &[u8],
         param_types: &[u32],
     ) -> Result<Decision, GuardError> {
-        if let Some(expired) = session.credential_expired() {
-            return self.refuse_all(session, statements, expired).await;
+        if let Some(ended) = self.credential_refusal(session).await {
+            return self.refuse_all(session, statements, ended).await;
         }
         let started = Instant::now();
         let now = SystemTime::now();
@@ -145,7 +145,7 @@ impl Guard {
                 .inc();
             let event = session.event(EventBody::Statement {
                 connection: session.connection.name.clone(),
-                text: facts.text.clone(),
+                text: recorded_text(&facts.text, decision.verdict == "allow"),
                 kind: facts.kind.clone(),
                 tables_read: facts.tables_read.clone(),
                 tables_written: facts.tables_written.clone(),
@@ -212,7 +212,7 @@ impl Guard {
                 .inc();
             let event = session.event(EventBody::Statement {
                 connection: session.connection.name.clone(),
-                text: facts.text.clone(),
+                text: recorded_text(&facts.text, true),
                 kind: facts.kind.clone(),
                 tables_read: facts.tables_read.clone(),
                 tables_written: facts.tables_written.clone(),
@@ -294,7 +294,7 @@ impl Guard {
             .inc();
         let event = session.event(EventBody::Statement {
             connection: session.connection.name.clone(),
-            text: text.to_string(),
+            text: recorded_text(text, false),
             kind: kind.into(),
             tables_read: vec![],
             tables_written: vec![],
@@ -322,6 +322,39 @@ impl Guard {
             tracing::error!(session = %session.id, error = %e, "could not record a statement outcome");
         }
     }
+}
+
+/// Bytes of a refused statement's text the ledger keeps: a client may send
+/// refused statements as large as a protocol message (64 MiB for
+/// PostgreSQL) as often as it likes, and none of them ran.
+const REFUSED_TEXT_KEPT: usize = 4 * 1024;
+/// Bytes of an allowed statement's text the ledger keeps: what ran on the
+/// target, whole, unless it is a bulk load past this.
+const ALLOWED_TEXT_KEPT: usize = 1024 * 1024;
+
+/// The statement text a ledger event keeps: whole when short, else its
+/// first bytes (cut on a character boundary), its length and its SHA-256,
+/// so a copy of the full text can still be matched against the record.
+fn recorded_text(text: &str, allowed: bool) -> String {
+    let keep = if allowed {
+        ALLOWED_TEXT_KEPT
+    } else {
+        REFUSED_TEXT_KEPT
+    };
+    if text.len() <= keep {
+        return text.to_string();
+    }
+    let mut cut = keep;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    format!(
+        "{}… [vigil: {} bytes, sha256 {}]",
+        &text[..cut],
+        text.len(),
+        hex::encode(digest.as_ref())
+    )
 }
 
 /// How the ledger records a statement after the review step.
@@ -356,5 +389,27 @@ fn refusal_of(verdict: &Verdict) -> Option<Refusal> {
             reason: reason.clone(),
         }),
         Verdict::Review { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod recorded_text_tests {
+    use super::{REFUSED_TEXT_KEPT, recorded_text};
+
+    #[test]
+    fn refused_text_past_4_kib_keeps_a_prefix_its_length_and_hash() {
+        let short = "SELECT 1";
+        assert_eq!(recorded_text(short, false), short);
+        // A multi-byte character straddles the cut: the prefix stops before it.
+        let long = format!("{}é{}", "x".repeat(REFUSED_TEXT_KEPT - 1), "y".repeat(1 << 20));
+        let kept = recorded_text(&long, false);
+        assert!(kept.len() < REFUSED_TEXT_KEPT + 120, "{}", kept.len());
+        assert!(kept.starts_with(&"x".repeat(REFUSED_TEXT_KEPT - 1)));
+        assert!(kept.contains(&format!("[vigil: {} bytes, sha256 ", long.len())));
+        let hex = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, long.as_bytes());
+        assert!(kept.contains(&hex::encode(hex.as_ref())));
+        // The same text, allowed, is kept whole (under 1 MiB + a bit it is not).
+        let allowed = "z".repeat(REFUSED_TEXT_KEPT * 2);
+        assert_eq!(recorded_text(&allowed, true), allowed);
     }
 }

@@ -73,7 +73,15 @@ impl Guard {
 
     /// Also accepts JWTs from `oidc`'s issuers at the authentication gate.
     pub fn with_oidc(mut self, oidc: OidcVerifier) -> Self {
-        self.auth = Authenticator::new(self.store.clone()).with_oidc(oidc);
+        self.auth.set_oidc(oidc);
+        self
+    }
+
+    /// How long a Vigil token lookup is reused (`[identity] token_cache`):
+    /// a revoked token is refused, at login and on the next statement of a
+    /// session already open, at most this long after the revocation.
+    pub fn with_token_cache(mut self, ttl: std::time::Duration) -> Self {
+        self.auth.set_cache_ttl(ttl);
         self
     }
 

@@ -14,8 +14,10 @@ pub struct SessionCtx {
     pub protocol: &'static str,
     /// What this principal must not see on this connection; compiled once.
     pub mask: Arc<MaskPolicy>,
-    started: Instant,
+    pub(crate) started: Instant,
     pub(crate) statements: AtomicU64,
+    /// Whether the credential still holds (expiry, revocation).
+    pub(crate) credential: crate::expiry::CredentialWatch,
     /// False for front-ends that cannot keep a client waiting (MCP): a
     /// review is then recorded in retry mode and answered at once.
     pub(crate) can_hold: bool,
@@ -93,7 +95,9 @@ impl Guard {
                 return Err(GuardError::MaskConfig(e.to_string()));
             }
         };
+        let credential = crate::expiry::CredentialWatch::new(principal.token_hash.is_some());
         let session = SessionCtx {
+            credential,
             id: new_session_id(),
             principal,
             connection: conn.clone(),

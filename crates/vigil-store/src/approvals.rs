@@ -8,11 +8,15 @@
 //! Transitions are conditional (`pending` → decided only while pending and
 //! not lapsed; `approved` → `used` only once and only while usable), so two
 //! reviewers racing, or two retries racing, cannot both win.
+//!
+//! Requests and grants are found by who asked as the issuer knows them
+//! (`issuer`, `subject` columns, see [`IdentityKey`]), never by display
+//! name: an OIDC "alice" and a Vigil token named "alice" share nothing.
 
 use crate::StoreError;
 use crate::sqlite::prepared::PreparedEvent;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use vigil_core::{ApprovalRecord, ApprovalStatus, Event, GrantRecord, ReviewMode};
+use vigil_core::{ApprovalRecord, ApprovalStatus, Event, GrantRecord, IdentityKey, ReviewMode};
 
 /// What [`ApprovalStore::insert_approval`] did.
 #[derive(Debug)]
@@ -32,6 +36,8 @@ pub struct Transition {
     pub to: ApprovalStatus,
     pub at_ms: i64,
     pub by: Option<String>,
+    /// The reviewer's issuer and subject, when a reviewer decided.
+    pub by_id: Option<IdentityKey>,
     pub reason: Option<String>,
     /// For `approved`: usable until then.
     pub usable_until_ms: Option<i64>,
@@ -63,10 +69,11 @@ pub trait ApprovalStore: Send + Sync {
     /// Newest first, at most `limit`.
     async fn list_approvals(&self, limit: usize) -> Result<Vec<ApprovalRecord>, StoreError>;
 
-    /// The approved, unused, still usable retry-mode request for exactly this operation.
+    /// The approved, unused, still usable retry-mode request for exactly
+    /// this operation by this identity.
     async fn usable_approval(
         &self,
-        principal: &str,
+        principal: &IdentityKey,
         connection: &str,
         statement: &str,
         params_sha256: &str,
@@ -78,10 +85,10 @@ pub trait ApprovalStore: Send + Sync {
 
     async fn set_preview(&self, id: &str, preview: serde_json::Value) -> Result<(), StoreError>;
 
-    /// An unexpired, unrevoked grant for this principal, connection and rule.
+    /// An unexpired, unrevoked grant for this identity, connection and rule.
     async fn active_grant(
         &self,
-        principal: &str,
+        principal: &IdentityKey,
         connection: &str,
         rule: &str,
         now_ms: i64,
@@ -117,16 +124,23 @@ fn mode_str(mode: ReviewMode) -> &'static str {
     }
 }
 
+/// The `(issuer, subject)` columns of a record; empty (matching no one)
+/// for a record without an identity.
+fn id_columns(id: Option<&IdentityKey>) -> (&str, &str) {
+    id.map_or(("", ""), |k| (k.issuer.as_str(), k.subject.as_str()))
+}
+
 fn write_approval(tx: &Connection, r: &ApprovalRecord, insert: bool) -> Result<(), StoreError> {
     let body = serde_json::to_string(r).map_err(json_err("encoding an approval"))?;
+    let (issuer, subject) = id_columns(r.principal_id.as_ref());
     let sql = if insert {
         "INSERT INTO approvals (id, created_at_ms, principal, connection, mode, statement,
-           params_sha256, status, expires_at_ms, usable_until_ms, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+           params_sha256, status, expires_at_ms, usable_until_ms, body, issuer, subject)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     } else {
         "UPDATE approvals SET created_at_ms = ?2, principal = ?3, connection = ?4, mode = ?5,
            statement = ?6, params_sha256 = ?7, status = ?8, expires_at_ms = ?9,
-           usable_until_ms = ?10, body = ?11 WHERE id = ?1"
+           usable_until_ms = ?10, body = ?11, issuer = ?12, subject = ?13 WHERE id = ?1"
     };
     tx.prepare_cached(sql)
         .and_then(|mut s| {
@@ -141,7 +155,9 @@ fn write_approval(tx: &Connection, r: &ApprovalRecord, insert: bool) -> Result<(
                 r.status.as_str(),
                 r.expires_at_ms,
                 r.usable_until_ms,
-                body
+                body,
+                issuer,
+                subject
             ])
         })
         .map(|_| ())
@@ -150,12 +166,14 @@ fn write_approval(tx: &Connection, r: &ApprovalRecord, insert: bool) -> Result<(
 
 fn write_grant(tx: &Connection, g: &GrantRecord, insert: bool) -> Result<(), StoreError> {
     let body = serde_json::to_string(g).map_err(json_err("encoding a grant"))?;
+    let (issuer, subject) = id_columns(g.principal_id.as_ref());
     let sql = if insert {
         "INSERT INTO grants (id, created_at_ms, principal, connection, rule, expires_at_ms,
-           revoked_at_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+           revoked_at_ms, body, issuer, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     } else {
         "UPDATE grants SET created_at_ms = ?2, principal = ?3, connection = ?4, rule = ?5,
-           expires_at_ms = ?6, revoked_at_ms = ?7, body = ?8 WHERE id = ?1"
+           expires_at_ms = ?6, revoked_at_ms = ?7, body = ?8, issuer = ?9, subject = ?10
+           WHERE id = ?1"
     };
     tx.prepare_cached(sql)
         .and_then(|mut s| {
@@ -167,7 +185,9 @@ fn write_grant(tx: &Connection, g: &GrantRecord, insert: bool) -> Result<(), Sto
                 g.rule,
                 g.expires_at_ms,
                 g.revoked_at_ms,
-                body
+                body,
+                issuer,
+                subject
             ])
         })
         .map(|_| ())
@@ -222,7 +242,7 @@ pub(crate) fn list_approvals(
 
 pub(crate) fn usable_approval(
     conn: &Connection,
-    principal: &str,
+    principal: &IdentityKey,
     connection: &str,
     statement: &str,
     params_sha256: &str,
@@ -230,10 +250,17 @@ pub(crate) fn usable_approval(
 ) -> Result<Option<ApprovalRecord>, StoreError> {
     let found: Vec<ApprovalRecord> = bodies(
         conn,
-        "SELECT body FROM approvals WHERE principal = ?1 AND connection = ?2 AND statement = ?3
-           AND params_sha256 = ?4 AND status = 'approved' AND mode = 'retry'
-           AND usable_until_ms > ?5 ORDER BY created_at_ms LIMIT 1",
-        params![principal, connection, statement, params_sha256, now_ms],
+        "SELECT body FROM approvals WHERE issuer = ?1 AND subject = ?2 AND connection = ?3
+           AND statement = ?4 AND params_sha256 = ?5 AND status = 'approved' AND mode = 'retry'
+           AND usable_until_ms > ?6 ORDER BY created_at_ms LIMIT 1",
+        params![
+            principal.issuer,
+            principal.subject,
+            connection,
+            statement,
+            params_sha256,
+            now_ms
+        ],
         "finding a usable approval",
     )?;
     Ok(found.into_iter().next())
@@ -250,16 +277,17 @@ pub(crate) fn pending_holds(conn: &Connection) -> Result<Vec<ApprovalRecord>, St
 
 pub(crate) fn active_grant(
     conn: &Connection,
-    principal: &str,
+    principal: &IdentityKey,
     connection: &str,
     rule: &str,
     now_ms: i64,
 ) -> Result<Option<GrantRecord>, StoreError> {
     let found: Vec<GrantRecord> = bodies(
         conn,
-        "SELECT body FROM grants WHERE principal = ?1 AND connection = ?2 AND rule = ?3
-           AND revoked_at_ms IS NULL AND expires_at_ms > ?4 ORDER BY expires_at_ms DESC LIMIT 1",
-        params![principal, connection, rule, now_ms],
+        "SELECT body FROM grants WHERE issuer = ?1 AND subject = ?2 AND connection = ?3
+           AND rule = ?4 AND revoked_at_ms IS NULL AND expires_at_ms > ?5
+           ORDER BY expires_at_ms DESC LIMIT 1",
+        params![principal.issuer, principal.subject, connection, rule, now_ms],
         "finding a grant",
     )?;
     Ok(found.into_iter().next())
@@ -287,14 +315,16 @@ pub(crate) fn insert_in(
     pending_limit: usize,
 ) -> Result<(InsertOutcome, Vec<PreparedEvent>), StoreError> {
     let now = record.created_at_ms;
+    let (issuer, subject) = id_columns(record.principal_id.as_ref());
     if record.mode == ReviewMode::Retry {
         let same: Vec<ApprovalRecord> = bodies(
             tx,
-            "SELECT body FROM approvals WHERE principal = ?1 AND connection = ?2 AND statement = ?3
-               AND params_sha256 = ?4 AND status = 'pending' AND mode = 'retry'
-               AND expires_at_ms > ?5 ORDER BY created_at_ms LIMIT 1",
+            "SELECT body FROM approvals WHERE issuer = ?1 AND subject = ?2 AND connection = ?3
+               AND statement = ?4 AND params_sha256 = ?5 AND status = 'pending'
+               AND mode = 'retry' AND expires_at_ms > ?6 ORDER BY created_at_ms LIMIT 1",
             params![
-                record.principal,
+                issuer,
+                subject,
                 record.connection,
                 record.statement,
                 record.params_sha256,
@@ -308,10 +338,10 @@ pub(crate) fn insert_in(
     }
     let pending: i64 = tx
         .prepare_cached(
-            "SELECT COUNT(*) FROM approvals WHERE principal = ?1 AND status = 'pending'
-               AND expires_at_ms > ?2",
+            "SELECT COUNT(*) FROM approvals WHERE issuer = ?1 AND subject = ?2
+               AND status = 'pending' AND expires_at_ms > ?3",
         )
-        .and_then(|mut s| s.query_row(params![record.principal, now], |r| r.get(0)))
+        .and_then(|mut s| s.query_row(params![issuer, subject, now], |r| r.get(0)))
         .map_err(StoreError::sqlite("counting pending requests"))?;
     if usize::try_from(pending).unwrap_or(usize::MAX) >= pending_limit {
         return Ok((InsertOutcome::TooMany(pending_limit), vec![]));
@@ -346,6 +376,7 @@ pub(crate) fn transition_in(
         _ => {
             r.decided_at_ms = Some(t.at_ms);
             r.decided_by = t.by;
+            r.decided_by_id = t.by_id;
             r.decision_reason = t.reason;
             r.usable_until_ms = t.usable_until_ms;
         }
@@ -419,4 +450,19 @@ CREATE TABLE grants (
     body          TEXT NOT NULL
 );
 CREATE INDEX grants_by_subject ON grants (principal, connection, rule);
+"#;
+
+/// Schema of the migration that keys requests and grants on identity
+/// (issuer and subject) instead of the bare name. Rows written before it
+/// keep empty columns, so they match no one: an old approval or grant
+/// lapses rather than cover a namesake (fail closed).
+pub(crate) const MIGRATION_IDENTITY: &str = r#"
+ALTER TABLE approvals ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+CREATE INDEX approvals_by_identity ON approvals (issuer, subject, status);
+CREATE INDEX approvals_by_identity_operation
+    ON approvals (issuer, subject, connection, params_sha256, status);
+CREATE INDEX grants_by_identity ON grants (issuer, subject, connection, rule);
 "#;

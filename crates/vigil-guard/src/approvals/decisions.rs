@@ -17,7 +17,7 @@ impl Guard {
         if !a.reviewable_by(&reviewer.groups) {
             return Err(ApprovalError::NotReviewer(a.reviewers.join(", ")));
         }
-        if a.principal == reviewer.name {
+        if is_own_request(&a, reviewer) {
             return Err(ApprovalError::OwnRequest);
         }
         let now = now_ms();
@@ -36,11 +36,13 @@ impl Guard {
                 created_at_ms: now,
                 expires_at_ms: now.saturating_add(ms(window)),
                 principal: a.principal.clone(),
+                principal_id: a.principal_id.clone(),
                 connection: a.connection.clone(),
                 rule: a.rule.clone(),
                 reviewers: a.reviewers.clone(),
                 approval_id: Some(a.id.clone()),
                 granted_by: reviewer.name.clone(),
+                granted_by_id: Some(reviewer.identity()),
                 reason: decision.reason.clone(),
                 revoked_at_ms: None,
                 revoked_by: None,
@@ -66,6 +68,7 @@ impl Guard {
                 to,
                 at_ms: now,
                 by: Some(reviewer.name.clone()),
+                by_id: Some(reviewer.identity()),
                 reason: decision.reason.clone(),
                 usable_until_ms: decision.approve.then(|| now.saturating_add(a.valid_for_ms)),
                 grant: grant.clone(),

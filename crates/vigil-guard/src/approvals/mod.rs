@@ -222,7 +222,17 @@ impl Guard {
 }
 
 pub(super) fn visible_to(a: &ApprovalRecord, reader: &Principal) -> bool {
-    a.reviewable_by(&reader.groups) || a.principal == reader.name
+    a.reviewable_by(&reader.groups) || is_own_request(a, reader)
+}
+
+/// Whether `who` asked for `a`: the same issuer and subject. A record
+/// written before identities were kept counts as anyone's of that name, so
+/// nobody of that name may approve it (the cautious reading).
+pub(super) fn is_own_request(a: &ApprovalRecord, who: &Principal) -> bool {
+    match &a.principal_id {
+        Some(id) => *id == who.identity(),
+        None => a.principal == who.name,
+    }
 }
 
 pub(super) fn with_effective_status(mut a: ApprovalRecord) -> ApprovalRecord {
@@ -255,4 +265,6 @@ mod review;
 mod wait;
 
 #[cfg(test)]
-mod tests;
+mod identity_tests;
+#[cfg(test)]
+pub(crate) mod tests;

@@ -45,12 +45,14 @@ impl Guard {
         };
         let now = now_ms();
         let principal = &session.principal.name;
+        // Requests and grants are matched on who asked, never on the name.
+        let identity = session.principal.identity();
         let connection = &session.connection.name;
         // A window the reviewer opened for every rule this message hits.
         let mut grants = Vec::new();
         for r in rules {
             match store
-                .active_grant(principal, connection, r, now)
+                .active_grant(&identity, connection, r, now)
                 .await
                 .map_err(GuardError::Ledger)?
             {
@@ -68,7 +70,7 @@ impl Guard {
         let params_sha256 = sha256_hex(params);
         // Retry mode: the approved identical operation passes once.
         if let Some(a) = store
-            .usable_approval(principal, connection, &text, &params_sha256, now)
+            .usable_approval(&identity, connection, &text, &params_sha256, now)
             .await
             .map_err(GuardError::Ledger)?
             && let Some(used) = self.use_approval(store, &a.id).await?
@@ -87,6 +89,7 @@ impl Guard {
             created_at_ms: now,
             expires_at_ms: now.saturating_add(ms(*timeout)),
             principal: principal.clone(),
+            principal_id: Some(identity),
             principal_kind: session.principal.kind,
             session: Some(session.id.clone()),
             connection: connection.clone(),
@@ -109,6 +112,7 @@ impl Guard {
             preview: None,
             decided_at_ms: None,
             decided_by: None,
+            decided_by_id: None,
             decision_reason: None,
             usable_until_ms: None,
             used_at_ms: None,
@@ -189,6 +193,7 @@ impl Guard {
                 to: ApprovalStatus::Used,
                 at_ms: now_ms(),
                 by: None,
+                by_id: None,
                 reason: None,
                 usable_until_ms: None,
                 grant: None,
@@ -214,6 +219,7 @@ impl Guard {
                 to,
                 at_ms: now,
                 by: None,
+                by_id: None,
                 reason: Some(reason.to_string()),
                 usable_until_ms: None,
                 grant: None,

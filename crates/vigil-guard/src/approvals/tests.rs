@@ -19,7 +19,7 @@ fn principal(name: &str, groups: &[&str]) -> Principal {
     }
 }
 
-fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) -> Guard {
+pub(crate) fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) -> Guard {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(dir, StoreOptions::default()).expect("store"));
     let mut review = RuleSpec::new("deletes", Effect::Review, Some("sql.kind == 'delete'"));
@@ -39,7 +39,7 @@ fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) -> Guard {
     Guard::new(store, policies, [shop], Arc::new(Metrics::new()))
 }
 
-fn delete(text: &str) -> Vec<SqlFacts> {
+pub(crate) fn delete(text: &str) -> Vec<SqlFacts> {
     vec![SqlFacts {
         kind: "delete".into(),
         writes: true,
@@ -55,14 +55,14 @@ async fn session(g: &Guard, who: &str) -> SessionCtx {
         .expect("session")
 }
 
-fn refused(d: Decision) -> Refusal {
+pub(crate) fn refused(d: Decision) -> Refusal {
     match d {
         Decision::Refused(r) => r,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
-fn id_in(r: &Refusal) -> String {
+pub(crate) fn id_in(r: &Refusal) -> String {
     let at = r.reason.find("ap_").expect("approval id");
     r.reason[at..]
         .chars()

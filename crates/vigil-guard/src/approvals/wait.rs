@@ -48,6 +48,10 @@ impl Guard {
             match current.as_ref().map(|c| c.status) {
                 Some(ApprovalStatus::Pending) => {}
                 Some(ApprovalStatus::Approved) => {
+                    // The credential may have ended while the statement waited.
+                    if let Some(ended) = self.credential_refusal(session).await {
+                        return self.refuse_all(session, &hold.statements, ended).await;
+                    }
                     let Some(used) = self.use_approval(store, &a.id).await? else {
                         return refuse(format!("approval {} could not be used", a.id));
                     };
@@ -154,6 +158,7 @@ impl Drop for Abandoned {
                     to: ApprovalStatus::Withdrawn,
                     at_ms: now_ms(),
                     by: None,
+                by_id: None,
                     reason: Some(reason.clone()),
                     usable_until_ms: None,
                     grant: None,

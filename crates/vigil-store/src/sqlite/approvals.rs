@@ -8,7 +8,7 @@ use crate::StoreError;
 use crate::approvals::{self, ApprovalStore, InsertOutcome, Transition};
 use rusqlite::Transaction;
 use tokio::sync::oneshot;
-use vigil_core::{ApprovalRecord, Event, GrantRecord};
+use vigil_core::{ApprovalRecord, Event, GrantRecord, IdentityKey};
 
 impl SqliteStore {
     /// Runs `f` and appends the events it returns in one writer transaction.
@@ -61,14 +61,14 @@ impl ApprovalStore for SqliteStore {
 
     async fn usable_approval(
         &self,
-        principal: &str,
+        principal: &IdentityKey,
         connection: &str,
         statement: &str,
         params_sha256: &str,
         now_ms: i64,
     ) -> Result<Option<ApprovalRecord>, StoreError> {
         let (p, c, s, h) = (
-            principal.to_string(),
+            principal.clone(),
             connection.to_string(),
             statement.to_string(),
             params_sha256.to_string(),
@@ -90,13 +90,13 @@ impl ApprovalStore for SqliteStore {
 
     async fn active_grant(
         &self,
-        principal: &str,
+        principal: &IdentityKey,
         connection: &str,
         rule: &str,
         now_ms: i64,
     ) -> Result<Option<GrantRecord>, StoreError> {
         let (p, c, r) = (
-            principal.to_string(),
+            principal.clone(),
             connection.to_string(),
             rule.to_string(),
         );

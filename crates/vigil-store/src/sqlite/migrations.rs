@@ -10,10 +10,15 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// `(version, SQL)`, in order. Never edit a released migration; add one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, crate::approvals::MIGRATION), (3, V3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, crate::approvals::MIGRATION),
+    (3, V3),
+    (4, crate::approvals::MIGRATION_IDENTITY),
+];
 
 /// The newest schema version this binary knows.
-pub(crate) const LATEST: i64 = 3;
+pub(crate) const LATEST: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE ledger (
@@ -186,7 +191,7 @@ mod tests {
             .unwrap();
         }
         migrate(&mut conn).unwrap();
-        assert_eq!(current_version(&conn).unwrap(), 3);
+        assert_eq!(current_version(&conn).unwrap(), LATEST);
         let range = |id: &str| -> (i64, i64) {
             conn.query_row(
                 "SELECT first_seq, last_seq FROM sessions WHERE id = ?1",
