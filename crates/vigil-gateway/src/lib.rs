@@ -110,6 +110,11 @@ pub async fn serve(
                 tls: Some(tls::acceptor(&config)?),
                 allow_plaintext_remote: config.tls.allow_plaintext,
                 upstreams: upstreams::postgres(&config),
+                admission: vigil_pg::AdmissionConfig {
+                    max_connections: config.server.max_connections,
+                    max_connections_per_principal: config.server.max_connections_per_principal,
+                    login_failures_per_minute: config.server.login_failures_per_minute,
+                },
             },
         ));
         tracing::info!(%addr, "postgres listener ready");
@@ -125,8 +130,14 @@ pub async fn serve(
             admin_groups: config.server.admin_groups.clone(),
             upstreams: upstreams::postgres(&config),
         };
-        tracing::info!(%addr, "http listener ready");
-        tasks.spawn(http::serve(listener, state, shutdown.clone()));
+        tracing::info!(%addr, "http listener ready (https, and http from loopback)");
+        tasks.spawn(http::serve(
+            listener,
+            tls::acceptor(&config)?,
+            config.tls.allow_plaintext,
+            state,
+            shutdown.clone(),
+        ));
     }
     if tasks.is_empty() {
         return Err(GatewayError::NothingToListen);

@@ -2,6 +2,9 @@
 //! password exchange (the password is the Vigil credential), then hands the
 //! session to the guard and the relay.
 
+use crate::admission::{
+    self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+};
 use crate::backend::{self, UpstreamConfig};
 use crate::cancel::CancelRegistry;
 use crate::catalog::CatalogCache;
@@ -30,6 +33,8 @@ pub struct PgFrontendConfig {
     /// Accept clients without TLS from non-loopback addresses.
     pub allow_plaintext_remote: bool,
     pub upstreams: HashMap<String, UpstreamConfig>,
+    /// Connection caps and the per-source budget of failed logins.
+    pub admission: AdmissionConfig,
 }
 
 pub struct PgFrontend {
@@ -43,6 +48,8 @@ pub struct PgFrontend {
     analyses: Arc<AnalysisCache>,
     /// Output lineages of statements, for sessions with mask rules.
     lineages: Arc<LineageCache>,
+    caps: Arc<Caps>,
+    failures: FailedLogins,
 }
 
 /// Distinct statement texts whose analysis is kept.
@@ -50,6 +57,11 @@ const ANALYSIS_CACHE_ENTRIES: usize = 4096;
 
 impl PgFrontend {
     pub fn new(guard: Arc<Guard>, mut config: PgFrontendConfig) -> Self {
+        let caps = Caps::new(
+            config.admission.max_connections,
+            config.admission.max_connections_per_principal,
+        );
+        let failures = FailedLogins::new(config.admission.login_failures_per_minute);
         let upstreams = config
             .upstreams
             .drain()
@@ -63,6 +75,8 @@ impl PgFrontend {
             catalogs: CatalogCache::default(),
             analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
             lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
+            caps,
+            failures,
         }
     }
 
@@ -78,9 +92,14 @@ impl PgFrontend {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
+                        // Full past the login margin: close before reading a byte.
+                        let Some(slot) = self.caps.connection() else {
+                            tracing::warn!(%peer, "connection closed: the gateway is full");
+                            continue;
+                        };
                         let this = self.clone();
                         let shutdown = shutdown.clone();
-                        sessions.spawn(async move { this.handle(tcp, peer, shutdown).await });
+                        sessions.spawn(async move { this.handle(tcp, peer, slot, shutdown).await });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -99,11 +118,17 @@ impl PgFrontend {
         while sessions.join_next().await.is_some() {}
     }
 
-    async fn handle(&self, tcp: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+    async fn handle(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        _connection: ConnectionSlot,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let _ = tcp.set_nodelay(true);
         let login = tokio::time::timeout(LOGIN_TIMEOUT, self.login(tcp, peer)).await;
-        let parts = match login {
-            Ok(Ok(Some(parts))) => parts,
+        let (parts, _slot) = match login {
+            Ok(Ok(Some(ready))) => ready,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "client connection ended during login");
@@ -117,13 +142,14 @@ impl PgFrontend {
         session::run(&self.guard, parts, shutdown).await;
     }
 
-    /// Returns the parts of a ready session, or None when the connection
-    /// ended (a cancel request, a refused login: already answered).
+    /// Returns the parts of a ready session and its slot under the caps, or
+    /// None when the connection ended (a cancel request, a refused login:
+    /// already answered).
     async fn login(
         &self,
         tcp: TcpStream,
         peer: SocketAddr,
-    ) -> std::io::Result<Option<SessionParts>> {
+    ) -> std::io::Result<Option<(SessionParts, SessionSlot)>> {
         let mut stream = PgStream::Plain(tcp);
         let params = loop {
             let body = read_startup(&mut stream).await?;
@@ -157,18 +183,24 @@ impl PgFrontend {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
         };
-        let user = get("user").unwrap_or_default();
+        let user = admission::capped(&get("user").unwrap_or_default());
         let database = get("database").unwrap_or_else(|| user.clone());
+        // What logs, errors and the ledger repeat of the client's choice.
+        let shown = admission::capped(&database);
+        if !self.source_may_try(&mut stream, peer, &shown).await {
+            return Ok(None);
+        }
 
         if plaintext_refused(
             peer.ip(),
             stream.is_tls(),
             self.config.allow_plaintext_remote,
         ) {
+            self.failures.failed(peer.ip());
             self.guard
                 .record_rejected_login(
                     "postgres",
-                    &database,
+                    &shown,
                     &peer.to_string(),
                     "plaintext from a remote address",
                 )
@@ -188,11 +220,12 @@ impl PgFrontend {
         let principal = match self.guard.authenticate(&credential).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::info!(%peer, user, database, error = ?e, "authentication failed");
+                tracing::info!(%peer, user, database = %shown, error = ?e, "authentication failed");
+                self.failures.failed(peer.ip());
                 self.guard
                     .record_rejected_login(
                         "postgres",
-                        &database,
+                        &shown,
                         &peer.to_string(),
                         "invalid credential",
                     )
@@ -207,21 +240,38 @@ impl PgFrontend {
             }
         };
         let Some(upstream_cfg) = self.upstreams.get(&database).cloned() else {
+            self.failures.failed(peer.ip());
             self.guard
-                .record_rejected_login(
-                    "postgres",
-                    &database,
-                    &peer.to_string(),
-                    "unknown connection",
-                )
+                .record_rejected_login("postgres", &shown, &peer.to_string(), "unknown connection")
                 .await;
             fatal(
                 &mut stream,
                 "3D000",
-                &format!("vigil: unknown connection \"{database}\""),
+                &format!("vigil: unknown connection \"{shown}\""),
             )
             .await;
             return Ok(None);
+        };
+        let slot = match self.caps.session(&principal.identity()) {
+            Ok(slot) => slot,
+            Err(cap) => {
+                self.failures.failed(peer.ip());
+                tracing::warn!(%peer, principal = %admission::capped(&principal.name), connection = %shown, ?cap, "connection refused: too many connections");
+                self.guard
+                    .record_rejected_login(
+                        "postgres",
+                        &shown,
+                        &peer.to_string(),
+                        &format!(
+                            "too many connections for {}: {}",
+                            admission::capped(&principal.name),
+                            cap.message()
+                        ),
+                    )
+                    .await;
+                fatal(&mut stream, "53300", &cap.message()).await;
+                return Ok(None);
+            }
         };
         let session = match self
             .guard
@@ -235,6 +285,9 @@ impl PgFrontend {
                     GuardError::NotGranted { .. } => "28000",
                     _ => "58000",
                 };
+                if code != "58000" {
+                    self.failures.failed(peer.ip());
+                }
                 fatal(&mut stream, code, &format!("vigil: {e}")).await;
                 return Ok(None);
             }
@@ -268,15 +321,60 @@ impl PgFrontend {
         w.ready(protocol::txn::IDLE);
         stream.write_all(&w.take()).await?;
         tracing::info!(session = %session.id, principal = %session.principal.name, connection = %database, %peer, "session opened");
-        Ok(Some(SessionParts {
-            client: stream,
-            upstream,
-            session,
-            catalog,
-            analyses: self.analyses.clone(),
-            lineages: self.lineages.clone(),
-            cancel_key,
-        }))
+        Ok(Some((
+            SessionParts {
+                client: stream,
+                upstream,
+                session,
+                catalog,
+                analyses: self.analyses.clone(),
+                lineages: self.lineages.clone(),
+                cancel_key,
+            },
+            slot,
+        )))
+    }
+
+    /// Whether `peer`'s source still has failed logins to spend; when not,
+    /// answers the client (generic error, SQLSTATE 53400) and records the
+    /// start of the limit once. The first login let through after a limit
+    /// records how many were refused meanwhile.
+    async fn source_may_try(&self, stream: &mut PgStream, peer: SocketAddr, shown: &str) -> bool {
+        let addr = peer.to_string();
+        match self.failures.check(peer.ip()) {
+            SourceCheck::Allowed { refused: 0 } => true,
+            SourceCheck::Allowed { refused } => {
+                self.guard
+                    .record_rejected_login(
+                        "postgres",
+                        shown,
+                        &addr,
+                        &format!("{refused} logins refused while this address was rate-limited"),
+                    )
+                    .await;
+                true
+            }
+            SourceCheck::Limited { first } => {
+                if first {
+                    tracing::warn!(%peer, "too many failed logins: address rate-limited");
+                    self.guard
+                        .record_rejected_login(
+                            "postgres",
+                            shown,
+                            &addr,
+                            "too many failed logins from this address: rate-limited",
+                        )
+                        .await;
+                }
+                fatal(
+                    stream,
+                    "53400",
+                    "vigil: too many failed logins from this address; try again later",
+                )
+                .await;
+                false
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! statement into an action for the guard, and relays what the guard
 //! allows. It decides nothing itself.
 
+mod admission;
 pub mod backend;
 mod cancel;
 mod catalog;
@@ -14,5 +15,6 @@ pub mod query;
 mod session;
 mod stream;
 
+pub use admission::AdmissionConfig;
 pub use catalog::CatalogCache;
 pub use frontend::{PgFrontend, PgFrontendConfig};

@@ -227,9 +227,7 @@ async fn the_last_events_cut_with_their_checkpoint_are_caught_by_the_head_file()
     let head = read_head(dir.path()).unwrap().expect("a ledger-head file");
     assert_eq!(head.seq, 10);
     raw(dir.path())
-        .execute_batch(
-            "DELETE FROM ledger WHERE seq >= 9; DELETE FROM checkpoints WHERE seq >= 9;",
-        )
+        .execute_batch("DELETE FROM ledger WHERE seq >= 9; DELETE FROM checkpoints WHERE seq >= 9;")
         .unwrap();
     let bad = first_bad(dir.path());
     assert_eq!(bad.seq, 9);
@@ -251,9 +249,11 @@ async fn a_tail_rewritten_after_the_head_is_caught_by_the_head_file() {
     )
     .unwrap();
     let (prev, body): (Vec<u8>, String) = conn
-        .query_row("SELECT prev_hash, body FROM ledger WHERE seq = 6", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT prev_hash, body FROM ledger WHERE seq = 6",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     let prev = <[u8; 32]>::try_from(prev.as_slice()).unwrap();
     let hash = vigil_store::chain_hash(&prev, body.as_bytes());
@@ -268,9 +268,14 @@ async fn a_tail_rewritten_after_the_head_is_caught_by_the_head_file() {
 async fn a_deleted_checkpoint_breaks_the_cadence() {
     let dir = ledger_with(10, 4).await;
     assert!(
-        verify_ledger_with(dir.path(), &VerifyOptions { checkpoint_every: 4 })
-            .unwrap()
-            .is_intact()
+        verify_ledger_with(
+            dir.path(),
+            &VerifyOptions {
+                checkpoint_every: 4
+            }
+        )
+        .unwrap()
+        .is_intact()
     );
     raw(dir.path())
         .execute("DELETE FROM checkpoints WHERE seq = 4", [])
@@ -299,8 +304,13 @@ async fn a_shutdown_checkpoint_and_a_restart_keep_the_cadence() {
         store.append(error_event(i)).await.unwrap();
     }
     drop(store);
-    let report =
-        verify_ledger_with(dir.path(), &VerifyOptions { checkpoint_every: 4 }).unwrap();
+    let report = verify_ledger_with(
+        dir.path(),
+        &VerifyOptions {
+            checkpoint_every: 4,
+        },
+    )
+    .unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.head_seq, Some(8));
 }

@@ -4,6 +4,7 @@
 mod api;
 mod approvals;
 mod auth;
+mod sniff;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -26,7 +27,22 @@ pub struct State {
     pub upstreams: HashMap<String, UpstreamConfig>,
 }
 
-pub async fn serve(listener: TcpListener, state: State, mut shutdown: watch::Receiver<bool>) {
+/// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
+/// clients (and to everyone when `allow_plaintext`).
+pub async fn serve(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    allow_plaintext: bool,
+    state: State,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let listener = match sniff::SniffListener::start(listener, tls, allow_plaintext) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "http listener failed");
+            return;
+        }
+    };
     let mcp = vigil_mcp::Mcp::new(
         state.guard.clone(),
         state.upstreams.clone(),

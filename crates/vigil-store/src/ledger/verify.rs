@@ -12,8 +12,8 @@
 
 use crate::StoreError;
 use crate::checkpoint::{read_public_key, signature_valid};
-use crate::ledger::head::{LEDGER_HEAD_FILE, SignedHead, read_head};
 use crate::ledger::chain::{GENESIS_HASH, chain_hash};
+use crate::ledger::head::{LEDGER_HEAD_FILE, SignedHead, read_head};
 use crate::sqlite::{DB_FILE, SCHEMA_LATEST, check_not_newer, current_version};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -179,10 +179,9 @@ fn check_head(
                 h.hash_hex()
             ),
         ),
-        Some(h) if walked.head_hash != Some(h.hash) => bad(
-            h.seq,
-            format!("{HEAD_MISMATCH} (hash {})", h.hash_hex()),
-        ),
+        Some(h) if walked.head_hash != Some(h.hash) => {
+            bad(h.seq, format!("{HEAD_MISMATCH} (hash {})", h.hash_hex()))
+        }
         Some(h) => {
             report.head_seq = Some(h.seq);
             None
