@@ -1,6 +1,6 @@
 //! The gateway's side of the connection: it logs in to the target with the connection's own
-//! credential (SCRAM-SHA-256, md5, trust), over TLS when configured, and never lets that
-//! credential out.
+//! credential (SCRAM-SHA-256; md5 and trust only when `auth_methods` allows them), over TLS
+//! when configured, and never lets that credential out.
 
 use vigil_e2e::{
     Gateway, PgCluster, TestCa, assert_failure, assert_success, config_with, psql_through,
@@ -86,16 +86,59 @@ fn upstream_login_with_md5_uses_the_connections_user() {
     let gw = gateway_for(
         &pg,
         "md5_app",
-        r#"password = "${UPSTREAM_PASSWORD}""#,
+        "password = \"${UPSTREAM_PASSWORD}\"\nauth_methods = [\"md5\"]",
         &[("UPSTREAM_PASSWORD", &password)],
     );
     assert_eq!(current_user_through(&gw), "md5_app");
 }
 
 #[test]
-fn upstream_login_with_trust_needs_no_password() {
+fn an_md5_request_is_refused_unless_the_connection_allows_it() {
+    let password = random_hex(12);
+    let pg = PgCluster::builder().md5_user("md5_app", &password).start();
+    let gw = gateway_for(
+        &pg,
+        "md5_app",
+        r#"password = "${UPSTREAM_PASSWORD}""#,
+        &[("UPSTREAM_PASSWORD", &password)],
+    );
+    let token = gw.token("admin", &["admins"], "human");
+    let err = assert_failure(
+        &psql_through(&gw, "db", &token, "SELECT 1"),
+        "an md5 upstream with the default auth_methods",
+    );
+    assert!(err.contains("FATAL:"), "{err}");
+    assert!(!err.contains(&password), "{err}");
+    let log = gw.log_text();
+    assert!(
+        log.contains("md5 authentication, which this connection does not allow"),
+        "{log}"
+    );
+    assert!(!log.contains(&password), "{log}");
+}
+
+#[test]
+fn a_trust_login_is_refused_unless_the_connection_allows_it() {
     let pg = PgCluster::builder().trust_user("trusted_app").start();
     let gw = gateway_for(&pg, "trusted_app", "", &[]);
+    let token = gw.token("admin", &["admins"], "human");
+    let err = assert_failure(
+        &psql_through(&gw, "db", &token, "SELECT 1"),
+        "a trust upstream with the default auth_methods",
+    );
+    assert!(err.contains("FATAL:"), "{err}");
+    assert!(
+        gw.log_text()
+            .contains("trust authentication, which this connection does not allow"),
+        "{}",
+        gw.log_text()
+    );
+}
+
+#[test]
+fn upstream_login_with_trust_needs_no_password() {
+    let pg = PgCluster::builder().trust_user("trusted_app").start();
+    let gw = gateway_for(&pg, "trusted_app", r#"auth_methods = ["trust"]"#, &[]);
     assert_eq!(current_user_through(&gw), "trusted_app");
 }
 
@@ -210,7 +253,7 @@ fn upstream_tls_verify_full_with_another_ca_refuses_to_log_in() {
         &pg,
         "trusted_app",
         &format!(
-            "tls = \"verify-full\"\ntls_ca = \"{}\"",
+            "tls = \"verify-full\"\ntls_ca = \"{}\"\nauth_methods = [\"trust\"]",
             wrong.cert().display()
         ),
         &[],

@@ -23,6 +23,46 @@ pub struct ConnectionConfig {
     pub tls: TlsMode,
     /// CA bundle for `verify-full`; the system roots when absent.
     pub tls_ca: Option<PathBuf>,
+    /// The authentication methods Vigil answers when the target asks; any
+    /// other request fails the login. Default: SCRAM-SHA-256 only.
+    pub auth_methods: Vec<UpstreamAuth>,
+}
+
+/// An authentication method the target may ask of Vigil.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpstreamAuth {
+    /// SCRAM-SHA-256 (with channel binding over TLS when offered).
+    ScramSha256,
+    /// MD5 of the password: a recorded exchange can be replayed and cracked offline.
+    Md5,
+    /// The password in clear: anyone in the path (or posing as the target) reads it.
+    Password,
+    /// No authentication at all: a target that accepts Vigil without
+    /// asking for anything (or an impostor doing the same).
+    Trust,
+}
+
+impl UpstreamAuth {
+    pub const ACCEPTED: &'static [&'static str] = &["scram-sha-256", "md5", "password", "trust"];
+    /// What a connection allows when it says nothing.
+    pub const DEFAULT: &'static [UpstreamAuth] = &[UpstreamAuth::ScramSha256];
+}
+
+impl std::str::FromStr for UpstreamAuth {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "scram-sha-256" => Ok(UpstreamAuth::ScramSha256),
+            "md5" => Ok(UpstreamAuth::Md5),
+            "password" => Ok(UpstreamAuth::Password),
+            "trust" => Ok(UpstreamAuth::Trust),
+            other => Err(format!(
+                "unknown authentication method `{other}`, expected one of {}",
+                UpstreamAuth::ACCEPTED.join(", ")
+            )),
+        }
+    }
 }
 
 /// The protocols Vigil can front. Only PostgreSQL for now.
@@ -101,6 +141,8 @@ pub(crate) struct RawConnection {
     pub tls: Option<Parsed<TlsMode>>,
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub tls_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub auth_methods: Option<Spanned<Vec<Parsed<UpstreamAuth>>>>,
 }
 
 impl RawConnection {
@@ -114,6 +156,10 @@ impl RawConnection {
             password: self.password,
             tls: self.tls.map(|t| t.0).unwrap_or_default(),
             tls_ca: self.tls_ca,
+            auth_methods: match self.auth_methods {
+                Some(list) => list.into_inner().into_iter().map(|m| m.0).collect(),
+                None => UpstreamAuth::DEFAULT.to_vec(),
+            },
         }
     }
 }

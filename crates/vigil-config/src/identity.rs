@@ -34,9 +34,29 @@ pub struct OidcConfig {
 }
 
 /// `[identity]`
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityConfig {
     pub oidc: Vec<OidcConfig>,
+    /// How long a Vigil token lookup is reused (default 1 s): a revoked
+    /// token is refused, at login and on the next statement of an open
+    /// session, at most this long after `vigil token revoke`. Zero reads the
+    /// store at every login and every statement.
+    pub token_cache: Duration,
+}
+
+/// `[identity] token_cache` when absent.
+pub const DEFAULT_TOKEN_CACHE: Duration = Duration::from_secs(1);
+/// The longest `token_cache` accepted: past it a revocation is no longer
+/// "at once" in any sense.
+pub const MAX_TOKEN_CACHE: Duration = Duration::from_secs(60);
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            oidc: Vec::new(),
+            token_cache: DEFAULT_TOKEN_CACHE,
+        }
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -44,6 +64,27 @@ pub struct IdentityConfig {
 pub(crate) struct RawIdentity {
     #[serde(default)]
     pub oidc: Vec<RawOidc>,
+    #[serde(default, deserialize_with = "with::opt_parsed")]
+    pub token_cache: Option<TokenCache>,
+}
+
+/// A `token_cache` value: a duration from 0 to [`MAX_TOKEN_CACHE`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenCache(pub Duration);
+
+impl std::str::FromStr for TokenCache {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let HumanDuration(d) = s.parse()?;
+        if d > MAX_TOKEN_CACHE {
+            return Err(format!(
+                "`token_cache` of `{s}` is too long: at most {}s, so that a revoked token stops working promptly",
+                MAX_TOKEN_CACHE.as_secs()
+            ));
+        }
+        Ok(TokenCache(d))
+    }
 }
 
 /// A string or a list of strings.

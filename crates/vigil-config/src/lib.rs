@@ -20,7 +20,7 @@ use std::rc::Rc;
 
 use vigil_policy::{PolicySet, PolicySpec};
 
-pub use connection::{ConnectionConfig, ConnectionKind, TlsMode};
+pub use connection::{ConnectionConfig, ConnectionKind, TlsMode, UpstreamAuth};
 pub use error::{ConfigError, Location};
 pub use identity::{IdentityConfig, OidcConfig};
 pub use notify::{NOTIFY_EVENTS, NotifyConfig};

@@ -110,6 +110,14 @@ impl Checker<'_> {
             if let Err(message) = check_address(&conn.address.get_ref().0) {
                 return self.err(conn.address.span(), message);
             }
+            if let Some(methods) = &conn.auth_methods
+                && methods.get_ref().is_empty()
+            {
+                return self.err(
+                    methods.span(),
+                    "`auth_methods` must allow at least one method (default: [\"scram-sha-256\"])",
+                );
+            }
         }
         let connections: Vec<_> = raw
             .connection
@@ -193,7 +201,12 @@ impl Checker<'_> {
             }
             oidc.push(config);
         }
-        Ok(IdentityConfig { oidc })
+        Ok(IdentityConfig {
+            oidc,
+            token_cache: raw
+                .token_cache
+                .map_or(crate::identity::DEFAULT_TOKEN_CACHE, |t| t.0),
+        })
     }
 
     fn check_policy(

@@ -78,7 +78,8 @@ pub async fn serve(
     let mask_key = mask_key::load_or_create(&config.server.data_dir)?;
     let mut guard = Guard::new(dyn_store, policies, connections, metrics.clone())
         .with_mask_key(mask_key)
-        .with_oidc(oidc_verifier(&config)?);
+        .with_oidc(oidc_verifier(&config)?)
+        .with_token_cache(config.identity.token_cache);
     if let Some(notices) = notify::start(&config.notify) {
         guard = guard.with_approval_notices(notices);
     }

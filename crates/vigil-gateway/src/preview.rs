@@ -183,6 +183,7 @@ mod tests {
             user: "app".into(),
             password: None,
             tls: vigil_pg::backend::UpstreamTls::Disable,
+            auth: Default::default(),
         };
         ExplainPreviewer::new(HashMap::from([("shop".to_string(), cfg)]))
     }

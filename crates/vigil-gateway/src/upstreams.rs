@@ -1,8 +1,8 @@
 //! Turns configured connections into the PostgreSQL front-end's upstreams.
 
 use std::collections::HashMap;
-use vigil_config::{Config, ConnectionKind, TlsMode};
-use vigil_pg::backend::{UpstreamConfig, UpstreamTls};
+use vigil_config::{Config, ConnectionKind, TlsMode, UpstreamAuth};
+use vigil_pg::backend::{AuthMethods, UpstreamConfig, UpstreamTls};
 
 pub fn postgres(config: &Config) -> HashMap<String, UpstreamConfig> {
     config
@@ -23,8 +23,19 @@ pub fn postgres(config: &Config) -> HashMap<String, UpstreamConfig> {
                 user: c.user.clone(),
                 password: c.password.clone(),
                 tls,
+                auth: auth_methods(&c.auth_methods),
             };
             (c.name.clone(), upstream)
         })
         .collect()
+}
+
+/// The connection's `auth_methods`, as the backend checks them.
+fn auth_methods(methods: &[UpstreamAuth]) -> AuthMethods {
+    AuthMethods {
+        scram_sha_256: methods.contains(&UpstreamAuth::ScramSha256),
+        md5: methods.contains(&UpstreamAuth::Md5),
+        password: methods.contains(&UpstreamAuth::Password),
+        trust: methods.contains(&UpstreamAuth::Trust),
+    }
 }

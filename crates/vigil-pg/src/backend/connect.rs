@@ -16,6 +16,8 @@ pub struct UpstreamConfig {
     pub user: String,
     pub password: Option<Secret<String>>,
     pub tls: UpstreamTls,
+    /// What the target may ask for (SCRAM-SHA-256 only by default).
+    pub auth: super::AuthMethods,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ mod connect;
 mod preview;
 mod tls;
 
+pub use auth::AuthMethods;
 pub use connect::{Upstream, UpstreamConfig, UpstreamTls, connect, send_cancel};
 pub use preview::{PreviewError, explain_json};
 
@@ -25,6 +26,9 @@ pub enum BackendError {
     TlsRefused,
     #[error("the target asks for {0}, which the gateway does not support")]
     UnsupportedAuth(String),
+    /// The target asked for a method the connection's `auth_methods` leaves out.
+    #[error("the target asks for {0} authentication, which this connection does not allow (auth_methods)")]
+    AuthNotAllowed(&'static str),
 }
 
 impl From<crate::protocol::FrameError> for BackendError {

@@ -64,8 +64,20 @@ fn client_config(mode: &UpstreamTls) -> Result<rustls::ClientConfig, BackendErro
         .with_safe_default_protocol_versions()
         .map_err(|e| BackendError::Tls(e.to_string()))?;
     let config = match mode {
+        // The chain must lead to a trusted root and name the address's
+        // host (DNS name or IP address): rustls' WebPKI verifier checks both.
         UpstreamTls::VerifyFull { ca } => {
             let mut roots = rustls::RootCertStore::empty();
+            if ca.is_none() {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(BackendError::Tls(
+                        "verify-full without tls_ca, and no system CA certificates were found"
+                            .into(),
+                    ));
+                }
+            }
             if let Some(ca) = ca {
                 let certs = CertificateDer::pem_file_iter(ca)
                     .map_err(|e| BackendError::Tls(format!("reading {}: {e}", ca.display())))?;
@@ -134,5 +146,98 @@ impl ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::PrivateKeyDer;
+    use tokio::net::TcpListener;
+
+    /// A CA in `dir` (its PEM path) and a server certificate it signs for `names`.
+    fn ca_and_server(
+        dir: &std::path::Path,
+        names: &[&str],
+    ) -> (std::path::PathBuf, CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        (ca_path, cert.der().clone(), key)
+    }
+
+    /// A one-shot server that answers SSLRequest with `S`, then TLS with `cert`.
+    async fn server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            tcp.read_exact(&mut request).await.unwrap();
+            tcp.write_all(b"S").await.unwrap();
+            // The client may refuse the handshake: that is the point.
+            if let Ok(mut tls) = acceptor.accept(tcp).await {
+                let _ = tls.write_all(b"ok").await;
+            }
+        });
+        addr
+    }
+
+    async fn dial(addr: &str, ca: std::path::PathBuf) -> Result<PgStream, BackendError> {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        start(tcp, &UpstreamTls::VerifyFull { ca: Some(ca) }, addr).await
+    }
+
+    #[tokio::test]
+    async fn verify_full_accepts_a_certificate_for_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = ca_and_server(dir.path(), &["127.0.0.1"]);
+        let addr = server(cert, key).await;
+        assert!(dial(&addr, ca).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn verify_full_refuses_a_certificate_for_another_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = ca_and_server(dir.path(), &["db.example.com"]);
+        let addr = server(cert, key).await;
+        match dial(&addr, ca).await {
+            Err(BackendError::Tls(why)) => {
+                assert!(why.to_lowercase().contains("certificate"), "{why}")
+            }
+            Err(other) => panic!("expected a certificate error, got {other}"),
+            Ok(_) => panic!("a certificate for another host was accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_full_refuses_a_certificate_from_another_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let (_, cert, key) = ca_and_server(dir.path(), &["127.0.0.1"]);
+        let (wrong_ca, _, _) = ca_and_server(other.path(), &["127.0.0.1"]);
+        let addr = server(cert, key).await;
+        assert!(matches!(
+            dial(&addr, wrong_ca).await,
+            Err(BackendError::Tls(_))
+        ));
     }
 }
