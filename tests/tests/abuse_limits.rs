@@ -1,0 +1,341 @@
+//! The gateway holds under abuse: an agent cannot hold more sessions than its cap (so it
+//! cannot exhaust the target's own `max_connections`), a source that keeps failing to log
+//! in is refused at once and recorded once, the ledger's signed head lives outside the
+//! database so a cut tail is found, and the HTTP listener speaks TLS.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use vigil_e2e::{
+    Gateway, PgCluster, assert_failure, assert_success, pg_bin, pg_login, psql_through, random_hex,
+    stderr, stdout,
+};
+
+/// `[server]` with the limits under test; the rest as the harness expects.
+fn config(server_extra: &str, ledger: &str) -> String {
+    format!(
+        r#"[server]
+data_dir = "${{VIGIL_DATA}}"
+admin_groups = ["admins"]
+{server_extra}
+
+[listen]
+postgres = "${{VIGIL_PG_LISTEN}}"
+http = "${{VIGIL_HTTP_LISTEN}}"
+
+[ledger]
+{ledger}
+
+[[connection]]
+name = "shop"
+kind = "postgres"
+address = "${{SHOP_PG_ADDR}}"
+database = "shop"
+user = "app"
+password = "${{SHOP_PG_PASSWORD}}"
+
+[[policy]]
+name = "readers"
+groups = ["readers"]
+connections = ["shop"]
+
+  [[policy.rule]]
+  name = "reads"
+  effect = "allow"
+  when = "sql.read_only"
+"#
+    )
+}
+
+fn shop(server_extra: &str, ledger: &str) -> (PgCluster, Gateway) {
+    let pg = PgCluster::start();
+    let password = random_hex(12);
+    pg.create_role("app", &password);
+    pg.create_database("shop", "app");
+    assert_success(
+        &pg.psql_as(
+            "app",
+            Some(&password),
+            "shop",
+            "CREATE TABLE items (id int PRIMARY KEY, name text); \
+             INSERT INTO items VALUES (1, 'apple'), (2, 'banana')",
+        ),
+        "creating items",
+    );
+    let addr = pg.address();
+    let gw = Gateway::start(
+        &config(server_extra, ledger),
+        &[("SHOP_PG_ADDR", &addr), ("SHOP_PG_PASSWORD", &password)],
+    );
+    (pg, gw)
+}
+
+/// An open psql session that has run one statement (so it holds its slot).
+struct Idle {
+    child: Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl Idle {
+    #[track_caller]
+    fn open(gw: &Gateway, token: &str) -> Idle {
+        let mut child = Command::new(pg_bin("psql"))
+            .env("PGPASSWORD", token)
+            .env("PGPASSFILE", "/dev/null")
+            .args(["-X", "-At", "-d", &gw.conninfo("shop", "")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("could not start psql");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        writeln!(stdin, "SELECT 'in ' || count(*) FROM items;").expect("write to psql");
+        stdin.flush().expect("flush psql's stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read psql's output");
+        assert_eq!(line.trim(), "in 2", "an idle session did not open");
+        Idle { child, stdin }
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "\\q");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Python's sqlite3 on the gateway's store (read while it runs: WAL).
+#[track_caller]
+fn sqlite(gw: &Gateway, sql: &str) -> String {
+    let db = gw.data_dir().join("vigil.db");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             for row in c.execute(sys.argv[2]):\n    print('|'.join(str(v) for v in row))\n\
+             c.commit()\n",
+        ])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("could not run python3");
+    assert_success(&out, &format!("python3 sqlite3 `{sql}`"))
+}
+
+/// Polls the ledger until `sql` (a count) reaches at least `n` (failed logins are
+/// recorded without waiting for the commit).
+#[track_caller]
+fn ledger_count_reaches(gw: &Gateway, sql: &str, n: u64) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got: u64 = sqlite(gw, sql).trim().parse().unwrap_or(0);
+        if got >= n || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ---- connection caps ----------------------------------------------------------------------
+
+#[test]
+fn a_third_session_of_one_agent_gets_53300_and_another_agent_still_gets_in() {
+    let (_pg, gw) = shop("max_connections_per_principal = 2", "");
+    let agent = gw.token("busy-agent", &["readers"], "agent");
+    let other = gw.token("other-agent", &["readers"], "agent");
+    let _one = Idle::open(&gw, &agent);
+    let _two = Idle::open(&gw, &agent);
+
+    let out = psql_through(&gw, "shop", &agent, "SELECT 1");
+    let err = assert_failure(&out, "a third session of the same agent");
+    assert!(err.contains("too many connections"), "{err}");
+    let refused = pg_login(gw.pg_port(), "shop", "vigil-e2e", &agent)
+        .expect_err("a third session over the raw protocol");
+    assert_eq!(refused.code, "53300", "{refused:?}");
+
+    let out = psql_through(&gw, "shop", &other, "SELECT count(*) FROM items");
+    assert_eq!(
+        assert_success(&out, "another agent while the first is at its cap"),
+        "2"
+    );
+
+    let recorded = ledger_count_reaches(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE type = 'auth_failure' \
+         AND body LIKE '%too many connections for busy-agent%'",
+        1,
+    );
+    assert!(recorded >= 1, "the refused session is not in the ledger");
+
+    // A slot is given back when a session ends.
+    drop(_two);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = psql_through(&gw, "shop", &agent, "SELECT 1");
+        if out.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---- failed logins ------------------------------------------------------------------------
+
+#[test]
+fn a_source_that_keeps_failing_is_refused_at_once_and_recorded_once() {
+    let (_pg, gw) = shop("login_failures_per_minute = 3", "");
+    let good = gw.token("good-agent", &["readers"], "agent");
+    let long_db = "x".repeat(5000);
+    let mut limited = 0;
+    for _ in 0..8 {
+        let out = psql_through(&gw, &long_db, "not-a-token", "SELECT 1");
+        let err = assert_failure(&out, "a login with a bad token");
+        if err.contains("too many failed logins") {
+            limited += 1;
+        } else {
+            assert!(err.contains("password authentication failed"), "{err}");
+        }
+    }
+    assert!(
+        limited >= 5,
+        "only {limited} of 8 attempts were rate-limited"
+    );
+    // The budget is per source, not per credential: a good token from here waits too.
+    let out = psql_through(&gw, "shop", &good, "SELECT 1");
+    assert!(
+        stderr(&out).contains("too many failed logins"),
+        "{}",
+        stderr(&out)
+    );
+
+    let limits = ledger_count_reaches(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE type = 'auth_failure' AND body LIKE '%rate-limited%'",
+        1,
+    );
+    assert_eq!(
+        limits, 1,
+        "one record when the limit starts, not one per attempt"
+    );
+    let failures = sqlite(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE type = 'auth_failure' AND body LIKE '%invalid credential%'",
+    );
+    assert_eq!(
+        failures.trim(),
+        "3",
+        "each failure within the budget is recorded"
+    );
+    // Client strings are cut before they are recorded.
+    let longest = sqlite(
+        &gw,
+        "SELECT max(length(body)) FROM ledger WHERE type = 'auth_failure'",
+    );
+    let longest: usize = longest.trim().parse().expect("a length");
+    assert!(longest < 1000, "an auth_failure body of {longest} bytes");
+}
+
+// ---- the ledger's head outside the database -----------------------------------------------
+
+#[test]
+fn audit_verify_fails_when_the_last_events_are_cut_with_their_checkpoint() {
+    let (_pg, mut gw) = shop("", "");
+    let agent = gw.token("reader", &["readers"], "agent");
+    for _ in 0..3 {
+        assert_success(
+            &psql_through(&gw, "shop", &agent, "SELECT 1"),
+            "a statement",
+        );
+    }
+    assert!(gw.stop().is_some_and(|s| s.success()), "{}", gw.log_text());
+    let head = std::fs::read_to_string(gw.data_dir().join("ledger-head"))
+        .expect("a clean stop writes data_dir/ledger-head");
+    let last = sqlite(&gw, "SELECT max(seq) FROM ledger");
+    assert!(
+        head.contains(&format!("\"seq\":{}", last.trim())),
+        "{head} vs {last}"
+    );
+    assert!(
+        gw.log_text().contains("ledger head"),
+        "no `ledger head` log line:\n{}",
+        gw.log_text()
+    );
+    let out = gw.vigil_with_config(&["audit", "verify"]);
+    assert!(assert_success(&out, "verify an intact ledger").contains("intact"));
+
+    // Cut the last two events and every checkpoint that would cover them.
+    let last: i64 = last.trim().parse().expect("a seq");
+    sqlite(&gw, &format!("DELETE FROM ledger WHERE seq > {}", last - 2));
+    sqlite(
+        &gw,
+        &format!("DELETE FROM checkpoints WHERE seq > {}", last - 2),
+    );
+    let out = gw.vigil_with_config(&["audit", "verify"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("event {}", last - 1)) && said.contains("ledger-head"),
+        "{said}"
+    );
+}
+
+#[test]
+fn audit_verify_fails_when_a_checkpoint_at_the_cadence_is_deleted() {
+    let (_pg, mut gw) = shop("", "checkpoint_every = 4");
+    let agent = gw.token("reader", &["readers"], "agent");
+    for _ in 0..5 {
+        assert_success(
+            &psql_through(&gw, "shop", &agent, "SELECT 1"),
+            "a statement",
+        );
+    }
+    assert!(gw.stop().is_some_and(|s| s.success()), "{}", gw.log_text());
+    let out = gw.vigil_with_config(&["audit", "verify"]);
+    assert!(assert_success(&out, "verify an intact ledger").contains("intact"));
+    sqlite(&gw, "DELETE FROM checkpoints WHERE seq = 8");
+    let out = gw.vigil_with_config(&["audit", "verify"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("event 8") && said.contains("missing checkpoint"),
+        "{said}"
+    );
+}
+
+// ---- HTTP over TLS ------------------------------------------------------------------------
+
+#[test]
+fn the_http_listener_serves_tls_with_the_generated_certificate_and_plain_http_on_loopback() {
+    let (_pg, gw) = shop("", "");
+    let cert = gw.data_dir().join("tls-cert.pem");
+    let https = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://localhost:{}/healthz", gw.http_port()))
+        .output()
+        .expect("could not run curl");
+    assert_eq!(
+        assert_success(&https, "curl https with the generated CA"),
+        "ok"
+    );
+    // Without the CA, the certificate is not trusted: it is TLS, not plaintext.
+    let untrusted = Command::new("curl")
+        .args(["-sS", "--fail"])
+        .arg(format!("https://localhost:{}/healthz", gw.http_port()))
+        .output()
+        .expect("could not run curl");
+    assert!(!untrusted.status.success());
+    let plain = Command::new("curl")
+        .args(["-sS", "--fail"])
+        .arg(format!("{}/healthz", gw.http_url()))
+        .output()
+        .expect("could not run curl");
+    assert_eq!(assert_success(&plain, "curl http on loopback"), "ok");
+}
