@@ -339,3 +339,39 @@ fn the_http_listener_serves_tls_with_the_generated_certificate_and_plain_http_on
         .expect("could not run curl");
     assert_eq!(assert_success(&plain, "curl http on loopback"), "ok");
 }
+
+/// A local address that is not loopback, to connect from (clients from it are "remote").
+fn non_loopback_address() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    stdout(&out)
+        .split_whitespace()
+        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .map(str::to_string)
+}
+
+#[test]
+fn plaintext_http_from_a_remote_address_is_refused_and_https_from_it_is_served() {
+    let Some(source) = non_loopback_address() else {
+        eprintln!("skipped: this host has no non-loopback IPv4 address to connect from");
+        return;
+    };
+    let (_pg, gw) = shop("", "");
+    let plain = Command::new("curl")
+        .args(["-sS", "--interface", &source, "-w", "%{http_code}"])
+        .arg(format!("{}/healthz", gw.http_url()))
+        .output()
+        .expect("could not run curl");
+    let said = stdout(&plain);
+    assert!(
+        said.contains("requires TLS") && said.ends_with("400"),
+        "plain http from {source}: {said} {}",
+        stderr(&plain)
+    );
+    let https = Command::new("curl")
+        .args(["-sS", "--fail", "--interface", &source, "--cacert"])
+        .arg(gw.data_dir().join("tls-cert.pem"))
+        .arg(format!("https://127.0.0.1:{}/healthz", gw.http_port()))
+        .output()
+        .expect("could not run curl");
+    assert_eq!(assert_success(&https, "https from a remote address"), "ok");
+}
