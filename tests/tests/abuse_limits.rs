@@ -345,7 +345,10 @@ fn non_loopback_address() -> Option<String> {
     let out = Command::new("hostname").arg("-I").output().ok()?;
     stdout(&out)
         .split_whitespace()
-        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
         .map(str::to_string)
 }
 
@@ -374,4 +377,88 @@ fn plaintext_http_from_a_remote_address_is_refused_and_https_from_it_is_served()
         .output()
         .expect("could not run curl");
     assert_eq!(assert_success(&https, "https from a remote address"), "ok");
+}
+
+/// Answers each HTTP POST on `listener` with 200 and passes its body on.
+fn webhook(listener: std::net::TcpListener, tx: std::sync::mpsc::Sender<String>) {
+    use std::io::Read;
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).expect("body");
+                    let mut out = &stream;
+                    let _ = out.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n",
+                    );
+                    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                    length = 0;
+                    continue;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().expect("length");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_webhook_that_asks_for_ledger_head_gets_each_signed_head() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    webhook(listener, tx);
+    let pg = PgCluster::start();
+    let password = random_hex(12);
+    pg.create_role("app", &password);
+    pg.create_database("shop", "app");
+    let addr = pg.address();
+    let toml = format!(
+        "{}\n[[notify]]\nurl = \"http://127.0.0.1:{port}/hook\"\nevents = [\"ledger_head\"]\n",
+        config("", "checkpoint_every = 4")
+    );
+    let gw = Gateway::start(
+        &toml,
+        &[("SHOP_PG_ADDR", &addr), ("SHOP_PG_PASSWORD", &password)],
+    );
+    let agent = gw.token("reader", &["readers"], "agent");
+    for _ in 0..2 {
+        assert_success(
+            &psql_through(&gw, "shop", &agent, "SELECT 1"),
+            "a statement",
+        );
+    }
+    let body = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("no ledger_head delivery within 15 s");
+    let head: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(head["event"], "ledger_head", "{body}");
+    let seq = head["seq"].as_i64().expect("a seq");
+    assert_eq!(seq % 4, 0, "{body}");
+    let stored = sqlite(
+        &gw,
+        &format!("SELECT hex(hash) FROM ledger WHERE seq = {seq}"),
+    );
+    assert_eq!(
+        stored.trim().to_ascii_lowercase(),
+        head["hash"].as_str().expect("a hash"),
+        "{body}"
+    );
+    assert_eq!(
+        head["signature"].as_str().map(str::len),
+        Some(128),
+        "{body}"
+    );
 }
