@@ -462,3 +462,20 @@ fn a_webhook_that_asks_for_ledger_head_gets_each_signed_head() {
         "{body}"
     );
 }
+
+#[test]
+fn bad_bearers_over_http_spend_the_same_budget_and_then_get_429() {
+    let (_pg, gw) = shop("login_failures_per_minute = 3", "");
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| gw.http_get("/api/v1/sessions", Some("not-a-token")).0)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    let limits = ledger_count_reaches(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE type = 'auth_failure' AND body LIKE '%rate-limited%'",
+        1,
+    );
+    assert_eq!(limits, 1);
+    // Health checks are not logins.
+    assert_eq!(gw.http_get("/healthz", None).0, 200);
+}

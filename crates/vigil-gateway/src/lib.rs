@@ -130,6 +130,9 @@ pub async fn serve(
             registry,
             admin_groups: config.server.admin_groups.clone(),
             upstreams: upstreams::postgres(&config),
+            failures: Arc::new(vigil_pg::FailedLogins::new(
+                config.server.login_failures_per_minute,
+            )),
         };
         tracing::info!(%addr, "http listener ready (https, and http from loopback)");
         tasks.spawn(http::serve(

@@ -15,6 +15,6 @@ pub mod query;
 mod session;
 mod stream;
 
-pub use admission::AdmissionConfig;
+pub use admission::{AdmissionConfig, FailedLogins, SourceCheck};
 pub use catalog::CatalogCache;
 pub use frontend::{PgFrontend, PgFrontendConfig};

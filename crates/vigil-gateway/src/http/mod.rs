@@ -4,6 +4,7 @@
 mod api;
 mod approvals;
 mod auth;
+mod limit;
 mod sniff;
 
 use axum::Router;
@@ -25,6 +26,8 @@ pub struct State {
     pub admin_groups: Vec<String>,
     /// PostgreSQL targets, for the MCP tools.
     pub upstreams: HashMap<String, UpstreamConfig>,
+    /// Failed logins per source address (answers of `401`).
+    pub failures: Arc<vigil_pg::FailedLogins>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -53,6 +56,10 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .nest("/api/v1", api::routes().merge(approvals::routes()))
         .merge(vigil_mcp::router(mcp))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::failed_logins,
+        ))
         .with_state(state);
     let stop = async move {
         while !*shutdown.borrow() {
@@ -61,6 +68,7 @@ pub async fn serve(
             }
         }
     };
+    let app = app.into_make_service_with_connect_info::<limit::Peer>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
