@@ -38,6 +38,7 @@ pub mod quickstart;
 mod tls;
 mod util;
 mod wire;
+mod wire_session;
 
 pub use gateway::{
     Gateway, config_with, psql_conninfo, psql_through, psql_through_script, vigil_bin,
@@ -49,3 +50,4 @@ pub use util::{
     assert_failure, assert_success, free_port, is_root, random_hex, stderr, stdout, workspace_root,
 };
 pub use wire::{PgError, pg_login};
+pub use wire_session::{Answer, PgSession};

@@ -190,6 +190,22 @@ impl PgFrontend {
         if !self.source_may_try(&mut stream, peer, &shown).await {
             return Ok(None);
         }
+        if let Some(encoding) = get("client_encoding")
+            && !session::client_encoding_accepted(&encoding)
+        {
+            // Another encoding would let the target read the bytes Vigil
+            // analysed as different text; refuse it rather than guess.
+            fatal(
+                &mut stream,
+                "0A000",
+                &format!(
+                    "vigil: client_encoding \"{}\" is not supported; Vigil reads statements as UTF8 (set PGCLIENTENCODING=UTF8)",
+                    encoding.chars().take(64).collect::<String>()
+                ),
+            )
+            .await;
+            return Ok(None);
+        }
 
         if plaintext_refused(
             peer.ip(),
@@ -306,6 +322,17 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
+        if let Some(problem) = session::unreproduced_settings(&upstream.parameter_status) {
+            tracing::warn!(session = %session.id, connection = %database, setting = %problem, "target session starts under a lexing setting Vigil does not reproduce");
+            self.guard.close_session(&session).await;
+            fatal(
+                &mut stream,
+                "0A000",
+                &format!("vigil: the target of connection \"{database}\" reads statements under {problem}, which Vigil does not reproduce"),
+            )
+            .await;
+            return Ok(None);
+        }
         let catalog = self
             .catalogs
             .get_or_load(&database, &mut upstream.stream)

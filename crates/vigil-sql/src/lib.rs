@@ -14,6 +14,7 @@ mod facts;
 mod kind;
 mod lineage;
 mod literals;
+mod session_ops;
 mod walk;
 mod walk_statements;
 
@@ -22,6 +23,7 @@ pub use catalog::{Catalog, HARMLESS_VOLATILE};
 pub use copy::{CopyKind, CopyOutFormat, copy_out_format};
 pub use error::AnalysisError;
 pub use lineage::{ColumnLineage, LineageCache, OutputLineage, QualifiedColumn, output_lineage};
+pub use session_ops::{SessionOp, session_ops, touches_names};
 pub use vigil_core::SqlFacts;
 pub use walk::MAX_DEPTH;
 

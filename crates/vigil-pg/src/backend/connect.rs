@@ -46,13 +46,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Startup parameters a client may pass through. `options` is left out on
 /// purpose: it can set arbitrary server settings (`-c search_path=...`).
+/// `client_encoding` is not passed either: the front-end accepts only
+/// encodings it reads exactly as UTF-8 and the target is always asked for
+/// UTF-8 (see `LEXING`).
 const PASSTHROUGH: &[&str] = &[
     "application_name",
-    "client_encoding",
     "DateStyle",
     "TimeZone",
     "IntervalStyle",
     "extra_float_digits",
+];
+
+/// The settings under which Vigil's analyser reads statements exactly as
+/// the server does. Startup parameters outrank role and database defaults,
+/// so a role's `SET standard_conforming_strings = off` cannot apply; the
+/// session still checks every ParameterStatus the server reports.
+const LEXING: &[(&str, &str)] = &[
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
 ];
 
 pub async fn connect(
@@ -69,6 +80,7 @@ pub async fn connect(
     };
 
     let mut params: Vec<(&str, &str)> = vec![("user", &cfg.user), ("database", &cfg.database)];
+    params.extend_from_slice(LEXING);
     for (k, v) in client_params {
         if PASSTHROUGH.contains(&k.as_str()) {
             params.push((k, v));

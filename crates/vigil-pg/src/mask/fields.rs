@@ -55,6 +55,49 @@ fn hide_quoted(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a guarded error or notice says in place of the target's message.
+const GENERIC_MESSAGE: &str = "vigil: the target reported an error while reading data this session sees masked; its text is hidden (the SQLSTATE is the target's)";
+const GENERIC_NOTICE: &str = "vigil: the target sent a notice while reading data this session sees masked; its text is hidden";
+
+/// Rewrites an ErrorResponse or NoticeResponse raised while a statement
+/// that reads masked data runs: every field the target fills from data
+/// (message, detail, hint, context, where, the internal query, object
+/// names) is dropped; severity, SQLSTATE and the statement position stay,
+/// and the message becomes a generic one.
+pub fn hide_error_text(message: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
+    let tag = *message
+        .first()
+        .ok_or(FrameError::Malformed("ErrorResponse"))?;
+    let mut r = MessageReader::new(message, "ErrorResponse");
+    let at = out.len();
+    out.put_u8(tag);
+    out.put_u32(0);
+    loop {
+        let kind = r.u8()?;
+        if kind == 0 {
+            break;
+        }
+        let value = r.cstr()?;
+        if matches!(kind, b'S' | b'V' | b'C' | b'P') {
+            out.put_u8(kind);
+            put_cstr(out, value.as_bytes());
+        }
+    }
+    out.put_u8(b'M');
+    put_cstr(
+        out,
+        if tag == b'N' {
+            GENERIC_NOTICE.as_bytes()
+        } else {
+            GENERIC_MESSAGE.as_bytes()
+        },
+    );
+    out.put_u8(0);
+    let len = (out.len() - at - 1) as u32;
+    out[at + 1..at + 5].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
 /// Rewrites a NotificationResponse whose payload holds detected content.
 pub fn mask_notification(
     message: &[u8],
@@ -269,6 +312,20 @@ mod tests {
         );
         let out = rewritten(&detectors_only, &error("P0001", "mail ada@example.com")).unwrap();
         assert!(!out.contains("ada@example.com"), "{out}");
+    }
+
+    #[test]
+    fn guarded_errors_keep_only_the_sqlstate_and_position() {
+        let msg = error(
+            "42704",
+            "unrecognized configuration parameter \"ada@example.com bob@example.com\"",
+        );
+        let mut out = BytesMut::new();
+        hide_error_text(&msg, &mut out).unwrap();
+        let f = parse_error_fields(&out).unwrap();
+        assert_eq!(f.code, "42704");
+        assert!(!f.message.contains("example.com"), "{}", f.message);
+        assert!(!String::from_utf8_lossy(&out).contains("ada@"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod row;
 mod tally;
 
 pub use copy::CopyMasker;
-pub use fields::{mask_error_fields, mask_notification};
+pub use fields::{hide_error_text, mask_error_fields, mask_notification};
 pub use row::{Formats, mask_data_row, row_types};
 pub use tally::Tally;
 

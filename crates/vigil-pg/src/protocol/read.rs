@@ -44,6 +44,11 @@ impl<'a> MessageReader<'a> {
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
+    pub fn u16(&mut self) -> Result<u16, FrameError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     pub fn i32(&mut self) -> Result<i32, FrameError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -101,21 +106,32 @@ pub fn parse_bind(message: &[u8]) -> Result<BindRef<'_>, FrameError> {
 }
 
 /// The result format codes of a Bind, from its parameter section onwards.
+/// Counts are read as the server reads them (unsigned 16-bit), value
+/// lengths as signed (-1 is NULL, any other negative is refused), and the
+/// message must end right after the last code, as the server requires.
 pub fn bind_result_formats(rest: &[u8]) -> Result<Vec<i16>, FrameError> {
     let mut r = MessageReader { rest, what: "Bind" };
-    let param_formats = r.i16()?;
-    for _ in 0..param_formats.max(0) {
+    let param_formats = r.u16()?;
+    for _ in 0..param_formats {
         r.i16()?;
     }
-    let params = r.i16()?;
-    for _ in 0..params.max(0) {
+    let params = r.u16()?;
+    for _ in 0..params {
         let len = r.i32()?;
-        if len > 0 {
+        if len >= 0 {
             r.take(len as usize)?;
+        } else if len != -1 {
+            return Err(r.bad());
         }
     }
-    let results = r.i16()?;
-    (0..results.max(0)).map(|_| r.i16()).collect()
+    let results = r.u16()?;
+    let codes = (0..results)
+        .map(|_| r.i16())
+        .collect::<Result<Vec<_>, _>>()?;
+    if !r.rest.is_empty() {
+        return Err(r.bad());
+    }
+    Ok(codes)
 }
 
 /// Execute ('E'): the portal name.
@@ -169,6 +185,22 @@ mod tests {
         let f = parse_error_fields(&msg).unwrap();
         assert_eq!(f.code, "42501");
         assert_eq!(f.message, "nope");
+    }
+
+    #[test]
+    fn bind_counts_are_unsigned_and_the_message_must_end_exactly() {
+        // No parameter formats, no parameters, one result format (binary).
+        assert_eq!(
+            bind_result_formats(&[0, 0, 0, 0, 0, 1, 0, 1]).unwrap(),
+            vec![1]
+        );
+        // Trailing bytes: the server refuses the Bind, so must the gateway.
+        assert!(bind_result_formats(&[0, 0, 0, 0, 0, 0, 9]).is_err());
+        // 0xFFFF parameter formats is 65535 to the server, not -1.
+        assert!(bind_result_formats(&[0xFF, 0xFF, 0, 0, 0, 0]).is_err());
+        // A negative length other than -1 is malformed.
+        assert!(bind_result_formats(&[0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFE, 0, 0]).is_err());
+        assert!(bind_result_formats(&[0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]).is_ok());
     }
 
     #[test]

@@ -5,11 +5,19 @@
 //! and the server pump swaps the target's error for the refusal. The target
 //! itself then skips to Sync and reports the right transaction status, so
 //! pipelines and transaction blocks behave exactly as after a server error.
+//!
+//! Every forwarded message the target answers is queued in `Shared` first,
+//! so each answer is matched to its message by position. Names (prepared
+//! statements, portals) are resolved as the target will resolve them: from
+//! what it confirmed, plus what this batch changes before it; a message that
+//! depends on an earlier batch's unconfirmed change waits for its answer.
 
 mod hold;
+mod ops;
 
 use super::End;
-use super::shared::Shared;
+use super::names::{Facts, Op, Portal, Prepared};
+use super::shared::{Entry, Kind, Lookup, Shared, Stmt};
 use crate::mask::{Formats, StatementMask};
 use crate::protocol::bind_result_formats;
 use crate::protocol::{
@@ -17,9 +25,10 @@ use crate::protocol::{
     parse_parse, parse_query, peek_header,
 };
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use vigil_core::SqlFacts;
@@ -31,27 +40,6 @@ const MAX_PREPARED: usize = 10_000;
 /// Messages larger than this that need no inspection are streamed through.
 const STREAM_THRESHOLD: usize = 64 * 1024;
 
-type Facts = Arc<[SqlFacts]>;
-
-/// A statement parsed through the gateway: what it does, and how its rows
-/// are masked.
-#[derive(Clone)]
-struct Prepared {
-    facts: Facts,
-    mask: Option<Arc<StatementMask>>,
-    /// The parameter type OIDs Parse declared (for an approval's preview).
-    param_types: Arc<[u32]>,
-}
-
-/// A bound portal: its statement, and the result formats Bind asked for.
-#[derive(Clone)]
-struct Portal {
-    prepared: Prepared,
-    formats: Formats,
-    /// Bind's parameter formats and values: an approval binds them.
-    params: Bytes,
-}
-
 pub struct ClientPump<'a> {
     guard: &'a Guard,
     session: &'a SessionCtx,
@@ -59,8 +47,6 @@ pub struct ClientPump<'a> {
     analyses: &'a AnalysisCache,
     lineages: &'a LineageCache,
     shared: &'a Shared,
-    statements: HashMap<String, Prepared>,
-    portals: HashMap<String, Portal>,
     out: MessageWriter,
     /// RFQ-producing messages forwarded so far (see `Shared`).
     batch: u64,
@@ -69,6 +55,18 @@ pub struct ClientPump<'a> {
     /// target now skips everything up to Sync, so later messages of the
     /// batch are not separate operations.
     batch_refused: bool,
+    /// The batch of the last forwarded statement that may change settings
+    /// (anything not read-only): the target reports the change only before
+    /// its ReadyForQuery, so statement text after it waits for that.
+    unsettled: Option<u64>,
+    /// Such a statement in the current batch ran code or set settings
+    /// directly (not plain DML): a Parse after it in the same batch cannot
+    /// be analysed under known settings.
+    unsettled_opaque: bool,
+    /// The target's answers did not fit the queue: the session must end.
+    broken: bool,
+    /// An extended-protocol message was forwarded since the last Sync.
+    mid_batch: bool,
     /// CancelRequests for this session (withdraw a held statement).
     cancels: Option<watch::Receiver<u64>>,
     shutdown: Option<watch::Receiver<bool>>,
@@ -103,12 +101,14 @@ impl<'a> ClientPump<'a> {
             analyses,
             lineages,
             shared,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
             out: MessageWriter::new(),
             batch: 0,
             shutting_down: false,
             batch_refused: false,
+            unsettled: None,
+            unsettled_opaque: false,
+            broken: false,
+            mid_batch: false,
             cancels: None,
             shutdown: None,
             held: watch::Sender::new(false),
@@ -152,6 +152,7 @@ impl<'a> ClientPump<'a> {
                     Err(e) => return Err(protocol_violation(e)),
                 };
                 if buf.len() >= total {
+                    self.make_way(tag, &buf[..total], upstream).await?;
                     let frame = buf.split_to(total).freeze();
                     let handled = self.handle(tag, frame);
                     if let Some(end) =
@@ -159,6 +160,12 @@ impl<'a> ClientPump<'a> {
                     {
                         upstream.write_all(&self.out.take()).await?;
                         return Ok(end);
+                    }
+                    if self.broken {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "vigil: the session's message queue is unusable",
+                        ));
                     }
                 } else if total > STREAM_THRESHOLD && matches!(tag, b'd') {
                     passthrough = total - buf.len();
@@ -201,20 +208,80 @@ impl<'a> ClientPump<'a> {
         self.shared.txn() == protocol::txn::IDLE && self.shared.is_quiet()
     }
 
+    /// Before a message is handled: waits until the target has answered
+    /// what the message depends on (an earlier batch's unconfirmed change of
+    /// a name it uses, or of the settings its text is read under), and for
+    /// room in the queue. What is buffered goes out first, so the target can
+    /// answer.
+    async fn make_way<W: AsyncWrite + Unpin>(
+        &mut self,
+        tag: u8,
+        frame: &[u8],
+        upstream: &mut W,
+    ) -> io::Result<()> {
+        if self.shared.is_full() {
+            // Flush asks the target for every answer it holds back.
+            self.out.raw(&[b'H', 0, 0, 0, 4]);
+            upstream.write_all(&self.out.take()).await?;
+            while self.shared.is_full() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        let wait = match tag {
+            b'Q' | b'P' => self.unsettled.is_some_and(|b| b < self.batch),
+            b'B' => parse_bind(frame).is_ok_and(|b| {
+                matches!(self.shared.statement(b.statement, self.batch), Lookup::Wait)
+            }),
+            b'E' => parse_execute(frame)
+                .is_ok_and(|p| matches!(self.shared.portal(p, self.batch), Lookup::Wait)),
+            _ => false,
+        };
+        if wait {
+            if !self.out.is_empty() {
+                upstream.write_all(&self.out.take()).await?;
+            }
+            self.shared.wait_answered(self.batch).await;
+            if self.unsettled.is_some_and(|b| b < self.batch) {
+                self.unsettled = None;
+            }
+        }
+        Ok(())
+    }
+
     /// Handles one whole client message; Some(end) closes the session.
     async fn handle(&mut self, tag: u8, frame: Bytes) -> io::Result<Option<End>> {
         match tag {
+            b'Q' | b'F' if self.mid_batch => {
+                // The target runs it when the batch is fine and discards it
+                // after an error, so whether a ReadyForQuery answers it is
+                // unknowable here. No client needs it: fail closed.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a simple Query or FunctionCall inside an unfinished extended-protocol batch",
+                ));
+            }
+            b'P' | b'B' | b'E' | b'D' | b'C' => self.mid_batch = true,
+            b'S' => self.mid_batch = false,
+            _ => {}
+        }
+        match tag {
             b'Q' => self.on_query(frame).await?,
             b'P' => self.on_parse(frame).await?,
-            b'B' => self.on_bind(frame)?,
+            b'B' => self.on_bind(frame).await?,
             b'E' => self.on_execute(frame).await?,
             b'C' => self.on_close(frame)?,
+            b'D' => {
+                self.expect(Kind::Describe, Vec::new());
+                self.out.raw(&frame);
+            }
             b'S' => {
+                self.expect(Kind::Sync, Vec::new());
                 self.batch_refused = false;
+                self.unsettled_opaque = false;
                 self.out.raw(&frame);
                 self.batch += 1;
             }
-            b'D' | b'H' | b'd' | b'c' | b'f' => self.out.raw(&frame),
+            b'H' | b'd' | b'c' | b'f' => self.out.raw(&frame),
             b'F' => {
                 // Fast-path function calls name a function by OID with no SQL
                 // to analyse (lo_import, ...): refused, fail closed.
@@ -243,20 +310,47 @@ impl<'a> ClientPump<'a> {
         Ok(None)
     }
 
+    /// Queues what the target will answer for the message being forwarded.
+    fn expect(&mut self, kind: Kind, ops: Vec<Op>) {
+        let entry = Entry {
+            batch: self.batch,
+            kind,
+            ops,
+        };
+        if !self.shared.push(entry) {
+            self.broken = true;
+        }
+    }
+
     async fn on_query(&mut self, frame: Bytes) -> io::Result<()> {
         let text = parse_query(&frame).map_err(protocol_violation)?;
+        // A Query drops the unnamed statement, and runs each of its
+        // statements in the unnamed portal.
+        let query_ops = vec![Op::DropUnnamedStatement, Op::DropUnnamedPortal];
         match self.analyse(text).await {
-            Ok(facts) if facts.is_empty() => self.out.raw(&frame),
+            Ok(facts) if facts.is_empty() => {
+                self.expect(Kind::Query(VecDeque::new()), query_ops);
+                self.out.raw(&frame);
+            }
             Ok(facts) => match self
                 .settle(self.guard.decide_sql(self.session, &facts).await)
                 .await
             {
                 Ok(Decision::Allowed(permit)) => {
-                    let masks: Vec<_> = facts
-                        .iter()
-                        .map(|f| self.statement_mask(&f.text, &f.kind))
-                        .collect();
-                    self.forward(Place::Simple, &permit, &frame, &masks, Formats::AllText)
+                    let statement_ops = ops::of_text(text, &facts, &self.session.mask);
+                    let mut stmts = VecDeque::with_capacity(facts.len());
+                    for (i, f) in facts.iter().enumerate() {
+                        stmts.push_back(Stmt {
+                            seq: permit.seqs.get(i).copied(),
+                            started: Instant::now(),
+                            mask: self.statement_mask(&f.text, &f.kind),
+                            formats: Formats::AllText,
+                            guarded: self.guarded(f),
+                            ops: statement_ops.get(i).cloned().unwrap_or_default(),
+                        });
+                    }
+                    self.note_settings(&facts);
+                    self.forward(&permit, &frame, Kind::Query(stmts), query_ops);
                 }
                 Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
                 Ok(Decision::Held(_)) => self.refuse(Place::Simple, "42501", HELD_TWICE),
@@ -272,6 +366,19 @@ impl<'a> ClientPump<'a> {
     async fn on_parse(&mut self, frame: Bytes) -> io::Result<()> {
         let parse = parse_parse(&frame).map_err(protocol_violation)?;
         let name = parse.statement.to_string();
+        if self.unsettled == Some(self.batch) && self.unsettled_opaque {
+            self.refuse_unpolicied(
+                Place::Extended,
+                "0A000",
+                parse.query,
+                "parse",
+                "protocol",
+                "a statement parsed after one that may change session settings in the same \
+                 pipeline is read under settings Vigil cannot know yet; send Sync first",
+            )
+            .await;
+            return Ok(());
+        }
         let facts = match self.analyse(parse.query).await {
             Ok(facts) => facts,
             Err(Some(r)) => {
@@ -302,10 +409,7 @@ impl<'a> ClientPump<'a> {
                 }
             }
         }
-        if !name.is_empty()
-            && self.statements.len() >= MAX_PREPARED
-            && !self.statements.contains_key(&name)
-        {
+        if !name.is_empty() && self.shared.name_counts().0 >= MAX_PREPARED {
             let reason = format!("more than {MAX_PREPARED} prepared statements");
             self.refuse_unpolicied(
                 Place::Extended,
@@ -323,77 +427,108 @@ impl<'a> ClientPump<'a> {
             _ => StatementMask::unknown(&self.session.mask),
         };
         let param_types = hold::parse_param_types(&frame);
-        self.statements.insert(
-            name,
-            Prepared {
-                facts,
-                mask,
-                param_types,
-            },
-        );
+        let ops = ops::of_text(parse.query, &facts, &self.session.mask)
+            .into_iter()
+            .flatten()
+            .collect();
+        let prepared = Arc::new(Prepared {
+            facts,
+            mask,
+            param_types,
+            sql_level: false,
+            ops,
+        });
+        self.expect(Kind::Parse, vec![Op::Parse { name, prepared }]);
         self.out.raw(&frame);
         Ok(())
     }
 
-    fn on_bind(&mut self, frame: Bytes) -> io::Result<()> {
+    async fn on_bind(&mut self, frame: Bytes) -> io::Result<()> {
         let bind = parse_bind(&frame).map_err(protocol_violation)?;
-        match self.statements.get(bind.statement) {
-            Some(prepared)
-                if bind.portal.is_empty()
-                    || self.portals.len() < MAX_PREPARED
-                    || self.portals.contains_key(bind.portal) =>
-            {
-                let formats = Formats::from_codes(
-                    bind_result_formats(bind.rest).map_err(protocol_violation)?,
-                );
-                let results = 2 + 2 * formats_len(bind.rest);
+        let portal_name = bind.portal.to_string();
+        let op = match self.shared.statement(bind.statement, self.batch) {
+            Lookup::Found(prepared) if prepared.sql_level => {
+                let text = format!("bind statement \"{}\"", bind.statement);
+                self.refuse_unpolicied(
+                    Place::Extended,
+                    "42501",
+                    &text,
+                    "bind",
+                    "protocol",
+                    "a statement made by SQL PREPARE cannot be bound through the protocol",
+                )
+                .await;
+                return Ok(());
+            }
+            Lookup::Found(prepared) => {
+                if !portal_name.is_empty() && self.shared.name_counts().1 >= MAX_PREPARED {
+                    let reason = format!("more than {MAX_PREPARED} portals");
+                    self.refuse_unpolicied(
+                        Place::Extended,
+                        "53400",
+                        "bind",
+                        "bind",
+                        "limits",
+                        &reason,
+                    )
+                    .await;
+                    return Ok(());
+                }
+                let codes = bind_result_formats(bind.rest).map_err(protocol_violation)?;
+                let results = 2 + 2 * codes.len();
                 let params =
                     Bytes::copy_from_slice(&bind.rest[..bind.rest.len().saturating_sub(results)]);
-                let portal = Portal {
-                    prepared: prepared.clone(),
-                    formats,
-                    params,
-                };
-                self.portals.insert(bind.portal.to_string(), portal);
+                Op::Bind {
+                    name: portal_name,
+                    portal: Arc::new(Portal {
+                        prepared,
+                        formats: Formats::from_codes(codes),
+                        params,
+                        sql_level: false,
+                        holdable: false,
+                    }),
+                }
             }
-            // Unknown statement: the target answers with its own error. Any
-            // Execute of this portal is refused below, since it is unknown.
-            _ => {
-                self.portals.remove(bind.portal);
-            }
-        }
+            // Unknown statement: the target answers with its own error; if
+            // it knows one the gateway does not, the portal stays unknown
+            // and any Execute of it is refused.
+            Lookup::Missing | Lookup::Wait => Op::ClosePortal(portal_name),
+        };
+        self.expect(Kind::Bind, vec![op]);
         self.out.raw(&frame);
         Ok(())
     }
 
     async fn on_execute(&mut self, frame: Bytes) -> io::Result<()> {
-        let portal = parse_execute(&frame).map_err(protocol_violation)?;
-        let Some(Portal {
-            prepared,
-            formats,
-            params,
-        }) = self.portals.get(portal).cloned()
-        else {
-            if self.batch_refused {
-                // The target skips this Execute anyway; its statement's refusal
-                // is already recorded.
-                self.refuse(Place::Extended, "42501", "vigil: refused with its batch");
+        let name = parse_execute(&frame).map_err(protocol_violation)?;
+        let portal = match self.shared.portal(name, self.batch) {
+            Lookup::Found(portal) => portal,
+            Lookup::Missing | Lookup::Wait => {
+                if self.batch_refused {
+                    // The target skips this Execute anyway; its statement's
+                    // refusal is already recorded.
+                    self.refuse(Place::Extended, "42501", "vigil: refused with its batch");
+                    return Ok(());
+                }
+                let reason = format!("portal \"{name}\" was not bound through the gateway");
+                let text = format!("execute portal \"{name}\"");
+                self.refuse_unpolicied(
+                    Place::Extended,
+                    "42501",
+                    &text,
+                    "execute",
+                    "protocol",
+                    &reason,
+                )
+                .await;
                 return Ok(());
             }
-            let reason = format!("portal \"{portal}\" was not bound through the gateway");
-            let text = format!("execute portal \"{portal}\"");
-            self.refuse_unpolicied(
-                Place::Extended,
-                "42501",
-                &text,
-                "execute",
-                "protocol",
-                &reason,
-            )
-            .await;
-            return Ok(());
         };
+        let prepared = &portal.prepared;
         if prepared.facts.is_empty() {
+            // An empty statement: EmptyQueryResponse answers it.
+            let stmt = self.stmt(None, None, portal.formats.clone(), true, Vec::new());
+            self.expect(Kind::Execute(stmt), Vec::new());
             self.out.raw(&frame);
             return Ok(());
         }
@@ -402,13 +537,22 @@ impl<'a> ClientPump<'a> {
             .decide_sql_typed(
                 self.session,
                 &prepared.facts,
-                &params,
+                &portal.params,
                 &prepared.param_types,
             )
             .await;
         match self.settle(decision).await {
             Ok(Decision::Allowed(permit)) => {
-                self.forward(Place::Extended, &permit, &frame, &[prepared.mask], formats)
+                let guarded = prepared.facts.iter().any(|f| self.guarded(f));
+                let stmt = self.stmt(
+                    permit.seqs.first().copied(),
+                    prepared.mask.clone(),
+                    portal.formats.clone(),
+                    guarded || portal.sql_level,
+                    prepared.ops.clone(),
+                );
+                self.note_settings(&prepared.facts);
+                self.forward(&permit, &frame, Kind::Execute(stmt), Vec::new());
             }
             Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
             Ok(Decision::Held(_)) => self.refuse(Place::Extended, "42501", HELD_TWICE),
@@ -420,26 +564,68 @@ impl<'a> ClientPump<'a> {
     fn on_close(&mut self, frame: Bytes) -> io::Result<()> {
         let mut r = MessageReader::new(&frame, "Close");
         let kind = r.u8().map_err(protocol_violation)?;
-        let name = r.cstr().map_err(protocol_violation)?;
-        if kind == b'S' {
-            self.statements.remove(name);
-        } else {
-            self.portals.remove(name);
-        }
+        let name = r.cstr().map_err(protocol_violation)?.to_string();
+        let op = match kind {
+            b'S' => Op::CloseStatement(name),
+            b'P' => Op::ClosePortal(name),
+            _ => return Err(protocol_violation(FrameError::Malformed("Close"))),
+        };
+        self.expect(Kind::Close, vec![op]);
         self.out.raw(&frame);
         Ok(())
     }
 
-    /// Analyses a statement. Err(Some) is a refusal (recorded); Err(None)
-    /// means the refusal could not even be recorded.
+    fn stmt(
+        &self,
+        seq: Option<i64>,
+        mask: Option<Arc<StatementMask>>,
+        formats: Formats,
+        guarded: bool,
+        ops: Vec<Op>,
+    ) -> Stmt {
+        Stmt {
+            seq,
+            started: Instant::now(),
+            mask,
+            formats,
+            guarded: guarded && self.session.mask.has_column_rules(),
+            ops,
+        }
+    }
+
+    /// Whether errors and notices while `facts` runs may quote data the
+    /// session must not see: with column rules, anything that reads a
+    /// table, calls a function or reads a cursor.
+    fn guarded(&self, facts: &SqlFacts) -> bool {
+        self.session.mask.has_column_rules() && ops::may_quote_data(facts)
+    }
+
+    /// A statement that is not read-only may change settings the target
+    /// lexes later text under; the change is reported before ReadyForQuery.
+    fn note_settings(&mut self, facts: &[SqlFacts]) {
+        if let Some(f) = facts.iter().find(|f| !f.read_only) {
+            self.unsettled = Some(self.batch);
+            self.unsettled_opaque |= !ops::is_plain_dml(f);
+        }
+    }
+
+    /// Analyses a statement under the settings the target reads it with.
+    /// Err(Some) is a refusal (recorded); Err(None) means the refusal could
+    /// not even be recorded.
     async fn analyse(&self, text: &str) -> Result<Facts, Option<Refusal>> {
-        match self.analyses.analyze(text, self.catalog) {
+        let analysed = match self.shared.lexing_problem() {
+            Some(problem) => Err(format!(
+                "the target reads statements under {problem}, which Vigil's analyser does \
+                 not reproduce; reconnect to continue"
+            )),
+            None => self
+                .analyses
+                .analyze(text, self.catalog)
+                .map_err(|e| e.to_string()),
+        };
+        match analysed {
             Ok(facts) => Ok(facts),
-            Err(e) => match self
-                .guard
-                .refuse_unanalysable(self.session, text, &e.to_string())
-                .await
-            {
+            Err(e) => match self.guard.refuse_unanalysable(self.session, text, &e).await {
                 Ok(r) => Err(Some(r)),
                 Err(e) => {
                     tracing::error!(session = %self.session.id, error = %e, "ledger unavailable");
@@ -466,31 +652,10 @@ impl<'a> ClientPump<'a> {
         StatementMask::build(policy, lineage, copy)
     }
 
-    /// The only way an analysed statement reaches the target. Each statement
-    /// is queued with its mask so the server pump masks its rows; if the
-    /// queue cannot take a masked statement, it is refused instead.
-    fn forward(
-        &mut self,
-        place: Place,
-        permit: &Permit,
-        frame: &[u8],
-        masks: &[Option<Arc<StatementMask>>],
-        formats: Formats,
-    ) {
-        for (i, &seq) in permit.seqs.iter().enumerate() {
-            let mask = masks.get(i).cloned().flatten();
-            if !self
-                .shared
-                .push_in_flight(seq, self.batch, mask, formats.clone())
-            {
-                let r = Refusal {
-                    rule: "limits".into(),
-                    reason: "too many statements in flight on this session".into(),
-                };
-                self.refuse(place, "53400", &r.message());
-                return;
-            }
-        }
+    /// The only way an analysed statement reaches the target: its answers
+    /// are queued first, so the server pump masks its rows.
+    fn forward(&mut self, _permit: &Permit, frame: &[u8], kind: Kind, ops: Vec<Op>) {
+        self.expect(kind, ops);
         self.out.raw(frame);
     }
 
@@ -523,35 +688,28 @@ impl<'a> ClientPump<'a> {
     /// Sends the target a marker statement that fails right here; the server
     /// pump answers the client with `message` in place of that failure.
     fn refuse(&mut self, place: Place, code: &str, message: &str) {
-        if matches!(place, Place::Extended) {
-            self.batch_refused = true;
-        }
-        let mut nonce = [0u8; 8];
-        let _ = aws_lc_rs::rand::fill(&mut nonce);
-        let marker = format!("vigil_refused_{}", hex::encode(nonce));
         let mut error = MessageWriter::new();
         error.error("ERROR", code, message);
-        if !self
-            .shared
-            .push_denial(marker.clone(), error.take().freeze(), self.batch)
-        {
-            // Too many refusals in flight: still refused, with the target's own error.
-            tracing::warn!(session = %self.session.id, "refusal queue full");
-        }
+        let kind = Kind::Refusal {
+            error: error.take().freeze(),
+            ends_batch: matches!(place, Place::Simple),
+        };
+        // The marker, like any Parse or Query, drops the unnamed statement.
+        self.expect(kind, vec![Op::DropUnnamedStatement]);
         match place {
-            Place::Simple => self.out.query(&marker),
-            Place::Extended => self.out.parse("", &marker, &[]),
+            Place::Simple => self.out.query(REFUSAL_MARKER),
+            Place::Extended => {
+                self.batch_refused = true;
+                self.out.parse("", REFUSAL_MARKER, &[]);
+            }
         }
     }
 }
 
-const HELD_TWICE: &str = "vigil: denied by rule 'approvals': the statement could not be held";
+/// Text the target cannot parse: its syntax error is the refusal's place.
+const REFUSAL_MARKER: &str = "vigil_refused";
 
-/// How many result format codes a Bind's tail carries (0 when malformed:
-/// the target then rejects the Bind itself).
-fn formats_len(rest: &[u8]) -> usize {
-    bind_result_formats(rest).map(|f| f.len()).unwrap_or(0)
-}
+const HELD_TWICE: &str = "vigil: denied by rule 'approvals': the statement could not be held";
 
 const LEDGER_DOWN: &str =
     "vigil: the audit ledger is unavailable, so the statement was not forwarded";

@@ -2,8 +2,12 @@
 //! state about what is in flight.
 
 mod client;
+mod lexing;
+mod names;
 mod server;
 mod shared;
+
+pub use lexing::{client_encoding_accepted, unreproduced_settings};
 
 use crate::backend::Upstream;
 use crate::cancel::CancelKey;

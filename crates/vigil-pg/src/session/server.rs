@@ -8,7 +8,8 @@
 //! buffer so rewritten rows take their place in order.
 
 use super::End;
-use super::shared::{Current, Shared};
+use super::lexing;
+use super::shared::{Current, Desync, Done, ErrorRoute, Shared};
 use crate::mask::{self, CopyMasker, StatementMask, Tally};
 use crate::protocol::{FrameError, MessageReader, parse_error_fields, peek_header};
 use bytes::{Buf, BytesMut};
@@ -139,7 +140,10 @@ impl<'a> ServerPump<'a> {
                 break;
             }
             let end = pos + total;
-            let replacement = self.inspect(tag, pos, end).await.map_err(invalid)?;
+            let replacement = self.inspect(tag, pos, end).await.map_err(|e| match e {
+                InspectError::Frame(e) => invalid(e),
+                InspectError::Desync(d) => io::Error::new(io::ErrorKind::InvalidData, d),
+            })?;
             match replacement {
                 Replace::Keep => {}
                 Replace::With(bytes) => {
@@ -169,18 +173,25 @@ impl<'a> ServerPump<'a> {
     }
 
     /// Looks at one whole message `buf[pos..end]` and says what to send.
-    async fn inspect(&mut self, tag: u8, pos: usize, end: usize) -> Result<Replace, FrameError> {
+    async fn inspect(&mut self, tag: u8, pos: usize, end: usize) -> Result<Replace, InspectError> {
         let message = &self.buf[pos..end];
         match tag {
             b'Z' => {
-                if let Some(&status) = message.get(5) {
-                    self.shared.set_txn(status);
-                }
-                self.shared.batch_done();
+                let status = *message
+                    .get(5)
+                    .ok_or(FrameError::Malformed("ReadyForQuery"))?;
+                self.shared.ready(status)?;
                 if let Some(m) = self.masking.as_mut() {
                     m.current = None;
                     m.copy = None;
                     m.row_types = None;
+                }
+            }
+            b'1' | b'2' | b'3' | b'n' => self.shared.confirm(tag)?,
+            b'S' => {
+                if let Some(problem) = lexing::unreproduced(message) {
+                    tracing::warn!(session = %self.session.id, setting = %problem, "the target reads statements under a setting Vigil does not reproduce; further statements are refused");
+                    self.shared.lexing_broken(problem);
                 }
             }
             b'C' | b'I' | b's' => {
@@ -196,7 +207,8 @@ impl<'a> ServerPump<'a> {
                 if let Some(m) = self.masking.as_mut() {
                     m.out.extend_from_slice(&self.buf[pos..end]);
                 }
-                self.finish(tag_text, None).await;
+                let done = self.shared.complete(tag == b'C')?;
+                self.finish(tag_text, None, done).await;
                 return Ok(if self.masking.is_some() {
                     Replace::Buffered
                 } else {
@@ -204,17 +216,26 @@ impl<'a> ServerPump<'a> {
                 });
             }
             b'E' => {
-                let fields = parse_error_fields(message).unwrap_or_default();
-                if let Some(refusal) = self.shared.take_denial(&fields.message) {
-                    return Ok(self.replace(refusal));
-                }
-                let replace = self.mask_fields(pos, end, true)?;
-                self.finish(None, Some(fields.code)).await;
+                let code = parse_error_fields(message).unwrap_or_default().code;
+                let guard_unknown = self.session.mask.has_column_rules();
+                let route = self.shared.error(guard_unknown);
+                let (done, guarded) = match route {
+                    ErrorRoute::Replace(refusal) => return Ok(self.replace(refusal)),
+                    ErrorRoute::Target { done, guarded } => (done, guarded),
+                };
+                let replace = self.mask_fields(pos, end, true, guarded)?;
+                self.finish(None, Some(code), done).await;
                 return Ok(replace);
             }
-            b'N' => return self.mask_fields(pos, end, true),
-            b'A' => return self.mask_fields(pos, end, false),
+            b'N' => {
+                let guarded = self.guarded_now();
+                return Ok(self.mask_fields(pos, end, true, guarded)?);
+            }
+            b'A' => return Ok(self.mask_fields(pos, end, false, false)?),
             b'T' => {
+                if self.shared.describing() {
+                    self.shared.confirm(tag)?;
+                }
                 if let Some(m) = self.masking.as_mut() {
                     m.row_types = mask::row_types(message).ok();
                 }
@@ -270,6 +291,15 @@ impl<'a> ServerPump<'a> {
         Ok(Replace::Keep)
     }
 
+    /// Whether a notice now may quote data the session must not see: the
+    /// running statement's say, or yes when none is known.
+    fn guarded_now(&self) -> bool {
+        if !self.session.mask.has_column_rules() {
+            return false;
+        }
+        self.shared.current().is_none_or(|c| c.guarded)
+    }
+
     fn replace(&mut self, bytes: bytes::Bytes) -> Replace {
         match self.masking.as_mut() {
             Some(m) => {
@@ -280,18 +310,24 @@ impl<'a> ServerPump<'a> {
         }
     }
 
-    /// Errors, notices and notifications can echo values.
+    /// Errors, notices and notifications can echo values. `guarded`: the
+    /// statement that caused it reads data the session must not see, so
+    /// only the SQLSTATE and a generic message are kept.
     fn mask_fields(
         &mut self,
         pos: usize,
         end: usize,
         error_like: bool,
+        guarded: bool,
     ) -> Result<Replace, FrameError> {
         let Some(m) = self.masking.as_mut() else {
             return Ok(Replace::Keep);
         };
         let message = &self.buf[pos..end];
-        let changed = if error_like {
+        let changed = if error_like && guarded {
+            mask::hide_error_text(message, &mut m.out)?;
+            true
+        } else if error_like {
             mask::mask_error_fields(message, &self.session.mask, &mut m.out, &mut m.tally)?
         } else {
             mask::mask_notification(message, &self.session.mask, &mut m.out, &mut m.tally)?
@@ -302,8 +338,12 @@ impl<'a> ServerPump<'a> {
         Ok(Replace::Buffered)
     }
 
-    async fn finish(&mut self, tag: Option<String>, error_code: Option<String>) {
-        let popped = self.shared.pop_in_flight();
+    async fn finish(
+        &mut self,
+        tag: Option<String>,
+        error_code: Option<String>,
+        done: Option<Done>,
+    ) {
         let mut masking_summary = None;
         if let Some(m) = self.masking.as_mut() {
             let described = m
@@ -318,7 +358,7 @@ impl<'a> ServerPump<'a> {
             m.copy = None;
             m.row_types = None;
         }
-        if let Some(f) = popped {
+        if let Some(f) = done {
             let outcome = StatementOutcome {
                 statement_seq: f.seq,
                 duration_us: f.started.elapsed().as_micros() as u64,
@@ -356,6 +396,23 @@ fn default_copy_format() -> vigil_sql::CopyOutFormat {
         escape: b'"',
         null: "\\N".to_owned(),
         header: false,
+    }
+}
+
+enum InspectError {
+    Frame(FrameError),
+    Desync(Desync),
+}
+
+impl From<FrameError> for InspectError {
+    fn from(e: FrameError) -> Self {
+        InspectError::Frame(e)
+    }
+}
+
+impl From<Desync> for InspectError {
+    fn from(e: Desync) -> Self {
+        InspectError::Desync(e)
     }
 }
 

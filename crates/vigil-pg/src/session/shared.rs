@@ -1,51 +1,152 @@
-//! What the two pumps of a session share: the transaction status, the
-//! statements in flight (for timings) and the refusals waiting for their
-//! place in the response stream.
+//! What the two pumps of a session share: one expectation per forwarded
+//! message that the target answers, in the order it answers them; the names
+//! the target confirmed; the transaction status; the lexing settings the
+//! target reported.
+//!
+//! The target answers every message in order, so the head of the queue is
+//! always what the next answer belongs to: rows are masked by the statement
+//! at the head, an error replaces the head's answer, and after an error in
+//! the extended protocol the target skips to Sync, so ReadyForQuery drops
+//! everything up to the batch's end. Nothing is matched by counting or by
+//! text, and an answer that fits no expectation ends the session.
 
+use super::names::{Effect, Names, Op, Portal, Prepared};
 use crate::mask::{Formats, StatementMask};
 use crate::protocol::txn;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::sync::watch;
 
-/// At most this many statements are timed at once; past it, timings are
-/// skipped (the decisions are in the ledger regardless).
-const MAX_IN_FLIGHT: usize = 4096;
-/// Refusals waiting for their injected error to come back.
-const MAX_DENIALS: usize = 1024;
+/// Answers a session may have outstanding; past it the client is read no
+/// further until the target catches up.
+pub const MAX_EXPECTED: usize = 4096;
 
-pub struct InFlight {
-    pub seq: i64,
+/// A statement on its way to the target.
+pub struct Stmt {
+    /// Ledger `seq` of its decision (None: nothing to decide, e.g. empty).
+    pub seq: Option<i64>,
     pub started: Instant,
-    batch: u64,
-    mask: Option<Arc<StatementMask>>,
-    formats: Formats,
+    pub mask: Option<Arc<StatementMask>>,
+    pub formats: Formats,
+    /// Its errors and notices may quote data the session must not see.
+    pub guarded: bool,
+    /// Name changes it makes when it completes (SQL-level PREPARE, ...).
+    pub ops: Vec<Op>,
 }
 
-/// What the server pump needs of the statement whose rows are arriving.
+pub enum Kind {
+    Parse,
+    Bind,
+    Close,
+    Describe,
+    Execute(Stmt),
+    Query(VecDeque<Stmt>),
+    Sync,
+    /// An injected marker that fails; its error is replaced by this one.
+    Refusal {
+        error: Bytes,
+        ends_batch: bool,
+    },
+}
+
+pub struct Entry {
+    pub batch: u64,
+    pub kind: Kind,
+    /// Applied when the target confirms the message (Query: at its end).
+    pub ops: Vec<Op>,
+}
+
+impl Entry {
+    fn ends_batch(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Sync
+                | Kind::Query(_)
+                | Kind::Refusal {
+                    ends_batch: true,
+                    ..
+                }
+        )
+    }
+
+    /// Every op of the entry, last applied first.
+    fn ops_newest_first(&self) -> impl Iterator<Item = &Op> {
+        let stmt_ops: Box<dyn Iterator<Item = &Op>> = match &self.kind {
+            Kind::Execute(s) => Box::new(s.ops.iter().rev()),
+            Kind::Query(stmts) => Box::new(stmts.iter().rev().flat_map(|s| s.ops.iter().rev())),
+            _ => Box::new(std::iter::empty()),
+        };
+        stmt_ops.chain(self.ops.iter().rev())
+    }
+}
+
+/// What a name will hold when the target reaches a message of `batch`.
+pub enum Lookup<T> {
+    Found(T),
+    Missing,
+    /// An earlier batch still changes the name: wait until it is answered.
+    Wait,
+}
+
+/// What the statement whose rows are arriving needs of its entry.
 #[derive(Clone)]
 pub struct Current {
     pub mask: Option<Arc<StatementMask>>,
     pub formats: Formats,
+    pub guarded: bool,
 }
 
-/// Batches are numbered by the messages that end in one ReadyForQuery
-/// (Query, Sync, FunctionCall): the client pump counts them as it forwards,
-/// the server pump as ReadyForQuery comes back, so a pipelined next batch is
-/// never mistaken for the one being answered.
+/// A statement that completed or failed, for its outcome record.
+pub struct Done {
+    pub seq: i64,
+    pub started: Instant,
+}
+
+/// How an ErrorResponse is routed.
+pub enum ErrorRoute {
+    /// A refusal's marker failed: send this in its place.
+    Replace(Bytes),
+    /// The target's own error; `guarded` when it may quote masked data.
+    Target { done: Option<Done>, guarded: bool },
+}
+
+/// The target's answers fit none of what was sent: the session is closed.
+#[derive(Debug)]
+pub struct Desync(pub &'static str);
+
+impl std::fmt::Display for Desync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the target's answers do not match the messages sent ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Desync {}
+
 #[derive(Default)]
 struct Inner {
-    in_flight: VecDeque<InFlight>,
-    denials: Vec<(u64, String, Bytes)>,
-    answered_batches: u64,
+    queue: VecDeque<Entry>,
+    names: Names,
+    /// The batch whose error makes the target skip to its Sync.
+    skipping: Option<u64>,
+    /// A statement of the target's last answered batch may have changed
+    /// settings or run unseen code, and is not yet answered.
+    answered: u64,
 }
 
 pub struct Shared {
     txn: AtomicU8,
     inner: Mutex<Inner>,
+    answered: watch::Sender<u64>,
+    /// The lexing setting the target reported that Vigil does not
+    /// reproduce, if any: every later statement is refused.
+    lexing: Mutex<Option<String>>,
     /// Messages for the client that no target answer carries (the notice
     /// that a statement is held for approval); the server pump sends them
     /// between two whole messages.
@@ -58,6 +159,8 @@ impl Default for Shared {
         Self {
             txn: AtomicU8::new(txn::IDLE),
             inner: Mutex::new(Inner::default()),
+            answered: watch::Sender::new(0),
+            lexing: Mutex::new(None),
             to_client: Mutex::new(Vec::new()),
             to_client_ready: tokio::sync::Notify::new(),
         }
@@ -85,100 +188,297 @@ impl Shared {
         self.txn.load(Ordering::Acquire)
     }
 
-    pub fn set_txn(&self, status: u8) {
-        self.txn.store(status, Ordering::Release);
-    }
-
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
         self.inner.lock().ok().map(|mut g| f(&mut g))
     }
 
-    /// Queues a forwarded statement. False when the queue is full and the
-    /// statement carries a mask: it must then not be forwarded, since its
-    /// rows could not be matched to the mask.
-    pub fn push_in_flight(
-        &self,
-        seq: i64,
-        batch: u64,
-        mask: Option<Arc<StatementMask>>,
-        formats: Formats,
-    ) -> bool {
+    // ---- lexing settings -------------------------------------------------
+
+    /// Records a setting the target reported that Vigil cannot reproduce.
+    pub fn lexing_broken(&self, what: String) {
+        if let Ok(mut l) = self.lexing.lock()
+            && l.is_none()
+        {
+            *l = Some(what);
+        }
+    }
+
+    /// Why statements can no longer be analysed as the target reads them.
+    pub fn lexing_problem(&self) -> Option<String> {
+        match self.lexing.lock() {
+            Ok(l) => l.clone(),
+            Err(_) => Some("session state unavailable".into()),
+        }
+    }
+
+    // ---- the client pump's side -----------------------------------------
+
+    /// Queues what the target will answer for a message about to be
+    /// forwarded. False when the queue is full (nothing was queued).
+    pub fn push(&self, entry: Entry) -> bool {
         self.with(|i| {
-            if i.in_flight.len() < MAX_IN_FLIGHT {
-                i.in_flight.push_back(InFlight {
-                    seq,
-                    started: Instant::now(),
-                    batch,
-                    mask,
-                    formats,
-                });
-                true
-            } else {
-                mask.is_none()
+            if i.skipping == Some(entry.batch) && !entry.ends_batch() {
+                // The target skips it: it is never answered, never applied.
+                return true;
             }
-        })
-        .unwrap_or(false)
-    }
-
-    /// The statement at the head of the batch being answered.
-    pub fn current(&self) -> Option<Current> {
-        self.with(|i| match i.in_flight.front() {
-            Some(f) if f.batch == i.answered_batches => Some(Current {
-                mask: f.mask.clone(),
-                formats: f.formats.clone(),
-            }),
-            _ => None,
-        })
-        .flatten()
-    }
-
-    /// The statement of the batch being answered whose completion came back.
-    pub fn pop_in_flight(&self) -> Option<InFlight> {
-        self.with(|i| match i.in_flight.front() {
-            Some(f) if f.batch == i.answered_batches => i.in_flight.pop_front(),
-            _ => None,
-        })
-        .flatten()
-    }
-
-    pub fn is_quiet(&self) -> bool {
-        self.with(|i| i.in_flight.is_empty()).unwrap_or(true)
-    }
-
-    /// Registers the error to show in place of the server's answer to the
-    /// injected marker statement. False when too many are outstanding.
-    pub fn push_denial(&self, marker: String, error: Bytes, batch: u64) -> bool {
-        self.with(|i| {
-            if i.denials.len() >= MAX_DENIALS {
+            if i.queue.len() >= MAX_EXPECTED {
                 return false;
             }
-            i.denials.push((batch, marker, error));
+            i.queue.push_back(entry);
             true
         })
         .unwrap_or(false)
     }
 
-    /// The refusal whose marker the server's error message names, if any.
-    pub fn take_denial(&self, server_message: &str) -> Option<Bytes> {
+    pub fn is_full(&self) -> bool {
+        self.with(|i| i.queue.len() >= MAX_EXPECTED).unwrap_or(true)
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.with(|i| i.queue.is_empty()).unwrap_or(true)
+    }
+
+    /// The statement `name` will name when the target reads a message of `batch`.
+    pub fn statement(&self, name: &str, batch: u64) -> Lookup<Arc<Prepared>> {
+        self.with(|i| lookup(i, batch, |op| op.on_statement(name), |n| n.statement(name)))
+            .unwrap_or(Lookup::Missing)
+    }
+
+    /// The portal `name` will name when the target reads a message of `batch`.
+    pub fn portal(&self, name: &str, batch: u64) -> Lookup<Arc<Portal>> {
+        self.with(|i| lookup(i, batch, |op| op.on_portal(name), |n| n.portal(name)))
+            .unwrap_or(Lookup::Missing)
+    }
+
+    /// Confirmed names and in-flight entries, for the per-session budget.
+    pub fn name_counts(&self) -> (usize, usize) {
+        self.with(|i| (i.names.statement_count(), i.names.portal_count()))
+            .unwrap_or((usize::MAX, usize::MAX))
+    }
+
+    /// Resolves once every batch before `batch` is answered.
+    pub async fn wait_answered(&self, batch: u64) {
+        let mut rx = self.answered.subscribe();
+        let _ = rx.wait_for(|a| *a >= batch).await;
+    }
+
+    // ---- the server pump's side -----------------------------------------
+
+    /// ParseComplete, BindComplete, CloseComplete, NoData / RowDescription
+    /// of a Describe: the head must be that message; its ops now hold.
+    pub fn confirm(&self, tag: u8) -> Result<(), Desync> {
         self.with(|i| {
-            let at = i
-                .denials
-                .iter()
-                .position(|(_, m, _)| server_message.contains(m.as_str()))?;
-            Some(i.denials.swap_remove(at).2)
+            let fits = match (tag, i.queue.front().map(|e| &e.kind)) {
+                (b'1', Some(Kind::Parse)) | (b'2', Some(Kind::Bind)) => true,
+                (b'3', Some(Kind::Close)) => true,
+                (b'n' | b'T', Some(Kind::Describe)) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(Desync("confirmation"));
+            }
+            if let Some(entry) = i.queue.pop_front() {
+                for op in &entry.ops {
+                    i.names.apply(op);
+                }
+            }
+            Ok(())
+        })
+        .unwrap_or(Err(Desync("state lock")))
+    }
+
+    /// Whether a RowDescription belongs to a Describe at the head.
+    pub fn describing(&self) -> bool {
+        self.with(|i| matches!(i.queue.front().map(|e| &e.kind), Some(Kind::Describe)))
+            .unwrap_or(false)
+    }
+
+    /// The statement whose rows or errors are arriving: the Execute at the
+    /// head, or the running statement of the Query at the head.
+    pub fn current(&self) -> Option<Current> {
+        self.with(|i| {
+            let stmt = match &i.queue.front()?.kind {
+                Kind::Execute(s) => s,
+                Kind::Query(stmts) => stmts.front()?,
+                _ => return None,
+            };
+            Some(Current {
+                mask: stmt.mask.clone(),
+                formats: stmt.formats.clone(),
+                guarded: stmt.guarded,
+            })
         })
         .flatten()
     }
 
-    /// At ReadyForQuery everything of the batch has been answered or skipped.
-    pub fn batch_done(&self) {
+    /// CommandComplete (`applied`: its name changes hold), EmptyQuery or
+    /// PortalSuspended: the running statement is done.
+    pub fn complete(&self, applied: bool) -> Result<Option<Done>, Desync> {
         self.with(|i| {
-            let done = i.answered_batches;
-            while i.in_flight.front().is_some_and(|f| f.batch <= done) {
-                i.in_flight.pop_front();
+            let stmt = match i.queue.front_mut().map(|e| &mut e.kind) {
+                Some(Kind::Execute(_)) => match i.queue.pop_front().map(|e| e.kind) {
+                    Some(Kind::Execute(s)) => Some(s),
+                    _ => None,
+                },
+                Some(Kind::Query(stmts)) => stmts.pop_front(),
+                _ => return Err(Desync("completion")),
+            };
+            let Some(stmt) = stmt else {
+                // An empty Query answers with EmptyQueryResponse alone.
+                return Ok(None);
+            };
+            if applied {
+                for op in &stmt.ops {
+                    i.names.apply(op);
+                }
             }
-            i.denials.retain(|(b, _, _)| *b > done);
-            i.answered_batches += 1;
-        });
+            Ok(stmt.seq.map(|seq| Done {
+                seq,
+                started: stmt.started,
+            }))
+        })
+        .unwrap_or(Err(Desync("state lock")))
+    }
+
+    /// An ErrorResponse: what it answers, and how to show it.
+    pub fn error(&self, guard_unknown: bool) -> ErrorRoute {
+        self.with(|i| {
+            let Some(entry) = i.queue.front_mut() else {
+                // Not an answer to anything sent (a FATAL at idle).
+                return ErrorRoute::Target {
+                    done: None,
+                    guarded: guard_unknown,
+                };
+            };
+            let batch = entry.batch;
+            let route = match &mut entry.kind {
+                Kind::Query(stmts) => {
+                    // The Query stops here; ReadyForQuery ends it.
+                    let stmt = stmts.pop_front();
+                    stmts.clear();
+                    return ErrorRoute::Target {
+                        guarded: stmt.as_ref().map_or(guard_unknown, |s| s.guarded),
+                        done: stmt.and_then(|s| {
+                            s.seq.map(|seq| Done {
+                                seq,
+                                started: s.started,
+                            })
+                        }),
+                    };
+                }
+                Kind::Sync => {
+                    // An error while the target syncs (a deferred constraint
+                    // at the implicit commit): ReadyForQuery still follows.
+                    return ErrorRoute::Target {
+                        done: None,
+                        guarded: guard_unknown,
+                    };
+                }
+                _ => match i.queue.pop_front() {
+                    Some(Entry {
+                        kind: Kind::Refusal { error, ends_batch },
+                        ops,
+                        ..
+                    }) => {
+                        for op in &ops {
+                            i.names.apply(op);
+                        }
+                        if ends_batch {
+                            // Its ReadyForQuery is still to come.
+                            i.queue.push_front(Entry {
+                                batch,
+                                kind: Kind::Sync,
+                                ops: Vec::new(),
+                            });
+                        }
+                        ErrorRoute::Replace(error)
+                    }
+                    Some(Entry {
+                        kind: Kind::Execute(s),
+                        ..
+                    }) => ErrorRoute::Target {
+                        guarded: s.guarded,
+                        done: s.seq.map(|seq| Done {
+                            seq,
+                            started: s.started,
+                        }),
+                    },
+                    _ => ErrorRoute::Target {
+                        done: None,
+                        guarded: false,
+                    },
+                },
+            };
+            // Extended protocol: the target skips everything to the Sync.
+            skip_to_sync(i, batch);
+            route
+        })
+        .unwrap_or(ErrorRoute::Target {
+            done: None,
+            guarded: true,
+        })
+    }
+
+    /// ReadyForQuery: the head batch is over. Entries the target skipped
+    /// are dropped unapplied; portals die with their transaction.
+    pub fn ready(&self, status: u8) -> Result<(), Desync> {
+        self.txn.store(status, Ordering::Release);
+        let answered = self
+            .with(|i| {
+                loop {
+                    let Some(entry) = i.queue.pop_front() else {
+                        return Err(Desync("ReadyForQuery"));
+                    };
+                    if entry.ends_batch() {
+                        if matches!(entry.kind, Kind::Query(_)) {
+                            for op in &entry.ops {
+                                i.names.apply(op);
+                            }
+                        }
+                        i.skipping = None;
+                        if status == txn::IDLE {
+                            i.names.end_transaction();
+                        }
+                        i.answered = entry.batch + 1;
+                        return Ok(i.answered);
+                    }
+                }
+            })
+            .unwrap_or(Err(Desync("state lock")))?;
+        self.answered.send_replace(answered);
+        Ok(())
+    }
+}
+
+/// Drops the entries of `batch` the target will skip, keeping its Sync.
+fn skip_to_sync(i: &mut Inner, batch: u64) {
+    i.skipping = Some(batch);
+    while let Some(entry) = i.queue.front() {
+        if entry.batch != batch || entry.ends_batch() {
+            break;
+        }
+        i.queue.pop_front();
+    }
+}
+
+fn lookup<T>(
+    i: &Inner,
+    batch: u64,
+    effect: impl Fn(&Op) -> Effect<T>,
+    confirmed: impl Fn(&Names) -> Option<T>,
+) -> Lookup<T> {
+    for entry in i.queue.iter().rev() {
+        for op in entry.ops_newest_first() {
+            match effect(op) {
+                Effect::None => continue,
+                _ if entry.batch < batch => return Lookup::Wait,
+                Effect::Set(v) => return Lookup::Found(v),
+                Effect::Gone => return Lookup::Missing,
+            }
+        }
+    }
+    match confirmed(&i.names) {
+        Some(v) => Lookup::Found(v),
+        None => Lookup::Missing,
     }
 }

@@ -136,8 +136,8 @@ pub(super) fn parse_param_types(frame: &[u8]) -> Arc<[u32]> {
     let types = (|| {
         r.cstr()?;
         r.cstr()?;
-        let n = r.i16()?;
-        (0..n.max(0))
+        let n = r.u16()?;
+        (0..n)
             .map(|_| r.i32().map(|t| t as u32))
             .collect::<Result<Vec<u32>, _>>()
     })();

@@ -1,0 +1,174 @@
+//! What a statement does beyond its rows: the names it creates or drops in
+//! the session (SQL-level `PREPARE`, `DECLARE`, ...), whether it may run code
+//! that changes names or settings unseen, and whether its errors may quote
+//! data.
+
+use crate::mask::{Formats, StatementMask};
+use crate::session::names::{Op, Portal, Prepared};
+use bytes::Bytes;
+use std::sync::Arc;
+use vigil_core::SqlFacts;
+use vigil_mask::MaskPolicy;
+use vigil_sql::SessionOp;
+
+/// Statements that change nothing but the transaction's state.
+const TRANSACTION_CONTROL: &[&str] = &["begin", "commit", "rollback", "savepoint", "release"];
+
+/// The name changes of each statement of `text` (one list per statement,
+/// in order), applied when the target completes it.
+pub(super) fn of_text(text: &str, facts: &[SqlFacts], policy: &MaskPolicy) -> Vec<Vec<Op>> {
+    let named = if facts.iter().any(|f| vigil_sql::touches_names(&f.kind)) {
+        // The same parser split the text for `facts`: the lists align. If
+        // it fails now, every name is forgotten (fail closed).
+        vigil_sql::session_ops(text).ok()
+    } else {
+        None
+    };
+    facts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut ops = Vec::new();
+            if vigil_sql::touches_names(&f.kind) {
+                match named.as_ref().and_then(|n| n.get(i)) {
+                    Some(op) => ops.extend(sql_op(op, f, policy)),
+                    None => ops.push(Op::DiscardAll),
+                }
+            }
+            if runs_unseen_code(f) {
+                ops.push(Op::ForgetPortals);
+            }
+            ops
+        })
+        .collect()
+}
+
+fn sql_op(op: &SessionOp, facts: &SqlFacts, policy: &MaskPolicy) -> Option<Op> {
+    let opaque = || {
+        Arc::new(Prepared {
+            facts: Arc::from(vec![facts.clone()]),
+            // Its query's lineage is not kept: rows are masked whole.
+            mask: StatementMask::unknown(policy),
+            param_types: Arc::from(Vec::new()),
+            sql_level: true,
+            ops: Vec::new(),
+        })
+    };
+    Some(match op {
+        SessionOp::None => return None,
+        SessionOp::Prepare(name) => Op::SqlPrepare {
+            name: name.clone(),
+            prepared: opaque(),
+        },
+        SessionOp::Deallocate(name) => Op::Deallocate(name.clone()),
+        SessionOp::Declare {
+            name,
+            binary,
+            holdable,
+        } => Op::Declare {
+            name: name.clone(),
+            portal: Arc::new(Portal {
+                prepared: opaque(),
+                formats: if *binary {
+                    Formats::AllBinary
+                } else {
+                    Formats::AllText
+                },
+                params: Bytes::new(),
+                sql_level: true,
+                holdable: *holdable,
+            }),
+        },
+        SessionOp::Close(name) => Op::CloseCursor(name.clone()),
+        SessionOp::DiscardAll => Op::DiscardAll,
+    })
+}
+
+/// A statement that may run code the gateway does not see (functions,
+/// procedures, triggers of a write): such code can open or close cursors
+/// by any name, so no portal is trusted after it.
+fn runs_unseen_code(facts: &SqlFacts) -> bool {
+    !facts.read_only && !TRANSACTION_CONTROL.contains(&facts.kind.as_str())
+}
+
+/// A write whose own text changes no setting: INSERT, UPDATE, DELETE,
+/// MERGE, COPY FROM. Triggers aside (see the security guide), it leaves
+/// the settings later text is read under as they were.
+pub(super) fn is_plain_dml(facts: &SqlFacts) -> bool {
+    matches!(
+        facts.kind.as_str(),
+        "insert" | "update" | "delete" | "merge" | "copy" | "select"
+    ) && facts.functions.is_empty()
+}
+
+/// Whether a statement's errors may quote data: it reads or writes a
+/// table, calls a function, or reads rows it does not name (a cursor, a
+/// prepared statement).
+pub(super) fn may_quote_data(facts: &SqlFacts) -> bool {
+    !facts.tables_read.is_empty()
+        || !facts.tables_written.is_empty()
+        || !facts.functions.is_empty()
+        || !matches!(
+            facts.kind.as_str(),
+            "select"
+                | "values"
+                | "set"
+                | "reset"
+                | "show"
+                | "begin"
+                | "commit"
+                | "rollback"
+                | "savepoint"
+                | "release"
+                | "listen"
+                | "unlisten"
+                | "deallocate"
+                | "discard"
+                | "close"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(kind: &str, read_only: bool) -> SqlFacts {
+        SqlFacts {
+            kind: kind.into(),
+            read_only,
+            ..SqlFacts::default()
+        }
+    }
+
+    #[test]
+    fn sql_level_names_become_ops() {
+        let policy = MaskPolicy::default();
+        let text = "DECLARE c CURSOR WITH HOLD FOR SELECT 1; DEALLOCATE ALL";
+        let f = [facts("declare", true), facts("deallocate", true)];
+        let ops = of_text(text, &f, &policy);
+        assert!(matches!(
+            &ops[0][..],
+            [Op::Declare { name, portal }] if name == "c" && portal.holdable && portal.sql_level
+        ));
+        assert!(matches!(&ops[1][..], [Op::Deallocate(None)]));
+    }
+
+    #[test]
+    fn writes_and_calls_forget_portals_but_transaction_control_does_not() {
+        let policy = MaskPolicy::default();
+        let ops = of_text("UPDATE t SET a = 1", &[facts("update", false)], &policy);
+        assert!(matches!(&ops[0][..], [Op::ForgetPortals]));
+        let ops = of_text("COMMIT", &[facts("commit", true)], &policy);
+        assert!(ops[0].is_empty());
+    }
+
+    #[test]
+    fn errors_of_constant_selects_are_not_guarded() {
+        assert!(!may_quote_data(&facts("select", true)));
+        let mut f = facts("select", true);
+        f.tables_read.push("public.customers".into());
+        assert!(may_quote_data(&f));
+        assert!(may_quote_data(&facts("fetch", true)));
+        assert!(may_quote_data(&facts("execute", false)));
+    }
+}
