@@ -38,6 +38,12 @@ pub struct SqlFacts {
     pub tables_written: Vec<String>,
     /// Function names as written, lower case, schema-qualified when the statement qualifies them.
     pub functions: Vec<String>,
+    /// Server settings the statement sets or resets, lower case: the name of
+    /// a `SET`/`RESET`/`SET LOCAL`/`ALTER SYSTEM` target or of a
+    /// `set_config('name', ...)` call, `all` for `RESET ALL`/`DISCARD`, `*`
+    /// for a `set_config` whose name is not a constant. Empty for any other statement.
+    #[serde(default)]
+    pub settings: Vec<String>,
     /// The statement's own text (one statement, without the others of its message).
     pub text: String,
 }

@@ -40,10 +40,11 @@ impl CatalogCache {
                 catalog
             }
             Err(e) => {
-                // Without a catalog every function is unknown, so nothing
-                // that calls one is read-only: safe, if strict.
+                // Not cached: the next session tries again. Until then every
+                // statement that depends on the catalog is refused
+                // (`AnalysisError::CatalogNotLoaded`): fail closed.
                 tracing::warn!(connection, error = %e, "could not load the target's catalog");
-                Arc::new(Catalog::empty())
+                Arc::new(Catalog::unloaded())
             }
         }
     }

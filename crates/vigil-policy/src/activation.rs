@@ -76,6 +76,7 @@ fn sql(f: &SqlFacts) -> Boxed<'_> {
         ("tables_read", strings(&f.tables_read)),
         ("tables_written", strings(&f.tables_written)),
         ("functions", strings(&f.functions)),
+        ("settings", strings(&f.settings)),
         ("text", string(&f.text)),
     ])
 }

@@ -26,6 +26,7 @@ const VARIABLES: &[(&str, &[&str])] = &[
             "tables_read",
             "tables_written",
             "functions",
+            "settings",
             "text",
         ],
     ),

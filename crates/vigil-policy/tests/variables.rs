@@ -99,6 +99,30 @@ fn sql_variables() {
 }
 
 #[test]
+fn sql_settings_names_what_a_set_changes() {
+    let mut facts = select("t");
+    facts.kind = "set".into();
+    facts.read_only = false;
+    facts.tables_read.clear();
+    facts.settings = vec!["log_statement".into()];
+    let set = sql_on("shop", facts);
+    assert!(condition_holds(
+        "sql.kind == 'set' && 'log_statement' in sql.settings",
+        &set
+    ));
+    assert!(condition_holds(
+        "sql.settings.all(s, !s.startsWith('pgaudit.'))",
+        &set
+    ));
+    assert!(!condition_holds(
+        "sql.settings.exists(s, s == 'application_name')",
+        &set
+    ));
+    let read = sql_on("shop", select("orders"));
+    assert!(condition_holds("size(sql.settings) == 0", &read));
+}
+
+#[test]
 fn has_macro_sees_declared_fields() {
     let read = sql_on("shop", select("orders"));
     assert!(condition_holds("has(sql.kind)", &read));

@@ -19,6 +19,13 @@ pub enum AnalysisError {
     /// The text contains a NUL byte, which PostgreSQL never accepts in a query string.
     #[error("statement text contains a NUL byte")]
     NulByte,
+    /// The statement calls a function, applies an operator or a cast, or
+    /// reads a relation, and the target's catalog could not be loaded, so
+    /// what it does cannot be known.
+    #[error(
+        "catalog not loaded: the statement depends on the target's catalog, which could not be read"
+    )]
+    CatalogNotLoaded,
     /// A catalog row did not have the shape `Catalog::LOAD_QUERY` produces.
     #[error("catalog row {row}: {reason}")]
     CatalogRow { row: usize, reason: String },

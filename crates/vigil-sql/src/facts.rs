@@ -5,22 +5,12 @@
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
-    CopyStmt, DefElem, ExplainStmt, Node, ObjectType, TransactionStmtKind, VariableSetKind,
-    VariableSetStmt,
+    CopyStmt, DefElem, DiscardMode, ExplainStmt, Node, ObjectType, TransactionStmtKind,
+    VariableSetKind, VariableSetStmt,
 };
 
 use crate::walk::{Walked, Walker};
-use crate::{AnalysisError, Catalog, SqlFacts, kind};
-
-/// Settings whose change is more than a session preference: they change who
-/// the session is, or which code it may load.
-const PRIVILEGED_SETTINGS: &[&str] = &[
-    "role",
-    "session_authorization",
-    "local_preload_libraries",
-    "session_preload_libraries",
-    "dynamic_library_path",
-];
+use crate::{AnalysisError, Catalog, SqlFacts, kind, settings};
 
 /// The shape of a statement once walked.
 struct Shape {
@@ -36,6 +26,9 @@ pub(crate) fn statement(
 ) -> Result<SqlFacts, AnalysisError> {
     let mut w = Walker::new(catalog);
     let shape = walk_statement(&mut w, node)?;
+    if w.needs_catalog && !catalog.is_loaded() {
+        return Err(AnalysisError::CatalogNotLoaded);
+    }
     Ok(SqlFacts {
         kind: shape.kind,
         read_only: w.read_only,
@@ -45,6 +38,7 @@ pub(crate) fn statement(
         tables_read: sorted(w.tables_read),
         tables_written: sorted(w.tables_written),
         functions: sorted(w.functions),
+        settings: sorted(w.settings),
         text: text.to_owned(),
     })
 }
@@ -125,8 +119,9 @@ fn walk_statement(w: &mut Walker<'_>, node: &NodeEnum) -> Result<Shape, Analysis
         N::VariableShowStmt(_) => shape("show", false),
         N::TransactionStmt(t) => {
             let (kind, safe) = match TransactionStmtKind::try_from(t.kind) {
+                // `READ WRITE` lifts a read-only default the role may carry.
                 Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
-                    ("begin", true)
+                    ("begin", settings::begin_options_harmless(&t.options))
                 }
                 Ok(TransactionStmtKind::TransStmtCommit) => ("commit", true),
                 Ok(TransactionStmtKind::TransStmtRollback) => ("rollback", true),
@@ -149,7 +144,19 @@ fn walk_statement(w: &mut Walker<'_>, node: &NodeEnum) -> Result<Shape, Analysis
         N::ListenStmt(_) => shape("listen", false),
         N::UnlistenStmt(_) => shape("unlisten", false),
         N::DeallocateStmt(_) => shape("deallocate", false),
-        N::DiscardStmt(_) => shape("discard", false),
+        N::DiscardStmt(d) => {
+            // PLANS and SEQUENCES drop caches; ALL also resets every setting
+            // (and the role's read-only default with them), TEMP drops tables.
+            match DiscardMode::try_from(d.target) {
+                Ok(DiscardMode::DiscardPlans | DiscardMode::DiscardSequences) => {}
+                Ok(DiscardMode::DiscardAll) => {
+                    w.settings.push("all".to_owned());
+                    w.unsafe_();
+                }
+                _ => w.unsafe_(),
+            }
+            shape("discard", false)
+        }
         other => {
             let (kind, ddl) = kind::utility(other);
             w.unsafe_();
@@ -228,16 +235,24 @@ fn option_is_on(d: &DefElem) -> bool {
     }
 }
 
+/// SET, SET LOCAL, RESET: read-only only for the allow-listed settings of
+/// [`settings`]; any other is a change of server settings (not a write of data).
 fn set(w: &mut Walker<'_>, v: &VariableSetStmt) -> Result<Shape, AnalysisError> {
     let reset = matches!(
         VariableSetKind::try_from(v.kind),
         Ok(VariableSetKind::VarReset | VariableSetKind::VarResetAll)
     );
-    if PRIVILEGED_SETTINGS.contains(&v.name.to_ascii_lowercase().as_str()) {
-        w.unsafe_();
-    }
+    record_set(w, v);
     // SET arguments are constants by grammar: nothing in them can run.
     shape(if reset { "reset" } else { "set" }, false)
+}
+
+fn record_set(w: &mut Walker<'_>, v: &VariableSetStmt) {
+    let effect = settings::variable_set(v);
+    if !effect.harmless {
+        w.unsafe_();
+    }
+    w.settings.extend(effect.settings);
 }
 
 /// Tables and functions named by statements that are never read-only.
@@ -304,6 +319,22 @@ fn utility_effects(w: &mut Walker<'_>, node: &NodeEnum) -> Walked {
             }
         }
         N::ExecuteStmt(e) => w.list(&e.params)?,
+        // Server-wide, per-role and per-database settings: named for policy.
+        N::AlterSystemStmt(a) => {
+            if let Some(v) = &a.setstmt {
+                record_set(w, v);
+            }
+        }
+        N::AlterRoleSetStmt(a) => {
+            if let Some(v) = &a.setstmt {
+                record_set(w, v);
+            }
+        }
+        N::AlterDatabaseSetStmt(a) => {
+            if let Some(v) = &a.setstmt {
+                record_set(w, v);
+            }
+        }
         _ => {}
     }
     Ok(())

@@ -15,11 +15,13 @@ mod kind;
 mod lineage;
 mod literals;
 mod session_ops;
+mod settings;
 mod walk;
+mod walk_ops;
 mod walk_statements;
 
 pub use cache::{AnalysisCache, MAX_CACHED_LEN};
-pub use catalog::{Catalog, HARMLESS_VOLATILE};
+pub use catalog::{Catalog, HARMLESS_VOLATILE, SENSITIVE_CATALOGS};
 pub use copy::{CopyKind, CopyOutFormat, copy_out_format};
 pub use error::AnalysisError;
 pub use lineage::{ColumnLineage, LineageCache, OutputLineage, QualifiedColumn, output_lineage};

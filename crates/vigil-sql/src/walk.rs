@@ -41,6 +41,15 @@ pub(crate) struct Walker<'c> {
     pub functions: Vec<String>,
     /// Relations read, as written (schema if any, name): for view analysis.
     pub refs: Vec<RelationRef>,
+    /// Settings set or reset (see `SqlFacts::settings`).
+    pub settings: Vec<String>,
+    /// Whether the facts depend on the catalog: a function, operator or cast
+    /// was judged, or a relation read. Analysis refuses such a statement
+    /// when the catalog is not loaded.
+    pub needs_catalog: bool,
+    /// Analysing the definition of a system view: reading a sensitive
+    /// catalog does not make it unsafe (see `catalog::sensitive`).
+    trusted_body: bool,
 }
 
 impl<'c> Walker<'c> {
@@ -56,19 +65,24 @@ impl<'c> Walker<'c> {
             tables_written: Vec::new(),
             functions: Vec::new(),
             refs: Vec::new(),
+            settings: Vec::new(),
+            needs_catalog: false,
+            trusted_body: false,
         }
     }
 
     /// Analyses a view definition or policy expression from the catalog:
     /// whether it is read-only (ignoring the relations it reads) and which
-    /// relations it reads.
+    /// relations it reads. `trusted`: the definition of a system view.
     pub(crate) fn analyze_body(
         sql: &str,
         catalog: &Catalog,
+        trusted: bool,
     ) -> Result<(bool, Vec<RelationRef>), AnalysisError> {
         crate::with_stack(sql.len(), || {
             let parsed = crate::parse(sql)?;
             let mut walker = Walker::new(catalog);
+            walker.trusted_body = trusted;
             for raw in &parsed.stmts {
                 match raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
                     Some(NodeEnum::SelectStmt(s)) => walker.select(s)?,
@@ -141,7 +155,7 @@ impl<'c> Walker<'c> {
             N::TypeName(_) => Ok(()),
             N::List(l) => self.list(&l.items),
             N::AExpr(e) => {
-                self.operator(&e.name);
+                self.a_expr_operator(e);
                 self.opt(e.lexpr.as_deref())?;
                 self.opt(e.rexpr.as_deref())
             }
@@ -154,11 +168,15 @@ impl<'c> Walker<'c> {
                 self.opt(c.arg.as_deref())
             }
             N::SubLink(s) => {
-                self.operator(&s.oper_name);
+                self.sublink_operator(s);
                 self.opt(s.testexpr.as_deref())?;
                 self.opt(s.subselect.as_deref())
             }
             N::CaseExpr(c) => {
+                if c.arg.is_some() {
+                    // `CASE x WHEN v`: compares with `=`.
+                    self.operator_name(None, "=");
+                }
                 self.opt(c.arg.as_deref())?;
                 self.list(&c.args)?;
                 self.opt(c.defresult.as_deref())
@@ -366,11 +384,18 @@ impl<'c> Walker<'c> {
                 _ => None,
             })
             .collect();
+        self.needs_catalog = true;
         match parts.split_last() {
             Some((name, qualifiers)) if parts.len() == f.funcname.len() => {
                 let schema = qualifiers.last().copied();
                 if !self.catalog.function_is_safe(schema, name) {
                     self.unsafe_();
+                }
+                if *name == "set_config" && schema.is_none_or(|s| s == "pg_catalog") {
+                    // Changes a setting whatever the catalog says of it.
+                    self.unsafe_();
+                    self.settings
+                        .push(crate::settings::set_config_target(&f.args));
                 }
                 self.functions.push(parts.join(".").to_lowercase());
             }
@@ -385,31 +410,39 @@ impl<'c> Walker<'c> {
         }
     }
 
-    /// An operator name list (`+`, or `OPERATOR(schema.+++)`).
-    fn operator(&mut self, name: &[Node]) {
+    /// An operator name list (`+`, or `OPERATOR(schema.+++)`): read-only
+    /// only when the catalog lists the operator and none of that name is volatile.
+    pub(crate) fn operator(&mut self, name: &[Node]) {
         if name.is_empty() {
             return;
         }
-        let qualified = dotted(name);
-        let bare = match name.last().and_then(|n| n.node.as_ref()) {
-            Some(NodeEnum::String(s)) => s.sval.as_str(),
-            _ => "",
-        };
-        if self.catalog.operator_is_volatile(&qualified) || self.catalog.operator_is_volatile(bare)
-        {
+        match schema_and_name(name) {
+            Some((schema, op)) => self.operator_name(schema, op),
+            None => {
+                self.needs_catalog = true;
+                self.unsafe_();
+            }
+        }
+    }
+
+    pub(crate) fn operator_name(&mut self, schema: Option<&str>, op: &str) {
+        self.needs_catalog = true;
+        if !self.catalog.operator_is_safe(schema, op) {
             self.unsafe_();
         }
     }
 
-    /// A cast to `t`: unsafe when the catalog lists a volatile cast or input function for it.
+    /// A cast to `t`: read-only only when the catalog lists the type and no
+    /// cast to it may run a volatile function.
     fn cast(&mut self, t: &TypeName) {
-        let qualified = dotted(&t.names);
-        let bare = match t.names.last().and_then(|n| n.node.as_ref()) {
-            Some(NodeEnum::String(s)) => s.sval.as_str(),
-            _ => "",
-        };
-        if self.catalog.cast_is_volatile(&qualified) || self.catalog.cast_is_volatile(bare) {
-            self.unsafe_();
+        self.needs_catalog = true;
+        match schema_and_name(&t.names) {
+            Some((schema, name)) if !t.pct_type => {
+                if !self.catalog.cast_is_safe(schema, name) {
+                    self.unsafe_();
+                }
+            }
+            _ => self.unsafe_(),
         }
     }
 
@@ -419,7 +452,11 @@ impl<'c> Walker<'c> {
             return;
         }
         let schema = (!r.schemaname.is_empty()).then_some(r.schemaname.as_str());
-        if self.catalog.relation_is_unsafe(schema, &r.relname) {
+        self.needs_catalog = true;
+        if self.catalog.relation_is_unsafe(schema, &r.relname)
+            || !self.catalog.relation_is_known(schema, &r.relname)
+            || (!self.trusted_body && crate::catalog::is_sensitive(schema, &r.relname))
+        {
             self.unsafe_();
         }
         self.refs
@@ -447,6 +484,24 @@ pub(crate) fn table_name(r: &RangeVar) -> String {
         r.schemaname.as_str()
     };
     format!("{schema}.{}", r.relname)
+}
+
+/// `(schema, name)` of a name list (`["name"]`, `["schema", "name"]`); a
+/// catalog-qualified name (`db.schema.name`) keeps its last two parts. `None`
+/// when a part is not a plain string.
+pub(crate) fn schema_and_name(names: &[Node]) -> Option<(Option<&str>, &str)> {
+    let mut parts = Vec::with_capacity(names.len());
+    for n in names {
+        match &n.node {
+            Some(NodeEnum::String(s)) => parts.push(s.sval.as_str()),
+            _ => return None,
+        }
+    }
+    match parts.as_slice() {
+        [name] => Some((None, name)),
+        [.., schema, name] => Some((Some(schema), name)),
+        [] => None,
+    }
 }
 
 /// Joins a name list (`["s", "f"]`) with dots.

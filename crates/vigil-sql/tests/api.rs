@@ -3,7 +3,7 @@
 
 mod common;
 
-use vigil_sql::{AnalysisError, Catalog, analyze};
+use vigil_sql::{AnalysisError, Catalog, analyze, output_lineage};
 
 #[test]
 fn empty_input_gives_no_statements() {
@@ -24,7 +24,7 @@ fn empty_input_gives_no_statements() {
 #[test]
 fn several_statements_give_one_facts_each_with_their_own_text() {
     let sql = "SELECT 1; DELETE FROM t WHERE id = 2;\n  -- note\n  UPDATE u SET a = 'x;y'";
-    let facts = analyze(sql, &Catalog::empty()).unwrap_or_default();
+    let facts = analyze(sql, &common::catalog()).unwrap_or_default();
     let kinds: Vec<&str> = facts.iter().map(|f| f.kind.as_str()).collect();
     assert_eq!(kinds, ["select", "delete", "update"]);
     assert_eq!(facts[0].text, "SELECT 1");
@@ -86,16 +86,63 @@ fn error_messages_are_client_safe() {
 }
 
 #[test]
-fn an_empty_catalog_knows_no_function() {
-    let empty = Catalog::empty();
-    assert_eq!(empty.function_count(), 0);
-    let read_only = |sql: &str| analyze(sql, &empty).map(|f| f[0].read_only);
+fn an_unloaded_catalog_refuses_every_statement_that_depends_on_it() {
+    for unloaded in [Catalog::unloaded(), Catalog::empty(), Catalog::default()] {
+        assert!(!unloaded.is_loaded());
+        assert_eq!(unloaded.function_count(), 0);
+        let read_only = |sql: &str| analyze(sql, &unloaded).map(|f| f[0].read_only);
+        for sql in [
+            "SELECT * FROM t",
+            "SELECT * FROM pg_catalog.pg_class",
+            "SELECT now()",
+            "SELECT random()",
+            "SELECT 1 + 1",
+            "SELECT 1 WHERE 2 IN (SELECT 3)",
+            "SELECT '1'::int",
+            "SELECT 1 BETWEEN 0 AND 2",
+            "EXPLAIN SELECT * FROM t",
+            "DELETE FROM t WHERE id = 1",
+            "INSERT INTO t VALUES (now())",
+            "SELECT set_config('a', 'b', false)",
+        ] {
+            assert_eq!(
+                read_only(sql),
+                Err(AnalysisError::CatalogNotLoaded),
+                "{sql}"
+            );
+        }
+        // What needs no catalog is analysed as usual.
+        assert_eq!(read_only("SELECT 1"), Ok(true));
+        assert_eq!(read_only("BEGIN"), Ok(true));
+        assert_eq!(read_only("SET application_name = 'x'"), Ok(true));
+        assert_eq!(read_only("SET log_statement = 'none'"), Ok(false));
+        assert_eq!(read_only("INSERT INTO t VALUES (1)"), Ok(false));
+        assert_eq!(read_only("DROP TABLE t"), Ok(false));
+        // Output lineage refuses everything: no column's source is provable.
+        assert_eq!(
+            output_lineage("SELECT 1", &unloaded),
+            Err(AnalysisError::CatalogNotLoaded)
+        );
+    }
+    let message = AnalysisError::CatalogNotLoaded.to_string();
+    assert!(message.starts_with("catalog not loaded"), "{message}");
+}
+
+#[test]
+fn a_loaded_catalog_with_no_rows_is_loaded_and_knows_nothing() {
+    let bare = Catalog::from_rows(Vec::<Vec<Option<String>>>::new()).unwrap_or_default();
+    assert!(bare.is_loaded());
+    let read_only = |sql: &str| analyze(sql, &bare).map(|f| f[0].read_only);
     assert_eq!(read_only("SELECT 1"), Ok(true));
-    assert_eq!(read_only("SELECT * FROM t WHERE a = $1"), Ok(true));
-    assert_eq!(read_only("SELECT now()"), Ok(false));
-    assert_eq!(read_only("SELECT lower('A')"), Ok(false));
-    assert_eq!(read_only("SELECT count(*) FROM t"), Ok(false));
-    // The short allowlist of harmless volatile built-ins needs no catalog.
+    for sql in [
+        "SELECT * FROM t",
+        "SELECT 1 + 1",
+        "SELECT '1'::int",
+        "SELECT lower('A')",
+    ] {
+        assert_eq!(read_only(sql), Ok(false), "{sql}");
+    }
+    // The short allowlist of harmless volatile built-ins needs no pg_proc row.
     assert_eq!(read_only("SELECT random()"), Ok(true));
     assert_eq!(read_only("SELECT gen_random_uuid()"), Ok(true));
     assert_eq!(read_only("SELECT clock_timestamp(), timeofday()"), Ok(true));
@@ -159,7 +206,11 @@ fn a_volatile_aggregate_or_user_operator_is_caught() {
             Some("evil_agg"),
             Some("v"),
         ]),
-        row(&[Some("operator"), Some("public"), Some("@@@"), None]),
+        row(&[Some("operator"), Some("public"), Some("@@@"), Some("v")]),
+        row(&[Some("operator"), Some("pg_catalog"), Some("="), Some("i")]),
+        row(&[Some("column"), Some("public"), Some("t"), Some("1:a")]),
+        row(&[Some("column"), Some("public"), Some("t"), Some("2:b")]),
+        row(&[Some("column"), Some("public"), Some("u"), Some("1:b")]),
     ])
     .unwrap_or_default();
     let ro = |sql: &str| analyze(sql, &c).map(|f| f[0].read_only);
@@ -208,7 +259,7 @@ fn view_chains_deeper_than_the_limit_are_unsafe() {
 
 #[test]
 fn the_load_query_is_one_valid_statement() {
-    let facts = analyze(Catalog::LOAD_QUERY, &Catalog::empty()).unwrap_or_default();
+    let facts = analyze(Catalog::LOAD_QUERY, &common::catalog()).unwrap_or_default();
     assert_eq!(facts.len(), 1);
     assert_eq!(facts[0].kind, "select");
     assert!(

@@ -1109,8 +1109,13 @@ const CASES: &[Case] = &[
     ),
     ("EXPLAIN ANALYZE EXECUTE p", "explain", "", "", "", ""),
     // --- SET / SHOW / RESET
-    ("SET search_path = app, public", "set", "R", "", "", ""),
-    ("SET LOCAL statement_timeout = '5s'", "set", "R", "", "", ""),
+    // Settings are an allow-list: search_path changes what names resolve
+    // to, a limit may be raised; neither is read-only.
+    ("SET search_path = app, public", "set", "", "", "", ""),
+    ("SET LOCAL statement_timeout = '5s'", "set", "", "", "", ""),
+    ("SET log_statement = 'none'", "set", "", "", "", ""),
+    ("SET application_name = 'psql'", "set", "R", "", "", ""),
+    ("SET LOCAL extra_float_digits = 3", "set", "R", "", "", ""),
     ("SET TIME ZONE 'UTC'", "set", "R", "", "", ""),
     (
         "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
@@ -1133,8 +1138,9 @@ const CASES: &[Case] = &[
         "",
     ),
     ("RESET ROLE", "reset", "", "", "", ""),
-    ("RESET search_path", "reset", "R", "", "", ""),
-    ("RESET ALL", "reset", "R", "", "", ""),
+    ("RESET search_path", "reset", "", "", "", ""),
+    ("RESET ALL", "reset", "", "", "", ""),
+    ("RESET datestyle", "reset", "R", "", "", ""),
     ("SHOW search_path", "show", "R", "", "", ""),
     ("SHOW ALL", "show", "R", "", "", ""),
     // --- transactions and cursors
@@ -1241,7 +1247,9 @@ const CASES: &[Case] = &[
     ("LISTEN ch", "listen", "R", "", "", ""),
     ("UNLISTEN *", "unlisten", "R", "", "", ""),
     ("NOTIFY ch, 'payload'", "notify", "", "", "", ""),
-    ("DISCARD ALL", "discard", "R", "", "", ""),
+    ("DISCARD ALL", "discard", "", "", "", ""),
+    ("DISCARD TEMP", "discard", "", "", "", ""),
+    ("DISCARD PLANS", "discard", "R", "", "", ""),
     (
         "LOCK TABLE t IN ACCESS EXCLUSIVE MODE",
         "lock",

@@ -2,12 +2,17 @@
 //! case runs on a thread with a 2 MiB stack, the size of a tokio worker's.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use vigil_sql::{AnalysisError, Catalog, SqlFacts, analyze};
 
+/// Analyses with a loaded catalog, so that only depth (not a missing
+/// catalog) can make a statement fail.
 fn on_small_stack(sql: String) -> Result<Vec<SqlFacts>, AnalysisError> {
+    let catalog = common::catalog();
     let handle = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
-        .spawn(move || analyze(&sql, &Catalog::empty()));
+        .spawn(move || analyze(&sql, &catalog));
     match handle.map(|h| h.join()) {
         Ok(Ok(result)) => result,
         _ => panic!("analysis thread failed"),

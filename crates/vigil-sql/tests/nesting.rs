@@ -26,7 +26,7 @@ fn one(sql: String, catalog: Catalog) -> SqlFacts {
 #[test]
 fn a_200_term_concatenation_is_analysed() {
     let sql = format!("SELECT a{} FROM t", " || a".repeat(199));
-    let facts = one(sql, Catalog::empty());
+    let facts = one(sql, common::catalog());
     assert_eq!(facts.kind, "select");
     assert!(facts.read_only && !facts.writes && !facts.ddl);
     assert_eq!(facts.tables_read, ["public.t"]);
@@ -36,7 +36,7 @@ fn a_200_term_concatenation_is_analysed() {
 #[test]
 fn a_100_term_sum_is_analysed() {
     let sql = format!("SELECT 1{}", "+1".repeat(99));
-    let facts = one(sql, Catalog::empty());
+    let facts = one(sql, common::catalog());
     assert_eq!(facts.kind, "select");
     assert!(facts.read_only);
     assert!(facts.tables_read.is_empty() && facts.functions.is_empty());
@@ -81,7 +81,7 @@ fn nesting_past_the_walker_limit_is_too_deep() {
     for n in [MAX_DEPTH, 2 * MAX_DEPTH, 4_000] {
         let sql = format!("SELECT 1{}", "+1".repeat(n));
         assert_eq!(
-            on_small_stack(sql, Catalog::empty()),
+            on_small_stack(sql, common::catalog()),
             Err(AnalysisError::TooDeep),
             "{n}"
         );
@@ -92,7 +92,7 @@ fn nesting_past_the_walker_limit_is_too_deep() {
         ")".repeat(MAX_DEPTH)
     );
     assert_eq!(
-        on_small_stack(sql, Catalog::empty()),
+        on_small_stack(sql, common::catalog()),
         Err(AnalysisError::TooDeep)
     );
 }
@@ -101,7 +101,7 @@ fn nesting_past_the_walker_limit_is_too_deep() {
 fn the_limit_is_the_walkers_own() {
     // The deepest analysable `1+1+...` chain: a few levels short of MAX_DEPTH
     // (the statement, its target and the last constant are levels too).
-    let ok = |n: usize| on_small_stack(format!("SELECT 1{}", "+1".repeat(n)), Catalog::empty());
+    let ok = |n: usize| on_small_stack(format!("SELECT 1{}", "+1".repeat(n)), common::catalog());
     let (mut lo, mut hi) = (1, MAX_DEPTH);
     while hi - lo > 1 {
         let mid = (lo + hi) / 2;
@@ -132,7 +132,7 @@ fn the_deepest_trees_libpg_query_accepts_do_not_overflow() {
         for sql in shapes {
             let head: String = sql.chars().take(20).collect();
             assert_eq!(
-                on_small_stack(sql, Catalog::empty()),
+                on_small_stack(sql, common::catalog()),
                 Err(AnalysisError::TooDeep),
                 "{head}... x{depth}"
             );
@@ -146,7 +146,7 @@ fn one_byte_per_level_nesting_does_not_overflow() {
     // most nesting per byte of input, at every size around the thresholds.
     for n in [50, 100, 200, 250, 300, 400, 500, 700, 1_000, 2_000, 4_000] {
         let sql = format!("SELECT {}a", "+-".repeat(n / 2));
-        let result = on_small_stack(sql, Catalog::empty());
+        let result = on_small_stack(sql, common::catalog());
         if n < MAX_DEPTH - 8 {
             assert_eq!(result.map(|f| f.len()), Ok(1), "{n}");
         } else {

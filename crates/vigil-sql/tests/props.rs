@@ -134,7 +134,12 @@ proptest! {
         call in prop::sample::select(VOLATILE),
     ) {
         let sql = template.replace("{}", call);
-        for catalog in [Catalog::empty(), common::catalog()] {
+        // An unloaded catalog refuses the statement outright.
+        prop_assert_eq!(
+            analyze(&sql, &Catalog::empty()),
+            Err(vigil_sql::AnalysisError::CatalogNotLoaded)
+        );
+        for catalog in [common::bare(), common::catalog()] {
             let facts = analyze(&sql, &catalog);
             prop_assert!(facts.is_ok(), "{}: {:?}", sql, facts);
             let facts = facts.unwrap_or_default();

@@ -158,13 +158,18 @@ impl OutputLineage {
 ///
 /// Errors are [`analyze`](crate::analyze)'s (the text must parse; nesting is
 /// bounded by [`MAX_DEPTH`](crate::MAX_DEPTH)); text holding more than one
-/// statement is refused.
+/// statement is refused, and so is every statement when the catalog is not
+/// loaded ([`AnalysisError::CatalogNotLoaded`]).
 pub fn output_lineage(
     sql: &str,
     catalog: &Catalog,
 ) -> Result<Option<OutputLineage>, AnalysisError> {
     if sql.len() > crate::MAX_SQL_LEN {
         return Err(AnalysisError::TooLong);
+    }
+    if !catalog.is_loaded() {
+        // Without a catalog no lineage is provable: the caller masks whole.
+        return Err(AnalysisError::CatalogNotLoaded);
     }
     crate::with_stack(sql.len(), || {
         let parsed = crate::parse(sql)?;

@@ -36,8 +36,6 @@ pub(crate) enum Tail {
     None,
     /// There may be more columns, of any name, each with this lineage.
     Any(ColumnLineage),
-    /// A schema-qualified table the catalog does not list: column `c` reads `schema.table.c`.
-    Table(String, String),
 }
 
 impl Rel {
@@ -73,7 +71,6 @@ impl Rel {
         match &self.tail {
             Tail::None => None,
             Tail::Any(l) => Some(l.clone()),
-            Tail::Table(s, t) => Some(ColumnLineage::column(QualifiedColumn::new(s, t, name))),
         }
     }
 
@@ -91,9 +88,6 @@ impl Rel {
         match &self.tail {
             Tail::None => {}
             Tail::Any(l) => out.absorb(l),
-            Tail::Table(s, t) => out.absorb(&ColumnLineage::Unknown(format!(
-                "the columns of {s}.{t} are not in the catalog"
-            ))),
         }
         out
     }
@@ -104,7 +98,6 @@ impl Rel {
             Tail::None => None,
             Tail::Any(ColumnLineage::Unknown(why)) => Some(why.clone()),
             Tail::Any(_) => Some("the number of columns is not known".to_owned()),
-            Tail::Table(s, t) => Some(format!("the columns of {s}.{t} are not in the catalog")),
         };
         (self.cols.clone(), why)
     }
@@ -232,6 +225,9 @@ pub(crate) struct Analyzer<'c> {
     pub ctes: Vec<(String, Rel)>,
     /// Set when a view whose lineage is not resolved yet was read (catalog build only).
     pub pending_view: bool,
+    /// Resolving a system view: sensitive catalogs it reads are not opaque
+    /// (see `catalog::sensitive`).
+    pub trusted_body: bool,
 }
 
 impl<'c> Analyzer<'c> {
@@ -244,6 +240,7 @@ impl<'c> Analyzer<'c> {
             levels: Vec::new(),
             ctes: Vec::new(),
             pending_view: false,
+            trusted_body: false,
         }
     }
 
@@ -279,6 +276,9 @@ impl<'c> Analyzer<'c> {
         {
             return rel.clone();
         }
+        if !self.trusted_body && crate::catalog::is_sensitive(schema, name) {
+            return Rel::opaque(format!("{name} holds secrets or copies of user data"));
+        }
         let lineage = self.catalog.lineage();
         let schemas = match schema {
             Some(s) => vec![s.to_owned()],
@@ -310,13 +310,12 @@ impl<'c> Analyzer<'c> {
             }
         }
         match rels.len() {
-            0 => match schema {
-                Some(s) => Rel {
-                    cols: Vec::new(),
-                    tail: Tail::Table(s.to_owned(), name.to_owned()),
-                },
-                None => Rel::opaque(format!("relation {name} is not in the catalog")),
-            },
+            // Qualified or not: a relation the catalog does not list may be a
+            // view (or a temporary table) whose columns copy anything.
+            0 => Rel::opaque(match schema {
+                Some(s) => format!("relation {s}.{name} is not in the catalog"),
+                None => format!("relation {name} is not in the catalog"),
+            }),
             1 => rels.pop().unwrap_or_else(|| Rel::opaque("internal")),
             _ => merge_candidates(name, rels),
         }

@@ -111,6 +111,12 @@ impl LineageCatalog {
         self.bodies.iter().map(|(k, v)| (k, v.as_str()))
     }
 
+    /// Whether the catalog lists the relation: it has columns, or it is a view.
+    pub(crate) fn has_relation(&self, schema: &str, name: &str) -> bool {
+        let key = (schema.to_owned(), name.to_owned());
+        self.columns.contains_key(&key) || self.bodies.contains_key(&key)
+    }
+
     pub(crate) fn is_view(&self, key: &RelKey) -> bool {
         self.bodies.contains_key(key)
     }

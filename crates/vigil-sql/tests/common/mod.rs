@@ -12,6 +12,81 @@ fn row(cat: &str, schema: &str, name: &str, detail: Option<&str>) -> Vec<Option<
     ]
 }
 
+/// A catalog loaded from a target that has nothing in it.
+pub fn bare() -> Catalog {
+    match Catalog::from_rows(Vec::<Vec<Option<String>>>::new()) {
+        Ok(c) => c,
+        Err(e) => panic!("empty catalog: {e}"),
+    }
+}
+
+/// Built-in operators, all immutable as in `pg_operator`.
+pub const BUILTIN_OPERATORS: &[&str] = &[
+    "=", "<>", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "^", "||", "~~", "!~~", "~~*",
+    "!~~*", "~", "!~", "~*", "!~*", "@>", "<@", "&&", "->", "->>", "#>", "#>>", "?", "|/",
+];
+
+/// Built-in types a cast may name (pg_query's spelling: `int` is `pg_catalog.int4`).
+pub const BUILTIN_TYPES: &[&str] = &[
+    "int2",
+    "int4",
+    "int8",
+    "text",
+    "varchar",
+    "bpchar",
+    "char",
+    "name",
+    "oid",
+    "regclass",
+    "regproc",
+    "regtype",
+    "numeric",
+    "float4",
+    "float8",
+    "bool",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "json",
+    "jsonb",
+    "uuid",
+    "bytea",
+    "xml",
+    "inet",
+];
+
+/// Tables (and one sequence) the cases read, each with the same six columns.
+pub const TABLES: &[(&str, &str)] = &[
+    ("public", "t"),
+    ("public", "u"),
+    ("public", "a"),
+    ("public", "b"),
+    ("public", "c"),
+    ("public", "d"),
+    ("public", "s"),
+    ("public", "log"),
+    ("public", "mv"),
+    ("public", "n"),
+    ("public", "p1"),
+    ("public", "pgbench_accounts"),
+    ("public", "users"),
+    ("public", "v"),
+    ("public", "x"),
+    ("public", "weird table"),
+    ("public", "rls_t"),
+    ("public", "rls_ok"),
+    ("app", "t"),
+    ("app", "u"),
+    ("App", "T"),
+    ("pg_catalog", "pg_class"),
+    ("pg_catalog", "pg_namespace"),
+    ("pg_catalog", "pg_stat_activity"),
+    ("pg_catalog", "pg_authid"),
+    ("pg_catalog", "pg_statistic"),
+];
+
 /// Functions with their pg_proc volatility, volatile operators and casts,
 /// views (one read-only, one volatile, one reading the volatile one) and a
 /// table with a volatile row-security policy.
@@ -55,8 +130,22 @@ pub fn catalog() -> Catalog {
     rows.push(row("function", "pg_catalog", "md5", Some("i")));
     rows.push(row("function", "app", "md5", Some("v"))); // shadows pg_catalog.md5
     rows.push(row("function", "evil", "random", Some("v"))); // shadows an allowlisted one
-    rows.push(row("operator", "public", "===", None));
-    rows.push(row("cast", "public", "evil_t", None));
+    for op in BUILTIN_OPERATORS {
+        rows.push(row("operator", "pg_catalog", op, Some("i")));
+    }
+    rows.push(row("operator", "public", "===", Some("v")));
+    rows.push(row("operator", "public", "+++", Some("s")));
+    for ty in BUILTIN_TYPES {
+        rows.push(row("cast", "pg_catalog", ty, Some("s")));
+    }
+    rows.push(row("cast", "public", "evil_t", Some("v")));
+    rows.push(row("cast", "public", "nice_t", Some("i")));
+    for (schema, table) in TABLES {
+        for (i, col) in ["id", "a", "b", "x", "name", "owner"].iter().enumerate() {
+            let detail = format!("{}:{col}", i + 1);
+            rows.push(row("column", schema, table, Some(&detail)));
+        }
+    }
     rows.push(row(
         "view",
         "public",
