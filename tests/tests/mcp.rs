@@ -596,3 +596,23 @@ fn copy_through_query_returns_no_data_and_never_hangs() {
     assert_eq!(copy_out["rows"], json!([]), "{copy_out}");
     assert!(!copy_out.to_string().contains("@example.com"), "{copy_out}");
 }
+
+#[test]
+fn errors_of_the_query_tool_quote_no_masked_value() {
+    let s = shop();
+    for sql in [
+        "SELECT current_setting(string_agg(email, ' ')) FROM customers",
+        "SELECT email::int FROM customers",
+    ] {
+        let r = call(
+            &s.gw,
+            &s.agent,
+            "query",
+            json!({ "connection": "shop", "sql": sql }),
+            &[],
+        );
+        let text = r.to_string();
+        assert!(!text.contains("@example.com"), "{sql}: {text}");
+        assert_ne!(r["status"], "ok", "{sql}: {text}");
+    }
+}

@@ -368,6 +368,24 @@ fn errors_of_statements_reading_masked_columns_quote_no_value() {
     );
 }
 
+#[test]
+fn copy_to_stdout_with_an_encoding_or_an_unknown_option_is_refused_when_masking() {
+    let s = shop();
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .query("COPY customers TO STDOUT WITH (ENCODING 'LATIN1')")
+        .query("COPY (SELECT email FROM customers) TO STDOUT WITH (FORMAT csv, ENCODING 'UTF16')")
+        .run(2);
+    assert_eq!(errors(&answers).len(), 2, "{answers:?}");
+    assert!(
+        errors(&answers)
+            .iter()
+            .all(|e| e.message.contains("cannot be masked")),
+        "{answers:?}"
+    );
+    assert_no_email(&answers);
+}
+
 // ---- class 3, model-based: random pipelines against the real server -----------------------------
 
 /// A tiny deterministic generator (xorshift), so a failure names its seed.

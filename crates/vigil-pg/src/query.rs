@@ -116,6 +116,11 @@ pub async fn run_query(
             None,
         ),
     };
+    // Errors of a statement that may read masked data keep only their
+    // SQLSTATE (a failed cast or lookup can quote the value it read).
+    let guarded = masking.policy.has_column_rules()
+        && vigil_sql::analyze(spec.sql, masking.catalog)
+            .map_or(true, |facts| facts.iter().any(mask::may_quote_data));
     stream.write_all(&request(spec)).await?;
     stream.flush().await?;
 
@@ -171,12 +176,14 @@ pub async fn run_query(
             }
             b'E' => {
                 masked.clear();
-                let fields =
-                    if mask::mask_error_fields(&msg, masking.policy, &mut masked, &mut tally)? {
-                        parse_error_fields(&masked)?
-                    } else {
-                        parse_error_fields(&msg)?
-                    };
+                let fields = if guarded {
+                    mask::hide_error_text(&msg, &mut masked)?;
+                    parse_error_fields(&masked)?
+                } else if mask::mask_error_fields(&msg, masking.policy, &mut masked, &mut tally)? {
+                    parse_error_fields(&masked)?
+                } else {
+                    parse_error_fields(&msg)?
+                };
                 error.get_or_insert((fields.code, fields.message));
             }
             b'G' => {

@@ -73,7 +73,11 @@ fn format_of(c: &CopyStmt) -> Result<CopyOutFormat, AnalysisError> {
                     Some("false" | "off" | "0")
                 )
             }
-            _ => {}
+            // Quoting every value of some columns: the CSV reader copes.
+            "force_quote" => {}
+            // ENCODING would send bytes the masker does not read as UTF-8;
+            // any option not understood is refused (fail closed).
+            other => return Err(unsupported(other)),
         }
     }
     let csv = kind == CopyKind::Csv;

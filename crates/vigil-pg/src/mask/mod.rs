@@ -5,10 +5,12 @@
 
 mod copy;
 mod fields;
+mod guarded;
 mod row;
 mod tally;
 
 pub use copy::CopyMasker;
+pub use guarded::may_quote_data;
 pub use fields::{hide_error_text, mask_error_fields, mask_notification};
 pub use row::{Formats, mask_data_row, row_types};
 pub use tally::Tally;

@@ -597,7 +597,7 @@ impl<'a> ClientPump<'a> {
     /// session must not see: with column rules, anything that reads a
     /// table, calls a function or reads a cursor.
     fn guarded(&self, facts: &SqlFacts) -> bool {
-        self.session.mask.has_column_rules() && ops::may_quote_data(facts)
+        self.session.mask.has_column_rules() && crate::mask::may_quote_data(facts)
     }
 
     /// A statement that is not read-only may change settings the target
@@ -623,6 +623,10 @@ impl<'a> ClientPump<'a> {
                 .analyze(text, self.catalog)
                 .map_err(|e| e.to_string()),
         };
+        let analysed = analysed.and_then(|facts| match self.copy_unreadable(&facts) {
+            Some(problem) => Err(problem),
+            None => Ok(facts),
+        });
         match analysed {
             Ok(facts) => Ok(facts),
             Err(e) => match self.guard.refuse_unanalysable(self.session, text, &e).await {
@@ -633,6 +637,20 @@ impl<'a> ClientPump<'a> {
                 }
             },
         }
+    }
+
+    /// A `COPY ... TO` whose data the masker could not read as the target
+    /// writes it (an `ENCODING`, an option it does not know): refused in a
+    /// session with masks.
+    fn copy_unreadable(&self, facts: &[SqlFacts]) -> Option<String> {
+        if self.session.mask.is_empty() {
+            return None;
+        }
+        facts
+            .iter()
+            .filter(|f| f.kind == "copy")
+            .find_map(|f| vigil_sql::copy_out_format(&f.text).err())
+            .map(|e| format!("the COPY's output cannot be masked: {e}"))
     }
 
     /// How the rows of one statement are masked, for a session with masks.

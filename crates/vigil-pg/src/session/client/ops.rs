@@ -101,33 +101,6 @@ pub(super) fn is_plain_dml(facts: &SqlFacts) -> bool {
     ) && facts.functions.is_empty()
 }
 
-/// Whether a statement's errors may quote data: it reads or writes a
-/// table, calls a function, or reads rows it does not name (a cursor, a
-/// prepared statement).
-pub(super) fn may_quote_data(facts: &SqlFacts) -> bool {
-    !facts.tables_read.is_empty()
-        || !facts.tables_written.is_empty()
-        || !facts.functions.is_empty()
-        || !matches!(
-            facts.kind.as_str(),
-            "select"
-                | "values"
-                | "set"
-                | "reset"
-                | "show"
-                | "begin"
-                | "commit"
-                | "rollback"
-                | "savepoint"
-                | "release"
-                | "listen"
-                | "unlisten"
-                | "deallocate"
-                | "discard"
-                | "close"
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,15 +133,5 @@ mod tests {
         assert!(matches!(&ops[0][..], [Op::ForgetPortals]));
         let ops = of_text("COMMIT", &[facts("commit", true)], &policy);
         assert!(ops[0].is_empty());
-    }
-
-    #[test]
-    fn errors_of_constant_selects_are_not_guarded() {
-        assert!(!may_quote_data(&facts("select", true)));
-        let mut f = facts("select", true);
-        f.tables_read.push("public.customers".into());
-        assert!(may_quote_data(&f));
-        assert!(may_quote_data(&facts("fetch", true)));
-        assert!(may_quote_data(&facts("execute", false)));
     }
 }
