@@ -345,6 +345,48 @@ fn an_empty_statement_in_a_pipeline_shifts_no_mask() {
     assert_no_email(&answers);
 }
 
+// ---- class 5: catalog facts ----------------------------------------------------------------
+
+#[test]
+fn a_table_created_through_the_gateway_is_known_to_the_next_session() {
+    let s = shop();
+    let out = psql_through(
+        &s.gw,
+        "shop",
+        &s.admin,
+        "CREATE TABLE notes_after_start (id int); INSERT INTO notes_after_start VALUES (7)",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A relation the catalog does not list is never read-only; the DDL's completion makes
+    // the next session load the catalog again, so the analyst can read it.
+    let out = psql_through(
+        &s.gw,
+        "shop",
+        &s.analyst,
+        "SELECT id FROM notes_after_start",
+    );
+    assert_eq!(stdout(&out), "7", "{}", stderr(&out));
+}
+
+#[test]
+fn statistics_and_password_catalogs_are_not_read_only() {
+    let s = shop();
+    for sql in [
+        "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'customers'",
+        "SELECT stavalues1::text FROM pg_statistic",
+        "SELECT rolpassword FROM pg_authid",
+        "SELECT passwd FROM pg_catalog.pg_shadow",
+    ] {
+        let out = psql_through(&s.gw, "shop", &s.analyst, sql);
+        assert!(!out.status.success(), "{sql}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("42501") || stderr(&out).contains("denied"),
+            "{sql}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 // ---- class 4: errors quote nothing masked ------------------------------------------------------
 
 #[test]

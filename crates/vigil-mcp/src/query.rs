@@ -68,7 +68,7 @@ impl Mcp {
             }
         };
         let params = [("application_name".to_string(), APPLICATION_NAME.to_string())];
-        let mut upstream = match backend::connect(&upstream_cfg, &params).await {
+        let upstream = match backend::connect(&upstream_cfg, &params).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(session = %session.id, connection, error = %e, "mcp: upstream login failed");
@@ -78,10 +78,7 @@ impl Mcp {
                 )));
             }
         };
-        let catalog = self
-            .catalogs
-            .get_or_load(connection, &mut upstream.stream)
-            .await;
+        let catalog = self.catalogs.get_or_load(connection, &upstream_cfg).await;
         Ok(Opened {
             session,
             upstream,

@@ -1,6 +1,7 @@
 //! Loads the target's catalog (function volatility, views) once per
 //! connection and keeps it for a while, so `sql.read_only` can be sound.
 
+use crate::backend::{self, UpstreamConfig};
 use crate::protocol::{MessageReader, MessageWriter, next_frame, parse_error_fields};
 use crate::stream::PgStream;
 use bytes::BytesMut;
@@ -19,19 +20,50 @@ type Entries = HashMap<String, (Instant, Arc<Catalog>)>;
 #[derive(Default, Clone)]
 pub struct CatalogCache {
     entries: Arc<Mutex<Entries>>,
+    /// One load at a time, so a burst of logins opens one extra connection.
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CatalogCache {
-    /// The cached catalog of `connection`, or loads it over `stream` (an
-    /// upstream connection that is idle and ready for a query).
-    pub async fn get_or_load(&self, connection: &str, stream: &mut PgStream) -> Arc<Catalog> {
-        if let Ok(map) = self.entries.lock()
-            && let Some((at, catalog)) = map.get(connection)
-            && at.elapsed() < REFRESH_AFTER
-        {
-            return catalog.clone();
+    fn cached(&self, connection: &str) -> Option<Arc<Catalog>> {
+        let map = self.entries.lock().ok()?;
+        let (at, catalog) = map.get(connection)?;
+        (at.elapsed() < REFRESH_AFTER).then(|| catalog.clone())
+    }
+
+    /// Forgets `connection`'s catalog (its schema changed): the next
+    /// session loads it again. Open sessions keep theirs, in which new
+    /// relations are unknown and so not read-only (fail closed).
+    pub fn invalidate(&self, connection: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(connection);
         }
-        match load(stream).await {
+    }
+
+    /// The cached catalog of `connection`, or loads it over a connection of
+    /// the gateway's own: the client's session may carry settings (a role's
+    /// defaults, a search_path) that change what the catalog query reads,
+    /// and Vigil's login fixes the encoding and string syntax.
+    pub async fn get_or_load(&self, connection: &str, upstream: &UpstreamConfig) -> Arc<Catalog> {
+        if let Some(catalog) = self.cached(connection) {
+            return catalog;
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(catalog) = self.cached(connection) {
+            return catalog;
+        }
+        let loaded = match backend::connect(upstream, &[]).await {
+            Ok(mut up) => {
+                let loaded = load(&mut up.stream).await;
+                let mut w = MessageWriter::new();
+                w.terminate();
+                let _ = up.stream.write_all(&w.take()).await;
+                let _ = up.stream.shutdown().await;
+                loaded
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded {
             Ok(catalog) => {
                 let catalog = Arc::new(catalog);
                 if let Ok(mut map) = self.entries.lock() {

@@ -308,7 +308,7 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let mut upstream = match backend::connect(&upstream_cfg, &params).await {
+        let upstream = match backend::connect(&upstream_cfg, &params).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(session = %session.id, connection = %database, error = %e, "upstream login failed");
@@ -333,10 +333,7 @@ impl PgFrontend {
             .await;
             return Ok(None);
         }
-        let catalog = self
-            .catalogs
-            .get_or_load(&database, &mut upstream.stream)
-            .await;
+        let catalog = self.catalogs.get_or_load(&database, &upstream_cfg).await;
         let cancel_key = self
             .cancels
             .register(upstream_cfg, upstream.pid, upstream.secret);
@@ -354,6 +351,7 @@ impl PgFrontend {
                 upstream,
                 session,
                 catalog,
+                catalogs: (self.catalogs.clone(), database.clone()),
                 analyses: self.analyses.clone(),
                 lineages: self.lineages.clone(),
                 cancel_key,

@@ -27,7 +27,9 @@ pub enum BackendError {
     #[error("the target asks for {0}, which the gateway does not support")]
     UnsupportedAuth(String),
     /// The target asked for a method the connection's `auth_methods` leaves out.
-    #[error("the target asks for {0} authentication, which this connection does not allow (auth_methods)")]
+    #[error(
+        "the target asks for {0} authentication, which this connection does not allow (auth_methods)"
+    )]
     AuthNotAllowed(&'static str),
 }
 

@@ -161,7 +161,11 @@ mod tests {
     fn ca_and_server(
         dir: &std::path::Path,
         names: &[&str],
-    ) -> (std::path::PathBuf, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    ) -> (
+        std::path::PathBuf,
+        CertificateDer<'static>,
+        PrivateKeyDer<'static>,
+    ) {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();

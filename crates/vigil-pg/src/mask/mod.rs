@@ -10,8 +10,8 @@ mod row;
 mod tally;
 
 pub use copy::CopyMasker;
-pub use guarded::may_quote_data;
 pub use fields::{hide_error_text, mask_error_fields, mask_notification};
+pub use guarded::may_quote_data;
 pub use row::{Formats, mask_data_row, row_types};
 pub use tally::Tally;
 

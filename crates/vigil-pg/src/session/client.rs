@@ -346,6 +346,7 @@ impl<'a> ClientPump<'a> {
                             mask: self.statement_mask(&f.text, &f.kind),
                             formats: Formats::AllText,
                             guarded: self.guarded(f),
+                            ddl: f.ddl,
                             ops: statement_ops.get(i).cloned().unwrap_or_default(),
                         });
                     }
@@ -528,6 +529,7 @@ impl<'a> ClientPump<'a> {
         if prepared.facts.is_empty() {
             // An empty statement: EmptyQueryResponse answers it.
             let stmt = self.stmt(None, None, portal.formats.clone(), true, Vec::new());
+            let stmt = Stmt { ddl: false, ..stmt };
             self.expect(Kind::Execute(stmt), Vec::new());
             self.out.raw(&frame);
             return Ok(());
@@ -551,6 +553,10 @@ impl<'a> ClientPump<'a> {
                     guarded || portal.sql_level,
                     prepared.ops.clone(),
                 );
+                let stmt = Stmt {
+                    ddl: prepared.facts.iter().any(|f| f.ddl),
+                    ..stmt
+                };
                 self.note_settings(&prepared.facts);
                 self.forward(&permit, &frame, Kind::Execute(stmt), Vec::new());
             }
@@ -589,6 +595,7 @@ impl<'a> ClientPump<'a> {
             mask,
             formats,
             guarded: guarded && self.session.mask.has_column_rules(),
+            ddl: false,
             ops,
         }
     }

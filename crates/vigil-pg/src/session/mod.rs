@@ -11,6 +11,7 @@ pub use lexing::{client_encoding_accepted, unreproduced_settings};
 
 use crate::backend::Upstream;
 use crate::cancel::CancelKey;
+use crate::catalog::CatalogCache;
 use crate::protocol::MessageWriter;
 use crate::stream::PgStream;
 use shared::Shared;
@@ -26,6 +27,9 @@ pub struct SessionParts {
     pub upstream: Upstream,
     pub session: SessionCtx,
     pub catalog: Arc<Catalog>,
+    /// The cache the catalog came from and the connection's name: a DDL
+    /// statement that completes makes the next session load it afresh.
+    pub catalogs: (CatalogCache, String),
     pub analyses: Arc<AnalysisCache>,
     pub lineages: Arc<LineageCache>,
     pub cancel_key: CancelKey,
@@ -48,6 +52,7 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
         upstream,
         session,
         catalog,
+        catalogs,
         analyses,
         lineages,
         cancel_key,
@@ -60,7 +65,8 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
         let mut to_server =
             client::ClientPump::new(guard, &session, &catalog, &analyses, &lineages, &shared)
                 .with_cancels(cancel_key.cancels());
-        let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover);
+        let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover)
+            .with_catalogs(catalogs);
         tokio::select! {
             r = to_server.run(&mut client_r, &mut up_w, shutdown) => r,
             r = to_client.run(&mut up_r, &mut client_w) => r,

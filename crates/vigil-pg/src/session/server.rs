@@ -10,6 +10,7 @@
 use super::End;
 use super::lexing;
 use super::shared::{Current, Desync, Done, ErrorRoute, Shared};
+use crate::catalog::CatalogCache;
 use crate::mask::{self, CopyMasker, StatementMask, Tally};
 use crate::protocol::{FrameError, MessageReader, parse_error_fields, peek_header};
 use bytes::{Buf, BytesMut};
@@ -30,6 +31,7 @@ pub struct ServerPump<'a> {
     shared: &'a Shared,
     buf: BytesMut,
     masking: Option<Masking>,
+    catalogs: Option<(CatalogCache, String)>,
 }
 
 /// Masking state of a session with mask rules.
@@ -68,7 +70,14 @@ impl<'a> ServerPump<'a> {
             shared,
             buf,
             masking,
+            catalogs: None,
         }
+    }
+
+    /// After DDL completes, the connection's cached catalog is dropped.
+    pub fn with_catalogs(mut self, catalogs: (CatalogCache, String)) -> Self {
+        self.catalogs = Some(catalogs);
+        self
     }
 
     pub async fn run<R, W>(&mut self, upstream: &mut R, client: &mut W) -> io::Result<End>
@@ -359,6 +368,11 @@ impl<'a> ServerPump<'a> {
             m.row_types = None;
         }
         if let Some(f) = done {
+            if f.ddl
+                && let Some((cache, connection)) = &self.catalogs
+            {
+                cache.invalidate(connection);
+            }
             let outcome = StatementOutcome {
                 statement_seq: f.seq,
                 duration_us: f.started.elapsed().as_micros() as u64,

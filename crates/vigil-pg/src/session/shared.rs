@@ -33,6 +33,8 @@ pub struct Stmt {
     pub formats: Formats,
     /// Its errors and notices may quote data the session must not see.
     pub guarded: bool,
+    /// It changes the schema: the catalog is stale once it completes.
+    pub ddl: bool,
     /// Name changes it makes when it completes (SQL-level PREPARE, ...).
     pub ops: Vec<Op>,
 }
@@ -103,6 +105,7 @@ pub struct Current {
 pub struct Done {
     pub seq: i64,
     pub started: Instant,
+    pub ddl: bool,
 }
 
 /// How an ErrorResponse is routed.
@@ -335,6 +338,7 @@ impl Shared {
             Ok(stmt.seq.map(|seq| Done {
                 seq,
                 started: stmt.started,
+                ddl: stmt.ddl && applied,
             }))
         })
         .unwrap_or(Err(Desync("state lock")))
@@ -362,6 +366,7 @@ impl Shared {
                             s.seq.map(|seq| Done {
                                 seq,
                                 started: s.started,
+                                ddl: false,
                             })
                         }),
                     };
@@ -401,6 +406,7 @@ impl Shared {
                         done: s.seq.map(|seq| Done {
                             seq,
                             started: s.started,
+                            ddl: false,
                         }),
                     },
                     _ => ErrorRoute::Target {
