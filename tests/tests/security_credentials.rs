@@ -11,7 +11,8 @@ use vigil_e2e::{
     random_hex,
 };
 
-const REVOKED: &str = "vigil: denied by rule 'identity': the credential of this session was revoked";
+const REVOKED: &str =
+    "vigil: denied by rule 'identity': the credential of this session was revoked";
 
 /// A gateway with one connection `db` to `pg` as a SCRAM role, where group `agents` may do
 /// anything and `admins` may read the ledger.
@@ -95,7 +96,11 @@ fn revoking_a_token_refuses_the_next_statement_of_an_open_session_and_new_logins
     // psql's stdout is block-buffered into the file (read at the end); its stderr is not.
     send(&mut psql, "SELECT 'before_revoke';\n");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(read(dir.path(), "err"), "", "the session works before the revoke");
+    assert_eq!(
+        read(dir.path(), "err"),
+        "",
+        "the session works before the revoke"
+    );
 
     let out = gw.vigil_with_config(&["token", "revoke", "crew-7"]);
     assert_success(&out, "vigil token revoke");

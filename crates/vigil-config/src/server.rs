@@ -41,7 +41,10 @@ pub struct ServerConfig {
     /// Failed logins one source address (an IPv6 /64) may make per minute;
     /// past it, its logins are refused at once with a generic error until
     /// its budget refills (a token bucket of this size, refilled over a minute).
-    #[serde(default = "default_login_failures_per_minute", deserialize_with = "positive")]
+    #[serde(
+        default = "default_login_failures_per_minute",
+        deserialize_with = "positive"
+    )]
     pub login_failures_per_minute: u32,
 }
 

@@ -401,7 +401,11 @@ mod recorded_text_tests {
         let short = "SELECT 1";
         assert_eq!(recorded_text(short, false), short);
         // A multi-byte character straddles the cut: the prefix stops before it.
-        let long = format!("{}é{}", "x".repeat(REFUSED_TEXT_KEPT - 1), "y".repeat(1 << 20));
+        let long = format!(
+            "{}é{}",
+            "x".repeat(REFUSED_TEXT_KEPT - 1),
+            "y".repeat(1 << 20)
+        );
         let kept = recorded_text(&long, false);
         assert!(kept.len() < REFUSED_TEXT_KEPT + 120, "{}", kept.len());
         assert!(kept.starts_with(&"x".repeat(REFUSED_TEXT_KEPT - 1)));

@@ -101,8 +101,12 @@ impl Authenticator {
             return Err(IdentityError::Expired);
         }
         let expires_at_ms = record.expires_at_ms;
-        self.cache
-            .insert_at(*hash, principal_of(record, *hash), expires_at_ms, checked_at);
+        self.cache.insert_at(
+            *hash,
+            principal_of(record, *hash),
+            expires_at_ms,
+            checked_at,
+        );
         Ok(checked_at)
     }
 

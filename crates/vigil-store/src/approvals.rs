@@ -287,7 +287,13 @@ pub(crate) fn active_grant(
         "SELECT body FROM grants WHERE issuer = ?1 AND subject = ?2 AND connection = ?3
            AND rule = ?4 AND revoked_at_ms IS NULL AND expires_at_ms > ?5
            ORDER BY expires_at_ms DESC LIMIT 1",
-        params![principal.issuer, principal.subject, connection, rule, now_ms],
+        params![
+            principal.issuer,
+            principal.subject,
+            connection,
+            rule,
+            now_ms
+        ],
         "finding a grant",
     )?;
     Ok(found.into_iter().next())

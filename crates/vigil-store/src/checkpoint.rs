@@ -108,7 +108,12 @@ fn create_key_file(data_dir: &Path) -> Result<Vec<u8>, StoreError> {
     Ok(bytes)
 }
 
-pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), StoreError> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
     let _ = fs::remove_file(&tmp);

@@ -24,7 +24,9 @@ pub use checkpoint::{LEDGER_KEY_FILE, LEDGER_PUB_FILE};
 pub use error::StoreError;
 pub use ledger::chain::{GENESIS_HASH, canonical_json, chain_hash};
 pub use ledger::head::{LEDGER_HEAD_FILE, SignedHead, read_head};
-pub use ledger::verify::{BadEvent, VerifyOptions, VerifyReport, verify_ledger, verify_ledger_with};
+pub use ledger::verify::{
+    BadEvent, VerifyOptions, VerifyReport, verify_ledger, verify_ledger_with,
+};
 pub use sqlite::{DB_FILE, SqliteStore, StoreOptions};
 pub use types::{Appended, LedgerRecord, NewToken, SessionSummary, TokenRecord};
 

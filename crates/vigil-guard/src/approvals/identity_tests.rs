@@ -170,7 +170,10 @@ fn a_record_without_an_identity_is_owned_by_every_namesake() {
         "tables_written": [], "valid_for_ms": 0
     }))
     .expect("an old record still reads");
-    assert!(is_own_request(&legacy, &oidc_principal("alice", "u-1", &[])));
+    assert!(is_own_request(
+        &legacy,
+        &oidc_principal("alice", "u-1", &[])
+    ));
     assert!(is_own_request(&legacy, &token_principal("alice", &[])));
     assert!(!is_own_request(&legacy, &token_principal("bob", &[])));
 }

@@ -158,7 +158,7 @@ impl Drop for Abandoned {
                     to: ApprovalStatus::Withdrawn,
                     at_ms: now_ms(),
                     by: None,
-                by_id: None,
+                    by_id: None,
                     reason: Some(reason.clone()),
                     usable_until_ms: None,
                     grant: None,

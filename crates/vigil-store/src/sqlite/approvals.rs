@@ -95,11 +95,7 @@ impl ApprovalStore for SqliteStore {
         rule: &str,
         now_ms: i64,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        let (p, c, r) = (
-            principal.clone(),
-            connection.to_string(),
-            rule.to_string(),
-        );
+        let (p, c, r) = (principal.clone(), connection.to_string(), rule.to_string());
         self.reads
             .run(move |conn| approvals::active_grant(conn, &p, &c, &r, now_ms))
             .await

@@ -229,8 +229,12 @@ impl Writer {
         self.head = head;
         self.appended |= appended;
         if signed {
-            self.heads
-                .publish(&self.key, head.checkpoint_seq, &head.checkpoint_hash, now_ms());
+            self.heads.publish(
+                &self.key,
+                head.checkpoint_seq,
+                &head.checkpoint_hash,
+                now_ms(),
+            );
         }
     }
 
