@@ -43,6 +43,18 @@ impl PgSession {
         password: &str,
         params: &[(&str, &str)],
     ) -> Result<PgSession, PgError> {
+        Self::connect_as(port, "tester", database, password, params)
+    }
+
+    /// [`PgSession::connect`] with a user name of the caller's choosing.
+    #[track_caller]
+    pub fn connect_as(
+        port: u16,
+        user: &str,
+        database: &str,
+        password: &str,
+        params: &[(&str, &str)],
+    ) -> Result<PgSession, PgError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("could not connect to {addr}: {e}"));
@@ -54,7 +66,7 @@ impl PgSession {
             out: Vec::new(),
         };
         let mut body = 196_608u32.to_be_bytes().to_vec();
-        for (k, v) in [("user", "tester"), ("database", database)]
+        for (k, v) in [("user", user), ("database", database)]
             .iter()
             .chain(params)
         {
@@ -70,7 +82,7 @@ impl PgSession {
         loop {
             let (tag, body) = s.read_message();
             match tag {
-                b'R' if body[..4] == [0, 0, 0, 3] => {
+                b'R' if body.get(..4) == Some(&[0, 0, 0, 3]) => {
                     s.message(b'p', |b| cstr(b, password));
                     s.flush();
                 }

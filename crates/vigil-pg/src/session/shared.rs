@@ -271,12 +271,13 @@ impl Shared {
     /// of a Describe: the head must be that message; its ops now hold.
     pub fn confirm(&self, tag: u8) -> Result<(), Desync> {
         self.with(|i| {
-            let fits = match (tag, i.queue.front().map(|e| &e.kind)) {
-                (b'1', Some(Kind::Parse)) | (b'2', Some(Kind::Bind)) => true,
-                (b'3', Some(Kind::Close)) => true,
-                (b'n' | b'T', Some(Kind::Describe)) => true,
-                _ => false,
-            };
+            let fits = matches!(
+                (tag, i.queue.front().map(|e| &e.kind)),
+                (b'1', Some(Kind::Parse))
+                    | (b'2', Some(Kind::Bind))
+                    | (b'3', Some(Kind::Close))
+                    | (b'n' | b'T', Some(Kind::Describe))
+            );
             if !fits {
                 return Err(Desync("confirmation"));
             }
