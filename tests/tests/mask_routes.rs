@@ -284,7 +284,7 @@ fn unique_violation_detail_does_not_reveal_the_email() {
 }
 
 #[test]
-fn notice_with_a_card_number_is_masked() {
+fn notices_of_a_do_block_keep_only_their_sqlstate_when_columns_are_masked() {
     let env = Env::start();
     let admin = env.gw.token("admin", &["admins"], "human");
     let script = "\\set VERBOSITY verbose\n\\set SHOW_CONTEXT always\n\
@@ -295,8 +295,9 @@ fn notice_with_a_card_number_is_masked() {
     let err = stderr(&out);
     assert_eq!(stdout(&out), "DO\nDO\ndone", "{err}");
     assert_eq!(err.matches("NOTICE:").count(), 2, "{err}");
-    assert!(err.contains("plain notice"), "{err}");
-    assert!(err.contains("[REDACTED:credit_card]"), "{err}");
+    // A DO block can read any column: with column rules its notices keep only their
+    // SQLSTATE (a detector would miss a masked value it does not recognise).
+    assert_eq!(err.matches("its text is hidden").count(), 2, "{err}");
     assert_no_secret(&err, "the notices");
 }
 

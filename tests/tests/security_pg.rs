@@ -387,6 +387,38 @@ fn statistics_and_password_catalogs_are_not_read_only() {
     }
 }
 
+// ---- class 7: per-session budgets ----------------------------------------------------------
+
+#[test]
+fn prepared_statements_have_a_byte_budget_and_messages_a_statement_budget() {
+    let s = shop();
+    let mut session = s.session(&s.admin);
+    let mut refused = None;
+    for i in 0..80 {
+        let text = format!("SELECT '{}{}'", i, "x".repeat(1_000_000));
+        let answers = session.parse(&format!("s{i}"), &text).sync().run(1);
+        if let Some(e) = errors(&answers).first() {
+            refused = Some((i, e.code.clone(), e.message.clone()));
+            break;
+        }
+    }
+    let (at, code, message) = refused.expect("80 MB of prepared statements were accepted");
+    assert!((60..=70).contains(&at), "refused at {at}");
+    assert_eq!(code, "53400", "{message}");
+    assert!(message.contains("MiB"), "{message}");
+    // Closing statements gives the budget back.
+    for i in 0..at {
+        session.close_statement(&format!("s{i}"));
+    }
+    let answers = session.sync().parse("again", "SELECT 1").sync().run(2);
+    assert!(errors(&answers).is_empty(), "{answers:?}");
+
+    let many = "SELECT 1;".repeat(1001);
+    let answers = session.query(&many).run(1);
+    assert_eq!(errors(&answers).len(), 1, "{:?}", &answers[..2]);
+    assert!(rows(&answers).is_empty());
+}
+
 // ---- class 4: errors quote nothing masked ------------------------------------------------------
 
 #[test]

@@ -37,6 +37,10 @@ use vigil_sql::{AnalysisCache, Catalog, LineageCache};
 
 /// Named statements and portals a client may keep open at once.
 const MAX_PREPARED: usize = 10_000;
+/// Bytes of statement text and bound parameters a session may keep.
+const MAX_NAME_BYTES: usize = 64 << 20;
+/// Statements one simple Query may carry (each is decided and recorded).
+const MAX_STATEMENTS_PER_MESSAGE: usize = 1_000;
 /// Messages larger than this that need no inspection are streamed through.
 const STREAM_THRESHOLD: usize = 64 * 1024;
 
@@ -410,8 +414,17 @@ impl<'a> ClientPump<'a> {
                 }
             }
         }
-        if !name.is_empty() && self.shared.name_counts().0 >= MAX_PREPARED {
-            let reason = format!("more than {MAX_PREPARED} prepared statements");
+        let over = if !name.is_empty() && self.shared.name_counts().0 >= MAX_PREPARED {
+            Some(format!("more than {MAX_PREPARED} prepared statements"))
+        } else if self.shared.name_bytes() + parse.query.len() > MAX_NAME_BYTES {
+            Some(format!(
+                "prepared statements and portals would hold more than {} MiB",
+                MAX_NAME_BYTES >> 20
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = over {
             self.refuse_unpolicied(
                 Place::Extended,
                 "53400",
@@ -462,8 +475,20 @@ impl<'a> ClientPump<'a> {
                 return Ok(());
             }
             Lookup::Found(prepared) => {
-                if !portal_name.is_empty() && self.shared.name_counts().1 >= MAX_PREPARED {
-                    let reason = format!("more than {MAX_PREPARED} portals");
+                let over = if !portal_name.is_empty() && self.shared.name_counts().1 >= MAX_PREPARED
+                {
+                    Some(format!("more than {MAX_PREPARED} portals"))
+                } else if self.shared.name_bytes() + bind.rest.len() + prepared.size()
+                    > MAX_NAME_BYTES
+                {
+                    Some(format!(
+                        "prepared statements and portals would hold more than {} MiB",
+                        MAX_NAME_BYTES >> 20
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = over {
                     self.refuse_unpolicied(
                         Place::Extended,
                         "53400",
@@ -630,9 +655,16 @@ impl<'a> ClientPump<'a> {
                 .analyze(text, self.catalog)
                 .map_err(|e| e.to_string()),
         };
-        let analysed = analysed.and_then(|facts| match self.copy_unreadable(&facts) {
-            Some(problem) => Err(problem),
-            None => Ok(facts),
+        let analysed = analysed.and_then(|facts| {
+            if facts.len() > MAX_STATEMENTS_PER_MESSAGE {
+                return Err(format!(
+                    "more than {MAX_STATEMENTS_PER_MESSAGE} statements in one message"
+                ));
+            }
+            match self.copy_unreadable(&facts) {
+                Some(problem) => Err(problem),
+                None => Ok(facts),
+            }
         });
         match analysed {
             Ok(facts) => Ok(facts),

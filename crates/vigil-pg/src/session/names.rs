@@ -124,11 +124,27 @@ impl Op {
     }
 }
 
-/// Statements and portals the target confirmed, with a byte budget.
+/// Statements and portals the target confirmed, with the bytes they hold.
 #[derive(Default)]
 pub(crate) struct Names {
     statements: HashMap<String, Arc<Prepared>>,
     portals: HashMap<String, Arc<Portal>>,
+    bytes: usize,
+}
+
+impl Prepared {
+    /// What keeping it costs: its text and parameter types.
+    pub fn size(&self) -> usize {
+        self.facts.iter().map(|f| f.text.len()).sum::<usize>() + 4 * self.param_types.len()
+    }
+}
+
+impl Portal {
+    /// What keeping it costs: its parameters, and its statement (which a
+    /// portal keeps alive after the statement is closed).
+    pub fn size(&self) -> usize {
+        self.params.len() + self.prepared.size()
+    }
 }
 
 impl Names {
@@ -148,40 +164,82 @@ impl Names {
         self.portals.len()
     }
 
+    /// Bytes held by every confirmed statement and portal.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn set_statement(&mut self, name: &str, p: Option<Arc<Prepared>>) {
+        let old = match p {
+            Some(p) => {
+                self.bytes += p.size();
+                self.statements.insert(name.to_string(), p)
+            }
+            None => self.statements.remove(name),
+        };
+        if let Some(old) = old {
+            self.bytes = self.bytes.saturating_sub(old.size());
+        }
+    }
+
+    fn set_portal(&mut self, name: &str, p: Option<Arc<Portal>>) {
+        let old = match p {
+            Some(p) => {
+                self.bytes += p.size();
+                self.portals.insert(name.to_string(), p)
+            }
+            None => self.portals.remove(name),
+        };
+        if let Some(old) = old {
+            self.bytes = self.bytes.saturating_sub(old.size());
+        }
+    }
+
+    fn recount(&mut self) {
+        self.bytes = self.statements.values().map(|p| p.size()).sum::<usize>()
+            + self.portals.values().map(|p| p.size()).sum::<usize>();
+    }
+
     /// Applies an op the target confirmed.
     pub fn apply(&mut self, op: &Op) {
         match op {
             Op::Parse { name, prepared } | Op::SqlPrepare { name, prepared } => {
-                self.statements.insert(name.clone(), prepared.clone());
+                self.set_statement(name, Some(prepared.clone()));
             }
             Op::Bind { name, portal } | Op::Declare { name, portal } => {
-                self.portals.insert(name.clone(), portal.clone());
+                self.set_portal(name, Some(portal.clone()));
             }
             Op::CloseStatement(name) | Op::Deallocate(Some(name)) => {
-                self.statements.remove(name);
+                self.set_statement(name, None);
             }
-            Op::Deallocate(None) => self.statements.clear(),
+            Op::Deallocate(None) => {
+                self.statements.clear();
+                self.recount();
+            }
             Op::ClosePortal(name) | Op::CloseCursor(Some(name)) => {
-                self.portals.remove(name);
+                self.set_portal(name, None);
             }
-            Op::CloseCursor(None) | Op::ForgetPortals => self.portals.clear(),
+            Op::CloseCursor(None) | Op::ForgetPortals => {
+                self.portals.clear();
+                self.recount();
+            }
             Op::DiscardAll => {
                 self.statements.clear();
                 self.portals.clear();
+                self.bytes = 0;
             }
-            Op::DropUnnamedStatement => {
-                self.statements.remove("");
-            }
-            Op::DropUnnamedPortal => {
-                self.portals.remove("");
-            }
+            Op::DropUnnamedStatement => self.set_statement("", None),
+            Op::DropUnnamedPortal => self.set_portal("", None),
         }
     }
 
     /// The target reported that no transaction is open: every portal but
     /// the holdable cursors is gone.
     pub fn end_transaction(&mut self) {
-        self.portals.retain(|_, p| p.holdable);
+        if !self.portals.is_empty() {
+            self.portals.retain(|_, p| p.holdable);
+            self.recount();
+        }
     }
 }
 
@@ -230,8 +288,14 @@ mod tests {
             portal: portal(&a, false),
         });
         assert_eq!(text(&names.statement("s")), Some("a"));
+        assert_eq!(
+            names.bytes(),
+            2,
+            "the statement's text, once for it and once in the portal"
+        );
         names.apply(&Op::Deallocate(None));
         assert!(names.statement("s").is_none());
+        assert_eq!(names.bytes(), 1);
         assert!(names.portal("p").is_some(), "portals outlive statements");
         names.end_transaction();
         assert!(names.portal("p").is_none());

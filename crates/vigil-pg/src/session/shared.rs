@@ -259,6 +259,11 @@ impl Shared {
             .unwrap_or((usize::MAX, usize::MAX))
     }
 
+    /// Bytes the confirmed statements and portals hold.
+    pub fn name_bytes(&self) -> usize {
+        self.with(|i| i.names.bytes()).unwrap_or(usize::MAX)
+    }
+
     /// Resolves once every batch before `batch` is answered.
     pub async fn wait_answered(&self, batch: u64) {
         let mut rx = self.answered.subscribe();
