@@ -6,6 +6,8 @@ mod lexing;
 mod names;
 mod server;
 mod shared;
+#[cfg(test)]
+mod tests;
 
 pub use lexing::{client_encoding_accepted, unreproduced_settings};
 
