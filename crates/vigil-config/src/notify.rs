@@ -29,7 +29,7 @@ pub struct NotifyConfig {
     /// Signs each body: `X-Vigil-Signature: sha256=<hex HMAC-SHA256 of the body>`.
     pub secret: Option<Secret<String>>,
     /// Which events to send; empty means all of [`NOTIFY_EVENTS`] but the
-    /// [`OPT_IN_EVENTS`].
+    /// opt-in ones (`OPT_IN_EVENTS`: `ledger_head`).
     pub events: Vec<String>,
 }
 

@@ -87,7 +87,7 @@ impl SessionCtx {
     /// The refusal every statement gets once the principal's credential has
     /// expired or was found revoked, or `None` while it is valid as far as
     /// the session knows (no store lookup here; see
-    /// [`Guard::credential_refusal`]).
+    /// `Guard::credential_refusal`).
     pub fn credential_expired(&self) -> Option<Refusal> {
         match self.credential.state.load(Ordering::Relaxed) {
             REVOKED => return Some(refusal(REVOKED_REASON)),

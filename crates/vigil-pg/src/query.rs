@@ -5,7 +5,7 @@
 //! The statement runs with the extended protocol (Parse, Bind with text
 //! parameters, Describe, Execute with a row limit, Sync), so parameters are
 //! never spliced into the text, and at most one statement runs. Rows are
-//! masked exactly as on the PostgreSQL path: the same [`StatementMask`]
+//! masked exactly as on the PostgreSQL path: the same `StatementMask`
 //! (lineage from `vigil_sql`, the session's `MaskPolicy`) over the same
 //! DataRow bytes, and errors through the same field masking.
 
