@@ -11,6 +11,26 @@ use vigil_policy::EvalInput;
 /// Proof that the guard allowed an action and recorded that durably.
 /// Only this crate can make one; forwarding functions require it.
 /// `non_exhaustive` is what seals it: no other crate can construct one.
+///
+/// Outside this crate a struct literal does not compile:
+///
+/// ```compile_fail,E0639
+/// let forged = vigil_guard::Permit { seqs: vec![1] };
+/// ```
+///
+/// there is no `Default` to start from,
+///
+/// ```compile_fail,E0599
+/// let forged = vigil_guard::Permit::default();
+/// ```
+///
+/// and no `Clone` to reuse one for another action:
+///
+/// ```compile_fail,E0308
+/// fn copy(p: &vigil_guard::Permit) -> vigil_guard::Permit {
+///     p.clone()
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Permit {

@@ -172,7 +172,7 @@ impl Mcp {
         };
         let ran = tokio::time::timeout(
             self.limits.statement_timeout,
-            run_query(&mut opened.upstream.stream, &spec, &masking),
+            run_query(&mut opened.upstream.stream, &permit, &spec, &masking),
         )
         .await;
         if ran.is_err() {

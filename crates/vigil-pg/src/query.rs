@@ -15,6 +15,7 @@ use crate::stream::PgStream;
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigil_core::MaskingSummary;
+use vigil_guard::Permit;
 use vigil_mask::MaskPolicy;
 use vigil_sql::{Catalog, LineageCache};
 
@@ -103,7 +104,57 @@ pub fn bind_params(params: &[Option<String>]) -> Vec<u8> {
 
 /// Runs one statement on an idle upstream connection and reads its answer
 /// to the end (ReadyForQuery), masking rows and errors on the way.
+///
+/// `permit` is the guard's decision for `spec`'s statement and parameters
+/// (from [`vigil_guard::Guard::decide_sql_bound`]): only the guard can make
+/// one, so a statement cannot reach the target without a recorded decision.
+///
+/// ```no_run
+/// # use vigil_guard::{Decision, Guard, SessionCtx};
+/// # use vigil_pg::query::{Masking, QuerySpec, bind_params, run_query};
+/// # async fn f(guard: &Guard, session: &SessionCtx, facts: &[vigil_core::SqlFacts],
+/// #            upstream: &mut vigil_pg::backend::Upstream, masking: &Masking<'_>) {
+/// let params = bind_params(&[]);
+/// let Ok(Decision::Allowed(permit)) = guard.decide_sql_bound(session, facts, &params).await
+/// else { return };
+/// let spec = QuerySpec { sql: "SELECT 1", params: &params, max_rows: 10, max_bytes: 1 << 20 };
+/// let result = run_query(&mut upstream.stream, &permit, &spec, masking).await;
+/// # }
+/// ```
+///
+/// Without a permit from the guard it does not compile: a front-end cannot
+/// make one up.
+///
+/// ```compile_fail,E0639
+/// # use vigil_pg::query::{Masking, QuerySpec, run_query};
+/// # async fn f(upstream: &mut vigil_pg::backend::Upstream, spec: &QuerySpec<'_>,
+/// #            masking: &Masking<'_>) {
+/// let forged = vigil_guard::Permit { seqs: Vec::new() };
+/// let result = run_query(&mut upstream.stream, &forged, spec, masking).await;
+/// # }
+/// ```
+///
+/// nor can it be left out:
+///
+/// ```compile_fail,E0061
+/// # use vigil_pg::query::{Masking, QuerySpec, run_query};
+/// # async fn f(upstream: &mut vigil_pg::backend::Upstream, spec: &QuerySpec<'_>,
+/// #            masking: &Masking<'_>) {
+/// let result = run_query(&mut upstream.stream, spec, masking).await;
+/// # }
+/// ```
 pub async fn run_query(
+    stream: &mut PgStream,
+    _permit: &Permit,
+    spec: &QuerySpec<'_>,
+    masking: &Masking<'_>,
+) -> Result<QueryResult, QueryError> {
+    run_statement(stream, spec, masking).await
+}
+
+/// [`run_query`] without a permit: only for the gateway's own statements
+/// (the catalog read), never a client's.
+async fn run_statement(
     stream: &mut PgStream,
     spec: &QuerySpec<'_>,
     masking: &Masking<'_>,
@@ -296,7 +347,8 @@ pub async fn describe_relations(
         lineages: &lineages,
         catalog: &catalog,
     };
-    let result = run_query(stream, &spec, &masking).await?;
+    // The gateway's own statement, not a client's: no decision to carry.
+    let result = run_statement(stream, &spec, &masking).await?;
     Ok(result
         .rows
         .into_iter()
