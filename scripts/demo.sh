@@ -4,14 +4,23 @@
 # Vigil stays up for you to try until Ctrl-C. Everything lives in one temp dir, removed on
 # exit; the system PostgreSQL (if any) is not touched.
 #
+# On a fresh Debian/Ubuntu machine it first installs what it needs (as root or through
+# passwordless sudo; scripts/lib/install.sh, shared with scripts/test.sh): PostgreSQL, the
+# build's packages (libclang for pg_query's bindings, a C/C++ compiler, pkg-config, curl) and,
+# when cargo is missing, Rust through rustup.
+#
 #   scripts/demo.sh                  # interactive: stays up until Ctrl-C
 #   DEMO_NO_WAIT=1 scripts/demo.sh   # exit after the showcase (tests, CI)
+#
+# Environment: VIGIL_BIN=path uses a prebuilt binary (no build, no build packages);
+# CARGO_TARGET_DIR is honoured; DEMO_NO_INSTALL=1 installs nothing.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 CONFIG="$ROOT/examples/quickstart/vigil.toml"
-VIGIL="${VIGIL_BIN:-$ROOT/target/debug/vigil}"   # VIGIL_BIN: use a prebuilt binary
+# shellcheck source=scripts/lib/install.sh
+source "$ROOT/scripts/lib/install.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() {
@@ -19,13 +28,27 @@ die() {
     exit 1
 }
 
+# ---- 0. what the demo needs ------------------------------------------------------------
+# The psql client comes with the postgresql package.
+DEMO_PACKAGES=(postgresql)
+if [[ -z ${VIGIL_BIN:-} ]]; then
+    DEMO_PACKAGES+=("${VIGIL_BUILD_PACKAGES[@]}")
+fi
+if [[ "${DEMO_NO_INSTALL:-}" != "1" ]] && command -v dpkg-query >/dev/null; then
+    say "installing what is missing (${DEMO_PACKAGES[*]})"
+    install_debian_packages "${DEMO_PACKAGES[@]}" ||
+        die "could not install ${DEMO_PACKAGES[*]} (run as root, or with passwordless sudo)"
+fi
+
 # ---- PostgreSQL binaries ---------------------------------------------------------------
+setup_pg_path
 PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
 if [[ -z $PG_BIN ]] && command -v initdb >/dev/null; then
     PG_BIN=$(dirname "$(command -v initdb)")
 fi
 [[ -n $PG_BIN && -x $PG_BIN/initdb ]] ||
     die "PostgreSQL server binaries not found; install them: apt-get install postgresql"
+command -v psql >/dev/null || die "psql not found; install it: apt-get install postgresql-client"
 export PATH="$PG_BIN:$PATH"
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -97,11 +120,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- 1. build ----------------------------------------------------------------------------
-if [[ -z ${VIGIL_BIN:-} ]]; then
-    say "building vigil (cargo build -p vigil)"
+if [[ -n ${VIGIL_BIN:-} ]]; then
+    VIGIL=$VIGIL_BIN
+else
+    if [[ "${DEMO_NO_INSTALL:-}" == "1" ]]; then
+        command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
+        command -v cargo >/dev/null || die "cargo not found (install Rust, or drop DEMO_NO_INSTALL)"
+    else
+        setup_rust
+    fi
+    say "building vigil (cargo build -p vigil; the first build takes several minutes)"
     cargo build -q -p vigil
+    VIGIL="$(cargo_target_dir "$ROOT")/debug/vigil"
 fi
-[[ -x $VIGIL ]] || die "cargo build did not produce $VIGIL"
+[[ -x $VIGIL ]] || die "no vigil binary at $VIGIL"
 
 WORK=$(mktemp -d -t vigil-demo-XXXXXX)
 chmod 755 "$WORK"
@@ -206,8 +238,8 @@ cat <<EOT
     PGPASSWORD='$ADMIN_TOKEN' psql "host=127.0.0.1 port=$VIGIL_PG_PORT dbname=shop user=admin sslmode=disable"
 
   See the ledger (sessions, then one session's statements and decisions):
-    VIGIL_SERVER=http://$VIGIL_HTTP_LISTEN VIGIL_TOKEN='$ADMIN_TOKEN' target/debug/vigil sessions list
-    VIGIL_SERVER=http://$VIGIL_HTTP_LISTEN VIGIL_TOKEN='$ADMIN_TOKEN' target/debug/vigil sessions show ID
+    VIGIL_SERVER=http://$VIGIL_HTTP_LISTEN VIGIL_TOKEN='$ADMIN_TOKEN' $VIGIL sessions list
+    VIGIL_SERVER=http://$VIGIL_HTTP_LISTEN VIGIL_TOKEN='$ADMIN_TOKEN' $VIGIL sessions show ID
 
   Vigil's log: $WORK/vigil.log (removed with everything else on exit)
 EOT
