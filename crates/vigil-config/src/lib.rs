@@ -20,7 +20,12 @@ use std::rc::Rc;
 
 use vigil_policy::{PolicySet, PolicySpec};
 
-pub use connection::{ConnectionConfig, ConnectionKind, TlsMode, UpstreamAuth};
+pub use connection::{
+    COMMON_KEYS, ClientCert, ConnectionConfig, ConnectionKind, ConnectionOptions,
+    DEFAULT_MAX_RESPONSE_BYTES, HttpAuth, HttpOptions, KubernetesAuth, KubernetesOptions,
+    MysqlOptions, PostgresOptions, SftpMode, SshAuth, SshOptions, SshRecording, TlsMode,
+    UpstreamAuth,
+};
 pub use error::{ConfigError, Location};
 pub use identity::{IdentityConfig, OidcConfig};
 pub use notify::{NOTIFY_EVENTS, NotifyConfig};
@@ -78,6 +83,40 @@ impl Config {
     pub fn compile_policies(&self) -> Result<PolicySet, ConfigError> {
         PolicySet::compile(self.policies.clone())
             .map_err(|e| self.locations.locate(&self.source, &e))
+    }
+
+    /// Refuses what `vigil serve` cannot serve yet, at the line that asks for
+    /// it: a connection whose kind is not in `served` (no front-end yet), or
+    /// one that dials through a connector (`via`). `vigil policy check`
+    /// accepts both, so a file can be written ahead of the front-end.
+    pub fn check_served(&self, served: &[ConnectionKind]) -> Result<(), ConfigError> {
+        for connection in &self.connections {
+            let (kind_at, via_at) = self.locations.connection(&connection.name);
+            let kind = connection.kind();
+            if !served.contains(&kind) {
+                let served: Vec<&str> = served.iter().map(|k| k.as_str()).collect();
+                return Err(ConfigError::at(
+                    &self.source,
+                    kind_at,
+                    format!(
+                        "connection `{}`: kind `{kind}` is not supported yet by `vigil serve` (it serves: {}); `vigil policy check` accepts it",
+                        connection.name,
+                        served.join(", ")
+                    ),
+                ));
+            }
+            if let Some(via) = &connection.via {
+                return Err(ConfigError::at(
+                    &self.source,
+                    via_at.unwrap_or(kind_at),
+                    format!(
+                        "connection `{}`: `via = \"{via}\"` (dialing through a connector) is not supported yet by `vigil serve`; `vigil policy check` accepts it",
+                        connection.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The connection clients call `name`.

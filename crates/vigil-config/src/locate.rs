@@ -1,4 +1,4 @@
-//! Where each policy and rule was written, so errors found by `vigil-policy`
+//! Where each policy, rule and connection was written, so errors found by `vigil-policy`
 //! (which knows names, not lines) can still say `file:line:col`.
 
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ pub(crate) struct Locations {
     policies: HashMap<String, Location>,
     /// (policy, rule) → the rule's `name`, and its `when` if it has one.
     rules: HashMap<(String, String), (Location, Option<Location>)>,
+    /// connection → its `kind`, and its `via` if it has one.
+    connections: HashMap<String, (Location, Option<Location>)>,
 }
 
 impl Locations {
@@ -24,6 +26,21 @@ impl Locations {
         self.rules
             .entry((policy.to_owned(), rule.to_owned()))
             .or_insert((name, when));
+    }
+
+    pub fn add_connection(&mut self, name: &str, kind: Location, via: Option<Location>) {
+        self.connections
+            .entry(name.to_owned())
+            .or_insert((kind, via));
+    }
+
+    /// Where connection `name` wrote its `kind` and `via` (the file's start
+    /// for a connection that was not loaded from it).
+    pub fn connection(&self, name: &str) -> (Location, Option<Location>) {
+        self.connections
+            .get(name)
+            .copied()
+            .unwrap_or((Location { line: 1, col: 1 }, None))
     }
 
     pub fn locate(&self, file: &Path, error: &PolicyError) -> ConfigError {

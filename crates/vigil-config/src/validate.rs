@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
+use toml::de::DeTable;
 use vigil_policy::{Effect, KNOWN_DETECTORS, PolicySet, PolicySpec, glob_match};
 
-use crate::connection::{RawConnection, check_address};
+use crate::connection::{ConnectionConfig, RawConnection, parse_connections};
 use crate::expand::{self, Lookup};
 use crate::identity::{IdentityConfig, RawIdentity};
 use crate::locate::Locations;
@@ -29,8 +31,10 @@ struct RawConfig {
     ledger: Option<Spanned<LedgerConfig>>,
     #[serde(default)]
     log: LogConfig,
-    #[serde(default)]
-    connection: Vec<RawConnection>,
+    /// Read apart, once its `kind` says which keys it takes
+    /// ([`parse_connections`]); named here so errors list it among the keys.
+    #[serde(default, rename = "connection")]
+    _connection: Option<IgnoredAny>,
     #[serde(default)]
     policy: Vec<RawPolicy>,
     #[serde(default)]
@@ -41,12 +45,25 @@ struct RawConfig {
 
 /// Parses and checks `text`; `origin` names the file in errors.
 pub(crate) fn load(text: &str, origin: &Path, lookup: Lookup) -> Result<Config, ConfigError> {
-    let raw: RawConfig = expand::with_lookup(lookup, || toml::from_str(text)).map_err(|e| {
-        // `message()` alone: toml's Display quotes the source line, which may hold a secret.
+    let at = |span: Option<std::ops::Range<usize>>, message: &str| {
+        ConfigError::at(origin, Location::of_span(text, span), message.trim())
+    };
+    // `message()` alone: toml's Display quotes the source line, which may hold a secret.
+    let toml_error = |e: toml::de::Error| {
         let span = expand::take_element_span().or_else(|| e.span());
-        ConfigError::at(origin, Location::of_span(text, span), e.message().trim())
+        at(span, e.message())
+    };
+    let (raw, connections) = expand::with_lookup(lookup, || {
+        let mut root = DeTable::parse(text).map_err(toml_error)?;
+        let connections = root.get_mut().remove("connection");
+        let raw = RawConfig::deserialize(toml::de::Deserializer::from(root)).map_err(toml_error)?;
+        let connections = match connections {
+            Some(value) => parse_connections(value).map_err(|(span, m)| at(Some(span), &m))?,
+            None => Vec::new(),
+        };
+        Ok::<_, ConfigError>((raw, connections))
     })?;
-    Checker { text, origin }.check(raw)
+    Checker { text, origin }.check(raw, connections)
 }
 
 struct Checker<'a> {
@@ -67,7 +84,11 @@ impl Checker<'_> {
         Location::of(self.text, span.start)
     }
 
-    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn check(
+        &self,
+        raw: RawConfig,
+        raw_connections: Vec<RawConnection>,
+    ) -> Result<Config, ConfigError> {
         let tls = match raw.tls {
             Some(tls) => {
                 let span = tls.span();
@@ -91,41 +112,9 @@ impl Checker<'_> {
             None => LedgerConfig::default(),
         };
 
-        let mut names: HashMap<String, Location> = HashMap::new();
-        for conn in &raw.connection {
-            let name = &conn.name.get_ref().0;
-            if name.is_empty() {
-                return self.err(conn.name.span(), "connection `name` must not be empty");
-            }
-            if let Some(first) = names.get(name) {
-                return self.err(
-                    conn.name.span(),
-                    format!(
-                        "duplicate connection name `{name}` (first defined at line {})",
-                        first.line
-                    ),
-                );
-            }
-            names.insert(name.clone(), self.loc(conn.name.span()));
-            if let Err(message) = check_address(&conn.address.get_ref().0) {
-                return self.err(conn.address.span(), message);
-            }
-            if let Some(methods) = &conn.auth_methods
-                && methods.get_ref().is_empty()
-            {
-                return self.err(
-                    methods.span(),
-                    "`auth_methods` must allow at least one method (default: [\"scram-sha-256\"])",
-                );
-            }
-        }
-        let connections: Vec<_> = raw
-            .connection
-            .into_iter()
-            .map(RawConnection::into_config)
-            .collect();
-
         let mut locations = Locations::default();
+        let connections = self.check_connections(raw_connections, &mut locations)?;
+
         let mut policies = Vec::with_capacity(raw.policy.len());
         let mut policy_names: HashMap<String, Location> = HashMap::new();
         for policy in &raw.policy {
@@ -163,6 +152,51 @@ impl Checker<'_> {
             source: self.origin.to_owned(),
             locations,
         })
+    }
+
+    fn check_connections(
+        &self,
+        raw: Vec<RawConnection>,
+        locations: &mut Locations,
+    ) -> Result<Vec<ConnectionConfig>, ConfigError> {
+        let mut names: HashMap<String, Location> = HashMap::new();
+        let mut connections = Vec::with_capacity(raw.len());
+        for conn in raw {
+            let name = conn.name.get_ref().0.clone();
+            if name.is_empty() {
+                return self.err(conn.name.span(), "connection `name` must not be empty");
+            }
+            if let Some(first) = names.get(&name) {
+                return self.err(
+                    conn.name.span(),
+                    format!(
+                        "duplicate connection name `{name}` (first defined at line {})",
+                        first.line
+                    ),
+                );
+            }
+            names.insert(name.clone(), self.loc(conn.name.span()));
+            if let Some(via) = &conn.via
+                && via.get_ref().0.is_empty()
+            {
+                return self.err(via.span(), "`via` must name a connector");
+            }
+            locations.add_connection(
+                &name,
+                self.loc(conn.kind.span()),
+                conn.via.as_ref().map(|v| self.loc(v.span())),
+            );
+            let options = match conn.options.check(&conn.span) {
+                Ok(options) => options,
+                Err((span, message)) => return self.err(span, message),
+            };
+            connections.push(ConnectionConfig {
+                name,
+                via: conn.via.map(|v| v.into_inner().0),
+                options,
+            });
+        }
+        Ok(connections)
     }
 
     fn check_identity(&self, raw: &RawIdentity) -> Result<IdentityConfig, ConfigError> {
@@ -212,7 +246,7 @@ impl Checker<'_> {
     fn check_policy(
         &self,
         policy: &RawPolicy,
-        connections: &[crate::ConnectionConfig],
+        connections: &[ConnectionConfig],
         seen: &mut HashMap<String, Location>,
         locations: &mut Locations,
     ) -> Result<PolicySpec, ConfigError> {

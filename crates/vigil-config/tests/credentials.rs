@@ -34,7 +34,7 @@ fn a_token_cache_past_a_minute_is_refused_at_its_value() {
 fn upstream_auth_defaults_to_scram_only() {
     let config = load(CONN).unwrap();
     assert_eq!(
-        config.connections[0].auth_methods,
+        config.connections[0].postgres().unwrap().auth_methods,
         vec![UpstreamAuth::ScramSha256]
     );
 }
@@ -46,7 +46,7 @@ fn weaker_upstream_auth_is_allowed_only_when_listed() {
     ))
     .unwrap();
     assert_eq!(
-        config.connections[0].auth_methods,
+        config.connections[0].postgres().unwrap().auth_methods,
         vec![
             UpstreamAuth::ScramSha256,
             UpstreamAuth::Md5,

@@ -120,11 +120,11 @@ fn invalid_connection_address() {
 }
 
 #[test]
-fn unsupported_connection_kind_lists_accepted_kinds() {
-    let text = CONN.replace("\"postgres\"", "\"mysql\"");
+fn unknown_connection_kind_lists_accepted_kinds() {
+    let text = CONN.replace("\"postgres\"", "\"oracle\"");
     assert_error(
         &text,
-        "v.toml:3:8: unsupported connection kind `mysql` (accepted kinds: postgres)",
+        "v.toml:3:8: unknown connection kind `oracle` (accepted kinds: postgres, mysql, ssh, http, kubernetes)",
         "",
     );
 }

@@ -47,7 +47,9 @@ fn the_architecture_example_loads_as_is() {
 
     let shop = config.connection("shop").cloned();
     let shop = shop.unwrap_or_else(|| panic!("shop is defined"));
-    assert_eq!(shop.kind, ConnectionKind::Postgres);
+    assert_eq!(shop.kind(), ConnectionKind::Postgres);
+    assert_eq!(shop.via, None);
+    let shop = shop.postgres().cloned().unwrap();
     assert_eq!(shop.address, "127.0.0.1:5432");
     assert_eq!(shop.database, "shop");
     assert_eq!(shop.user, "app");
@@ -177,7 +179,7 @@ connections = ["bill*"]
     assert!(config.ledger.fsync);
     assert_eq!(config.ledger.checkpoint_every, 50);
     assert_eq!(config.log.format, LogFormat::Json);
-    let c = &config.connections[0];
+    let c = config.connections[0].postgres().unwrap();
     assert_eq!(c.tls, TlsMode::VerifyFull);
     assert_eq!(c.tls_ca, Some(PathBuf::from("/etc/ssl/ca.pem")));
     assert!(c.password.is_none());
@@ -231,8 +233,8 @@ connections = ["${CONN_NAME}"]
     );
     assert_eq!(config.server.data_dir, PathBuf::from("/tmp/vigil"));
     assert_eq!(config.server.admin_groups, vec!["root", "literal-$-dollar"]);
-    let c = &config.connections[0];
-    assert_eq!(c.name, "shop");
+    assert_eq!(config.connections[0].name, "shop");
+    let c = config.connections[0].postgres().unwrap();
     assert_eq!(c.address, "db.internal:5432");
     // A value with quotes and brackets cannot break the TOML: it is expanded after parsing.
     assert_eq!(

@@ -1,11 +1,13 @@
 use serde::{Deserialize, Serialize};
 
+use crate::ConnectionKind;
+
 /// The connection an action targets, as policy sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionRef {
     pub name: String,
-    /// `postgres`, `mysql`, `ssh`, `http`, ...
-    pub kind: String,
+    /// `connection.kind` in CEL, as its lower-case name.
+    pub kind: ConnectionKind,
 }
 
 /// One command a client wants to run, after analysis.

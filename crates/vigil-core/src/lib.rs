@@ -6,6 +6,7 @@
 
 mod action;
 mod approval;
+mod connection_kind;
 mod event;
 mod principal;
 mod secret;
@@ -13,6 +14,7 @@ mod verdict;
 
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
 pub use approval::{ApprovalRecord, ApprovalStatus, GrantRecord};
+pub use connection_kind::ConnectionKind;
 pub use event::{Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictRecord};
 pub use principal::{IdentityKey, Principal, PrincipalKind};
 pub use secret::Secret;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vigil_config::Config;
-use vigil_core::ConnectionRef;
+use vigil_core::{ConnectionKind, ConnectionRef};
 use vigil_guard::{Guard, Metrics};
 use vigil_identity::{IssuerSettings, OidcVerifier};
 use vigil_pg::{PgFrontend, PgFrontendConfig};
@@ -60,19 +60,24 @@ fn oidc_verifier(config: &Config) -> Result<OidcVerifier, GatewayError> {
     OidcVerifier::new(settings).map_err(GatewayError::Oidc)
 }
 
+/// The connection kinds a front-end serves. A config naming another kind
+/// passes `vigil policy check` but is refused here, at its `kind`'s line.
+pub const SERVED_KINDS: &[ConnectionKind] = &[ConnectionKind::Postgres];
+
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
 /// signs the final ledger checkpoint and returns.
 pub async fn serve(
     config: Config,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), GatewayError> {
+    config.check_served(SERVED_KINDS)?;
     let policies = config.compile_policies()?;
     let store = open_store(&config)?;
     ledger_head::start(&config.notify, store.ledger_heads());
     let metrics = Arc::new(Metrics::new());
     let connections = config.connections.iter().map(|c| ConnectionRef {
         name: c.name.clone(),
-        kind: c.kind.as_str().to_string(),
+        kind: c.kind(),
     });
     let dyn_store: Arc<dyn Store> = store.clone();
     let mask_key = mask_key::load_or_create(&config.server.data_dir)?;

@@ -1,15 +1,15 @@
 //! Turns configured connections into the PostgreSQL front-end's upstreams.
 
 use std::collections::HashMap;
-use vigil_config::{Config, ConnectionKind, TlsMode, UpstreamAuth};
+use vigil_config::{Config, TlsMode, UpstreamAuth};
 use vigil_pg::backend::{AuthMethods, UpstreamConfig, UpstreamTls};
 
 pub fn postgres(config: &Config) -> HashMap<String, UpstreamConfig> {
     config
         .connections
         .iter()
-        .filter(|c| c.kind == ConnectionKind::Postgres)
-        .map(|c| {
+        .filter_map(|c| c.postgres().map(|options| (&c.name, options)))
+        .map(|(name, c)| {
             let tls = match c.tls {
                 TlsMode::Disable => UpstreamTls::Disable,
                 TlsMode::Require => UpstreamTls::Require,
@@ -25,7 +25,7 @@ pub fn postgres(config: &Config) -> HashMap<String, UpstreamConfig> {
                 tls,
                 auth: auth_methods(&c.auth_methods),
             };
-            (c.name.clone(), upstream)
+            (name.clone(), upstream)
         })
         .collect()
 }

@@ -32,7 +32,10 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
     }
     if needed.contains(Var::Connection) {
         let c = &input.action.connection;
-        let map = object(vec![("name", string(&c.name)), ("kind", string(&c.kind))]);
+        let map = object(vec![
+            ("name", string(&c.name)),
+            ("kind", string(c.kind.as_str())),
+        ]);
         ctx.add_variable_as_val("connection", map);
     }
     if needed.contains(Var::Now) {

@@ -1,19 +1,18 @@
-//! `[[connection]]`: the targets Vigil fronts, and the credential it injects.
+//! `kind = "postgres"`: the PostgreSQL target and the credential Vigil injects.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
 use vigil_core::Secret;
 
+use super::{Invalid, check_address};
 use crate::expand::{Parsed, Str, with};
 
-/// One target. Clients name it (as the database name with psql, or in an MCP
-/// tool call); they never see its credential.
+/// `kind = "postgres"`: a PostgreSQL server (or a pooler in front of one).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionConfig {
-    pub name: String,
-    pub kind: ConnectionKind,
+pub struct PostgresOptions {
     /// `host:port` of the target.
     pub address: String,
     pub database: String,
@@ -26,6 +25,19 @@ pub struct ConnectionConfig {
     /// The authentication methods Vigil answers when the target asks; any
     /// other request fails the login. Default: SCRAM-SHA-256 only.
     pub auth_methods: Vec<UpstreamAuth>,
+}
+
+impl PostgresOptions {
+    /// The keys of a `postgres` connection besides `name`, `kind` and `via`.
+    pub const KEYS: &'static [&'static str] = &[
+        "address",
+        "database",
+        "user",
+        "password",
+        "tls",
+        "tls_ca",
+        "auth_methods",
+    ];
 }
 
 /// An authentication method the target may ask of Vigil.
@@ -65,37 +77,6 @@ impl std::str::FromStr for UpstreamAuth {
     }
 }
 
-/// The protocols Vigil can front. Only PostgreSQL for now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ConnectionKind {
-    #[default]
-    Postgres,
-}
-
-impl ConnectionKind {
-    pub const ACCEPTED: &'static [&'static str] = &["postgres"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionKind::Postgres => "postgres",
-        }
-    }
-}
-
-impl std::str::FromStr for ConnectionKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "postgres" => Ok(ConnectionKind::Postgres),
-            other => Err(format!(
-                "unsupported connection kind `{other}` (accepted kinds: {})",
-                ConnectionKind::ACCEPTED.join(", ")
-            )),
-        }
-    }
-}
-
 /// TLS towards the target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TlsMode {
@@ -126,52 +107,44 @@ impl std::str::FromStr for TlsMode {
 /// As written, with the spans validation needs.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawConnection {
-    pub name: Spanned<Str>,
-    #[serde(deserialize_with = "with::parsed")]
-    pub kind: ConnectionKind,
-    pub address: Spanned<Str>,
+pub(crate) struct RawPostgres {
+    address: Spanned<Str>,
     #[serde(deserialize_with = "with::string")]
-    pub database: String,
+    database: String,
     #[serde(deserialize_with = "with::string")]
-    pub user: String,
+    user: String,
     #[serde(default, deserialize_with = "with::opt_secret")]
-    pub password: Option<Secret<String>>,
+    password: Option<Secret<String>>,
     #[serde(default)]
-    pub tls: Option<Parsed<TlsMode>>,
+    tls: Option<Parsed<TlsMode>>,
     #[serde(default, deserialize_with = "with::opt_parsed")]
-    pub tls_ca: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     #[serde(default)]
-    pub auth_methods: Option<Spanned<Vec<Parsed<UpstreamAuth>>>>,
+    auth_methods: Option<Spanned<Vec<Parsed<UpstreamAuth>>>>,
 }
 
-impl RawConnection {
-    pub fn into_config(self) -> ConnectionConfig {
-        ConnectionConfig {
-            name: self.name.into_inner().0,
-            kind: self.kind,
+impl RawPostgres {
+    pub(crate) fn check(self, _table: &Range<usize>) -> Result<PostgresOptions, Invalid> {
+        check_address(&self.address.get_ref().0).map_err(|m| (self.address.span(), m))?;
+        let auth_methods = match self.auth_methods {
+            Some(list) if list.get_ref().is_empty() => {
+                return Err((
+                    list.span(),
+                    "`auth_methods` must allow at least one method (default: [\"scram-sha-256\"])"
+                        .to_owned(),
+                ));
+            }
+            Some(list) => list.into_inner().into_iter().map(|m| m.0).collect(),
+            None => UpstreamAuth::DEFAULT.to_vec(),
+        };
+        Ok(PostgresOptions {
             address: self.address.into_inner().0,
             database: self.database,
             user: self.user,
             password: self.password,
             tls: self.tls.map(|t| t.0).unwrap_or_default(),
             tls_ca: self.tls_ca,
-            auth_methods: match self.auth_methods {
-                Some(list) => list.into_inner().into_iter().map(|m| m.0).collect(),
-                None => UpstreamAuth::DEFAULT.to_vec(),
-            },
-        }
+            auth_methods,
+        })
     }
-}
-
-/// Whether `address` is `host:port` with a numeric port (IPv6 as `[::1]:5432`).
-pub(crate) fn check_address(address: &str) -> Result<(), String> {
-    let expected = "expected `host:port`, e.g. `127.0.0.1:5432`";
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(format!("address `{address}` has no port: {expected}"));
-    };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("invalid address `{address}`: {expected}"));
-    }
-    Ok(())
 }

@@ -34,7 +34,7 @@ pub(crate) fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) 
     .expect("policy");
     let shop = ConnectionRef {
         name: "shop".into(),
-        kind: "postgres".into(),
+        kind: vigil_core::ConnectionKind::Postgres,
     };
     Guard::new(store, policies, [shop], Arc::new(Metrics::new()))
 }

@@ -46,7 +46,7 @@ pub fn sql_on(connection: &str, facts: SqlFacts) -> Action {
     Action {
         connection: ConnectionRef {
             name: connection.to_owned(),
-            kind: "postgres".to_owned(),
+            kind: vigil_core::ConnectionKind::Postgres,
         },
         kind: ActionKind::Sql(facts),
     }
