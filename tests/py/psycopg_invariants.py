@@ -206,19 +206,31 @@ def cancel(cfg):
 
 
 def cancel_key(cfg):
-    """The backend key the client got is the gateway's own, not the target's."""
+    """The backend key the client got holds the target's pid (as a direct connection's
+    does) and a secret of the gateway's own: the same key sent straight to the target
+    cancels nothing there."""
+    from pg_transparency import RawSession, timed_sleep
+
     with gateway(cfg, "admin") as gw:
         client_pid = gw.info.backend_pid
         upstream_pid = gw.execute("SELECT pg_backend_pid()").fetchone()[0]
         check(client_pid != 0, "the client got no backend key")
         check(
-            client_pid != upstream_pid,
-            f"the client's backend pid {client_pid} is the target's own pid",
+            client_pid == upstream_pid,
+            f"the client's backend pid {client_pid} is not the target's {upstream_pid}",
         )
         with direct(cfg) as db:
             pids = [r[0] for r in db.execute("SELECT pid FROM pg_stat_activity").fetchall()]
         check(upstream_pid in pids, f"the upstream pid {upstream_pid} is not in {pids}")
-        check(client_pid not in pids, f"the client's pid {client_pid} is a real backend")
+    # psycopg keeps the secret to itself; a raw session shows it.
+    raw = RawSession(cfg["gw_port"], "e2e-admin", cfg["admin"])
+    try:
+        pid, secret = raw.key
+        elapsed, code = timed_sleep(raw, 1.5, [(cfg["pg_port"], pid, secret)])
+        check(code is None, f"the gateway's key cancelled on the target itself ({code})")
+        check(elapsed >= 1.4, f"pg_sleep(1.5) ended after {elapsed:.1f} s")
+    finally:
+        raw.close()
     return {"client_pid": client_pid, "upstream_pid": upstream_pid}
 
 

@@ -1,6 +1,6 @@
 //! The gateway's invariants as a psycopg 3 client meets them: a refusal leaves the session
 //! usable and aborts a transaction exactly like a server error, a refused Parse poisons
-//! nothing, cancel works through the gateway's own keys, the gateway fails closed when its
+//! nothing, cancel works through the gateway's own secret, the gateway fails closed when its
 //! ledger cannot be written, drains idle sessions on shutdown, and records every statement
 //! with its decision.
 //!
@@ -48,8 +48,10 @@ fn cancel_from_another_thread_stops_pg_sleep_quickly() {
     assert!(json.contains("cancel_safe/simple"), "{json}");
 }
 
+/// The pid is the target's (see `pg_transparency.rs` for NOTIFY and terminate); the secret
+/// is the gateway's, so the client's key does not work at the target.
 #[test]
-fn client_cancel_key_is_not_the_upstream_one() {
+fn client_cancel_key_has_the_target_pid_and_a_secret_of_the_gateway() {
     let env = PsycopgEnv::start();
     env.run(SCRIPT, "cancel_key");
 }
