@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Vigil's whole check, as CI runs it: installs what is missing (idempotently), then
-# format, lint, build and test the workspace. End-to-end tests start their own PostgreSQL,
+# Vigil's whole check, as CI runs it: installs what is missing (idempotently, with
+# scripts/lib/install.sh, which scripts/demo.sh shares), then format, lint, document (rustdoc
+# warnings are errors), build the workspace and the fuzz crates, and test. End-to-end tests start their own PostgreSQL,
 # MariaDB, sshd and gateway on loopback; nothing here uses a system service.
 #
 #   scripts/test.sh            # from anywhere; works as root or with sudo
@@ -29,65 +30,18 @@ section() {
     echo "=================================================================="
 }
 
-as_root() {
-    if ((EUID == 0)); then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo -n "$@"
-    else
-        echo "need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
+# shellcheck source=scripts/lib/install.sh
+source "$ROOT/scripts/lib/install.sh"
 
 DEB_PACKAGES=(
-    postgresql postgresql-contrib pgbouncer
-    libclang-dev clang build-essential pkg-config ca-certificates curl openssl
+    "${VIGIL_BUILD_PACKAGES[@]}"
+    postgresql postgresql-contrib pgbouncer openssl
     openssh-server
     mariadb-server mariadb-client
 )
-
-install_debian_packages() {
-    local missing=() pkg
-    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-        DEB_PACKAGES+=(python3 python3-venv)
-    fi
-    for pkg in "${DEB_PACKAGES[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-            missing+=("$pkg")
-        fi
-    done
-    if ((${#missing[@]} == 0)); then
-        echo "Debian packages: all present"
-        return
-    fi
-    echo "Debian packages to install: ${missing[*]}"
-    # Our tests start private servers; keep the packages' own services from starting
-    # (the usual container policy-rc.d), and put things back afterwards.
-    local policy=/usr/sbin/policy-rc.d added_policy=0
-    if [[ ! -e $policy ]] && ((EUID == 0)); then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        added_policy=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    as_root apt-get update -qq
-    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    if ((added_policy)); then
-        rm -f "$policy"
-        trap - EXIT
-    fi
-}
-
-setup_path() {
-    local pgbin
-    pgbin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-    if [[ -n $pgbin ]]; then
-        export PATH="$pgbin:$PATH"
-    fi
-    # pgbouncer and sshd live in sbin, which a non-login root shell may lack.
-    export PATH="$PATH:/usr/sbin:/sbin"
-}
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    DEB_PACKAGES+=(python3 python3-venv)
+fi
 
 # Python clients for the end-to-end tests: psycopg, pytest, the official MCP SDK, and
 # CrewAI with crewai-tools' MCP adapter (examples/crewai). Pinned: these move fast.
@@ -106,42 +60,38 @@ setup_venv() {
     echo "Python venv: ready ($("$py" -c 'import psycopg, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
 }
 
-setup_rust() {
-    if ! command -v cargo >/dev/null; then
-        if [[ ! -x $HOME/.cargo/bin/cargo ]]; then
-            # Debian's own cargo is too old for edition 2024; use rustup's stable toolchain.
-            echo "installing Rust (rustup, stable, minimal profile)"
-            curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-                sh -s -- -y -q --profile minimal -c rustfmt -c clippy
-        fi
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
-        rustup component add rustfmt clippy
-    fi
-    cargo --version
-}
-
-section "1/5 install what is missing"
+section "1/7 install what is missing"
 if [[ "${SKIP_INSTALL:-}" != "1" ]]; then
-    install_debian_packages
+    install_debian_packages "${DEB_PACKAGES[@]}"
     setup_venv
 fi
-setup_path
-setup_rust
+setup_pg_path
+setup_rust rustfmt clippy
 echo "PostgreSQL: $(command -v initdb) ($(postgres --version 2>/dev/null || echo missing))"
+TARGET_DIR=$(cargo_target_dir "$ROOT")
 
-section "2/5 cargo fmt --all -- --check"
+section "2/7 cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-section "3/5 cargo clippy --workspace --all-targets -- -D warnings"
+section "3/7 cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "4/5 cargo build --workspace --all-targets"
+section "4/7 cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)"
+RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --workspace --no-deps
+
+section "5/7 cargo build --workspace --all-targets, and the fuzz crates"
 cargo build --workspace --all-targets
+# Each fuzz crate is its own workspace (crates/*/fuzz, for cargo-fuzz). `cargo fuzz run` needs
+# nightly for its sanitizer flags; a plain stable build compiles the same targets and links
+# libFuzzer's driver (libfuzzer-sys needs only a C++ compiler), so a change that breaks a fuzz
+# target fails here. They share one target dir so pg_query is built once for them.
+for manifest in crates/*/fuzz/Cargo.toml; do
+    echo "-- $manifest"
+    cargo build --manifest-path "$manifest" --target-dir "$TARGET_DIR/fuzz"
+done
 
-section "5/5 cargo test --workspace"
-VIGIL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/vigil" cargo test --workspace --no-fail-fast
+section "6/7 cargo test --workspace"
+VIGIL_BIN="$TARGET_DIR/debug/vigil" cargo test --workspace --no-fail-fast
 
-section "done"
+section "7/7 done"
 echo "all checks passed in $((SECONDS - START))s"
