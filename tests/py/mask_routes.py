@@ -52,10 +52,12 @@ def notify(cfg):
         if secret.lower() in text.lower():
             fail(f"a notification payload shows {secret!r}: {received}")
     payloads = [r["payload"] for r in received]
-    if payloads[3] != "nothing secret here":
-        fail(f"an innocent payload was changed: {payloads}")
-    if not all("REDACTED" in p for p in payloads[:3]):
-        fail(f"payloads with secrets are not visibly masked: {payloads}")
+    # The analyst's policy masks columns: any payload may carry a masked value in a form
+    # no detector knows, so every payload is hidden whole (channel and pid stay).
+    if not all("payload hidden by vigil" in p for p in payloads):
+        fail(f"payloads are not hidden: {payloads}")
+    if any(r["channel"] != "masked_channel" for r in received):
+        fail(f"the channel changed: {received}")
     return {"payloads": payloads}
 
 

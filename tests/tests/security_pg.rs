@@ -460,6 +460,120 @@ fn copy_to_stdout_with_an_encoding_or_an_unknown_option_is_refused_when_masking(
     assert_no_email(&answers);
 }
 
+// ---- found by an adversarial review ---------------------------------------------------------
+
+#[test]
+fn ordered_set_aggregates_return_masked_values_masked() {
+    let s = shop();
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .query("SELECT mode() WITHIN GROUP (ORDER BY email) FROM customers")
+        .query(
+            "SELECT name, percentile_disc(0) WITHIN GROUP (ORDER BY ssn) FROM customers GROUP BY name",
+        )
+        .run(2);
+    assert!(!rows(&answers).is_empty(), "{answers:?}");
+    assert_no_email(&answers);
+    assert!(!all_text(&answers).contains("250-98-9899"));
+}
+
+#[test]
+fn a_portal_dropped_by_rollback_to_savepoint_is_not_trusted_again() {
+    let s = shop();
+    // A read-only user function that opens a cursor under the name its caller gives.
+    s.pg.psql(
+        "shop",
+        "CREATE FUNCTION open_report(n text) RETURNS refcursor LANGUAGE plpgsql STABLE AS $$          DECLARE c refcursor := n;          BEGIN OPEN c FOR SELECT email, ssn, card_number FROM customers; RETURN c; END $$",
+    );
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .query("BEGIN; SAVEPOINT a")
+        .parse("s1", "SELECT name, name, name FROM customers")
+        .bind("p", "s1", &[])
+        .sync()
+        .query("ROLLBACK TO a")
+        .query("SELECT open_report('p')")
+        .execute("p", 3)
+        .sync()
+        .query("COMMIT")
+        .run(6);
+    assert_no_email(&answers);
+    assert!(!all_text(&answers).contains("250-98-9899"), "{answers:?}");
+}
+
+#[test]
+fn an_error_at_commit_quotes_no_masked_value() {
+    let s = shop();
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .query("BEGIN")
+        .query(
+            "DECLARE c CURSOR WITH HOLD FOR              SELECT current_setting(string_agg(email || ' ' || ssn, ' ')) FROM customers",
+        )
+        .query("COMMIT")
+        .query(
+            "BEGIN; DECLARE d CURSOR WITH HOLD FOR              SELECT current_setting(string_agg(email, ' ')) FROM customers; COMMIT",
+        )
+        .run(4);
+    assert!(!errors(&answers).is_empty(), "{answers:?}");
+    assert_no_email(&answers);
+}
+
+#[test]
+fn a_view_or_function_changed_through_the_gateway_is_seen_by_open_sessions() {
+    let s = shop();
+    let out = psql_through(
+        &s.gw,
+        "shop",
+        &s.admin,
+        "CREATE VIEW customer_names AS SELECT id, name FROM customers; \
+         CREATE FUNCTION stock_of(i int) RETURNS int LANGUAGE sql STABLE AS 'SELECT 1'",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut analyst = s.session(&s.analyst);
+    let before = analyst
+        .query("SELECT name FROM customer_names ORDER BY id")
+        .query("SELECT stock_of(1)")
+        .run(2);
+    assert!(errors(&before).is_empty(), "{before:?}");
+    let out = psql_through(
+        &s.gw,
+        "shop",
+        &s.admin,
+        "CREATE OR REPLACE VIEW customer_names AS SELECT id, email AS name FROM customers",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = psql_through(
+        &s.gw,
+        "shop",
+        &s.admin,
+        "CREATE OR REPLACE FUNCTION stock_of(i int) RETURNS int LANGUAGE sql VOLATILE          AS 'UPDATE products SET price = price RETURNING 1'",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = analyst
+        .query("SELECT name FROM customer_names ORDER BY id")
+        .query("SELECT stock_of(1)")
+        .run(2);
+    assert_no_email(&after);
+    assert_eq!(
+        errors(&after).len(),
+        1,
+        "the now volatile function is refused: {after:?}"
+    );
+}
+
+#[test]
+fn other_sessions_statement_text_is_not_read_only() {
+    let s = shop();
+    for sql in [
+        "SELECT query FROM pg_stat_activity",
+        "SELECT pg_stat_get_backend_activity(1)",
+    ] {
+        let out = psql_through(&s.gw, "shop", &s.analyst, sql);
+        assert!(!out.status.success(), "{sql}: {}", stdout(&out));
+    }
+}
+
 // ---- class 3, model-based: random pipelines against the real server -----------------------------
 
 /// A tiny deterministic generator (xorshift), so a failure names its seed.

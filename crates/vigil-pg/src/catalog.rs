@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigil_sql::Catalog;
 
-/// A catalog older than this is loaded again by the next session.
-const REFRESH_AFTER: Duration = Duration::from_secs(300);
+/// A catalog older than this is loaded again: by the next login, and in the
+/// background by the next statement of an open session. A view or function
+/// changed outside the gateway is seen within this time (see the security
+/// guide); one changed through the gateway at once.
+const REFRESH_AFTER: Duration = Duration::from_secs(30);
 
 /// When each connection's catalog was loaded, and the catalog.
 type Entries = HashMap<String, (Instant, Arc<Catalog>)>;
@@ -24,16 +27,65 @@ pub struct CatalogCache {
     loading: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Where a session's catalog comes from, so each statement is analysed
+/// with the latest one.
+#[derive(Clone)]
+pub struct CatalogSource {
+    pub cache: CatalogCache,
+    pub connection: String,
+    pub upstream: Arc<UpstreamConfig>,
+}
+
+impl CatalogSource {
+    /// The catalog to analyse the next statement with: the cached one (a
+    /// stale one is reloaded in the background meanwhile), or, after DDL
+    /// dropped it, one loaded now.
+    pub async fn current(&self) -> Arc<Catalog> {
+        match self.cache.latest(&self.connection) {
+            Some((catalog, fresh)) => {
+                if !fresh {
+                    self.cache
+                        .refresh_in_background(&self.connection, self.upstream.clone());
+                }
+                catalog
+            }
+            None => {
+                self.cache
+                    .get_or_load(&self.connection, &self.upstream)
+                    .await
+            }
+        }
+    }
+}
+
 impl CatalogCache {
     fn cached(&self, connection: &str) -> Option<Arc<Catalog>> {
+        self.latest(connection)
+            .and_then(|(catalog, fresh)| fresh.then_some(catalog))
+    }
+
+    /// The cached catalog and whether it is still fresh.
+    fn latest(&self, connection: &str) -> Option<(Arc<Catalog>, bool)> {
         let map = self.entries.lock().ok()?;
         let (at, catalog) = map.get(connection)?;
-        (at.elapsed() < REFRESH_AFTER).then(|| catalog.clone())
+        Some((catalog.clone(), at.elapsed() < REFRESH_AFTER))
+    }
+
+    /// Loads `connection`'s catalog again unless a load is under way.
+    fn refresh_in_background(&self, connection: &str, upstream: Arc<UpstreamConfig>) {
+        let Ok(guard) = self.loading.clone().try_lock_owned() else {
+            return;
+        };
+        let this = self.clone();
+        let connection = connection.to_string();
+        tokio::spawn(async move {
+            this.load_now(&connection, &upstream).await;
+            drop(guard);
+        });
     }
 
     /// Forgets `connection`'s catalog (its schema changed): the next
-    /// session loads it again. Open sessions keep theirs, in which new
-    /// relations are unknown and so not read-only (fail closed).
+    /// statement of any session, or the next login, loads it again.
     pub fn invalidate(&self, connection: &str) {
         if let Ok(mut map) = self.entries.lock() {
             map.remove(connection);
@@ -52,6 +104,11 @@ impl CatalogCache {
         if let Some(catalog) = self.cached(connection) {
             return catalog;
         }
+        self.load_now(connection, upstream).await
+    }
+
+    /// Loads and caches the catalog (the caller holds `loading`).
+    async fn load_now(&self, connection: &str, upstream: &UpstreamConfig) -> Arc<Catalog> {
         let loaded = match backend::connect(upstream, &[]).await {
             Ok(mut up) => {
                 let loaded = load(&mut up.stream).await;

@@ -7,7 +7,7 @@ use crate::admission::{
 };
 use crate::backend::{self, UpstreamConfig};
 use crate::cancel::CancelRegistry;
-use crate::catalog::CatalogCache;
+use crate::catalog::{CatalogCache, CatalogSource};
 use crate::protocol::{self, MAX_STARTUP_PACKET, MessageWriter, Startup, next_frame};
 use crate::session::{self, SessionParts};
 use crate::stream::PgStream;
@@ -334,6 +334,7 @@ impl PgFrontend {
             return Ok(None);
         }
         let catalog = self.catalogs.get_or_load(&database, &upstream_cfg).await;
+        let catalog_upstream = upstream_cfg.clone();
         let cancel_key = self
             .cancels
             .register(upstream_cfg, upstream.pid, upstream.secret);
@@ -351,7 +352,11 @@ impl PgFrontend {
                 upstream,
                 session,
                 catalog,
-                catalogs: (self.catalogs.clone(), database.clone()),
+                catalogs: CatalogSource {
+                    cache: self.catalogs.clone(),
+                    connection: database.clone(),
+                    upstream: catalog_upstream,
+                },
                 analyses: self.analyses.clone(),
                 lineages: self.lineages.clone(),
                 cancel_key,

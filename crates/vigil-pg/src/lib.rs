@@ -16,5 +16,5 @@ mod session;
 mod stream;
 
 pub use admission::{AdmissionConfig, FailedLogins, SourceCheck};
-pub use catalog::CatalogCache;
+pub use catalog::{CatalogCache, CatalogSource};
 pub use frontend::{PgFrontend, PgFrontendConfig};

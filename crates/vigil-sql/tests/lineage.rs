@@ -99,6 +99,8 @@ fn catalog() -> Catalog {
         "length",
         "md5",
         "query_to_xml",
+        "mode",
+        "percentile_disc",
     ] {
         rows.push(row("function", "pg_catalog", name, Some("i")));
     }
@@ -560,6 +562,15 @@ const CASES: &[(&str, &str)] = &[
     ("EXPLAIN ANALYZE SELECT ssn FROM customers", "?"),
     ("SHOW search_path", "-"),
     ("FETCH ALL FROM c1", "+?"),
+    // --- ordered-set aggregates return one of the values they sort
+    (
+        "SELECT mode() WITHIN GROUP (ORDER BY email) FROM customers",
+        "customers.email",
+    ),
+    (
+        "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ssn) FROM customers",
+        "customers.ssn",
+    ),
     ("EXECUTE p1", "+?"),
 ];
 

@@ -10,6 +10,7 @@ use vigil_mask::{MaskPolicy, Masked};
 const HIDDEN_DETAIL: &str = "[detail hidden by vigil: it may quote masked values]";
 const HIDDEN_MESSAGE: &str = "[message hidden by vigil: it may carry masked values]";
 const HIDDEN_VALUE: &[u8] = b"\"[value hidden by vigil]\"";
+const HIDDEN_PAYLOAD: &str = "[payload hidden by vigil: this session sees masked data]";
 
 /// SQLSTATE classes whose messages name only the statement's own text,
 /// objects, privileges and the session's state, never row data: syntax and
@@ -98,24 +99,32 @@ pub fn hide_error_text(message: &[u8], out: &mut BytesMut) -> Result<(), FrameEr
     Ok(())
 }
 
-/// Rewrites a NotificationResponse whose payload holds detected content.
+/// Rewrites a NotificationResponse: with column rules its payload is hidden
+/// whole; otherwise detected content in it is masked.
 pub fn mask_notification(
     message: &[u8],
     policy: &MaskPolicy,
     out: &mut BytesMut,
     tally: &mut Tally,
 ) -> Result<bool, FrameError> {
-    let Some(content) = policy.content() else {
-        return Ok(false);
-    };
     let mut r = MessageReader::new(message, "NotificationResponse");
     let pid = r.i32()?;
     let channel = r.cstr()?;
     let payload = r.cstr()?;
-    let Some((masked, hits)) = content.scan(payload.as_bytes()) else {
-        return Ok(false);
+    let masked = if policy.has_column_rules() {
+        // Any session's statement may have put a masked column's value in
+        // the payload, in a form no detector knows: hidden whole.
+        Masked::Text(HIDDEN_PAYLOAD.as_bytes().to_vec())
+    } else {
+        let Some(content) = policy.content() else {
+            return Ok(false);
+        };
+        let Some((masked, hits)) = content.scan(payload.as_bytes()) else {
+            return Ok(false);
+        };
+        tally.add_hits(&hits);
+        masked
     };
-    tally.add_hits(&hits);
     let at = out.len();
     out.put_u8(b'A');
     out.put_u32(0);

@@ -5,7 +5,8 @@ use vigil_core::SqlFacts;
 
 /// Whether a statement's errors may quote data: it reads or writes a
 /// table, calls a function, or reads rows it does not name (a cursor, a
-/// prepared statement).
+/// prepared statement). COMMIT counts: it runs deferred triggers and
+/// constraints, and the queries of `WITH HOLD` cursors.
 pub fn may_quote_data(facts: &SqlFacts) -> bool {
     !facts.tables_read.is_empty()
         || !facts.tables_written.is_empty()
@@ -18,7 +19,6 @@ pub fn may_quote_data(facts: &SqlFacts) -> bool {
                 | "reset"
                 | "show"
                 | "begin"
-                | "commit"
                 | "rollback"
                 | "savepoint"
                 | "release"
@@ -49,5 +49,6 @@ mod tests {
         assert!(may_quote_data(&f));
         assert!(may_quote_data(&facts("fetch")));
         assert!(may_quote_data(&facts("execute")));
+        assert!(may_quote_data(&facts("commit")));
     }
 }

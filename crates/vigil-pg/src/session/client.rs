@@ -18,6 +18,7 @@ mod ops;
 use super::End;
 use super::names::{Facts, Op, Portal, Prepared};
 use super::shared::{Entry, Kind, Lookup, Shared, Stmt};
+use crate::catalog::CatalogSource;
 use crate::mask::{Formats, StatementMask};
 use crate::protocol::bind_result_formats;
 use crate::protocol::{
@@ -47,7 +48,10 @@ const STREAM_THRESHOLD: usize = 64 * 1024;
 pub struct ClientPump<'a> {
     guard: &'a Guard,
     session: &'a SessionCtx,
-    catalog: &'a Catalog,
+    /// The catalog statements are analysed with, and where a newer one
+    /// comes from.
+    catalog: Arc<Catalog>,
+    catalog_source: Option<CatalogSource>,
     analyses: &'a AnalysisCache,
     lineages: &'a LineageCache,
     shared: &'a Shared,
@@ -93,7 +97,7 @@ impl<'a> ClientPump<'a> {
     pub fn new(
         guard: &'a Guard,
         session: &'a SessionCtx,
-        catalog: &'a Catalog,
+        catalog: Arc<Catalog>,
         analyses: &'a AnalysisCache,
         lineages: &'a LineageCache,
         shared: &'a Shared,
@@ -102,6 +106,7 @@ impl<'a> ClientPump<'a> {
             guard,
             session,
             catalog,
+            catalog_source: None,
             analyses,
             lineages,
             shared,
@@ -118,6 +123,12 @@ impl<'a> ClientPump<'a> {
             held: watch::Sender::new(false),
             gone: None,
         }
+    }
+
+    /// Analyses each statement with the connection's latest catalog.
+    pub fn with_catalog_source(mut self, source: CatalogSource) -> Self {
+        self.catalog_source = Some(source);
+        self
     }
 
     /// Lets a CancelRequest withdraw a statement held for approval.
@@ -341,7 +352,8 @@ impl<'a> ClientPump<'a> {
                 .await
             {
                 Ok(Decision::Allowed(permit)) => {
-                    let statement_ops = ops::of_text(text, &facts, &self.session.mask);
+                    let statement_ops =
+                        ops::of_text(text, &facts, &self.session.mask, &self.catalog);
                     let mut stmts = VecDeque::with_capacity(facts.len());
                     for (i, f) in facts.iter().enumerate() {
                         stmts.push_back(Stmt {
@@ -441,7 +453,7 @@ impl<'a> ClientPump<'a> {
             _ => StatementMask::unknown(&self.session.mask),
         };
         let param_types = hold::parse_param_types(&frame);
-        let ops = ops::of_text(parse.query, &facts, &self.session.mask)
+        let ops = ops::of_text(parse.query, &facts, &self.session.mask, &self.catalog)
             .into_iter()
             .flatten()
             .collect();
@@ -644,7 +656,13 @@ impl<'a> ClientPump<'a> {
     /// Analyses a statement under the settings the target reads it with.
     /// Err(Some) is a refusal (recorded); Err(None) means the refusal could
     /// not even be recorded.
-    async fn analyse(&self, text: &str) -> Result<Facts, Option<Refusal>> {
+    async fn analyse(&mut self, text: &str) -> Result<Facts, Option<Refusal>> {
+        if let Some(source) = &self.catalog_source {
+            let latest = source.current().await;
+            if !Arc::ptr_eq(&latest, &self.catalog) {
+                self.catalog = latest;
+            }
+        }
         let analysed = match self.shared.lexing_problem() {
             Some(problem) => Err(format!(
                 "the target reads statements under {problem}, which Vigil's analyser does \
@@ -652,7 +670,7 @@ impl<'a> ClientPump<'a> {
             )),
             None => self
                 .analyses
-                .analyze(text, self.catalog)
+                .analyze(text, &self.catalog)
                 .map_err(|e| e.to_string()),
         };
         let analysed = analysed.and_then(|facts| {
@@ -699,7 +717,7 @@ impl<'a> ClientPump<'a> {
         if policy.is_empty() {
             return None;
         }
-        let lineage = self.lineages.output_lineage(text, self.catalog);
+        let lineage = self.lineages.output_lineage(text, &self.catalog);
         // Only a COPY has a copy format: spare every other statement a parse.
         let copy = if kind == "copy" {
             vigil_sql::copy_out_format(text).ok().flatten()

@@ -13,7 +13,7 @@ pub use lexing::{client_encoding_accepted, unreproduced_settings};
 
 use crate::backend::Upstream;
 use crate::cancel::CancelKey;
-use crate::catalog::CatalogCache;
+use crate::catalog::CatalogSource;
 use crate::protocol::MessageWriter;
 use crate::stream::PgStream;
 use shared::Shared;
@@ -29,9 +29,9 @@ pub struct SessionParts {
     pub upstream: Upstream,
     pub session: SessionCtx,
     pub catalog: Arc<Catalog>,
-    /// The cache the catalog came from and the connection's name: a DDL
-    /// statement that completes makes the next session load it afresh.
-    pub catalogs: (CatalogCache, String),
+    /// Where newer catalogs come from: each statement is analysed with the
+    /// latest, and a DDL statement that completes drops the cached one.
+    pub catalogs: CatalogSource,
     pub analyses: Arc<AnalysisCache>,
     pub lineages: Arc<LineageCache>,
     pub cancel_key: CancelKey,
@@ -65,8 +65,9 @@ pub async fn run(guard: &Guard, parts: SessionParts, shutdown: watch::Receiver<b
 
     let ended = {
         let mut to_server =
-            client::ClientPump::new(guard, &session, &catalog, &analyses, &lineages, &shared)
-                .with_cancels(cancel_key.cancels());
+            client::ClientPump::new(guard, &session, catalog, &analyses, &lineages, &shared)
+                .with_cancels(cancel_key.cancels())
+                .with_catalog_source(catalogs.clone());
         let mut to_client = server::ServerPump::new(guard, &session, &shared, upstream.leftover)
             .with_catalogs(catalogs);
         tokio::select! {

@@ -10,7 +10,7 @@
 use super::End;
 use super::lexing;
 use super::shared::{Current, Desync, Done, ErrorRoute, Shared};
-use crate::catalog::CatalogCache;
+use crate::catalog::CatalogSource;
 use crate::mask::{self, CopyMasker, StatementMask, Tally};
 use crate::protocol::{FrameError, MessageReader, parse_error_fields, peek_header};
 use bytes::{Buf, BytesMut};
@@ -31,7 +31,7 @@ pub struct ServerPump<'a> {
     shared: &'a Shared,
     buf: BytesMut,
     masking: Option<Masking>,
-    catalogs: Option<(CatalogCache, String)>,
+    catalogs: Option<CatalogSource>,
 }
 
 /// Masking state of a session with mask rules.
@@ -75,7 +75,7 @@ impl<'a> ServerPump<'a> {
     }
 
     /// After DDL completes, the connection's cached catalog is dropped.
-    pub fn with_catalogs(mut self, catalogs: (CatalogCache, String)) -> Self {
+    pub fn with_catalogs(mut self, catalogs: CatalogSource) -> Self {
         self.catalogs = Some(catalogs);
         self
     }
@@ -369,9 +369,9 @@ impl<'a> ServerPump<'a> {
         }
         if let Some(f) = done {
             if f.ddl
-                && let Some((cache, connection)) = &self.catalogs
+                && let Some(source) = &self.catalogs
             {
-                cache.invalidate(connection);
+                source.cache.invalidate(&source.connection);
             }
             let outcome = StatementOutcome {
                 statement_seq: f.seq,

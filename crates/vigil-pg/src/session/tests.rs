@@ -70,14 +70,14 @@ async fn start() -> Session {
     let (target, gw_target) = tokio::io::duplex(64 * 1024);
     let g = guard.clone();
     tokio::spawn(async move {
-        let catalog = Catalog::empty();
+        let catalog = Arc::new(Catalog::empty());
         let analyses = AnalysisCache::new(16);
         let lineages = LineageCache::new(16);
         let shared = Shared::default();
         let (mut client_r, mut client_w) = tokio::io::split(gw_client);
         let (mut up_r, mut up_w) = tokio::io::split(gw_target);
         let (_stop, shutdown) = watch::channel(false);
-        let mut to_server = ClientPump::new(&g, &session, &catalog, &analyses, &lineages, &shared);
+        let mut to_server = ClientPump::new(&g, &session, catalog, &analyses, &lineages, &shared);
         let mut to_client = ServerPump::new(&g, &session, &shared, BytesMut::new());
         tokio::select! {
             _ = to_server.run(&mut client_r, &mut up_w, shutdown) => {}

@@ -149,6 +149,9 @@ impl Catalog {
     /// Whether calling the function `schema.name` (or `name` resolved through
     /// any schema) provably changes nothing.
     pub(crate) fn function_is_safe(&self, schema: Option<&str>, name: &str) -> bool {
+        if sensitive::SENSITIVE_FUNCTIONS.contains(&name) {
+            return false;
+        }
         let entries = self.functions.get(name).map(Vec::as_slice).unwrap_or(&[]);
         let relevant = entries
             .iter()
@@ -160,6 +163,21 @@ impl Catalog {
                 .any(|p| p.volatile && p.schema != "pg_catalog");
         }
         all_safe(entries, schema)
+    }
+
+    /// Whether `name` as a statement's facts list it (`f` or `schema.f`)
+    /// can only be a built-in: the catalog lists it in `pg_catalog` and,
+    /// unqualified, nowhere else.
+    pub fn is_builtin_function(&self, name: &str) -> bool {
+        let (schema, name) = match name.rsplit_once('.') {
+            Some((schema, name)) => (Some(schema), name),
+            None => (None, name),
+        };
+        let entries = self.functions.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        match schema {
+            Some(s) => s == "pg_catalog" && entries.iter().any(|p| p.schema == "pg_catalog"),
+            None => !entries.is_empty() && entries.iter().all(|p| p.schema == "pg_catalog"),
+        }
     }
 
     /// Whether applying the operator `schema.name` (or `name` through any

@@ -36,7 +36,14 @@ pub const SENSITIVE_CATALOGS: &[(&str, &str)] = &[
     ("pg_catalog", "pg_stats"),
     ("pg_catalog", "pg_stats_ext"),
     ("pg_catalog", "pg_stats_ext_exprs"),
+    // Other sessions' statement text, literals included: every Vigil
+    // session of a connection logs in as the same upstream role.
+    ("pg_catalog", "pg_stat_activity"),
 ];
+
+/// Built-in functions that read what [`SENSITIVE_CATALOGS`] hold (other
+/// sessions' statement text): never read-only.
+pub const SENSITIVE_FUNCTIONS: &[&str] = &["pg_stat_get_activity", "pg_stat_get_backend_activity"];
 
 /// Whether a relation as written (`schema` when qualified) is one of
 /// [`SENSITIVE_CATALOGS`]. Unqualified names match whatever the schema:

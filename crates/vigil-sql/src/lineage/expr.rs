@@ -204,10 +204,21 @@ impl Analyzer<'_> {
     /// A function call: the union of its arguments, when it is a built-in
     /// that reads no table by itself. `FILTER`, the aggregate's `ORDER BY`
     /// and the window's `PARTITION BY`/`ORDER BY` choose and order rows, like
-    /// `WHERE` and `ORDER BY`, and are not counted.
+    /// `WHERE` and `ORDER BY`, and are not counted; the `WITHIN GROUP`
+    /// order of an ordered-set aggregate is its input, and is.
     fn func_call(&mut self, f: &FuncCall) -> Res<ColumnLineage> {
         if let Some(why) = self.function_is_opaque(&f.funcname) {
             return Ok(ColumnLineage::Unknown(why));
+        }
+        if f.agg_within_group {
+            // Ordered-set aggregates (`mode()`, `percentile_disc`, ...) return
+            // one of the values they sort: WITHIN GROUP's ORDER BY is their input.
+            let mut inputs = f.args.clone();
+            inputs.extend(f.agg_order.iter().filter_map(|s| match &s.node {
+                Some(NodeEnum::SortBy(by)) => by.node.as_deref().cloned(),
+                _ => None,
+            }));
+            return self.exprs(&inputs);
         }
         self.exprs(&f.args)
     }

@@ -9,14 +9,19 @@ use bytes::Bytes;
 use std::sync::Arc;
 use vigil_core::SqlFacts;
 use vigil_mask::MaskPolicy;
-use vigil_sql::SessionOp;
+use vigil_sql::{Catalog, SessionOp};
 
 /// Statements that change nothing but the transaction's state.
 const TRANSACTION_CONTROL: &[&str] = &["begin", "commit", "rollback", "savepoint", "release"];
 
 /// The name changes of each statement of `text` (one list per statement,
 /// in order), applied when the target completes it.
-pub(super) fn of_text(text: &str, facts: &[SqlFacts], policy: &MaskPolicy) -> Vec<Vec<Op>> {
+pub(super) fn of_text(
+    text: &str,
+    facts: &[SqlFacts],
+    policy: &MaskPolicy,
+    catalog: &Catalog,
+) -> Vec<Vec<Op>> {
     let named = if facts.iter().any(|f| vigil_sql::touches_names(&f.kind)) {
         // The same parser split the text for `facts`: the lists align. If
         // it fails now, every name is forgotten (fail closed).
@@ -35,7 +40,7 @@ pub(super) fn of_text(text: &str, facts: &[SqlFacts], policy: &MaskPolicy) -> Ve
                     None => ops.push(Op::DiscardAll),
                 }
             }
-            if runs_unseen_code(f) {
+            if runs_unseen_code(f, catalog) {
                 ops.push(Op::ForgetPortals);
             }
             ops
@@ -84,11 +89,23 @@ fn sql_op(op: &SessionOp, facts: &SqlFacts, policy: &MaskPolicy) -> Option<Op> {
     })
 }
 
-/// A statement that may run code the gateway does not see (functions,
-/// procedures, triggers of a write): such code can open or close cursors
-/// by any name, so no portal is trusted after it.
-fn runs_unseen_code(facts: &SqlFacts) -> bool {
-    !facts.read_only && !TRANSACTION_CONTROL.contains(&facts.kind.as_str())
+/// A statement after which no portal is trusted: it may run code the
+/// gateway does not see (anything not read-only but transaction control:
+/// functions, procedures, the triggers of a write; or a read-only statement
+/// that calls a function outside `pg_catalog`, which can open or close
+/// cursors by any name), or it rolls back to a savepoint (portals made since
+/// die with it).
+fn runs_unseen_code(facts: &SqlFacts, catalog: &Catalog) -> bool {
+    if facts.kind == "rollback" {
+        return true;
+    }
+    if !facts.read_only && !TRANSACTION_CONTROL.contains(&facts.kind.as_str()) {
+        return true;
+    }
+    facts
+        .functions
+        .iter()
+        .any(|f| !catalog.is_builtin_function(f))
 }
 
 /// A write whose own text changes no setting: INSERT, UPDATE, DELETE,
@@ -118,7 +135,7 @@ mod tests {
         let policy = MaskPolicy::default();
         let text = "DECLARE c CURSOR WITH HOLD FOR SELECT 1; DEALLOCATE ALL";
         let f = [facts("declare", true), facts("deallocate", true)];
-        let ops = of_text(text, &f, &policy);
+        let ops = of_text(text, &f, &policy, &Catalog::empty());
         assert!(matches!(
             &ops[0][..],
             [Op::Declare { name, portal }] if name == "c" && portal.holdable && portal.sql_level
@@ -129,9 +146,21 @@ mod tests {
     #[test]
     fn writes_and_calls_forget_portals_but_transaction_control_does_not() {
         let policy = MaskPolicy::default();
-        let ops = of_text("UPDATE t SET a = 1", &[facts("update", false)], &policy);
+        let none = Catalog::empty();
+        let ops = of_text(
+            "UPDATE t SET a = 1",
+            &[facts("update", false)],
+            &policy,
+            &none,
+        );
         assert!(matches!(&ops[0][..], [Op::ForgetPortals]));
-        let ops = of_text("COMMIT", &[facts("commit", true)], &policy);
+        let ops = of_text("COMMIT", &[facts("commit", true)], &policy, &none);
         assert!(ops[0].is_empty());
+        let ops = of_text("ROLLBACK TO a", &[facts("rollback", true)], &policy, &none);
+        assert!(matches!(&ops[0][..], [Op::ForgetPortals]));
+        let mut user_fn = facts("select", true);
+        user_fn.functions.push("open_report".into());
+        let ops = of_text("SELECT open_report('p')", &[user_fn], &policy, &none);
+        assert!(matches!(&ops[0][..], [Op::ForgetPortals]));
     }
 }
