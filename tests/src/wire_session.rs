@@ -158,6 +158,14 @@ impl PgSession {
         })
     }
 
+    pub fn copy_data(&mut self, data: &[u8]) -> &mut Self {
+        self.message(b'd', |b| b.extend_from_slice(data))
+    }
+
+    pub fn copy_done(&mut self) -> &mut Self {
+        self.message(b'c', |_| {})
+    }
+
     pub fn sync(&mut self) -> &mut Self {
         self.message(b'S', |_| {})
     }

@@ -574,6 +574,81 @@ fn other_sessions_statement_text_is_not_read_only() {
     }
 }
 
+#[test]
+fn errors_while_planning_at_bind_quote_no_masked_value() {
+    let s = shop();
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .parse(
+            "",
+            "SELECT name FROM customers \
+             WHERE name = current_setting(table_to_xml('customers', true, true, '')::text)",
+        )
+        .bind("", "", &[])
+        .execute("", 0)
+        .sync()
+        .run(1);
+    assert_eq!(errors(&answers).len(), 1, "{answers:?}");
+    assert_no_email(&answers);
+    assert!(!all_text(&answers).contains("328-78-9873"), "{answers:?}");
+}
+
+#[test]
+fn a_user_function_run_while_planning_makes_every_portal_untrusted() {
+    let s = shop();
+    s.pg.psql(
+        "shop",
+        "CREATE FUNCTION reopen_report(c refcursor) RETURNS refcursor LANGUAGE plpgsql STABLE AS $$ \
+         BEGIN BEGIN CLOSE c; EXCEPTION WHEN OTHERS THEN NULL; END; \
+         OPEN c FOR SELECT email, ssn, card_number FROM customers; RETURN c; END $$",
+    );
+    let mut session = s.session(&s.analyst);
+    let answers = session
+        .query("BEGIN")
+        .parse("s1", "SELECT name, name, name FROM customers")
+        .bind("p", "s1", &[])
+        .sync()
+        .parse(
+            "",
+            "SELECT 1 FROM customers WHERE name = reopen_report('p')::text",
+        )
+        .bind("", "", &[])
+        .execute("p", 3)
+        .sync()
+        .query("COMMIT")
+        .run(4);
+    assert_no_email(&answers);
+    assert!(!all_text(&answers).contains("250-98-9899"), "{answers:?}");
+}
+
+#[test]
+fn copy_from_stdin_in_the_extended_protocol_does_not_stall_the_session() {
+    let s = shop();
+    let mut session = s.session(&s.admin);
+    let answers = session
+        .query("BEGIN")
+        .parse("", "COPY products (name, sku, price, in_stock) FROM STDIN")
+        .bind("", "", &[])
+        .execute("", 0)
+        // Ignored by the target: it is reading copy data by then.
+        .sync()
+        .copy_data(b"Widget\tW-999\t1.00\t3\n")
+        .copy_done()
+        .sync()
+        .parse("", "SELECT count(*) FROM products WHERE sku = 'W-999'")
+        .bind("", "", &[])
+        .execute("", 0)
+        .sync()
+        .query("COMMIT")
+        .run(4);
+    assert!(errors(&answers).is_empty(), "{answers:?}");
+    assert_eq!(
+        rows(&answers),
+        vec![vec![Some("1".to_string())]],
+        "{answers:?}"
+    );
+}
+
 // ---- class 3, model-based: random pipelines against the real server -----------------------------
 
 /// A tiny deterministic generator (xorshift), so a failure names its seed.

@@ -236,7 +236,9 @@ impl PgFrontend {
         let principal = match self.guard.authenticate(&credential).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::info!(%peer, user, database = %shown, error = ?e, "authentication failed");
+                // The user name is the client's to fill: a token pasted there must
+                // not land in the log.
+                tracing::info!(%peer, database = %shown, error = ?e, "authentication failed");
                 self.failures.failed(peer.ip());
                 self.guard
                     .record_rejected_login(

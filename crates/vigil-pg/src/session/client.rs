@@ -17,7 +17,7 @@ mod ops;
 
 use super::End;
 use super::names::{Facts, Op, Portal, Prepared};
-use super::shared::{Entry, Kind, Lookup, Shared, Stmt};
+use super::shared::{Entry, Kind, Lookup, Shared, Stmt, copy_in};
 use crate::catalog::CatalogSource;
 use crate::mask::{Formats, StatementMask};
 use crate::protocol::bind_result_formats;
@@ -75,6 +75,8 @@ pub struct ClientPump<'a> {
     broken: bool,
     /// An extended-protocol message was forwarded since the last Sync.
     mid_batch: bool,
+    /// The client ended the copy data of the last `COPY ... FROM STDIN`.
+    copy_done_sent: bool,
     /// CancelRequests for this session (withdraw a held statement).
     cancels: Option<watch::Receiver<u64>>,
     shutdown: Option<watch::Receiver<bool>>,
@@ -118,6 +120,7 @@ impl<'a> ClientPump<'a> {
             unsettled_opaque: false,
             broken: false,
             mid_batch: false,
+            copy_done_sent: true,
             cancels: None,
             shutdown: None,
             held: watch::Sender::new(false),
@@ -275,6 +278,16 @@ impl<'a> ClientPump<'a> {
                     "a simple Query or FunctionCall inside an unfinished extended-protocol batch",
                 ));
             }
+            b'Q' | b'F' | b'P' | b'B' | b'E' | b'D' | b'C'
+                if self.shared.copy_in() == copy_in::ACTIVE && !self.copy_done_sent =>
+            {
+                // The target would end the session for it; so does Vigil,
+                // rather than wait for answers that will not come.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a command message during COPY FROM STDIN",
+                ));
+            }
             b'P' | b'B' | b'E' | b'D' | b'C' => self.mid_batch = true,
             b'S' => self.mid_batch = false,
             _ => {}
@@ -289,14 +302,29 @@ impl<'a> ClientPump<'a> {
                 self.expect(Kind::Describe, Vec::new());
                 self.out.raw(&frame);
             }
+            b'S' if self.shared.copy_in() == copy_in::ACTIVE && !self.copy_done_sent => {
+                // The target reads copy data and ignores this Sync.
+                self.out.raw(&frame);
+            }
             b'S' => {
-                self.expect(Kind::Sync, Vec::new());
+                // Between a COPY FROM STDIN and the end of its data, a Sync
+                // counts only if the copy never starts.
+                let kind = if self.shared.copy_in() == copy_in::EXPECTED && !self.copy_done_sent {
+                    Kind::CopySync
+                } else {
+                    Kind::Sync
+                };
+                self.expect(kind, Vec::new());
                 self.batch_refused = false;
                 self.unsettled_opaque = false;
                 self.out.raw(&frame);
                 self.batch += 1;
             }
-            b'H' | b'd' | b'c' | b'f' => self.out.raw(&frame),
+            b'c' | b'f' => {
+                self.copy_done_sent = true;
+                self.out.raw(&frame);
+            }
+            b'H' | b'd' => self.out.raw(&frame),
             b'F' => {
                 // Fast-path function calls name a function by OID with no SQL
                 // to analyse (lo_import, ...): refused, fail closed.
@@ -327,10 +355,16 @@ impl<'a> ClientPump<'a> {
 
     /// Queues what the target will answer for the message being forwarded.
     fn expect(&mut self, kind: Kind, ops: Vec<Op>) {
+        self.expect_guarded(kind, ops, false);
+    }
+
+    /// [`Self::expect`] for a Parse or Bind whose error may quote data.
+    fn expect_guarded(&mut self, kind: Kind, ops: Vec<Op>, guarded: bool) {
         let entry = Entry {
             batch: self.batch,
             kind,
             ops,
+            guarded,
         };
         if !self.shared.push(entry) {
             self.broken = true;
@@ -367,6 +401,7 @@ impl<'a> ClientPump<'a> {
                         });
                     }
                     self.note_settings(&facts);
+                    self.note_copy_in(&facts);
                     self.forward(&permit, &frame, Kind::Query(stmts), query_ops);
                 }
                 Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
@@ -464,7 +499,8 @@ impl<'a> ClientPump<'a> {
             sql_level: false,
             ops,
         });
-        self.expect(Kind::Parse, vec![Op::Parse { name, prepared }]);
+        let guarded = prepared.facts.iter().any(|f| self.guarded(f));
+        self.expect_guarded(Kind::Parse, vec![Op::Parse { name, prepared }], guarded);
         self.out.raw(&frame);
         Ok(())
     }
@@ -532,7 +568,25 @@ impl<'a> ClientPump<'a> {
             // and any Execute of it is refused.
             Lookup::Missing | Lookup::Wait => Op::ClosePortal(portal_name),
         };
-        self.expect(Kind::Bind, vec![op]);
+        // Planning at Bind evaluates functions over constants: errors may
+        // quote data, and user code may open or close cursors.
+        let (guarded, ran_code) = match &op {
+            Op::Bind { portal, .. } => (
+                portal.prepared.facts.iter().any(|f| self.guarded(f)),
+                portal
+                    .prepared
+                    .ops
+                    .iter()
+                    .any(|o| matches!(o, Op::ForgetPortals)),
+            ),
+            _ => (self.session.mask.has_column_rules(), false),
+        };
+        let ops = if ran_code {
+            vec![Op::ForgetPortals, op]
+        } else {
+            vec![op]
+        };
+        self.expect_guarded(Kind::Bind, ops, guarded);
         self.out.raw(&frame);
         Ok(())
     }
@@ -595,6 +649,7 @@ impl<'a> ClientPump<'a> {
                     ..stmt
                 };
                 self.note_settings(&prepared.facts);
+                self.note_copy_in(&prepared.facts);
                 self.forward(&permit, &frame, Kind::Execute(stmt), Vec::new());
             }
             Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
@@ -650,6 +705,15 @@ impl<'a> ClientPump<'a> {
         if let Some(f) = facts.iter().find(|f| !f.read_only) {
             self.unsettled = Some(self.batch);
             self.unsettled_opaque |= !ops::is_plain_dml(f);
+        }
+    }
+
+    /// A `COPY ... FROM STDIN` about to be forwarded: until the client ends
+    /// its data, a Sync may be ignored by the target (see `Kind::CopySync`).
+    fn note_copy_in(&mut self, facts: &[SqlFacts]) {
+        if facts.iter().any(|f| f.kind == "copy" && f.writes) {
+            self.copy_done_sent = false;
+            self.shared.copy_in_expected();
         }
     }
 

@@ -249,6 +249,7 @@ impl<'a> ServerPump<'a> {
                     m.row_types = mask::row_types(message).ok();
                 }
             }
+            b'G' => self.shared.copy_in_started(),
             b'H' => {
                 if let Some(m) = self.masking.as_mut() {
                     let mask = current_mask(&mut m.current, self.shared, &m.unknown);

@@ -47,6 +47,10 @@ pub enum Kind {
     Execute(Stmt),
     Query(VecDeque<Stmt>),
     Sync,
+    /// A Sync sent after a `COPY ... FROM STDIN` and before its data: the
+    /// target ignores it if the copy starts (CopyInResponse drops it here),
+    /// and answers it if the copy fails first.
+    CopySync,
     /// An injected marker that fails; its error is replaced by this one.
     Refusal {
         error: Bytes,
@@ -59,6 +63,9 @@ pub struct Entry {
     pub kind: Kind,
     /// Applied when the target confirms the message (Query: at its end).
     pub ops: Vec<Op>,
+    /// Parse, Bind, Describe, Close: an error may quote data (planning at
+    /// Bind runs functions over constants). Statements carry their own.
+    pub guarded: bool,
 }
 
 impl Entry {
@@ -66,6 +73,7 @@ impl Entry {
         matches!(
             self.kind,
             Kind::Sync
+                | Kind::CopySync
                 | Kind::Query(_)
                 | Kind::Refusal {
                     ends_batch: true,
@@ -143,8 +151,18 @@ struct Inner {
     answered: u64,
 }
 
+/// Where a `COPY ... FROM STDIN` stands, as the target answered it.
+pub mod copy_in {
+    pub const NONE: u8 = 0;
+    /// Forwarded; the target has not said whether it started.
+    pub const EXPECTED: u8 = 1;
+    /// CopyInResponse came: the target reads copy data and ignores Sync.
+    pub const ACTIVE: u8 = 2;
+}
+
 pub struct Shared {
     txn: AtomicU8,
+    copy_in: AtomicU8,
     inner: Mutex<Inner>,
     answered: watch::Sender<u64>,
     /// The lexing setting the target reported that Vigil does not
@@ -161,6 +179,7 @@ impl Default for Shared {
     fn default() -> Self {
         Self {
             txn: AtomicU8::new(txn::IDLE),
+            copy_in: AtomicU8::new(copy_in::NONE),
             inner: Mutex::new(Inner::default()),
             answered: watch::Sender::new(0),
             lexing: Mutex::new(None),
@@ -189,6 +208,25 @@ impl Shared {
 
     pub fn txn(&self) -> u8 {
         self.txn.load(Ordering::Acquire)
+    }
+
+    pub fn copy_in(&self) -> u8 {
+        self.copy_in.load(Ordering::Acquire)
+    }
+
+    /// The client pump forwarded a `COPY ... FROM STDIN`.
+    pub fn copy_in_expected(&self) {
+        self.copy_in.store(copy_in::EXPECTED, Ordering::Release);
+    }
+
+    /// CopyInResponse: the Syncs sent since the COPY are ignored by the target.
+    pub fn copy_in_started(&self) {
+        self.copy_in.store(copy_in::ACTIVE, Ordering::Release);
+        self.with(|i| i.queue.retain(|e| !matches!(e.kind, Kind::CopySync)));
+    }
+
+    fn copy_in_over(&self) {
+        self.copy_in.store(copy_in::NONE, Ordering::Release);
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
@@ -323,6 +361,7 @@ impl Shared {
     /// CommandComplete (`applied`: its name changes hold), EmptyQuery or
     /// PortalSuspended: the running statement is done.
     pub fn complete(&self, applied: bool) -> Result<Option<Done>, Desync> {
+        self.copy_in_over();
         self.with(|i| {
             let stmt = match i.queue.front_mut().map(|e| &mut e.kind) {
                 Some(Kind::Execute(_)) => match i.queue.pop_front().map(|e| e.kind) {
@@ -352,6 +391,7 @@ impl Shared {
 
     /// An ErrorResponse: what it answers, and how to show it.
     pub fn error(&self, guard_unknown: bool) -> ErrorRoute {
+        self.copy_in_over();
         self.with(|i| {
             let Some(entry) = i.queue.front_mut() else {
                 // Not an answer to anything sent (a FATAL at idle).
@@ -366,6 +406,9 @@ impl Shared {
                     // The Query stops here; ReadyForQuery ends it.
                     let stmt = stmts.pop_front();
                     stmts.clear();
+                    if let Some(s) = &stmt {
+                        forget_portals_if_code_ran(&mut i.names, &s.ops);
+                    }
                     return ErrorRoute::Target {
                         guarded: stmt.as_ref().map_or(guard_unknown, |s| s.guarded),
                         done: stmt.and_then(|s| {
@@ -377,7 +420,7 @@ impl Shared {
                         }),
                     };
                 }
-                Kind::Sync => {
+                Kind::Sync | Kind::CopySync => {
                     // An error while the target syncs (a deferred constraint
                     // at the implicit commit): ReadyForQuery still follows.
                     return ErrorRoute::Target {
@@ -400,6 +443,7 @@ impl Shared {
                                 batch,
                                 kind: Kind::Sync,
                                 ops: Vec::new(),
+                                guarded: false,
                             });
                         }
                         ErrorRoute::Replace(error)
@@ -407,17 +451,28 @@ impl Shared {
                     Some(Entry {
                         kind: Kind::Execute(s),
                         ..
-                    }) => ErrorRoute::Target {
-                        guarded: s.guarded,
-                        done: s.seq.map(|seq| Done {
-                            seq,
-                            started: s.started,
-                            ddl: false,
-                        }),
-                    },
-                    _ => ErrorRoute::Target {
+                    }) => {
+                        forget_portals_if_code_ran(&mut i.names, &s.ops);
+                        ErrorRoute::Target {
+                            guarded: s.guarded,
+                            done: s.seq.map(|seq| Done {
+                                seq,
+                                started: s.started,
+                                ddl: false,
+                            }),
+                        }
+                    }
+                    Some(entry) => {
+                        // A failed Bind may still have run code while planning.
+                        forget_portals_if_code_ran(&mut i.names, &entry.ops);
+                        ErrorRoute::Target {
+                            done: None,
+                            guarded: entry.guarded,
+                        }
+                    }
+                    None => ErrorRoute::Target {
                         done: None,
-                        guarded: false,
+                        guarded: guard_unknown,
                     },
                 },
             };
@@ -435,6 +490,7 @@ impl Shared {
     /// are dropped unapplied; portals die with their transaction.
     pub fn ready(&self, status: u8) -> Result<(), Desync> {
         self.txn.store(status, Ordering::Release);
+        self.copy_in_over();
         let answered = self
             .with(|i| {
                 loop {
@@ -459,6 +515,14 @@ impl Shared {
             .unwrap_or(Err(Desync("state lock")))?;
         self.answered.send_replace(answered);
         Ok(())
+    }
+}
+
+/// Code ran that may have opened or closed cursors by any name (a failed
+/// statement still ran until it failed; a failed Bind may have planned).
+fn forget_portals_if_code_ran(names: &mut Names, ops: &[Op]) {
+    if ops.iter().any(|o| matches!(o, Op::ForgetPortals)) {
+        names.apply(&Op::ForgetPortals);
     }
 }
 
