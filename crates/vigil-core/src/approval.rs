@@ -77,8 +77,11 @@ pub struct ApprovalRecord {
     pub statement: String,
     /// Hex SHA-256 of the extended protocol's parameter bytes (of nothing for a simple query).
     pub params_sha256: String,
-    /// Statement kinds, comma separated (`delete`, `update`, ...).
-    pub kind: String,
+    /// The statement kinds of the operation, in order (`delete`, `update`,
+    /// ...). Stored and recorded as one comma-separated `kind` string, as
+    /// every record before this list was; either form is read.
+    #[serde(rename = "kind", with = "kinds")]
+    pub kinds: Vec<String>,
     pub tables_written: Vec<String>,
     /// How long an approval stays usable once given (retry mode).
     pub valid_for_ms: i64,
@@ -135,4 +138,56 @@ pub struct GrantRecord {
     pub revoked_at_ms: Option<i64>,
     #[serde(default)]
     pub revoked_by: Option<String>,
+}
+
+/// An approval's statement kinds as the store and the ledger keep them: one
+/// comma-separated string (so records and ledger hashes stay as they were);
+/// a list is read too.
+mod kinds {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kinds: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&kinds.join(","))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Joined(String),
+        List(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Stored::deserialize(d)? {
+            Stored::Joined(s) if s.is_empty() => Vec::new(),
+            Stored::Joined(s) => s.split(',').map(|k| k.trim().to_string()).collect(),
+            Stored::List(l) => l,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_kinds_are_a_list_stored_comma_joined() {
+        let json = serde_json::json!({
+            "id": "ap_1", "status": "pending", "created_at_ms": 1, "expires_at_ms": 2,
+            "principal": "bot", "principal_kind": "agent", "session": null,
+            "connection": "shop", "rule": "r", "reason": "why", "reviewers": ["dba"],
+            "mode": "hold", "statement": "DELETE FROM t; UPDATE t SET a = 1",
+            "params_sha256": "", "kind": "delete,update", "tables_written": [],
+            "valid_for_ms": 0
+        });
+        let a: ApprovalRecord = serde_json::from_value(json.clone()).expect("old row");
+        assert_eq!(a.kinds, ["delete", "update"]);
+        assert_eq!(a.status, ApprovalStatus::Pending);
+        let back = serde_json::to_value(&a).expect("encode");
+        assert_eq!(back["kind"], "delete,update");
+        let mut listed = json;
+        listed["kind"] = serde_json::json!(["delete"]);
+        let b: ApprovalRecord = serde_json::from_value(listed).expect("list");
+        assert_eq!(b.kinds, ["delete"]);
+    }
 }

@@ -15,10 +15,36 @@ pub struct Event {
     pub body: EventBody,
 }
 
+/// What the ledger says the guard answered: `allow`, `deny` or `review`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    Allow,
+    Deny,
+    Review,
+}
+
+impl VerdictKind {
+    /// The ledger's (and the metrics label's) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Allow => "allow",
+            VerdictKind::Deny => "deny",
+            VerdictKind::Review => "review",
+        }
+    }
+}
+
+impl std::fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A verdict as the ledger keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerdictRecord {
-    pub verdict: String,
+    pub verdict: VerdictKind,
     pub rule: String,
     pub reason: Option<String>,
 }
@@ -30,7 +56,7 @@ impl From<&Verdict> for VerdictRecord {
             Verdict::Deny { reason, .. } | Verdict::Review { reason, .. } => Some(reason.clone()),
         };
         VerdictRecord {
-            verdict: v.label().to_string(),
+            verdict: v.kind(),
             rule: v.rule().to_string(),
             reason,
         }
@@ -103,7 +129,7 @@ pub enum EventBody {
     ApprovalDecided {
         id: String,
         /// `approved`, `denied`, `expired`, `withdrawn` or `used`.
-        status: String,
+        status: crate::ApprovalStatus,
         /// The reviewer's name; `None` when nobody decided (timeout, withdrawal).
         reviewer: Option<String>,
         reason: Option<String>,

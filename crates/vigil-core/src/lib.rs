@@ -15,7 +15,9 @@ mod verdict;
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
 pub use approval::{ApprovalRecord, ApprovalStatus, GrantRecord};
 pub use connection_kind::ConnectionKind;
-pub use event::{Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictRecord};
+pub use event::{
+    Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictKind, VerdictRecord,
+};
 pub use principal::{IdentityKey, Principal, PrincipalKind};
 pub use secret::Secret;
 pub use verdict::{ReviewMode, Verdict};

@@ -1,3 +1,4 @@
+use crate::VerdictKind;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -42,11 +43,15 @@ impl Verdict {
         }
     }
 
-    pub fn label(&self) -> &'static str {
+    pub fn kind(&self) -> VerdictKind {
         match self {
-            Verdict::Allow { .. } => "allow",
-            Verdict::Deny { .. } => "deny",
-            Verdict::Review { .. } => "review",
+            Verdict::Allow { .. } => VerdictKind::Allow,
+            Verdict::Deny { .. } => VerdictKind::Deny,
+            Verdict::Review { .. } => VerdictKind::Review,
         }
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.kind().as_str()
     }
 }

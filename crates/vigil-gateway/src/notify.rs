@@ -63,7 +63,7 @@ async fn run(
                 continue;
             }
         };
-        for hook in webhooks.iter().filter(|w| w.wants(notice.event)) {
+        for hook in webhooks.iter().filter(|w| w.wants(notice.event.as_str())) {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };
@@ -120,7 +120,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 fn payload(n: &ApprovalNotice) -> Value {
     json!({
-        "event": n.event,
+        "event": n.event.as_str(),
         "text": text(n),
         "approval": n.approval,
         "grant": n.grant,
@@ -129,7 +129,7 @@ fn payload(n: &ApprovalNotice) -> Value {
 
 /// One line a chat channel shows.
 fn text(n: &ApprovalNotice) -> String {
-    match (n.event, &n.approval, &n.grant) {
+    match (n.event.as_str(), &n.approval, &n.grant) {
         ("approval_requested", Some(a), _) => format!(
             "Vigil: {} ({}) asks to run on {} (rule '{}': {}): `{}` — approve with `vigil approvals approve {}` (reviewers: {})",
             a.principal,

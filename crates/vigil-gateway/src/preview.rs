@@ -14,8 +14,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use vigil_core::ApprovalRecord;
-use vigil_guard::{Guard, Previewer};
-use vigil_pg::backend::{UpstreamConfig, explain_json};
+use vigil_guard::{Binding, Guard, Previewer};
+use vigil_pg::backend::{UpstreamConfig, explain_json, param_types_of_hint};
 
 /// The whole preview (connect, login, EXPLAIN) must finish within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,7 +59,7 @@ impl ExplainPreviewer {
     }
 
     fn plan(&self, a: &ApprovalRecord) -> Plan {
-        let kinds: Vec<&str> = a.kind.split(',').map(str::trim).collect();
+        let kinds: Vec<&str> = a.kinds.iter().map(|k| k.trim()).collect();
         if kinds.is_empty() || !kinds.iter().all(|k| DML.contains(k)) {
             return Plan::Skip;
         }
@@ -74,7 +74,7 @@ impl ExplainPreviewer {
 }
 
 impl Previewer for ExplainPreviewer {
-    fn preview(&self, approval: &ApprovalRecord, params: &[u8], param_types: &[u32]) {
+    fn preview(&self, approval: &ApprovalRecord, binding: Binding<'_>) {
         let plan = self.plan(approval);
         if plan == Plan::Skip {
             return;
@@ -87,8 +87,8 @@ impl Previewer for ExplainPreviewer {
         };
         let id = approval.id.clone();
         let statement = approval.statement.clone();
-        let params = params.to_vec();
-        let param_types = param_types.to_vec();
+        let params = binding.values.to_vec();
+        let param_types = param_types_of_hint(binding.hint);
         let upstream = self.upstreams.get(&approval.connection).cloned();
         let permit = self.running.clone().try_acquire_owned();
         runtime.spawn(async move {

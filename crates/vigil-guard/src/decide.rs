@@ -1,10 +1,13 @@
+//! The one decision entry point, for every kind of action: policy, the
+//! review step, and the ledger, before anything is forwarded.
+
 use crate::approvals::{Hold, Reviewed};
-use crate::metrics::VerdictLabel;
-use crate::{Guard, GuardError, SessionCtx};
+use crate::ledger::Recorded;
+use crate::{Binding, Guard, GuardError, Refusal, SessionCtx, Unpolicied};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 use vigil_core::{
-    Action, ActionKind, EventBody, SqlFacts, StatementOutcome, Verdict, VerdictRecord,
+    Action, ActionKind, EventBody, StatementOutcome, Verdict, VerdictKind, VerdictRecord,
 };
 use vigil_policy::EvalInput;
 
@@ -38,20 +41,6 @@ pub struct Permit {
     pub seqs: Vec<i64>,
 }
 
-/// Why an action was refused, in words a client may see.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub rule: String,
-    pub reason: String,
-}
-
-impl Refusal {
-    /// The message ARCHITECTURE.md fixes for every protocol.
-    pub fn message(&self) -> String {
-        format!("vigil: denied by rule '{}': {}", self.rule, self.reason)
-    }
-}
-
 #[derive(Debug)]
 pub enum Decision {
     Allowed(Permit),
@@ -61,65 +50,48 @@ pub enum Decision {
 }
 
 impl Guard {
-    /// Decides a message of one or more SQL statements. Each statement is
-    /// evaluated; if any is refused the message is refused whole. Every
-    /// statement's decision is durable in the ledger before this returns.
-    pub async fn decide_sql(
+    /// Decides the actions of one client message (one or more statements,
+    /// say), bound to `binding`. Each action is evaluated; if any is refused
+    /// the message is refused whole. Every action's decision is durable in
+    /// the ledger before this returns.
+    pub async fn decide(
         &self,
         session: &SessionCtx,
-        statements: &[SqlFacts],
-    ) -> Result<Decision, GuardError> {
-        self.decide_sql_bound(session, statements, &[]).await
-    }
-
-    /// [`Guard::decide_sql`] for statements with parameters (the extended
-    /// protocol's Bind): an approval binds their bytes too.
-    pub async fn decide_sql_bound(
-        &self,
-        session: &SessionCtx,
-        statements: &[SqlFacts],
-        params: &[u8],
-    ) -> Result<Decision, GuardError> {
-        self.decide_sql_typed(session, statements, params, &[])
-            .await
-    }
-
-    /// [`Guard::decide_sql_bound`] with the parameter type OIDs the client's
-    /// Parse declared, for the reviewer's preview (which re-plans the
-    /// statement with the same values, so needs the same types).
-    pub async fn decide_sql_typed(
-        &self,
-        session: &SessionCtx,
-        statements: &[SqlFacts],
-        params: &[u8],
-        param_types: &[u32],
+        actions: Vec<ActionKind>,
+        binding: Binding<'_>,
     ) -> Result<Decision, GuardError> {
         if let Some(ended) = self.credential_refusal(session).await {
-            return self.refuse_all(session, statements, ended).await;
+            return self.refuse_all(session, &actions, ended).await;
         }
         let started = Instant::now();
         let now = SystemTime::now();
-        let mut verdicts = Vec::with_capacity(statements.len());
+        let mut verdicts = Vec::with_capacity(actions.len());
         let mut refusal = None;
-        for facts in statements {
-            let action = Action {
+        let actions: Vec<Action> = actions
+            .into_iter()
+            .map(|kind| Action {
                 connection: session.connection.clone(),
-                kind: ActionKind::Sql(facts.clone()),
-            };
-            let evaluation = self.policies.evaluate(&EvalInput {
-                principal: &session.principal,
-                action: &action,
-                now,
-            });
-            let verdict = evaluation.verdict;
+                kind,
+            })
+            .collect();
+        for action in &actions {
+            let verdict = self
+                .policies
+                .evaluate(&EvalInput {
+                    principal: &session.principal,
+                    action,
+                    now,
+                })
+                .verdict;
             if refusal.is_none() {
                 refusal = refusal_of(&verdict);
             }
             verdicts.push(verdict);
         }
+        let actions: Vec<ActionKind> = actions.into_iter().map(|a| a.kind).collect();
         let (covered, held) = match &refusal {
             None => match self
-                .review_step(session, statements, &verdicts, params, param_types)
+                .review_step(session, &actions, &verdicts, binding)
                 .await?
             {
                 Some(Reviewed::Covered { reason }) => (Some(reason), None),
@@ -134,11 +106,11 @@ impl Guard {
         };
         // A refused message records every statement as refused by the same
         // rule: none of them runs.
-        let mut seqs = Vec::with_capacity(statements.len());
-        for (facts, verdict) in statements.iter().zip(&verdicts) {
+        let mut seqs = Vec::with_capacity(actions.len());
+        for (action, verdict) in actions.iter().zip(&verdicts) {
             let decision = match &refusal {
                 Some(r) if matches!(verdict, Verdict::Allow { .. }) => VerdictRecord {
-                    verdict: "deny".into(),
+                    verdict: VerdictKind::Deny,
                     rule: r.rule.clone(),
                     reason: Some(format!(
                         "another statement of the same message was refused: {}",
@@ -152,31 +124,19 @@ impl Guard {
                     held.as_deref(),
                 ),
             };
-            let label = if decision.verdict == "allow" {
-                "allow"
-            } else if verdict.label() == "review" {
-                "review"
-            } else {
-                "deny"
+            let label = match (decision.verdict, verdict.kind()) {
+                (VerdictKind::Allow, _) => VerdictKind::Allow,
+                (_, VerdictKind::Review) => VerdictKind::Review,
+                _ => VerdictKind::Deny,
             };
-            self.metrics
-                .statements
-                .get_or_create(&VerdictLabel { verdict: label })
-                .inc();
-            let event = session.event(EventBody::Statement {
-                connection: session.connection.name.clone(),
-                text: recorded_text(&facts.text, decision.verdict == "allow"),
-                kind: facts.kind.clone(),
-                tables_read: facts.tables_read.clone(),
-                tables_written: facts.tables_written.clone(),
-                decision,
-            });
-            let appended = self.store.append(event).await.map_err(GuardError::Ledger)?;
-            seqs.push(appended.seq);
+            seqs.push(
+                self.record_statement(session, Recorded::of(action), decision, label)
+                    .await?,
+            );
         }
         session
             .statements
-            .fetch_add(statements.len() as u64, Ordering::Relaxed);
+            .fetch_add(actions.len() as u64, Ordering::Relaxed);
         self.metrics
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -193,10 +153,9 @@ impl Guard {
     async fn review_step(
         &self,
         session: &SessionCtx,
-        statements: &[SqlFacts],
+        actions: &[ActionKind],
         verdicts: &[Verdict],
-        params: &[u8],
-        param_types: &[u32],
+        binding: Binding<'_>,
     ) -> Result<Option<Reviewed>, GuardError> {
         let Some(first) = verdicts
             .iter()
@@ -210,7 +169,7 @@ impl Guard {
             .map(Verdict::rule)
             .collect();
         rules.dedup();
-        self.review(session, statements, first, &rules, params, param_types)
+        self.review(session, actions, first, &rules, binding)
             .await
             .map(Some)
     }
@@ -220,51 +179,38 @@ impl Guard {
     pub(crate) async fn record_covered(
         &self,
         session: &SessionCtx,
-        statements: &[SqlFacts],
+        actions: &[ActionKind],
         rule: &str,
         reason: &str,
     ) -> Result<Decision, GuardError> {
-        let mut seqs = Vec::with_capacity(statements.len());
-        for facts in statements {
-            self.metrics
-                .statements
-                .get_or_create(&VerdictLabel { verdict: "allow" })
-                .inc();
-            let event = session.event(EventBody::Statement {
-                connection: session.connection.name.clone(),
-                text: recorded_text(&facts.text, true),
-                kind: facts.kind.clone(),
-                tables_read: facts.tables_read.clone(),
-                tables_written: facts.tables_written.clone(),
-                decision: VerdictRecord {
-                    verdict: "allow".into(),
-                    rule: rule.to_string(),
-                    reason: Some(reason.to_string()),
-                },
-            });
+        let mut seqs = Vec::with_capacity(actions.len());
+        for action in actions {
+            let decision = VerdictRecord {
+                verdict: VerdictKind::Allow,
+                rule: rule.to_string(),
+                reason: Some(reason.to_string()),
+            };
             seqs.push(
-                self.store
-                    .append(event)
-                    .await
-                    .map_err(GuardError::Ledger)?
-                    .seq,
+                self.record_statement(session, Recorded::of(action), decision, VerdictKind::Allow)
+                    .await?,
             );
         }
         Ok(Decision::Allowed(Permit { seqs }))
     }
 
-    /// Evaluates policy without recording anything: for protocol steps that
-    /// run nothing (PostgreSQL's Parse), so that a refusal comes early. The
-    /// execution itself still goes through [`Guard::decide_sql`].
-    pub fn preview_sql(&self, session: &SessionCtx, statements: &[SqlFacts]) -> Option<Refusal> {
+    /// What policy says of `actions` now, recording nothing and permitting
+    /// nothing: for protocol steps that run nothing (PostgreSQL's Parse,
+    /// MCP's listing of readable tables), so that a refusal comes early.
+    /// Whatever runs still goes through [`Guard::decide`].
+    pub fn would_refuse(&self, session: &SessionCtx, actions: &[ActionKind]) -> Option<Refusal> {
         if let Some(expired) = session.credential_expired() {
             return Some(expired);
         }
         let now = SystemTime::now();
-        statements.iter().find_map(|facts| {
+        actions.iter().find_map(|kind| {
             let action = Action {
                 connection: session.connection.clone(),
-                kind: ActionKind::Sql(facts.clone()),
+                kind: kind.clone(),
             };
             refusal_of(
                 &self
@@ -279,52 +225,33 @@ impl Guard {
         })
     }
 
-    /// Records a statement that was refused before policy could see it (it
-    /// could not be analysed): fail closed, and say why.
-    pub async fn refuse_unanalysable(
+    /// Refuses and records an operation that policy cannot speak about: one
+    /// that could not be analysed, a protocol step with no statement to
+    /// analyse (a fast-path function call, an Execute of a portal the
+    /// gateway never saw) or one past a resource limit. Front-ends ask for
+    /// these here so every refusal is in the ledger.
+    pub async fn refuse(
         &self,
         session: &SessionCtx,
-        text: &str,
-        error: &str,
-    ) -> Result<Refusal, GuardError> {
-        let reason = format!("the statement could not be analysed: {error}");
-        self.refuse_unpolicied(session, text, "unknown", "analysis", &reason)
-            .await
-    }
-
-    /// Refuses and records an operation that policy cannot speak about: a
-    /// protocol step with no statement to analyse (a fast-path function call,
-    /// an Execute of a portal the gateway never saw) or one past a resource
-    /// limit. Front-ends ask for these here so every refusal is in the ledger.
-    pub async fn refuse_unpolicied(
-        &self,
-        session: &SessionCtx,
-        text: &str,
-        kind: &str,
-        rule: &str,
-        reason: &str,
+        what: Unpolicied<'_>,
     ) -> Result<Refusal, GuardError> {
         let refusal = Refusal {
-            rule: rule.into(),
-            reason: reason.into(),
+            class: what.class,
+            rule: what.class.rule().to_string(),
+            reason: what.reason,
         };
-        self.metrics
-            .statements
-            .get_or_create(&VerdictLabel { verdict: "deny" })
-            .inc();
-        let event = session.event(EventBody::Statement {
-            connection: session.connection.name.clone(),
-            text: recorded_text(text, false),
-            kind: kind.into(),
-            tables_read: vec![],
-            tables_written: vec![],
-            decision: VerdictRecord {
-                verdict: "deny".into(),
-                rule: refusal.rule.clone(),
-                reason: Some(refusal.reason.clone()),
-            },
-        });
-        self.store.append(event).await.map_err(GuardError::Ledger)?;
+        let decision = VerdictRecord {
+            verdict: VerdictKind::Deny,
+            rule: refusal.rule.clone(),
+            reason: Some(refusal.reason.clone()),
+        };
+        self.record_statement(
+            session,
+            Recorded::bare(what.text, what.kind),
+            decision,
+            VerdictKind::Deny,
+        )
+        .await?;
         Ok(refusal)
     }
 
@@ -344,39 +271,6 @@ impl Guard {
     }
 }
 
-/// Bytes of a refused statement's text the ledger keeps: a client may send
-/// refused statements as large as a protocol message (64 MiB for
-/// PostgreSQL) as often as it likes, and none of them ran.
-const REFUSED_TEXT_KEPT: usize = 4 * 1024;
-/// Bytes of an allowed statement's text the ledger keeps: what ran on the
-/// target, whole, unless it is a bulk load past this.
-const ALLOWED_TEXT_KEPT: usize = 1024 * 1024;
-
-/// The statement text a ledger event keeps: whole when short, else its
-/// first bytes (cut on a character boundary), its length and its SHA-256,
-/// so a copy of the full text can still be matched against the record.
-fn recorded_text(text: &str, allowed: bool) -> String {
-    let keep = if allowed {
-        ALLOWED_TEXT_KEPT
-    } else {
-        REFUSED_TEXT_KEPT
-    };
-    if text.len() <= keep {
-        return text.to_string();
-    }
-    let mut cut = keep;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    format!(
-        "{}… [vigil: {} bytes, sha256 {}]",
-        &text[..cut],
-        text.len(),
-        hex::encode(digest.as_ref())
-    )
-}
-
 /// How the ledger records a statement after the review step.
 fn reviewed_record(
     verdict: &Verdict,
@@ -388,13 +282,16 @@ fn reviewed_record(
         return VerdictRecord::from(verdict);
     };
     let (verdict, reason) = match (covered, refusal, held) {
-        (Some(how), _, _) => ("allow", how.to_string()),
-        (_, _, Some(h)) => ("review", format!("held for approval {}", h.approval.id)),
-        (_, Some(r), _) => ("review", r.reason.clone()),
+        (Some(how), _, _) => (VerdictKind::Allow, how.to_string()),
+        (_, _, Some(h)) => (
+            VerdictKind::Review,
+            format!("held for approval {}", h.approval.id),
+        ),
+        (_, Some(r), _) => (VerdictKind::Review, r.reason.clone()),
         _ => return VerdictRecord::from(verdict),
     };
     VerdictRecord {
-        verdict: verdict.into(),
+        verdict,
         rule: rule.clone(),
         reason: Some(reason),
     }
@@ -404,36 +301,7 @@ fn reviewed_record(
 fn refusal_of(verdict: &Verdict) -> Option<Refusal> {
     match verdict {
         Verdict::Allow { .. } => None,
-        Verdict::Deny { rule, reason } => Some(Refusal {
-            rule: rule.clone(),
-            reason: reason.clone(),
-        }),
+        Verdict::Deny { rule, reason } => Some(Refusal::policy(rule.clone(), reason.clone())),
         Verdict::Review { .. } => None,
-    }
-}
-
-#[cfg(test)]
-mod recorded_text_tests {
-    use super::{REFUSED_TEXT_KEPT, recorded_text};
-
-    #[test]
-    fn refused_text_past_4_kib_keeps_a_prefix_its_length_and_hash() {
-        let short = "SELECT 1";
-        assert_eq!(recorded_text(short, false), short);
-        // A multi-byte character straddles the cut: the prefix stops before it.
-        let long = format!(
-            "{}é{}",
-            "x".repeat(REFUSED_TEXT_KEPT - 1),
-            "y".repeat(1 << 20)
-        );
-        let kept = recorded_text(&long, false);
-        assert!(kept.len() < REFUSED_TEXT_KEPT + 120, "{}", kept.len());
-        assert!(kept.starts_with(&"x".repeat(REFUSED_TEXT_KEPT - 1)));
-        assert!(kept.contains(&format!("[vigil: {} bytes, sha256 ", long.len())));
-        let hex = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, long.as_bytes());
-        assert!(kept.contains(&hex::encode(hex.as_ref())));
-        // The same text, allowed, is kept whole (under 1 MiB + a bit it is not).
-        let allowed = "z".repeat(REFUSED_TEXT_KEPT * 2);
-        assert_eq!(recorded_text(&allowed, true), allowed);
     }
 }

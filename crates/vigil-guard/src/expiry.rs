@@ -12,12 +12,12 @@
 //! read at most once per lifetime per token, whatever the number of
 //! sessions that share it.
 
-use crate::metrics::VerdictLabel;
+use crate::ledger::Recorded;
 use crate::session::now_ms;
-use crate::{Decision, Guard, GuardError, Refusal, SessionCtx};
+use crate::{Decision, Guard, GuardError, Refusal, RefusalClass, SessionCtx};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vigil_core::{EventBody, SqlFacts, VerdictRecord};
+use vigil_core::{ActionKind, VerdictKind, VerdictRecord};
 use vigil_identity::IdentityError;
 
 /// The rule name of refusals for an expired or revoked credential.
@@ -76,8 +76,9 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn refusal(reason: &str) -> Refusal {
+fn refusal(class: RefusalClass, reason: &str) -> Refusal {
     Refusal {
+        class,
         rule: EXPIRED_RULE.into(),
         reason: reason.into(),
     }
@@ -90,12 +91,12 @@ impl SessionCtx {
     /// `Guard::credential_refusal`).
     pub fn credential_expired(&self) -> Option<Refusal> {
         match self.credential.state.load(Ordering::Relaxed) {
-            REVOKED => return Some(refusal(REVOKED_REASON)),
-            EXPIRED => return Some(refusal(EXPIRED_REASON)),
+            REVOKED => return Some(refusal(RefusalClass::IdentityRevoked, REVOKED_REASON)),
+            EXPIRED => return Some(refusal(RefusalClass::IdentityExpired, EXPIRED_REASON)),
             _ => {}
         }
         let deadline = self.principal.expires_at_ms?;
-        (now_ms() > deadline).then(|| refusal(EXPIRED_REASON))
+        (now_ms() > deadline).then(|| refusal(RefusalClass::IdentityExpired, EXPIRED_REASON))
     }
 }
 
@@ -120,16 +121,16 @@ impl Guard {
             }
             Err(IdentityError::Store(e)) => {
                 tracing::warn!(session = %session.id, error = %e, "could not re-check a session's credential");
-                Some(refusal(UNCHECKED_REASON))
+                Some(refusal(RefusalClass::IdentityExpired, UNCHECKED_REASON))
             }
             Err(IdentityError::Expired) => {
                 session.credential.latch(EXPIRED);
-                Some(refusal(EXPIRED_REASON))
+                Some(refusal(RefusalClass::IdentityExpired, EXPIRED_REASON))
             }
             Err(_) => {
                 tracing::info!(session = %session.id, principal = %session.principal.name, "the credential of an open session was revoked");
                 session.credential.latch(REVOKED);
-                Some(refusal(REVOKED_REASON))
+                Some(refusal(RefusalClass::IdentityRevoked, REVOKED_REASON))
             }
         }
     }
@@ -139,31 +140,21 @@ impl Guard {
     pub(crate) async fn refuse_all(
         &self,
         session: &SessionCtx,
-        statements: &[SqlFacts],
+        actions: &[ActionKind],
         refusal: Refusal,
     ) -> Result<Decision, GuardError> {
-        for facts in statements {
-            self.metrics
-                .statements
-                .get_or_create(&VerdictLabel { verdict: "deny" })
-                .inc();
-            let event = session.event(EventBody::Statement {
-                connection: session.connection.name.clone(),
-                text: facts.text.clone(),
-                kind: facts.kind.clone(),
-                tables_read: facts.tables_read.clone(),
-                tables_written: facts.tables_written.clone(),
-                decision: VerdictRecord {
-                    verdict: "deny".into(),
-                    rule: refusal.rule.clone(),
-                    reason: Some(refusal.reason.clone()),
-                },
-            });
-            self.store.append(event).await.map_err(GuardError::Ledger)?;
+        for action in actions {
+            let decision = VerdictRecord {
+                verdict: VerdictKind::Deny,
+                rule: refusal.rule.clone(),
+                reason: Some(refusal.reason.clone()),
+            };
+            self.record_statement(session, Recorded::of(action), decision, VerdictKind::Deny)
+                .await?;
         }
         session
             .statements
-            .fetch_add(statements.len() as u64, Ordering::Relaxed);
+            .fetch_add(actions.len() as u64, Ordering::Relaxed);
         tracing::info!(session = %session.id, principal = %session.principal.name, reason = %refusal.reason, "statement refused: the session's credential ended");
         Ok(Decision::Refused(refusal))
     }
@@ -222,19 +213,27 @@ mod tests {
             .open_session(principal, "shop", "postgresql", "test")
             .await
             .expect("session");
-        let select = vec![SqlFacts {
-            kind: "select".into(),
-            read_only: true,
-            text: "SELECT 1".into(),
-            ..SqlFacts::default()
-        }];
+        let select = || {
+            vec![ActionKind::Sql(vigil_core::SqlFacts {
+                kind: "select".into(),
+                read_only: true,
+                text: "SELECT 1".into(),
+                ..vigil_core::SqlFacts::default()
+            })]
+        };
         assert!(matches!(
-            g.decide_sql(&s, &select).await.expect("decide"),
+            g.decide(&s, select(), crate::Binding::NONE)
+                .await
+                .expect("decide"),
             Decision::Allowed(_)
         ));
         authority.revoke("bot").await.expect("revoke");
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let Decision::Refused(r) = g.decide_sql(&s, &select).await.expect("decide") else {
+        let Decision::Refused(r) = g
+            .decide(&s, select(), crate::Binding::NONE)
+            .await
+            .expect("decide")
+        else {
             panic!("a revoked token's session must be refused");
         };
         assert_eq!(

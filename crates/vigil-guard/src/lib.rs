@@ -7,20 +7,25 @@
 
 mod access;
 mod approvals;
+mod binding;
 mod decide;
 mod error;
 mod expiry;
+mod ledger;
 mod metrics;
+mod refusal;
 mod session;
 
 pub use approvals::{
-    ApprovalError, ApprovalNotice, Hold, MAX_PENDING_PER_PRINCIPAL, Previewer, ReviewDecision,
-    Withdrawal, effective_status,
+    ApprovalError, ApprovalNotice, Hold, MAX_PENDING_PER_PRINCIPAL, NoticeKind, Previewer,
+    ReviewDecision, Withdrawal, effective_status,
 };
-pub use decide::{Decision, Permit, Refusal};
+pub use binding::Binding;
+pub use decide::{Decision, Permit};
 pub use error::GuardError;
 pub use expiry::EXPIRED_RULE;
 pub use metrics::Metrics;
+pub use refusal::{Refusal, RefusalClass, Unpolicied};
 pub use session::SessionCtx;
 
 use std::collections::HashMap;

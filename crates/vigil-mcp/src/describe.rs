@@ -6,7 +6,7 @@
 use crate::{Mcp, outcome};
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
-use vigil_core::Principal;
+use vigil_core::{ActionKind, Principal};
 use vigil_pg::query::describe_relations;
 
 impl Mcp {
@@ -45,7 +45,11 @@ impl Mcp {
             if current.as_ref() != Some(&(schema.clone(), name.clone())) {
                 let probe = format!("SELECT * FROM {}.{}", quote(&schema), quote(&name));
                 readable = match self.analyses.analyze(&probe, &opened.catalog) {
-                    Ok(facts) => self.guard.preview_sql(session, &facts).is_none(),
+                    Ok(facts) => {
+                        let actions: Vec<ActionKind> =
+                            facts.iter().cloned().map(ActionKind::Sql).collect();
+                        self.guard.would_refuse(session, &actions).is_none()
+                    }
                     Err(_) => false,
                 };
                 current = Some((schema.clone(), name.clone()));

@@ -3,7 +3,7 @@
 //! Agents reach databases through four tools (`list_connections`,
 //! `describe_connection`, `query`, `approval_status`). Like every front-end
 //! it decides nothing: each request is authenticated by the guard's one
-//! gate, each statement goes through `guard.decide_sql` exactly as a psql
+//! gate, each statement goes through `guard.decide` exactly as a psql
 //! statement does (analysis, policy, review, ledger before forwarding), and
 //! rows are masked by the PostgreSQL front-end's own masking code.
 //!

@@ -12,8 +12,8 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use vigil_core::{Principal, StatementOutcome};
-use vigil_guard::{Decision, GuardError, SessionCtx};
+use vigil_core::{ActionKind, Principal, StatementOutcome};
+use vigil_guard::{Binding, Decision, GuardError, SessionCtx, Unpolicied};
 use vigil_pg::backend::{self, Upstream};
 use vigil_pg::protocol::MessageWriter;
 use vigil_pg::query::{Masking, QueryError, QuerySpec, bind_params, run_query};
@@ -146,7 +146,12 @@ impl Mcp {
             }
         }
         let params = bind_params(&call.parameters);
-        let permit = match self.guard.decide_sql_bound(session, &facts, &params).await {
+        let actions = facts.iter().cloned().map(ActionKind::Sql).collect();
+        let permit = match self
+            .guard
+            .decide(session, actions, Binding::new(&params))
+            .await
+        {
             Ok(Decision::Allowed(permit)) => permit,
             Ok(Decision::Refused(r)) => return outcome::denied(&r),
             Ok(Decision::Held(hold)) => {
@@ -237,7 +242,11 @@ impl Mcp {
         sql: &str,
         why: &str,
     ) -> CallToolResult {
-        match self.guard.refuse_unanalysable(session, sql, why).await {
+        match self
+            .guard
+            .refuse(session, Unpolicied::unanalysable(sql, why))
+            .await
+        {
             Ok(r) => outcome::denied(&r),
             Err(e) => {
                 tracing::error!(session = %session.id, error = %e, "mcp: ledger unavailable");

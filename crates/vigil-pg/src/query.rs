@@ -106,16 +106,17 @@ pub fn bind_params(params: &[Option<String>]) -> Vec<u8> {
 /// to the end (ReadyForQuery), masking rows and errors on the way.
 ///
 /// `permit` is the guard's decision for `spec`'s statement and parameters
-/// (from [`vigil_guard::Guard::decide_sql_bound`]): only the guard can make
+/// (from [`vigil_guard::Guard::decide`]): only the guard can make
 /// one, so a statement cannot reach the target without a recorded decision.
 ///
 /// ```no_run
-/// # use vigil_guard::{Decision, Guard, SessionCtx};
+/// # use vigil_guard::{Binding, Decision, Guard, SessionCtx};
 /// # use vigil_pg::query::{Masking, QuerySpec, bind_params, run_query};
-/// # async fn f(guard: &Guard, session: &SessionCtx, facts: &[vigil_core::SqlFacts],
+/// # async fn f(guard: &Guard, session: &SessionCtx, actions: Vec<vigil_core::ActionKind>,
 /// #            upstream: &mut vigil_pg::backend::Upstream, masking: &Masking<'_>) {
 /// let params = bind_params(&[]);
-/// let Ok(Decision::Allowed(permit)) = guard.decide_sql_bound(session, facts, &params).await
+/// let Ok(Decision::Allowed(permit)) =
+///     guard.decide(session, actions, Binding::new(&params)).await
 /// else { return };
 /// let spec = QuerySpec { sql: "SELECT 1", params: &params, max_rows: 10, max_bytes: 1 << 20 };
 /// let result = run_query(&mut upstream.stream, &permit, &spec, masking).await;

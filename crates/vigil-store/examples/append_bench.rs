@@ -39,7 +39,7 @@ fn decision(session: &str) -> Event {
             tables_read: vec!["public.pgbench_accounts".into()],
             tables_written: vec![],
             decision: VerdictRecord {
-                verdict: "allow".into(),
+                verdict: vigil_core::VerdictKind::Allow,
                 rule: "admin-all".into(),
                 reason: None,
             },

@@ -53,7 +53,7 @@ impl Guard {
             reviewer,
             EventBody::ApprovalDecided {
                 id: a.id.clone(),
-                status: to.as_str().to_string(),
+                status: to,
                 reviewer: Some(reviewer.name.clone()),
                 reason: decision.reason.clone(),
             },
@@ -79,13 +79,13 @@ impl Guard {
         tracing::info!(approval = %a.id, reviewer = %reviewer.name, status = to.as_str(), "approval decided");
         self.approvals.wake(&a.id);
         self.approvals.notify(ApprovalNotice {
-            event: "approval_decided",
+            event: NoticeKind::ApprovalDecided,
             approval: Some(decided.clone()),
             grant: grant.clone(),
         });
         if grant.is_some() {
             self.approvals.notify(ApprovalNotice {
-                event: "grant_created",
+                event: NoticeKind::GrantCreated,
                 approval: Some(decided.clone()),
                 grant,
             });
@@ -166,7 +166,7 @@ impl Guard {
             .await?
             .ok_or(ApprovalError::GrantInactive)?;
         self.approvals.notify(ApprovalNotice {
-            event: "grant_revoked",
+            event: NoticeKind::GrantRevoked,
             approval: None,
             grant: Some(revoked.clone()),
         });

@@ -12,15 +12,15 @@
 //! in-memory [`Hub`] only wakes the clients that wait on them.
 
 use crate::session::now_ms;
-use crate::{Guard, GuardError, Refusal, SessionCtx};
+use crate::{Binding, Guard, GuardError, Refusal, SessionCtx};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use vigil_core::{
-    ApprovalRecord, ApprovalStatus, Event, EventBody, GrantRecord, Principal, ReviewMode, SqlFacts,
-    Verdict,
+    ActionKind, ApprovalRecord, ApprovalStatus, Event, EventBody, GrantRecord, Principal,
+    ReviewMode, Verdict,
 };
 use vigil_store::{ApprovalStore, InsertOutcome, StoreError, Transition};
 
@@ -33,19 +33,39 @@ const POLL: Duration = Duration::from_secs(1);
 /// Something that happened to an approval or a grant, for notifications.
 #[derive(Clone, Debug)]
 pub struct ApprovalNotice {
-    /// `approval_requested`, `approval_decided`, `grant_created`, `grant_revoked`.
-    pub event: &'static str,
+    pub event: NoticeKind,
     pub approval: Option<ApprovalRecord>,
     pub grant: Option<GrantRecord>,
+}
+
+/// What an [`ApprovalNotice`] tells; its name is the webhook's `event`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    ApprovalRequested,
+    ApprovalDecided,
+    GrantCreated,
+    GrantRevoked,
+}
+
+impl NoticeKind {
+    /// The event name webhooks are configured and sent with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::ApprovalRequested => "approval_requested",
+            NoticeKind::ApprovalDecided => "approval_decided",
+            NoticeKind::GrantCreated => "grant_created",
+            NoticeKind::GrantRevoked => "grant_revoked",
+        }
+    }
 }
 
 /// Runs the target's estimate of a new request (`EXPLAIN`) and stores it.
 /// Implemented by the gateway, which can reach targets; must not block.
 pub trait Previewer: Send + Sync {
-    /// `params` is the Bind message's parameter section (formats and
-    /// values), empty for a simple query; `param_types` the type OIDs the
-    /// client's Parse declared (often none).
-    fn preview(&self, approval: &ApprovalRecord, params: &[u8], param_types: &[u32]);
+    /// `binding` is what the front-end bound the operation to (PostgreSQL:
+    /// the Bind message's parameter section as values, the type OIDs the
+    /// client's Parse declared as the hint), opaque to the guard.
+    fn preview(&self, approval: &ApprovalRecord, binding: Binding<'_>);
 }
 
 /// Wakes held statements when their request is decided.
@@ -96,7 +116,7 @@ impl Hub {
 #[derive(Debug)]
 pub struct Hold {
     pub approval: ApprovalRecord,
-    statements: Vec<SqlFacts>,
+    actions: Vec<ActionKind>,
     wake: watch::Receiver<()>,
 }
 
@@ -195,10 +215,10 @@ fn ms(d: Duration) -> i64 {
 }
 
 /// The text an approval binds: the statements of one message, as analysed.
-pub(crate) fn bound_text(statements: &[SqlFacts]) -> String {
-    statements
+pub(crate) fn bound_text(actions: &[ActionKind]) -> String {
+    actions
         .iter()
-        .map(|f| f.text.trim())
+        .map(|a| crate::ledger::Recorded::of(a).text.trim())
         .collect::<Vec<_>>()
         .join(";\n")
 }

@@ -4,16 +4,15 @@
 use super::*;
 
 impl Guard {
-    /// The review step of [`Guard::decide_sql_bound`]: `review` is the first
+    /// The review step of [`Guard::decide`]: `review` is the first
     /// review verdict of the message, `rules` every review rule in it.
     pub(crate) async fn review(
         &self,
         session: &SessionCtx,
-        statements: &[SqlFacts],
+        actions: &[ActionKind],
         review: &Verdict,
         rules: &[&str],
-        params: &[u8],
-        param_types: &[u32],
+        binding: Binding<'_>,
     ) -> Result<Reviewed, GuardError> {
         let Verdict::Review {
             rule,
@@ -35,13 +34,13 @@ impl Guard {
             &ReviewMode::Retry
         };
         let Some(store) = self.store.approvals() else {
-            return Ok(Reviewed::Refused(Refusal {
-                rule: rule.clone(),
-                reason: format!(
+            return Ok(Reviewed::Refused(Refusal::policy(
+                rule.clone(),
+                format!(
                     "{reason} (approval required from: {})",
                     reviewers.join(", ")
                 ),
-            }));
+            )));
         };
         let now = now_ms();
         let principal = &session.principal.name;
@@ -66,8 +65,8 @@ impl Guard {
                 reason: format!("grant {} by {}", g.id, g.granted_by),
             });
         }
-        let text = bound_text(statements);
-        let params_sha256 = sha256_hex(params);
+        let text = bound_text(actions);
+        let params_sha256 = sha256_hex(binding.values);
         // Retry mode: the approved identical operation passes once.
         if let Some(a) = store
             .usable_approval(&identity, connection, &text, &params_sha256, now)
@@ -99,14 +98,18 @@ impl Guard {
             mode: *mode,
             statement: text,
             params_sha256,
-            kind: statements
+            kinds: actions
                 .iter()
-                .map(|f| f.kind.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            tables_written: statements
+                .map(|a| crate::ledger::Recorded::of(a).kind.to_string())
+                .collect(),
+            tables_written: actions
                 .iter()
-                .flat_map(|f| f.tables_written.iter().cloned())
+                .flat_map(|a| {
+                    crate::ledger::Recorded::of(a)
+                        .tables_written
+                        .iter()
+                        .cloned()
+                })
                 .collect(),
             valid_for_ms: ms(*valid_for),
             preview: None,
@@ -134,25 +137,25 @@ impl Guard {
         let approval = match outcome {
             InsertOutcome::TooMany(limit) => {
                 self.approvals.unsubscribe(&record.id);
-                return Ok(Reviewed::Refused(Refusal {
-                    rule: rule.clone(),
-                    reason: format!(
+                return Ok(Reviewed::Refused(Refusal::policy(
+                    rule.clone(),
+                    format!(
                         "{reason}; {principal} already has {limit} approval requests pending, the most allowed: wait for a decision on them"
                     ),
-                }));
+                )));
             }
             InsertOutcome::Existing(a) => a,
             InsertOutcome::Created(a) => {
                 tracing::info!(approval = %a.id, principal = %a.principal, rule = %a.rule, mode = ?a.mode, "approval requested");
                 self.approvals.notify(ApprovalNotice {
-                    event: "approval_requested",
+                    event: NoticeKind::ApprovalRequested,
                     approval: Some(a.clone()),
                     grant: None,
                 });
                 if let Some(p) = &self.approvals.previewer
-                    && statements.iter().all(|f| f.writes)
+                    && actions.iter().all(writes)
                 {
-                    p.preview(&a, params, param_types);
+                    p.preview(&a, binding);
                 }
                 a
             }
@@ -160,23 +163,23 @@ impl Guard {
         Ok(match wake {
             Some(wake) => Reviewed::Held(Box::new(Hold {
                 approval,
-                statements: statements.to_vec(),
+                actions: actions.to_vec(),
                 wake,
             })),
             // Answered at once with the request (never awaited: no waker).
             None if !session.can_hold => Reviewed::Held(Box::new(Hold {
                 approval,
-                statements: statements.to_vec(),
+                actions: actions.to_vec(),
                 wake: watch::channel(()).1,
             })),
-            None => Reviewed::Refused(Refusal {
-                rule: rule.clone(),
-                reason: format!(
+            None => Reviewed::Refused(Refusal::policy(
+                rule.clone(),
+                format!(
                     "{reason}: approval {id} is pending; a member of {who} can approve it with `vigil approvals approve {id}`, then retry the same statement",
                     id = approval.id,
                     who = approval.reviewers.join(", "),
                 ),
-            }),
+            )),
         })
     }
 
@@ -225,7 +228,7 @@ impl Guard {
                 grant: None,
                 events: vec![system_event(EventBody::ApprovalDecided {
                     id: id.to_string(),
-                    status: to.as_str().to_string(),
+                    status: to,
                     reviewer: None,
                     reason: Some(reason.to_string()),
                 })],
@@ -233,11 +236,18 @@ impl Guard {
             .await?;
         if let Some(a) = &closed {
             self.approvals.notify(ApprovalNotice {
-                event: "approval_decided",
+                event: NoticeKind::ApprovalDecided,
                 approval: Some(a.clone()),
                 grant: None,
             });
         }
         Ok(closed)
+    }
+}
+
+/// Whether an action writes (only writes are previewed).
+fn writes(action: &ActionKind) -> bool {
+    match action {
+        ActionKind::Sql(f) => f.writes,
     }
 }

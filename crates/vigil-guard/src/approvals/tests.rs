@@ -39,14 +39,14 @@ pub(crate) fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) 
     Guard::new(store, policies, [shop], Arc::new(Metrics::new()))
 }
 
-pub(crate) fn delete(text: &str) -> Vec<SqlFacts> {
-    vec![SqlFacts {
+pub(crate) fn delete(text: &str) -> Vec<ActionKind> {
+    vec![ActionKind::Sql(vigil_core::SqlFacts {
         kind: "delete".into(),
         writes: true,
         tables_written: vec!["public.t".into()],
         text: text.into(),
-        ..SqlFacts::default()
-    }]
+        ..vigil_core::SqlFacts::default()
+    })]
 }
 
 async fn session(g: &Guard, who: &str) -> SessionCtx {
@@ -76,10 +76,18 @@ async fn retry_approval_binds_the_operation_and_passes_once() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let s = session(&g, "bot").await;
     let stmt = delete("DELETE FROM t WHERE id = 1");
-    let first = refused(g.decide_sql(&s, &stmt).await.expect("decide"));
+    let first = refused(
+        g.decide(&s, stmt.clone(), Binding::NONE)
+            .await
+            .expect("decide"),
+    );
     let id = id_in(&first);
     // Pending: the same operation names the same request.
-    let again = refused(g.decide_sql(&s, &stmt).await.expect("decide"));
+    let again = refused(
+        g.decide(&s, stmt.clone(), Binding::NONE)
+            .await
+            .expect("decide"),
+    );
     assert_eq!(id_in(&again), id);
 
     let yes = ReviewDecision {
@@ -102,23 +110,29 @@ async fn retry_approval_binds_the_operation_and_passes_once() {
 
     // Other parameters, other text: not covered.
     let params = refused(
-        g.decide_sql_bound(&s, &stmt, b"\x00\x01")
+        g.decide(&s, stmt.clone(), Binding::new(b"\x00\x01"))
             .await
             .expect("decide"),
     );
     assert_ne!(id_in(&params), id);
     let other = refused(
-        g.decide_sql(&s, &delete("DELETE FROM t WHERE id = 2"))
+        g.decide(&s, delete("DELETE FROM t WHERE id = 2"), Binding::NONE)
             .await
             .expect("decide"),
     );
     assert_ne!(id_in(&other), id);
     // Exactly this one passes, once.
     assert!(matches!(
-        g.decide_sql(&s, &stmt).await.expect("decide"),
+        g.decide(&s, stmt.clone(), Binding::NONE)
+            .await
+            .expect("decide"),
         Decision::Allowed(_)
     ));
-    let after = refused(g.decide_sql(&s, &stmt).await.expect("decide"));
+    let after = refused(
+        g.decide(&s, stmt.clone(), Binding::NONE)
+            .await
+            .expect("decide"),
+    );
     assert_ne!(id_in(&after), id);
 }
 
@@ -129,14 +143,18 @@ async fn pending_requests_per_principal_are_bounded() {
     let s = session(&g, "bot").await;
     for n in 0..MAX_PENDING_PER_PRINCIPAL {
         let r = refused(
-            g.decide_sql(&s, &delete(&format!("DELETE FROM t WHERE id = {n}")))
-                .await
-                .expect("decide"),
+            g.decide(
+                &s,
+                delete(&format!("DELETE FROM t WHERE id = {n}")),
+                Binding::NONE,
+            )
+            .await
+            .expect("decide"),
         );
         assert!(r.reason.contains("ap_"), "{}", r.reason);
     }
     let r = refused(
-        g.decide_sql(&s, &delete("DELETE FROM t WHERE id = -1"))
+        g.decide(&s, delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
             .await
             .expect("decide"),
     );
@@ -144,7 +162,7 @@ async fn pending_requests_per_principal_are_bounded() {
     // Another principal is not affected.
     let s2 = session(&g, "other").await;
     let r = refused(
-        g.decide_sql(&s2, &delete("DELETE FROM t WHERE id = -1"))
+        g.decide(&s2, delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
             .await
             .expect("decide"),
     );
@@ -157,7 +175,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
     let g = Arc::new(guard(dir.path(), ReviewMode::Hold, Duration::from_secs(1)));
     let s = session(&g, "bot").await;
     let Decision::Held(hold) = g
-        .decide_sql(&s, &delete("DELETE FROM t"))
+        .decide(&s, delete("DELETE FROM t"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -189,7 +207,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
     approve.await.expect("join").expect("approve");
 
     let Decision::Held(hold) = g
-        .decide_sql(&s, &delete("DELETE FROM t WHERE true"))
+        .decide(&s, delete("DELETE FROM t WHERE true"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -208,7 +226,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
 
     // A withdrawn hold is closed as such.
     let Decision::Held(hold) = g
-        .decide_sql(&s, &delete("DELETE FROM t WHERE 1 = 1"))
+        .decide(&s, delete("DELETE FROM t WHERE 1 = 1"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -231,7 +249,7 @@ async fn a_hold_dropped_mid_wait_is_withdrawn() {
     let g = guard(dir.path(), ReviewMode::Hold, Duration::from_secs(60));
     let s = session(&g, "bot").await;
     let Decision::Held(hold) = g
-        .decide_sql(&s, &delete("DELETE FROM t WHERE id = 9"))
+        .decide(&s, delete("DELETE FROM t WHERE id = 9"), Binding::NONE)
         .await
         .expect("decide")
     else {

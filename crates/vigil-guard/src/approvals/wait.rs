@@ -38,10 +38,10 @@ impl Guard {
             + Duration::from_millis(u64::try_from(a.expires_at_ms - now_ms()).unwrap_or(0));
         tokio::pin!(withdrawn);
         let refuse = |reason: String| {
-            Ok(crate::Decision::Refused(Refusal {
-                rule: a.rule.clone(),
+            Ok(crate::Decision::Refused(Refusal::policy(
+                a.rule.clone(),
                 reason,
-            }))
+            )))
         };
         loop {
             let current = store.approval(&a.id).await.map_err(GuardError::Ledger)?;
@@ -50,7 +50,7 @@ impl Guard {
                 Some(ApprovalStatus::Approved) => {
                     // The credential may have ended while the statement waited.
                     if let Some(ended) = self.credential_refusal(session).await {
-                        return self.refuse_all(session, &hold.statements, ended).await;
+                        return self.refuse_all(session, &hold.actions, ended).await;
                     }
                     let Some(used) = self.use_approval(store, &a.id).await? else {
                         return refuse(format!("approval {} could not be used", a.id));
@@ -61,7 +61,7 @@ impl Guard {
                         used.decided_by.as_deref().unwrap_or("?")
                     );
                     return self
-                        .record_covered(session, &hold.statements, &a.rule, &reason)
+                        .record_covered(session, &hold.actions, &a.rule, &reason)
                         .await;
                 }
                 Some(ApprovalStatus::Denied) => {
@@ -164,7 +164,7 @@ impl Drop for Abandoned {
                     grant: None,
                     events: vec![system_event(EventBody::ApprovalDecided {
                         id: id.clone(),
-                        status: ApprovalStatus::Withdrawn.as_str().to_string(),
+                        status: ApprovalStatus::Withdrawn,
                         reviewer: None,
                         reason: Some(reason),
                     })],

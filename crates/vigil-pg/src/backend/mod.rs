@@ -8,7 +8,7 @@ mod tls;
 
 pub use auth::AuthMethods;
 pub use connect::{Upstream, UpstreamConfig, UpstreamTls, connect, send_cancel};
-pub use preview::{PreviewError, explain_json};
+pub use preview::{PreviewError, explain_json, param_types_of_hint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

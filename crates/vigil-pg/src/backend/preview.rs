@@ -33,6 +33,15 @@ pub enum PreviewError {
     NoPlan,
 }
 
+/// The parameter type OIDs of an approval's preview hint: the front-end
+/// keeps them as Parse carries them, 4 bytes each, big-endian (a trailing
+/// partial one is ignored).
+pub fn param_types_of_hint(hint: &[u8]) -> Vec<u32> {
+    hint.chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 /// Runs `EXPLAIN (FORMAT JSON) <statement>` on the target with `params`
 /// (a Bind message's parameter section: formats and values; empty for a
 /// statement without parameters) typed as the client's Parse typed them

@@ -14,6 +14,7 @@
 
 mod hold;
 mod ops;
+mod refusal;
 
 use super::End;
 use super::names::{Facts, Op, Portal, Prepared};
@@ -33,7 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use vigil_core::SqlFacts;
-use vigil_guard::{Decision, Guard, GuardError, Permit, Refusal, SessionCtx};
+use vigil_guard::{
+    Binding, Decision, Guard, GuardError, Permit, Refusal, RefusalClass, SessionCtx, Unpolicied,
+};
 use vigil_sql::{AnalysisCache, Catalog, LineageCache};
 
 /// Named statements and portals a client may keep open at once.
@@ -330,11 +333,12 @@ impl<'a> ClientPump<'a> {
                 // to analyse (lo_import, ...): refused, fail closed.
                 self.refuse_unpolicied(
                     Place::Simple,
-                    "42501",
-                    "fast-path function call",
-                    "function_call",
-                    "protocol",
-                    "fast-path function calls are not allowed",
+                    Unpolicied::step(
+                        RefusalClass::Protocol,
+                        "fast-path function call",
+                        "function_call",
+                        "fast-path function calls are not allowed",
+                    ),
                 )
                 .await;
                 self.batch += 1;
@@ -382,7 +386,11 @@ impl<'a> ClientPump<'a> {
                 self.out.raw(&frame);
             }
             Ok(facts) => match self
-                .settle(self.guard.decide_sql(self.session, &facts).await)
+                .settle(
+                    self.guard
+                        .decide(self.session, refusal::actions(&facts), Binding::NONE)
+                        .await,
+                )
                 .await
             {
                 Ok(Decision::Allowed(permit)) => {
@@ -404,12 +412,20 @@ impl<'a> ClientPump<'a> {
                     self.note_copy_in(&facts);
                     self.forward(&permit, &frame, Kind::Query(stmts), query_ops);
                 }
-                Ok(Decision::Refused(r)) => self.refuse(Place::Simple, "42501", &r.message()),
-                Ok(Decision::Held(_)) => self.refuse(Place::Simple, "42501", HELD_TWICE),
+                Ok(Decision::Refused(r)) => self.refuse_for(Place::Simple, &r),
+                Ok(Decision::Held(_)) => self.refuse(
+                    Place::Simple,
+                    refusal::sqlstate(RefusalClass::Policy),
+                    HELD_TWICE,
+                ),
                 Err(e) => self.refuse_guard_error(Place::Simple, e),
             },
-            Err(Some(r)) => self.refuse(Place::Simple, "42501", &r.message()),
-            Err(None) => self.refuse(Place::Simple, "58000", LEDGER_DOWN),
+            Err(Some(r)) => self.refuse_for(Place::Simple, &r),
+            Err(None) => self.refuse(
+                Place::Simple,
+                refusal::sqlstate(RefusalClass::LedgerUnavailable),
+                LEDGER_DOWN,
+            ),
         }
         self.batch += 1;
         Ok(())
@@ -421,12 +437,13 @@ impl<'a> ClientPump<'a> {
         if self.unsettled == Some(self.batch) && self.unsettled_opaque {
             self.refuse_unpolicied(
                 Place::Extended,
-                "0A000",
-                parse.query,
-                "parse",
-                "protocol",
-                "a statement parsed after one that may change session settings in the same \
-                 pipeline is read under settings Vigil cannot know yet; send Sync first",
+                Unpolicied::step(
+                    RefusalClass::Unsupported,
+                    parse.query,
+                    "parse",
+                    "a statement parsed after one that may change session settings in the same \
+                     pipeline is read under settings Vigil cannot know yet; send Sync first",
+                ),
             )
             .await;
             return Ok(());
@@ -434,25 +451,38 @@ impl<'a> ClientPump<'a> {
         let facts = match self.analyse(parse.query).await {
             Ok(facts) => facts,
             Err(Some(r)) => {
-                self.refuse(Place::Extended, "42501", &r.message());
+                self.refuse_for(Place::Extended, &r);
                 return Ok(());
             }
             Err(None) => {
-                self.refuse(Place::Extended, "58000", LEDGER_DOWN);
+                self.refuse(
+                    Place::Extended,
+                    refusal::sqlstate(RefusalClass::LedgerUnavailable),
+                    LEDGER_DOWN,
+                );
                 return Ok(());
             }
         };
         // Parse runs nothing, so an allowed statement is recorded when it is
         // executed; a refused one is recorded now, with its refusal.
-        if self.guard.preview_sql(self.session, &facts).is_some() {
-            match self.guard.decide_sql(self.session, &facts).await {
+        let actions = refusal::actions(&facts);
+        if self.guard.would_refuse(self.session, &actions).is_some() {
+            match self
+                .guard
+                .decide(self.session, actions, Binding::NONE)
+                .await
+            {
                 Ok(Decision::Refused(r)) => {
-                    self.refuse(Place::Extended, "42501", &r.message());
+                    self.refuse_for(Place::Extended, &r);
                     return Ok(());
                 }
                 Ok(Decision::Allowed(_)) => {}
                 Ok(Decision::Held(_)) => {
-                    self.refuse(Place::Extended, "42501", HELD_TWICE);
+                    self.refuse(
+                        Place::Extended,
+                        refusal::sqlstate(RefusalClass::Policy),
+                        HELD_TWICE,
+                    );
                     return Ok(());
                 }
                 Err(e) => {
@@ -474,11 +504,7 @@ impl<'a> ClientPump<'a> {
         if let Some(reason) = over {
             self.refuse_unpolicied(
                 Place::Extended,
-                "53400",
-                parse.query,
-                "prepare",
-                "limits",
-                &reason,
+                Unpolicied::step(RefusalClass::Limit, parse.query, "prepare", &reason),
             )
             .await;
             return Ok(());
@@ -513,11 +539,12 @@ impl<'a> ClientPump<'a> {
                 let text = format!("bind statement \"{}\"", bind.statement);
                 self.refuse_unpolicied(
                     Place::Extended,
-                    "42501",
-                    &text,
-                    "bind",
-                    "protocol",
-                    "a statement made by SQL PREPARE cannot be bound through the protocol",
+                    Unpolicied::step(
+                        RefusalClass::Protocol,
+                        &text,
+                        "bind",
+                        "a statement made by SQL PREPARE cannot be bound through the protocol",
+                    ),
                 )
                 .await;
                 return Ok(());
@@ -539,11 +566,7 @@ impl<'a> ClientPump<'a> {
                 if let Some(reason) = over {
                     self.refuse_unpolicied(
                         Place::Extended,
-                        "53400",
-                        "bind",
-                        "bind",
-                        "limits",
-                        &reason,
+                        Unpolicied::step(RefusalClass::Limit, "bind", "bind", &reason),
                     )
                     .await;
                     return Ok(());
@@ -599,18 +622,18 @@ impl<'a> ClientPump<'a> {
                 if self.batch_refused {
                     // The target skips this Execute anyway; its statement's
                     // refusal is already recorded.
-                    self.refuse(Place::Extended, "42501", "vigil: refused with its batch");
+                    self.refuse(
+                        Place::Extended,
+                        refusal::sqlstate(RefusalClass::Policy),
+                        "vigil: refused with its batch",
+                    );
                     return Ok(());
                 }
                 let reason = format!("portal \"{name}\" was not bound through the gateway");
                 let text = format!("execute portal \"{name}\"");
                 self.refuse_unpolicied(
                     Place::Extended,
-                    "42501",
-                    &text,
-                    "execute",
-                    "protocol",
-                    &reason,
+                    Unpolicied::step(RefusalClass::Protocol, &text, "execute", &reason),
                 )
                 .await;
                 return Ok(());
@@ -627,11 +650,10 @@ impl<'a> ClientPump<'a> {
         }
         let decision = self
             .guard
-            .decide_sql_typed(
+            .decide(
                 self.session,
-                &prepared.facts,
-                &portal.params,
-                &prepared.param_types,
+                refusal::actions(&prepared.facts),
+                Binding::new(&portal.params).with_hint(&prepared.param_types),
             )
             .await;
         match self.settle(decision).await {
@@ -652,8 +674,12 @@ impl<'a> ClientPump<'a> {
                 self.note_copy_in(&prepared.facts);
                 self.forward(&permit, &frame, Kind::Execute(stmt), Vec::new());
             }
-            Ok(Decision::Refused(r)) => self.refuse(Place::Extended, "42501", &r.message()),
-            Ok(Decision::Held(_)) => self.refuse(Place::Extended, "42501", HELD_TWICE),
+            Ok(Decision::Refused(r)) => self.refuse_for(Place::Extended, &r),
+            Ok(Decision::Held(_)) => self.refuse(
+                Place::Extended,
+                refusal::sqlstate(RefusalClass::Policy),
+                HELD_TWICE,
+            ),
             Err(e) => self.refuse_guard_error(Place::Extended, e),
         }
         Ok(())
@@ -750,7 +776,11 @@ impl<'a> ClientPump<'a> {
         });
         match analysed {
             Ok(facts) => Ok(facts),
-            Err(e) => match self.guard.refuse_unanalysable(self.session, text, &e).await {
+            Err(e) => match self
+                .guard
+                .refuse(self.session, Unpolicied::unanalysable(text, &e))
+                .await
+            {
                 Ok(r) => Err(Some(r)),
                 Err(e) => {
                     tracing::error!(session = %self.session.id, error = %e, "ledger unavailable");
@@ -800,28 +830,25 @@ impl<'a> ClientPump<'a> {
 
     /// A refusal policy cannot express (protocol step, resource limit): the
     /// guard records it, and the client gets it in stream like any other.
-    async fn refuse_unpolicied(
-        &mut self,
-        place: Place,
-        code: &str,
-        text: &str,
-        kind: &str,
-        rule: &str,
-        reason: &str,
-    ) {
-        match self
-            .guard
-            .refuse_unpolicied(self.session, text, kind, rule, reason)
-            .await
-        {
-            Ok(r) => self.refuse(place, code, &r.message()),
+    async fn refuse_unpolicied(&mut self, place: Place, what: Unpolicied<'_>) {
+        match self.guard.refuse(self.session, what).await {
+            Ok(r) => self.refuse_for(place, &r),
             Err(e) => self.refuse_guard_error(place, e),
         }
     }
 
+    /// Answers a refusal of the guard with its class's SQLSTATE.
+    fn refuse_for(&mut self, place: Place, r: &Refusal) {
+        self.refuse(place, refusal::sqlstate(r.class), &r.message());
+    }
+
     fn refuse_guard_error(&mut self, place: Place, e: GuardError) {
         tracing::error!(session = %self.session.id, error = %e, "statement refused: guard failed");
-        self.refuse(place, "58000", LEDGER_DOWN);
+        self.refuse(
+            place,
+            refusal::sqlstate(RefusalClass::LedgerUnavailable),
+            LEDGER_DOWN,
+        );
     }
 
     /// Sends the target a marker statement that fails right here; the server

@@ -23,8 +23,9 @@ pub(crate) type Facts = Arc<[SqlFacts]>;
 pub(crate) struct Prepared {
     pub facts: Facts,
     pub mask: Option<Arc<StatementMask>>,
-    /// The parameter type OIDs Parse declared (for an approval's preview).
-    pub param_types: Arc<[u32]>,
+    /// The parameter type OIDs Parse declared, as Parse carries them (the
+    /// approval previewer's hint).
+    pub param_types: Arc<[u8]>,
     /// Made by SQL `PREPARE`: its text never passed through a Parse here,
     /// so a protocol Bind of it is refused (SQL `EXECUTE` is opaque anyway).
     pub sql_level: bool,
@@ -135,7 +136,7 @@ pub(crate) struct Names {
 impl Prepared {
     /// What keeping it costs: its text and parameter types.
     pub fn size(&self) -> usize {
-        self.facts.iter().map(|f| f.text.len()).sum::<usize>() + 4 * self.param_types.len()
+        self.facts.iter().map(|f| f.text.len()).sum::<usize>() + self.param_types.len()
     }
 }
 

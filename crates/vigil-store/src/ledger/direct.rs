@@ -77,7 +77,7 @@ fn write_verdict(out: &mut Vec<u8>, v: &VerdictRecord) -> Option<()> {
     out.extend_from_slice(b",\"rule\":");
     write_str(out, &v.rule)?;
     out.extend_from_slice(b",\"verdict\":");
-    write_str(out, &v.verdict)?;
+    write_str(out, v.verdict.as_str())?;
     out.push(b'}');
     Some(())
 }
@@ -154,7 +154,8 @@ mod tests {
             read in proptest::collection::vec(any_text(), 0..3),
             written in proptest::collection::vec(any_text(), 0..3),
         ) {
-            let [connection, text, kind, verdict, rule] = texts;
+            let [connection, text, kind, _, rule] = texts;
+            let verdict = if reason.is_some() { vigil_core::VerdictKind::Deny } else { vigil_core::VerdictKind::Allow };
             let e = event(EventBody::Statement {
                 connection, text, kind,
                 tables_read: read, tables_written: written,

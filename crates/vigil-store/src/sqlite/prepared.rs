@@ -49,7 +49,7 @@ impl PreparedEvent {
                 protocol: protocol.clone(),
             },
             EventBody::Statement { decision, .. } => SessionEffect::Statement {
-                denied: decision.verdict == "deny",
+                denied: decision.verdict == vigil_core::VerdictKind::Deny,
             },
             EventBody::SessionEnd { .. } => SessionEffect::End,
             _ => SessionEffect::None,

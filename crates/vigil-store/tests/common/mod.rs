@@ -66,7 +66,11 @@ pub fn statement(session: &str, at_ms: i64, verdict: &str) -> Event {
             tables_read: vec![],
             tables_written: vec![],
             decision: VerdictRecord {
-                verdict: verdict.into(),
+                verdict: match verdict {
+                    "deny" => vigil_core::VerdictKind::Deny,
+                    "review" => vigil_core::VerdictKind::Review,
+                    _ => vigil_core::VerdictKind::Allow,
+                },
                 rule: "reads".into(),
                 reason: None,
             },

@@ -129,19 +129,19 @@ async fn withdrawal(
     }
 }
 
-/// The parameter type OIDs of a Parse message (none when malformed: the
-/// target then rejects the Parse itself).
-pub(super) fn parse_param_types(frame: &[u8]) -> Arc<[u32]> {
+/// The parameter type OIDs of a Parse message as it carries them (4 bytes
+/// each, big-endian), kept whole as the approval previewer's hint (see
+/// [`crate::backend::param_types_of_hint`]); none when malformed: the
+/// target then rejects the Parse itself.
+pub(super) fn parse_param_types(frame: &[u8]) -> Arc<[u8]> {
     let mut r = MessageReader::new(frame, "Parse");
     let types = (|| {
         r.cstr()?;
         r.cstr()?;
         let n = r.u16()?;
-        (0..n)
-            .map(|_| r.i32().map(|t| t as u32))
-            .collect::<Result<Vec<u32>, _>>()
+        r.take(4 * usize::from(n))
     })();
-    types.unwrap_or_default().into()
+    Arc::from(types.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -152,7 +152,8 @@ mod tests {
     fn reads_the_parameter_types_of_a_parse() {
         let mut w = MessageWriter::new();
         w.parse("s1", "DELETE FROM t WHERE id = $1 AND n = $2", &[20, 0]);
-        assert_eq!(&*parse_param_types(&w.take()), &[20, 0]);
+        let hint = parse_param_types(&w.take());
+        assert_eq!(crate::backend::param_types_of_hint(&hint), [20, 0]);
         w.parse("", "SELECT 1", &[]);
         assert!(parse_param_types(&w.take()).is_empty());
         assert!(parse_param_types(b"P\0\0\0\x05").is_empty());
