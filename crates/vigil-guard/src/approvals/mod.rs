@@ -285,6 +285,8 @@ mod review;
 mod wait;
 
 #[cfg(test)]
+mod decide_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 pub(crate) mod tests;
