@@ -6,9 +6,7 @@ use crate::ledger::Recorded;
 use crate::{Binding, Guard, GuardError, Refusal, SessionCtx, Unpolicied};
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
-use vigil_core::{
-    Action, ActionKind, EventBody, StatementOutcome, Verdict, VerdictKind, VerdictRecord,
-};
+use vigil_core::{ActionKind, EventBody, StatementOutcome, Verdict, VerdictKind, VerdictRecord};
 use vigil_policy::EvalInput;
 
 /// Proof that the guard allowed an action and recorded that durably.
@@ -57,28 +55,22 @@ impl Guard {
     pub async fn decide(
         &self,
         session: &SessionCtx,
-        actions: Vec<ActionKind>,
+        actions: &[ActionKind],
         binding: Binding<'_>,
     ) -> Result<Decision, GuardError> {
         if let Some(ended) = self.credential_refusal(session).await {
-            return self.refuse_all(session, &actions, ended).await;
+            return self.refuse_all(session, actions, ended).await;
         }
         let started = Instant::now();
         let now = SystemTime::now();
         let mut verdicts = Vec::with_capacity(actions.len());
         let mut refusal = None;
-        let actions: Vec<Action> = actions
-            .into_iter()
-            .map(|kind| Action {
-                connection: session.connection.clone(),
-                kind,
-            })
-            .collect();
-        for action in &actions {
+        for action in actions {
             let verdict = self
                 .policies
                 .evaluate(&EvalInput {
                     principal: &session.principal,
+                    connection: &session.connection,
                     action,
                     now,
                 })
@@ -88,10 +80,9 @@ impl Guard {
             }
             verdicts.push(verdict);
         }
-        let actions: Vec<ActionKind> = actions.into_iter().map(|a| a.kind).collect();
         let (covered, held) = match &refusal {
             None => match self
-                .review_step(session, &actions, &verdicts, binding)
+                .review_step(session, actions, &verdicts, binding)
                 .await?
             {
                 Some(Reviewed::Covered { reason }) => (Some(reason), None),
@@ -207,17 +198,14 @@ impl Guard {
             return Some(expired);
         }
         let now = SystemTime::now();
-        actions.iter().find_map(|kind| {
-            let action = Action {
-                connection: session.connection.clone(),
-                kind: kind.clone(),
-            };
+        actions.iter().find_map(|action| {
             refusal_of(
                 &self
                     .policies
                     .evaluate(&EvalInput {
                         principal: &session.principal,
-                        action: &action,
+                        connection: &session.connection,
+                        action,
                         now,
                     })
                     .verdict,

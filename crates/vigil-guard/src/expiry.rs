@@ -222,7 +222,7 @@ mod tests {
             })]
         };
         assert!(matches!(
-            g.decide(&s, select(), crate::Binding::NONE)
+            g.decide(&s, &select(), crate::Binding::NONE)
                 .await
                 .expect("decide"),
             Decision::Allowed(_)
@@ -230,7 +230,7 @@ mod tests {
         authority.revoke("bot").await.expect("revoke");
         tokio::time::sleep(Duration::from_millis(150)).await;
         let Decision::Refused(r) = g
-            .decide(&s, select(), crate::Binding::NONE)
+            .decide(&s, &select(), crate::Binding::NONE)
             .await
             .expect("decide")
         else {

@@ -146,10 +146,10 @@ impl Mcp {
             }
         }
         let params = bind_params(&call.parameters);
-        let actions = facts.iter().cloned().map(ActionKind::Sql).collect();
+        let actions: Vec<ActionKind> = facts.iter().cloned().map(ActionKind::Sql).collect();
         let permit = match self
             .guard
-            .decide(session, actions, Binding::new(&params))
+            .decide(session, &actions, Binding::new(&params))
             .await
         {
             Ok(Decision::Allowed(permit)) => permit,

@@ -112,7 +112,7 @@ pub fn bind_params(params: &[Option<String>]) -> Vec<u8> {
 /// ```no_run
 /// # use vigil_guard::{Binding, Decision, Guard, SessionCtx};
 /// # use vigil_pg::query::{Masking, QuerySpec, bind_params, run_query};
-/// # async fn f(guard: &Guard, session: &SessionCtx, actions: Vec<vigil_core::ActionKind>,
+/// # async fn f(guard: &Guard, session: &SessionCtx, actions: &[vigil_core::ActionKind],
 /// #            upstream: &mut vigil_pg::backend::Upstream, masking: &Masking<'_>) {
 /// let params = bind_params(&[]);
 /// let Ok(Decision::Allowed(permit)) =

@@ -31,7 +31,7 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
         ctx.add_variable_as_val("principal", map);
     }
     if needed.contains(Var::Connection) {
-        let c = &input.action.connection;
+        let c = input.connection;
         let map = object(vec![
             ("name", string(&c.name)),
             ("kind", string(c.kind.as_str())),
@@ -42,7 +42,7 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
         let now = chrono::DateTime::<chrono::Utc>::from(input.now).fixed_offset();
         ctx.add_variable_as_val("now", Box::new(CelTimestamp::from(now)));
     }
-    match &input.action.kind {
+    match input.action {
         ActionKind::Sql(facts) => {
             if needed.contains(Var::Sql) {
                 ctx.add_variable_as_val("sql", sql(facts));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cel::{Context, Env, Program, Value};
-use vigil_core::{Action, Principal, Verdict};
+use vigil_core::{ActionKind, ConnectionRef, Principal, Verdict};
 
 use crate::PolicyError;
 use crate::activation;
@@ -23,7 +23,11 @@ const DEFAULT_REVIEW_REASON: &str = "the statement needs a reviewer's approval";
 #[derive(Clone, Copy, Debug)]
 pub struct EvalInput<'a> {
     pub principal: &'a Principal,
-    pub action: &'a Action,
+    /// The connection the action targets.
+    pub connection: &'a ConnectionRef,
+    /// What the action does (borrowed: the guard evaluates a client's
+    /// actions without copying them).
+    pub action: &'a ActionKind,
     /// The `now` CEL variable; passed in so evaluation stays pure and testable.
     pub now: SystemTime,
 }
@@ -146,8 +150,8 @@ impl PolicySet {
     /// review, then allow; nothing matching means deny.
     pub fn evaluate(&self, input: &EvalInput<'_>) -> Evaluation {
         let principal = input.principal;
-        let connection = input.action.connection.name.as_str();
-        let protocol = activation::protocol_of(&input.action.kind);
+        let connection = input.connection.name.as_str();
+        let protocol = activation::protocol_of(input.action);
         let mut protocol_set = VarSet::default();
         protocol_set.insert(protocol);
 

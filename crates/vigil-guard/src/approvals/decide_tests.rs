@@ -55,7 +55,7 @@ async fn a_review_refusal_is_of_the_policy_class() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let s = session(&g).await;
     let r = refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
             .await
             .expect("decide"),
     );
@@ -91,7 +91,7 @@ async fn the_binding_hint_reaches_the_previewer_unread() {
     let s = session(&g).await;
     let binding = Binding::new(b"\x00\x01").with_hint(&[0, 0, 0, 20]);
     let first = refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = $1"), binding)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = $1"), binding)
             .await
             .expect("decide"),
     );
@@ -99,7 +99,7 @@ async fn the_binding_hint_reaches_the_previewer_unread() {
     let other = refused(
         g.decide(
             &s,
-            delete("DELETE FROM t WHERE id = $1"),
+            &delete("DELETE FROM t WHERE id = $1"),
             Binding::new(b"\x00\x02").with_hint(&[0, 0, 0, 20]),
         )
         .await

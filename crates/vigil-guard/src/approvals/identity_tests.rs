@@ -49,7 +49,7 @@ async fn a_namesake_from_another_issuer_is_not_the_requester() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let s = session_of(&g, token_principal("alice", &["agents"])).await;
     let id = id_in(&refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
             .await
             .expect("decide"),
     ));
@@ -97,7 +97,7 @@ async fn the_same_oidc_subject_under_another_name_is_still_the_requester() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let s = session_of(&g, oidc_principal("alice@example.com", "u-1", &["agents"])).await;
     let id = id_in(&refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
             .await
             .expect("decide"),
     ));
@@ -114,9 +114,7 @@ async fn an_approval_covers_only_the_identity_that_asked() {
     let stmt = delete("DELETE FROM t WHERE id = 1");
     let bot = session_of(&g, token_principal("bot", &["agents"])).await;
     let id = id_in(&refused(
-        g.decide(&bot, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
+        g.decide(&bot, &stmt, Binding::NONE).await.expect("decide"),
     ));
     g.decide_approval(&oidc_principal("dana", "u-2", &["dba"]), &id, approve())
         .await
@@ -124,16 +122,14 @@ async fn an_approval_covers_only_the_identity_that_asked() {
     // An OIDC "bot" sending the very same statement gets its own request.
     let namesake = session_of(&g, oidc_principal("bot", "u-9", &["agents"])).await;
     let theirs = refused(
-        g.decide(&namesake, stmt.clone(), Binding::NONE)
+        g.decide(&namesake, &stmt, Binding::NONE)
             .await
             .expect("decide"),
     );
     assert_ne!(id_in(&theirs), id);
     // The one who asked passes, once.
     assert!(matches!(
-        g.decide(&bot, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
+        g.decide(&bot, &stmt, Binding::NONE).await.expect("decide"),
         Decision::Allowed(_)
     ));
 }
@@ -144,7 +140,7 @@ async fn a_grant_covers_only_its_identity() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let bot = session_of(&g, token_principal("bot", &["agents"])).await;
     let id = id_in(&refused(
-        g.decide(&bot, delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
+        g.decide(&bot, &delete("DELETE FROM t WHERE id = 1"), Binding::NONE)
             .await
             .expect("decide"),
     ));
@@ -160,14 +156,12 @@ async fn a_grant_covers_only_its_identity() {
     assert!(decided.grant_id.is_some());
     let other = delete("DELETE FROM t WHERE id = 2");
     assert!(matches!(
-        g.decide(&bot, other.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
+        g.decide(&bot, &other, Binding::NONE).await.expect("decide"),
         Decision::Allowed(_)
     ));
     let namesake = session_of(&g, oidc_principal("bot", "u-9", &["agents"])).await;
     assert!(matches!(
-        g.decide(&namesake, other.clone(), Binding::NONE)
+        g.decide(&namesake, &other, Binding::NONE)
             .await
             .expect("decide"),
         Decision::Refused(_)

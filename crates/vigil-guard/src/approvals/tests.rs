@@ -76,18 +76,10 @@ async fn retry_approval_binds_the_operation_and_passes_once() {
     let g = guard(dir.path(), ReviewMode::Retry, Duration::from_secs(60));
     let s = session(&g, "bot").await;
     let stmt = delete("DELETE FROM t WHERE id = 1");
-    let first = refused(
-        g.decide(&s, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
-    );
+    let first = refused(g.decide(&s, &stmt, Binding::NONE).await.expect("decide"));
     let id = id_in(&first);
     // Pending: the same operation names the same request.
-    let again = refused(
-        g.decide(&s, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
-    );
+    let again = refused(g.decide(&s, &stmt, Binding::NONE).await.expect("decide"));
     assert_eq!(id_in(&again), id);
 
     let yes = ReviewDecision {
@@ -110,29 +102,23 @@ async fn retry_approval_binds_the_operation_and_passes_once() {
 
     // Other parameters, other text: not covered.
     let params = refused(
-        g.decide(&s, stmt.clone(), Binding::new(b"\x00\x01"))
+        g.decide(&s, &stmt, Binding::new(b"\x00\x01"))
             .await
             .expect("decide"),
     );
     assert_ne!(id_in(&params), id);
     let other = refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = 2"), Binding::NONE)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = 2"), Binding::NONE)
             .await
             .expect("decide"),
     );
     assert_ne!(id_in(&other), id);
     // Exactly this one passes, once.
     assert!(matches!(
-        g.decide(&s, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
+        g.decide(&s, &stmt, Binding::NONE).await.expect("decide"),
         Decision::Allowed(_)
     ));
-    let after = refused(
-        g.decide(&s, stmt.clone(), Binding::NONE)
-            .await
-            .expect("decide"),
-    );
+    let after = refused(g.decide(&s, &stmt, Binding::NONE).await.expect("decide"));
     assert_ne!(id_in(&after), id);
 }
 
@@ -145,7 +131,7 @@ async fn pending_requests_per_principal_are_bounded() {
         let r = refused(
             g.decide(
                 &s,
-                delete(&format!("DELETE FROM t WHERE id = {n}")),
+                &delete(&format!("DELETE FROM t WHERE id = {n}")),
                 Binding::NONE,
             )
             .await
@@ -154,7 +140,7 @@ async fn pending_requests_per_principal_are_bounded() {
         assert!(r.reason.contains("ap_"), "{}", r.reason);
     }
     let r = refused(
-        g.decide(&s, delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
+        g.decide(&s, &delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
             .await
             .expect("decide"),
     );
@@ -162,7 +148,7 @@ async fn pending_requests_per_principal_are_bounded() {
     // Another principal is not affected.
     let s2 = session(&g, "other").await;
     let r = refused(
-        g.decide(&s2, delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
+        g.decide(&s2, &delete("DELETE FROM t WHERE id = -1"), Binding::NONE)
             .await
             .expect("decide"),
     );
@@ -175,7 +161,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
     let g = Arc::new(guard(dir.path(), ReviewMode::Hold, Duration::from_secs(1)));
     let s = session(&g, "bot").await;
     let Decision::Held(hold) = g
-        .decide(&s, delete("DELETE FROM t"), Binding::NONE)
+        .decide(&s, &delete("DELETE FROM t"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -207,7 +193,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
     approve.await.expect("join").expect("approve");
 
     let Decision::Held(hold) = g
-        .decide(&s, delete("DELETE FROM t WHERE true"), Binding::NONE)
+        .decide(&s, &delete("DELETE FROM t WHERE true"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -226,7 +212,7 @@ async fn held_statement_wakes_on_approval_and_times_out_without_one() {
 
     // A withdrawn hold is closed as such.
     let Decision::Held(hold) = g
-        .decide(&s, delete("DELETE FROM t WHERE 1 = 1"), Binding::NONE)
+        .decide(&s, &delete("DELETE FROM t WHERE 1 = 1"), Binding::NONE)
         .await
         .expect("decide")
     else {
@@ -249,7 +235,7 @@ async fn a_hold_dropped_mid_wait_is_withdrawn() {
     let g = guard(dir.path(), ReviewMode::Hold, Duration::from_secs(60));
     let s = session(&g, "bot").await;
     let Decision::Held(hold) = g
-        .decide(&s, delete("DELETE FROM t WHERE id = 9"), Binding::NONE)
+        .decide(&s, &delete("DELETE FROM t WHERE id = 9"), Binding::NONE)
         .await
         .expect("decide")
     else {

@@ -388,7 +388,7 @@ impl<'a> ClientPump<'a> {
             Ok(facts) => match self
                 .settle(
                     self.guard
-                        .decide(self.session, refusal::actions(&facts), Binding::NONE)
+                        .decide(self.session, &refusal::actions(&facts), Binding::NONE)
                         .await,
                 )
                 .await
@@ -469,7 +469,7 @@ impl<'a> ClientPump<'a> {
         if self.guard.would_refuse(self.session, &actions).is_some() {
             match self
                 .guard
-                .decide(self.session, actions, Binding::NONE)
+                .decide(self.session, &actions, Binding::NONE)
                 .await
             {
                 Ok(Decision::Refused(r)) => {
@@ -652,7 +652,7 @@ impl<'a> ClientPump<'a> {
             .guard
             .decide(
                 self.session,
-                refusal::actions(&prepared.facts),
+                &refusal::actions(&prepared.facts),
                 Binding::new(&portal.params).with_hint(&prepared.param_types),
             )
             .await;

@@ -90,7 +90,8 @@ pub fn compile(specs: Vec<PolicySpec>) -> PolicySet {
 pub fn eval(set: &PolicySet, principal: &Principal, action: &Action) -> Evaluation {
     set.evaluate(&EvalInput {
         principal,
-        action,
+        connection: &action.connection,
+        action: &action.kind,
         now: noon(),
     })
 }
