@@ -35,6 +35,7 @@ mod pg;
 pub mod psycopg_env;
 mod python;
 pub mod quickstart;
+mod rng;
 mod tls;
 mod util;
 mod wire;
@@ -45,6 +46,7 @@ pub use gateway::{
 };
 pub use pg::{PgCluster, PgClusterBuilder, pg_bin, pg_bin_dir};
 pub use python::{python, python_code, venv_python};
+pub use rng::Rng;
 pub use tls::{ServerCert, TestCa};
 pub use util::{
     assert_failure, assert_success, free_port, is_root, random_hex, stderr, stdout, workspace_root,

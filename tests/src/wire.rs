@@ -73,7 +73,8 @@ pub fn pg_login(port: u16, database: &str, user: &str, password: &str) -> Result
     }
 }
 
-fn parse_error(body: &[u8]) -> PgError {
+/// An ErrorResponse or NoticeResponse body's S, C and M fields.
+pub(crate) fn parse_error(body: &[u8]) -> PgError {
     let mut err = PgError {
         severity: String::new(),
         code: String::new(),

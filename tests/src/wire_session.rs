@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::PgError;
+use crate::wire::parse_error as error_fields;
 
 /// One answer of the server, as a test looks at it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,29 +260,4 @@ fn data_row(body: &[u8]) -> Vec<Option<String>> {
         }
     }
     values
-}
-
-fn error_fields(body: &[u8]) -> PgError {
-    let mut err = PgError {
-        severity: String::new(),
-        code: String::new(),
-        message: String::new(),
-    };
-    let mut rest = body;
-    while let Some((&field, tail)) = rest.split_first() {
-        if field == 0 {
-            break;
-        }
-        let raw = until_nul(tail);
-        let used = raw.len() + 1;
-        let value = String::from_utf8_lossy(raw).to_string();
-        match field {
-            b'S' => err.severity = value,
-            b'C' => err.code = value,
-            b'M' => err.message = value,
-            _ => {}
-        }
-        rest = tail.get(used..).unwrap_or(&[]);
-    }
-    err
 }

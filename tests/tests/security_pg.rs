@@ -7,7 +7,9 @@
 //! Raw-protocol sessions ([`PgSession`]) send what psql cannot: pipelines, reused names.
 
 use vigil_e2e::quickstart::seeded_shop;
-use vigil_e2e::{Answer, Gateway, PgCluster, PgSession, config_with, psql_through, stderr, stdout};
+use vigil_e2e::{
+    Answer, Gateway, PgCluster, PgSession, Rng, config_with, psql_through, stderr, stdout,
+};
 
 const EMAILS: &[&str] = &[
     "ada.lovelace@example.com",
@@ -650,22 +652,6 @@ fn copy_from_stdin_in_the_extended_protocol_does_not_stall_the_session() {
 }
 
 // ---- class 3, model-based: random pipelines against the real server -----------------------------
-
-/// A tiny deterministic generator (xorshift), so a failure names its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 /// Random pipelines of protocol and SQL-level messages over a few shared names: whatever the
 /// order, no clear email reaches the analyst, every plain value arrives unchanged, and no

@@ -9,7 +9,7 @@
 //! Fixed seed and a bounded number of texts in CI; `VIGIL_SPLIT_SEED` and
 //! `VIGIL_SPLIT_TEXTS` run it longer by hand.
 
-use vigil_e2e::{Answer, PgCluster, PgSession};
+use vigil_e2e::{Answer, PgCluster, PgSession, Rng};
 
 /// Whole values: each is one expression on its own.
 const VALUES: &[&str] = &[
@@ -51,17 +51,6 @@ const BETWEEN: &[&str] = &[
     "E'",
     "\"",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn text(rng: &mut Rng) -> String {
     let pick =
