@@ -174,6 +174,7 @@ impl Mcp {
             policy: &session.mask,
             lineages: &self.lineages,
             catalog: &opened.catalog,
+            facts: &facts,
         };
         let ran = tokio::time::timeout(
             self.limits.statement_timeout,

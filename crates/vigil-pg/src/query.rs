@@ -39,6 +39,9 @@ pub struct Masking<'a> {
     pub policy: &'a MaskPolicy,
     pub lineages: &'a LineageCache,
     pub catalog: &'a Catalog,
+    /// The statement's facts, as the caller analysed them for the decision:
+    /// whether its errors may quote data comes from them.
+    pub facts: &'a [vigil_core::SqlFacts],
 }
 
 /// One output column: its name and type OID.
@@ -170,9 +173,8 @@ async fn run_statement(
     };
     // Errors of a statement that may read masked data keep only their
     // SQLSTATE (a failed cast or lookup can quote the value it read).
-    let guarded = masking.policy.has_column_rules()
-        && vigil_sql::analyze(spec.sql, masking.catalog)
-            .map_or(true, |facts| facts.iter().any(mask::may_quote_data));
+    let guarded =
+        masking.policy.has_column_rules() && masking.facts.iter().any(mask::may_quote_data);
     stream.write_all(&request(spec)).await?;
     stream.flush().await?;
 
@@ -347,6 +349,7 @@ pub async fn describe_relations(
         policy: &empty,
         lineages: &lineages,
         catalog: &catalog,
+        facts: &[],
     };
     // The gateway's own statement, not a client's: no decision to carry.
     let result = run_statement(stream, &spec, &masking).await?;

@@ -12,19 +12,20 @@
 //! what it confirmed, plus what this batch changes before it; a message that
 //! depends on an earlier batch's unconfirmed change waits for its answer.
 
+mod analysis;
+mod extended;
 mod hold;
 mod ops;
 mod refusal;
 
 use super::End;
-use super::names::{Facts, Op, Portal, Prepared};
+use super::names::Op;
 use super::shared::{Entry, Kind, Lookup, Shared, Stmt, copy_in};
 use crate::catalog::CatalogSource;
 use crate::mask::{Formats, StatementMask};
-use crate::protocol::bind_result_formats;
 use crate::protocol::{
-    self, FrameError, MAX_CLIENT_MESSAGE, MessageReader, MessageWriter, parse_bind, parse_execute,
-    parse_parse, parse_query, peek_header,
+    self, FrameError, MAX_CLIENT_MESSAGE, MessageWriter, parse_bind, parse_execute, parse_query,
+    peek_header,
 };
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -33,7 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use vigil_core::SqlFacts;
 use vigil_guard::{
     Binding, Decision, Guard, GuardError, Permit, Refusal, RefusalClass, SessionCtx, Unpolicied,
 };
@@ -302,7 +302,7 @@ impl<'a> ClientPump<'a> {
             b'E' => self.on_execute(frame).await?,
             b'C' => self.on_close(frame)?,
             b'D' => {
-                self.expect(Kind::Describe, Vec::new());
+                self.queue_answer(Kind::Describe, Vec::new());
                 self.out.raw(&frame);
             }
             b'S' if self.shared.copy_in() == copy_in::ACTIVE && !self.copy_done_sent => {
@@ -317,7 +317,7 @@ impl<'a> ClientPump<'a> {
                 } else {
                     Kind::Sync
                 };
-                self.expect(kind, Vec::new());
+                self.queue_answer(kind, Vec::new());
                 self.batch_refused = false;
                 self.unsettled_opaque = false;
                 self.out.raw(&frame);
@@ -358,12 +358,12 @@ impl<'a> ClientPump<'a> {
     }
 
     /// Queues what the target will answer for the message being forwarded.
-    fn expect(&mut self, kind: Kind, ops: Vec<Op>) {
-        self.expect_guarded(kind, ops, false);
+    fn queue_answer(&mut self, kind: Kind, ops: Vec<Op>) {
+        self.queue_answer_guarded(kind, ops, false);
     }
 
-    /// [`Self::expect`] for a Parse or Bind whose error may quote data.
-    fn expect_guarded(&mut self, kind: Kind, ops: Vec<Op>, guarded: bool) {
+    /// [`Self::queue_answer`] for a Parse or Bind whose error may quote data.
+    fn queue_answer_guarded(&mut self, kind: Kind, ops: Vec<Op>, guarded: bool) {
         let entry = Entry {
             batch: self.batch,
             kind,
@@ -382,7 +382,7 @@ impl<'a> ClientPump<'a> {
         let query_ops = vec![Op::DropUnnamedStatement, Op::DropUnnamedPortal];
         match self.analyse(text).await {
             Ok(facts) if facts.is_empty() => {
-                self.expect(Kind::Query(VecDeque::new()), query_ops);
+                self.queue_answer(Kind::Query(VecDeque::new()), query_ops);
                 self.out.raw(&frame);
             }
             Ok(facts) => match self
@@ -431,274 +431,6 @@ impl<'a> ClientPump<'a> {
         Ok(())
     }
 
-    async fn on_parse(&mut self, frame: Bytes) -> io::Result<()> {
-        let parse = parse_parse(&frame).map_err(protocol_violation)?;
-        let name = parse.statement.to_string();
-        if self.unsettled == Some(self.batch) && self.unsettled_opaque {
-            self.refuse_unpolicied(
-                Place::Extended,
-                Unpolicied::step(
-                    RefusalClass::Unsupported,
-                    parse.query,
-                    "parse",
-                    "a statement parsed after one that may change session settings in the same \
-                     pipeline is read under settings Vigil cannot know yet; send Sync first",
-                ),
-            )
-            .await;
-            return Ok(());
-        }
-        let facts = match self.analyse(parse.query).await {
-            Ok(facts) => facts,
-            Err(Some(r)) => {
-                self.refuse_for(Place::Extended, &r);
-                return Ok(());
-            }
-            Err(None) => {
-                self.refuse(
-                    Place::Extended,
-                    refusal::sqlstate(RefusalClass::LedgerUnavailable),
-                    LEDGER_DOWN,
-                );
-                return Ok(());
-            }
-        };
-        // Parse runs nothing, so an allowed statement is recorded when it is
-        // executed; a refused one is recorded now, with its refusal.
-        let actions = refusal::actions(&facts);
-        if self.guard.would_refuse(self.session, &actions).is_some() {
-            match self
-                .guard
-                .decide(self.session, &actions, Binding::NONE)
-                .await
-            {
-                Ok(Decision::Refused(r)) => {
-                    self.refuse_for(Place::Extended, &r);
-                    return Ok(());
-                }
-                Ok(Decision::Allowed(_)) => {}
-                Ok(Decision::Held(_)) => {
-                    self.refuse(
-                        Place::Extended,
-                        refusal::sqlstate(RefusalClass::Policy),
-                        HELD_TWICE,
-                    );
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.refuse_guard_error(Place::Extended, e);
-                    return Ok(());
-                }
-            }
-        }
-        let over = if !name.is_empty() && self.shared.name_counts().0 >= MAX_PREPARED {
-            Some(format!("more than {MAX_PREPARED} prepared statements"))
-        } else if self.shared.name_bytes() + parse.query.len() > MAX_NAME_BYTES {
-            Some(format!(
-                "prepared statements and portals would hold more than {} MiB",
-                MAX_NAME_BYTES >> 20
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = over {
-            self.refuse_unpolicied(
-                Place::Extended,
-                Unpolicied::step(RefusalClass::Limit, parse.query, "prepare", &reason),
-            )
-            .await;
-            return Ok(());
-        }
-        let mask = match facts.len() {
-            1 => self.statement_mask(parse.query, &facts[0].kind),
-            _ => StatementMask::unknown(&self.session.mask),
-        };
-        let param_types = hold::parse_param_types(&frame);
-        let ops = ops::of_text(parse.query, &facts, &self.session.mask, &self.catalog)
-            .into_iter()
-            .flatten()
-            .collect();
-        let prepared = Arc::new(Prepared {
-            facts,
-            mask,
-            param_types,
-            sql_level: false,
-            ops,
-        });
-        let guarded = prepared.facts.iter().any(|f| self.guarded(f));
-        self.expect_guarded(Kind::Parse, vec![Op::Parse { name, prepared }], guarded);
-        self.out.raw(&frame);
-        Ok(())
-    }
-
-    async fn on_bind(&mut self, frame: Bytes) -> io::Result<()> {
-        let bind = parse_bind(&frame).map_err(protocol_violation)?;
-        let portal_name = bind.portal.to_string();
-        let op = match self.shared.statement(bind.statement, self.batch) {
-            Lookup::Found(prepared) if prepared.sql_level => {
-                let text = format!("bind statement \"{}\"", bind.statement);
-                self.refuse_unpolicied(
-                    Place::Extended,
-                    Unpolicied::step(
-                        RefusalClass::Protocol,
-                        &text,
-                        "bind",
-                        "a statement made by SQL PREPARE cannot be bound through the protocol",
-                    ),
-                )
-                .await;
-                return Ok(());
-            }
-            Lookup::Found(prepared) => {
-                let over = if !portal_name.is_empty() && self.shared.name_counts().1 >= MAX_PREPARED
-                {
-                    Some(format!("more than {MAX_PREPARED} portals"))
-                } else if self.shared.name_bytes() + bind.rest.len() + prepared.size()
-                    > MAX_NAME_BYTES
-                {
-                    Some(format!(
-                        "prepared statements and portals would hold more than {} MiB",
-                        MAX_NAME_BYTES >> 20
-                    ))
-                } else {
-                    None
-                };
-                if let Some(reason) = over {
-                    self.refuse_unpolicied(
-                        Place::Extended,
-                        Unpolicied::step(RefusalClass::Limit, "bind", "bind", &reason),
-                    )
-                    .await;
-                    return Ok(());
-                }
-                let codes = bind_result_formats(bind.rest).map_err(protocol_violation)?;
-                let results = 2 + 2 * codes.len();
-                let params =
-                    Bytes::copy_from_slice(&bind.rest[..bind.rest.len().saturating_sub(results)]);
-                Op::Bind {
-                    name: portal_name,
-                    portal: Arc::new(Portal {
-                        prepared,
-                        formats: Formats::from_codes(codes),
-                        params,
-                        sql_level: false,
-                        holdable: false,
-                    }),
-                }
-            }
-            // Unknown statement: the target answers with its own error; if
-            // it knows one the gateway does not, the portal stays unknown
-            // and any Execute of it is refused.
-            Lookup::Missing | Lookup::Wait => Op::ClosePortal(portal_name),
-        };
-        // Planning at Bind evaluates functions over constants: errors may
-        // quote data, and user code may open or close cursors.
-        let (guarded, ran_code) = match &op {
-            Op::Bind { portal, .. } => (
-                portal.prepared.facts.iter().any(|f| self.guarded(f)),
-                portal
-                    .prepared
-                    .ops
-                    .iter()
-                    .any(|o| matches!(o, Op::ForgetPortals)),
-            ),
-            _ => (self.session.mask.has_column_rules(), false),
-        };
-        let ops = if ran_code {
-            vec![Op::ForgetPortals, op]
-        } else {
-            vec![op]
-        };
-        self.expect_guarded(Kind::Bind, ops, guarded);
-        self.out.raw(&frame);
-        Ok(())
-    }
-
-    async fn on_execute(&mut self, frame: Bytes) -> io::Result<()> {
-        let name = parse_execute(&frame).map_err(protocol_violation)?;
-        let portal = match self.shared.portal(name, self.batch) {
-            Lookup::Found(portal) => portal,
-            Lookup::Missing | Lookup::Wait => {
-                if self.batch_refused {
-                    // The target skips this Execute anyway; its statement's
-                    // refusal is already recorded.
-                    self.refuse(
-                        Place::Extended,
-                        refusal::sqlstate(RefusalClass::Policy),
-                        "vigil: refused with its batch",
-                    );
-                    return Ok(());
-                }
-                let reason = format!("portal \"{name}\" was not bound through the gateway");
-                let text = format!("execute portal \"{name}\"");
-                self.refuse_unpolicied(
-                    Place::Extended,
-                    Unpolicied::step(RefusalClass::Protocol, &text, "execute", &reason),
-                )
-                .await;
-                return Ok(());
-            }
-        };
-        let prepared = &portal.prepared;
-        if prepared.facts.is_empty() {
-            // An empty statement: EmptyQueryResponse answers it.
-            let stmt = self.stmt(None, None, portal.formats.clone(), true, Vec::new());
-            let stmt = Stmt { ddl: false, ..stmt };
-            self.expect(Kind::Execute(stmt), Vec::new());
-            self.out.raw(&frame);
-            return Ok(());
-        }
-        let decision = self
-            .guard
-            .decide(
-                self.session,
-                &refusal::actions(&prepared.facts),
-                Binding::new(&portal.params).with_hint(&prepared.param_types),
-            )
-            .await;
-        match self.settle(decision).await {
-            Ok(Decision::Allowed(permit)) => {
-                let guarded = prepared.facts.iter().any(|f| self.guarded(f));
-                let stmt = self.stmt(
-                    permit.seqs.first().copied(),
-                    prepared.mask.clone(),
-                    portal.formats.clone(),
-                    guarded || portal.sql_level,
-                    prepared.ops.clone(),
-                );
-                let stmt = Stmt {
-                    ddl: prepared.facts.iter().any(|f| f.ddl),
-                    ..stmt
-                };
-                self.note_settings(&prepared.facts);
-                self.note_copy_in(&prepared.facts);
-                self.forward(&permit, &frame, Kind::Execute(stmt), Vec::new());
-            }
-            Ok(Decision::Refused(r)) => self.refuse_for(Place::Extended, &r),
-            Ok(Decision::Held(_)) => self.refuse(
-                Place::Extended,
-                refusal::sqlstate(RefusalClass::Policy),
-                HELD_TWICE,
-            ),
-            Err(e) => self.refuse_guard_error(Place::Extended, e),
-        }
-        Ok(())
-    }
-
-    fn on_close(&mut self, frame: Bytes) -> io::Result<()> {
-        let mut r = MessageReader::new(&frame, "Close");
-        let kind = r.u8().map_err(protocol_violation)?;
-        let name = r.cstr().map_err(protocol_violation)?.to_string();
-        let op = match kind {
-            b'S' => Op::CloseStatement(name),
-            b'P' => Op::ClosePortal(name),
-            _ => return Err(protocol_violation(FrameError::Malformed("Close"))),
-        };
-        self.expect(Kind::Close, vec![op]);
-        self.out.raw(&frame);
-        Ok(())
-    }
-
     fn stmt(
         &self,
         seq: Option<i64>,
@@ -718,113 +450,10 @@ impl<'a> ClientPump<'a> {
         }
     }
 
-    /// Whether errors and notices while `facts` runs may quote data the
-    /// session must not see: with column rules, anything that reads a
-    /// table, calls a function or reads a cursor.
-    fn guarded(&self, facts: &SqlFacts) -> bool {
-        self.session.mask.has_column_rules() && crate::mask::may_quote_data(facts)
-    }
-
-    /// A statement that is not read-only may change settings the target
-    /// lexes later text under; the change is reported before ReadyForQuery.
-    fn note_settings(&mut self, facts: &[SqlFacts]) {
-        if let Some(f) = facts.iter().find(|f| !f.read_only) {
-            self.unsettled = Some(self.batch);
-            self.unsettled_opaque |= !ops::is_plain_dml(f);
-        }
-    }
-
-    /// A `COPY ... FROM STDIN` about to be forwarded: until the client ends
-    /// its data, a Sync may be ignored by the target (see `Kind::CopySync`).
-    fn note_copy_in(&mut self, facts: &[SqlFacts]) {
-        if facts.iter().any(|f| f.kind == "copy" && f.writes) {
-            self.copy_done_sent = false;
-            self.shared.copy_in_expected();
-        }
-    }
-
-    /// Analyses a statement under the settings the target reads it with.
-    /// Err(Some) is a refusal (recorded); Err(None) means the refusal could
-    /// not even be recorded.
-    async fn analyse(&mut self, text: &str) -> Result<Facts, Option<Refusal>> {
-        if let Some(source) = &self.catalog_source {
-            let latest = source.current().await;
-            if !Arc::ptr_eq(&latest, &self.catalog) {
-                self.catalog = latest;
-            }
-        }
-        let analysed = match self.shared.lexing_problem() {
-            Some(problem) => Err(format!(
-                "the target reads statements under {problem}, which Vigil's analyser does \
-                 not reproduce; reconnect to continue"
-            )),
-            None => self
-                .analyses
-                .analyze(text, &self.catalog)
-                .map_err(|e| e.to_string()),
-        };
-        let analysed = analysed.and_then(|facts| {
-            if facts.len() > MAX_STATEMENTS_PER_MESSAGE {
-                return Err(format!(
-                    "more than {MAX_STATEMENTS_PER_MESSAGE} statements in one message"
-                ));
-            }
-            match self.copy_unreadable(&facts) {
-                Some(problem) => Err(problem),
-                None => Ok(facts),
-            }
-        });
-        match analysed {
-            Ok(facts) => Ok(facts),
-            Err(e) => match self
-                .guard
-                .refuse(self.session, Unpolicied::unanalysable(text, &e))
-                .await
-            {
-                Ok(r) => Err(Some(r)),
-                Err(e) => {
-                    tracing::error!(session = %self.session.id, error = %e, "ledger unavailable");
-                    Err(None)
-                }
-            },
-        }
-    }
-
-    /// A `COPY ... TO` whose data the masker could not read as the target
-    /// writes it (an `ENCODING`, an option it does not know): refused in a
-    /// session with masks.
-    fn copy_unreadable(&self, facts: &[SqlFacts]) -> Option<String> {
-        if self.session.mask.is_empty() {
-            return None;
-        }
-        facts
-            .iter()
-            .filter(|f| f.kind == "copy")
-            .find_map(|f| vigil_sql::copy_out_format(&f.text).err())
-            .map(|e| format!("the COPY's output cannot be masked: {e}"))
-    }
-
-    /// How the rows of one statement are masked, for a session with masks.
-    /// `kind` is the statement's `SqlFacts::kind`.
-    fn statement_mask(&self, text: &str, kind: &str) -> Option<Arc<StatementMask>> {
-        let policy = &self.session.mask;
-        if policy.is_empty() {
-            return None;
-        }
-        let lineage = self.lineages.output_lineage(text, &self.catalog);
-        // Only a COPY has a copy format: spare every other statement a parse.
-        let copy = if kind == "copy" {
-            vigil_sql::copy_out_format(text).ok().flatten()
-        } else {
-            None
-        };
-        StatementMask::build(policy, lineage, copy)
-    }
-
     /// The only way an analysed statement reaches the target: its answers
     /// are queued first, so the server pump masks its rows.
     fn forward(&mut self, _permit: &Permit, frame: &[u8], kind: Kind, ops: Vec<Op>) {
-        self.expect(kind, ops);
+        self.queue_answer(kind, ops);
         self.out.raw(frame);
     }
 
@@ -861,7 +490,7 @@ impl<'a> ClientPump<'a> {
             ends_batch: matches!(place, Place::Simple),
         };
         // The marker, like any Parse or Query, drops the unnamed statement.
-        self.expect(kind, vec![Op::DropUnnamedStatement]);
+        self.queue_answer(kind, vec![Op::DropUnnamedStatement]);
         match place {
             Place::Simple => self.out.query(REFUSAL_MARKER),
             Place::Extended => {
