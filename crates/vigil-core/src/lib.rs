@@ -10,6 +10,7 @@ mod connection_kind;
 mod event;
 mod principal;
 mod secret;
+mod ssh;
 mod verdict;
 
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
@@ -20,4 +21,5 @@ pub use event::{
 };
 pub use principal::{IdentityKey, Principal, PrincipalKind};
 pub use secret::Secret;
+pub use ssh::{SshFacts, SshRequest};
 pub use verdict::{ReviewMode, Verdict};
