@@ -62,7 +62,7 @@ fn oidc_verifier(config: &Config) -> Result<OidcVerifier, GatewayError> {
 
 /// The connection kinds a front-end serves. A config naming another kind
 /// passes `vigil policy check` but is refused here, at its `kind`'s line.
-pub const SERVED_KINDS: &[ConnectionKind] = &[ConnectionKind::Postgres];
+pub const SERVED_KINDS: &[ConnectionKind] = &[ConnectionKind::Postgres, ConnectionKind::Ssh];
 
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
 /// signs the final ledger checkpoint and returns.
@@ -124,6 +124,22 @@ pub async fn serve(
             },
         ));
         tracing::info!(%addr, "postgres listener ready");
+        tasks.spawn(frontend.serve(listener, shutdown.clone()));
+    }
+    if let Some(addr) = config.listen.ssh {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Bind(addr, e))?;
+        let host_key = vigil_ssh::hostkey::load_or_create(&config.server.data_dir)
+            .map_err(|e| GatewayError::Ssh(e.to_string()))?;
+        let frontend = Arc::new(vigil_ssh::SshFrontend::new(
+            guard.clone(),
+            vigil_ssh::SshFrontendConfig {
+                targets: upstreams::ssh(&config)?,
+                host_key,
+            },
+        ));
+        tracing::info!(%addr, "ssh listener ready");
         tasks.spawn(frontend.serve(listener, shutdown.clone()));
     }
     if let Some(addr) = config.listen.http {

@@ -109,11 +109,17 @@ fn ssh(f: &SshFacts) -> Boxed<'_> {
         ),
         (
             "sftp",
-            object(vec![("op", string(&f.sftp_op)), ("path", string(&f.sftp_path))]),
+            object(vec![
+                ("op", string(&f.sftp_op)),
+                ("path", string(&f.sftp_path)),
+            ]),
         ),
         (
             "env",
-            object(vec![("name", string(&f.env_name)), ("value", string(&f.env_value))]),
+            object(vec![
+                ("name", string(&f.env_name)),
+                ("value", string(&f.env_value)),
+            ]),
         ),
     ])
 }

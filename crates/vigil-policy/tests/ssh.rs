@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use vigil_core::{Action, ActionKind, ConnectionKind, ConnectionRef, SshFacts, SshRequest, Verdict};
+use vigil_core::{
+    Action, ActionKind, ConnectionKind, ConnectionRef, SshFacts, SshRequest, Verdict,
+};
 
 fn on_web1(facts: SshFacts) -> Action {
     Action {
@@ -41,12 +43,24 @@ fn opaque(command: &str, reasons: &[&str]) -> SshFacts {
 fn every_ssh_variable_reads_its_field() {
     let ls = on_web1(exec(&["ls", "-l"]));
     assert!(condition_holds("ssh.request == 'exec'", &ls));
-    assert!(condition_holds("ssh.argv0 == 'ls' && ssh.argv == ['ls', '-l']", &ls));
-    assert!(condition_holds("!ssh.opaque && size(ssh.opaque_reasons) == 0", &ls));
+    assert!(condition_holds(
+        "ssh.argv0 == 'ls' && ssh.argv == ['ls', '-l']",
+        &ls
+    ));
+    assert!(condition_holds(
+        "!ssh.opaque && size(ssh.opaque_reasons) == 0",
+        &ls
+    ));
     assert!(condition_holds("connection.kind == 'ssh'", &ls));
     let piped = on_web1(opaque("ls | sh", &["pipe"]));
-    assert!(condition_holds("ssh.opaque && 'pipe' in ssh.opaque_reasons", &piped));
-    assert!(condition_holds("ssh.command == 'ls | sh' && ssh.argv0 == ''", &piped));
+    assert!(condition_holds(
+        "ssh.opaque && 'pipe' in ssh.opaque_reasons",
+        &piped
+    ));
+    assert!(condition_holds(
+        "ssh.command == 'ls | sh' && ssh.argv0 == ''",
+        &piped
+    ));
     let forward = on_web1(SshFacts {
         request: SshRequest::DirectTcpip,
         forward_host: "db".into(),
@@ -74,7 +88,10 @@ fn every_ssh_variable_reads_its_field() {
         env_value: "C.UTF-8".into(),
         ..SshFacts::default()
     });
-    assert!(condition_holds("ssh.env.name == 'LANG' && ssh.env.value == 'C.UTF-8'", &env));
+    assert!(condition_holds(
+        "ssh.env.name == 'LANG' && ssh.env.value == 'C.UTF-8'",
+        &env
+    ));
     let wrapped = on_web1(SshFacts {
         wrappers: vec!["sudo -u app".into()],
         ..exec(&["id"])
@@ -94,14 +111,24 @@ fn the_documented_example_allows_read_only_commands_and_reviews_opaque_ones() {
                 Allow,
                 Some("ssh.request == 'exec' && ssh.argv0 in ['ls', 'cat', 'uptime', 'df']"),
             ),
-            rule("opaque-needs-review", Review, Some("ssh.request == 'exec' && ssh.opaque")),
+            rule(
+                "opaque-needs-review",
+                Review,
+                Some("ssh.request == 'exec' && ssh.opaque"),
+            ),
         ],
     )]);
     let bot = agent("bot", &["ops"]);
     let verdict = |facts| eval(&set, &bot, &on_web1(facts)).verdict;
     assert!(matches!(verdict(exec(&["uptime"])), Verdict::Allow { .. }));
-    assert!(matches!(verdict(exec(&["rm", "-rf", "/"])), Verdict::Deny { .. }));
-    assert!(matches!(verdict(opaque("ls; rm x", &["operator"])), Verdict::Review { .. }));
+    assert!(matches!(
+        verdict(exec(&["rm", "-rf", "/"])),
+        Verdict::Deny { .. }
+    ));
+    assert!(matches!(
+        verdict(opaque("ls; rm x", &["operator"])),
+        Verdict::Review { .. }
+    ));
     // Forwarding: no rule allows it, so the default denies it.
     let forward = SshFacts {
         request: SshRequest::DirectTcpip,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use russh::{ChannelReadHalf, ChannelWriteHalf};
 use russh::{Channel, ChannelMsg, Pty, server};
+use russh::{ChannelReadHalf, ChannelWriteHalf};
 use vigil_core::StatementOutcome;
 use vigil_guard::{Binding, Decision, Permit, Refusal, Withdrawal};
 
@@ -108,7 +108,9 @@ pub async fn run(
             tracing::warn!(session = %session.id, connection = %login.target.name, %reason, "ssh: upstream");
             let message = format!("vigil: {reason}");
             if replied {
-                let _ = write.extended_data_bytes(1, Bytes::from(format!("{message}\n"))).await;
+                let _ = write
+                    .extended_data_bytes(1, Bytes::from(format!("{message}\n")))
+                    .await;
                 let _ = write.exit_status(UPSTREAM_EXIT).await;
                 let _ = write.eof().await;
                 let _ = write.close().await;
@@ -162,7 +164,9 @@ async fn refuse(
     message: &str,
 ) {
     if replied {
-        let _ = write.extended_data_bytes(1, Bytes::from(format!("{message}\n"))).await;
+        let _ = write
+            .extended_data_bytes(1, Bytes::from(format!("{message}\n")))
+            .await;
         let _ = write.exit_status(REFUSED_EXIT).await;
         let _ = write.eof().await;
     } else {
@@ -187,8 +191,16 @@ async fn open_upstream(
         .map_err(|e| format!("the target refused a session channel: {e}"))?;
     let sent = async {
         if let Some(p) = &setup.pty {
-            ch.request_pty(false, &p.term, p.cols, p.rows, p.pix_width, p.pix_height, &p.modes)
-                .await?;
+            ch.request_pty(
+                false,
+                &p.term,
+                p.cols,
+                p.rows,
+                p.pix_width,
+                p.pix_height,
+                &p.modes,
+            )
+            .await?;
         }
         for (name, value) in &setup.env {
             ch.set_env(false, name.as_str(), value.as_str()).await?;

@@ -78,5 +78,8 @@ pub fn bare(request: SshRequest) -> ActionKind {
 pub fn env_never_allowed(name: &str) -> bool {
     name.starts_with("LD_")
         || name.starts_with("BASH_FUNC_")
-        || matches!(name, "BASH_ENV" | "ENV" | "PROMPT_COMMAND" | "SHELLOPTS" | "PS4" | "IFS")
+        || matches!(
+            name,
+            "BASH_ENV" | "ENV" | "PROMPT_COMMAND" | "SHELLOPTS" | "PS4" | "IFS"
+        )
 }

@@ -32,8 +32,8 @@ pub fn load_or_create(data_dir: &Path) -> Result<PrivateKey, SshError> {
     let mut seed = [0u8; 32];
     aws_lc_rs::rand::fill(&mut seed).map_err(|_| err("no system randomness".into()))?;
     let pair = Ed25519Keypair::from_seed(&seed);
-    let key = PrivateKey::new(KeypairData::Ed25519(pair), "vigil")
-        .map_err(|e| err(e.to_string()))?;
+    let key =
+        PrivateKey::new(KeypairData::Ed25519(pair), "vigil").map_err(|e| err(e.to_string()))?;
     let text = key
         .to_openssh(LineEnding::LF)
         .map_err(|e| err(e.to_string()))?;

@@ -24,6 +24,12 @@ mod server;
 mod upstream;
 
 pub use error::SshError;
+pub use russh::keys::PrivateKey;
+
+/// Reads an OpenSSH private key file (unencrypted).
+pub fn load_private_key(path: &std::path::Path) -> Result<PrivateKey, String> {
+    russh::keys::load_secret_key(path, None).map_err(|e| e.to_string())
+}
 pub use server::{SshFrontend, SshFrontendConfig};
 pub use upstream::{SshTarget, TargetAuth};
 

@@ -5,8 +5,8 @@
 //! bounded per-channel queue (`channel_buffer_size` messages).
 
 use bytes::Bytes;
-use russh::{ChannelReadHalf, ChannelWriteHalf};
 use russh::{Channel, ChannelMsg, client, server};
+use russh::{ChannelReadHalf, ChannelWriteHalf};
 
 /// How an upstream channel ended.
 #[derive(Debug, Default)]

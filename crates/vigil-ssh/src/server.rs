@@ -83,7 +83,11 @@ impl SshFrontend {
     }
 
     /// Accepts clients until `shutdown` turns true.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut sessions = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -125,7 +129,11 @@ impl SshFrontend {
             let logged_in = watchdog_slot.lock().map(|s| s.is_some()).unwrap_or(false);
             if !logged_in {
                 let _ = handle
-                    .disconnect(russh::Disconnect::ByApplication, "login timed out".into(), "en".into())
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login timed out".into(),
+                        "en".into(),
+                    )
                     .await;
             }
         });
@@ -178,7 +186,11 @@ impl Conn {
                 .await;
             return Auth::reject();
         };
-        let principal = match self.guard.authenticate(&Secret::new(credential.to_string())).await {
+        let principal = match self
+            .guard
+            .authenticate(&Secret::new(credential.to_string()))
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 self.guard
@@ -187,7 +199,11 @@ impl Conn {
                 return Auth::reject();
             }
         };
-        let session = match self.guard.open_session(principal, &connection, PROTOCOL, &self.peer).await {
+        let session = match self
+            .guard
+            .open_session(principal, &connection, PROTOCOL, &self.peer)
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::info!(peer = %self.peer, connection, error = %e, "ssh: login refused");
@@ -223,7 +239,9 @@ impl Conn {
                 // Nothing to wait on here: withdraw the request at once.
                 let _ = login
                     .guard
-                    .await_approval(&login.session, hold, async { vigil_guard::Withdrawal::Cancelled })
+                    .await_approval(&login.session, hold, async {
+                        vigil_guard::Withdrawal::Cancelled
+                    })
                     .await;
                 false
             }
@@ -256,7 +274,13 @@ impl Conn {
             let _ = session.channel_success(id);
         }
         let handle = session.handle();
-        tokio::spawn(channel::run(login, pending.channel, pending.setup, start, handle));
+        tokio::spawn(channel::run(
+            login,
+            pending.channel,
+            pending.setup,
+            start,
+            handle,
+        ));
     }
 }
 
@@ -333,10 +357,15 @@ impl server::Handler for Conn {
     ) -> Result<(), Self::Error> {
         let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
         if self.allowed(action).await {
-            self.unsupported("direct_tcpip", "port forwarding is not relayed by this gateway yet")
-                .await;
+            self.unsupported(
+                "direct_tcpip",
+                "port forwarding is not relayed by this gateway yet",
+            )
+            .await;
         }
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         Ok(())
     }
 
@@ -348,16 +377,26 @@ impl server::Handler for Conn {
     ) -> Result<bool, Self::Error> {
         let action = facts::forward(SshRequest::TcpipForward, address, *port);
         if self.allowed(action).await {
-            self.unsupported("tcpip_forward", "remote forwarding is not relayed by this gateway yet")
-                .await;
+            self.unsupported(
+                "tcpip_forward",
+                "remote forwarding is not relayed by this gateway yet",
+            )
+            .await;
         }
         Ok(false)
     }
 
-    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         if self.allowed(facts::bare(SshRequest::Agent)).await {
-            self.unsupported("agent", "agent forwarding is not relayed by this gateway yet")
-                .await;
+            self.unsupported(
+                "agent",
+                "agent forwarding is not relayed by this gateway yet",
+            )
+            .await;
         }
         Ok(false)
     }
@@ -416,7 +455,10 @@ impl server::Handler for Conn {
         value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let known = self.pending.get(&channel).is_some_and(|p| p.setup.env.len() < 64);
+        let known = self
+            .pending
+            .get(&channel)
+            .is_some_and(|p| p.setup.env.len() < 64);
         let allowed = if !known {
             false
         } else if facts::env_never_allowed(name) {
@@ -450,12 +492,21 @@ impl server::Handler for Conn {
         Ok(())
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.start(channel, Start::Exec(data.to_vec()), session);
         Ok(())
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.start(channel, Start::Shell, session);
         Ok(())
     }

@@ -47,7 +47,8 @@ impl std::fmt::Debug for TargetAuth {
 impl SshTarget {
     /// Parses `known_host` (`ssh-ed25519 AAAA...`, a comment allowed).
     pub fn parse_known_host(line: &str) -> Result<PublicKey, String> {
-        PublicKey::from_openssh(line.trim()).map_err(|e| format!("`known_host` is not a public key: {e}"))
+        PublicKey::from_openssh(line.trim())
+            .map_err(|e| format!("`known_host` is not a public key: {e}"))
     }
 }
 
@@ -65,9 +66,14 @@ pub struct PinnedHost {
 impl client::Handler for PinnedHost {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let ok = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data() == self.expected.key_data(),
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                key.key_data() == self.expected.key_data()
+            }
             PublicKeyOrCertificate::Certificate(_) => false,
         };
         if !ok {
@@ -107,7 +113,12 @@ pub async fn connect(target: &SshTarget, _permit: &Permit) -> Result<Upstream, S
     };
     let result = match &target.auth {
         TargetAuth::Key(key) => {
-            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
             handle
                 .authenticate_publickey(
                     target.user.clone(),
@@ -123,7 +134,10 @@ pub async fn connect(target: &SshTarget, _permit: &Permit) -> Result<Upstream, S
     };
     match result {
         Ok(r) if r.success() => Ok(Upstream { handle }),
-        Ok(_) => Err(fail(format!("the target refused Vigil's credential for `{}`", target.user))),
+        Ok(_) => Err(fail(format!(
+            "the target refused Vigil's credential for `{}`",
+            target.user
+        ))),
         Err(e) => Err(fail(format!("login failed: {e}"))),
     }
 }
