@@ -31,7 +31,7 @@ impl VigilMcp {
             .guard
             .connections_for(principal)
             .into_iter()
-            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .filter(|c| self.mcp.targets.contains_key(&c.name))
             .map(|c| c.name)
             .collect()
     }
@@ -123,7 +123,7 @@ impl VigilMcp {
             .guard
             .connections_for(principal)
             .into_iter()
-            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .filter(|c| self.mcp.targets.contains_key(&c.name))
             .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind }))
             .collect();
         outcome::result(

@@ -5,12 +5,12 @@
 use crate::admission::{
     self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
 };
-use crate::backend::{self, UpstreamConfig};
+use crate::backend;
 use crate::cancel::CancelRegistry;
-use crate::catalog::{CatalogCache, CatalogSource};
 use crate::protocol::{self, MAX_STARTUP_PACKET, MessageWriter, Startup, next_frame};
 use crate::session::{self, SessionParts};
 use crate::stream::PgStream;
+use crate::target::PgTarget;
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +21,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use vigil_core::Secret;
 use vigil_guard::{Guard, GuardError};
-use vigil_sql::{AnalysisCache, LineageCache};
 
 /// Clients must finish the startup and password exchange within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +31,8 @@ pub struct PgFrontendConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Accept clients without TLS from non-loopback addresses.
     pub allow_plaintext_remote: bool,
-    pub upstreams: HashMap<String, UpstreamConfig>,
+    /// The PostgreSQL connections, shared with the other front-ends.
+    pub targets: HashMap<String, Arc<PgTarget>>,
     /// Connection caps and the per-source budget of failed logins.
     pub admission: AdmissionConfig,
 }
@@ -40,41 +40,22 @@ pub struct PgFrontendConfig {
 pub struct PgFrontend {
     guard: Arc<Guard>,
     config: PgFrontendConfig,
-    upstreams: HashMap<String, Arc<UpstreamConfig>>,
     cancels: CancelRegistry,
-    catalogs: CatalogCache,
-    /// Statement analyses shared by every session; keyed on exact text and
-    /// the catalog they were made with.
-    analyses: Arc<AnalysisCache>,
-    /// Output lineages of statements, for sessions with mask rules.
-    lineages: Arc<LineageCache>,
     caps: Arc<Caps>,
     failures: FailedLogins,
 }
 
-/// Distinct statement texts whose analysis is kept.
-const ANALYSIS_CACHE_ENTRIES: usize = 4096;
-
 impl PgFrontend {
-    pub fn new(guard: Arc<Guard>, mut config: PgFrontendConfig) -> Self {
+    pub fn new(guard: Arc<Guard>, config: PgFrontendConfig) -> Self {
         let caps = Caps::new(
             config.admission.max_connections,
             config.admission.max_connections_per_principal,
         );
         let failures = FailedLogins::new(config.admission.login_failures_per_minute);
-        let upstreams = config
-            .upstreams
-            .drain()
-            .map(|(k, v)| (k, Arc::new(v)))
-            .collect();
         Self {
             guard,
             config,
-            upstreams,
             cancels: CancelRegistry::default(),
-            catalogs: CatalogCache::default(),
-            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
-            lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
             caps,
             failures,
         }
@@ -257,7 +238,7 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let Some(upstream_cfg) = self.upstreams.get(&database).cloned() else {
+        let Some(target) = self.config.targets.get(&database).cloned() else {
             self.failures.failed(peer.ip());
             self.guard
                 .record_rejected_login("postgres", &shown, &peer.to_string(), "unknown connection")
@@ -310,7 +291,7 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let upstream = match backend::connect(&upstream_cfg, &params).await {
+        let upstream = match backend::connect(&target.upstream, &params).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(session = %session.id, connection = %database, error = %e, "upstream login failed");
@@ -335,11 +316,10 @@ impl PgFrontend {
             .await;
             return Ok(None);
         }
-        let catalog = self.catalogs.get_or_load(&database, &upstream_cfg).await;
-        let catalog_upstream = upstream_cfg.clone();
-        let cancel_key = self
-            .cancels
-            .register(upstream_cfg, upstream.pid, upstream.secret);
+        let catalog = target.login_catalog().await;
+        let cancel_key =
+            self.cancels
+                .register(target.upstream.clone(), upstream.pid, upstream.secret);
 
         let mut w = MessageWriter::new();
         w.auth_ok();
@@ -354,13 +334,9 @@ impl PgFrontend {
                 upstream,
                 session,
                 catalog,
-                catalogs: CatalogSource {
-                    cache: self.catalogs.clone(),
-                    connection: database.clone(),
-                    upstream: catalog_upstream,
-                },
-                analyses: self.analyses.clone(),
-                lineages: self.lineages.clone(),
+                catalogs: target.catalogs.clone(),
+                analyses: target.analyses.clone(),
+                lineages: target.lineages.clone(),
                 cancel_key,
             },
             slot,

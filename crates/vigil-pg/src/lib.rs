@@ -11,10 +11,12 @@ mod catalog;
 mod frontend;
 mod mask;
 pub mod protocol;
-pub mod query;
+mod query;
 mod session;
 mod stream;
+mod target;
 
 pub use admission::{AdmissionConfig, FailedLogins, SourceCheck};
-pub use catalog::{CatalogCache, CatalogSource};
+
 pub use frontend::{PgFrontend, PgFrontendConfig};
+pub use target::PgTarget;
