@@ -3,15 +3,15 @@
 //! is listed when policy would let `SELECT * FROM` it through (allowed, or
 //! allowed after review); the check records nothing, since nothing runs.
 
+use crate::auth::Caller;
 use crate::{Mcp, outcome};
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
-use vigil_core::Principal;
 use vigil_target::RelationColumn;
 
 impl Mcp {
-    pub(crate) async fn describe(&self, principal: Principal, connection: &str) -> CallToolResult {
-        let mut opened = match self.open(principal, connection).await {
+    pub(crate) async fn describe(&self, caller: Caller, connection: &str) -> CallToolResult {
+        let mut opened = match self.open(caller, connection).await {
             Ok(o) => o,
             Err(e) => return e,
         };

@@ -7,13 +7,14 @@
 //! Each call is one Vigil session (protocol `mcp`): opened through the
 //! guard, which checks the grant, and closed when the call returns.
 
+use crate::auth::Caller;
 use crate::{Mcp, outcome};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use vigil_core::{ActionKind, Principal, StatementOutcome};
-use vigil_guard::{Binding, Decision, GuardError, SessionCtx, Unpolicied};
+use vigil_core::{ActionKind, Protocol, StatementOutcome};
+use vigil_guard::{Binding, Decision, GuardError, SessionCtx, SessionRequest, Unpolicied};
 use vigil_sql::Catalog;
 use vigil_target::{QueryError, SqlSession, SqlTarget, Statement, encode_params};
 
@@ -35,7 +36,7 @@ impl Mcp {
     /// are already tool results.
     pub(crate) async fn open(
         &self,
-        principal: Principal,
+        caller: Caller,
         connection: &str,
     ) -> Result<Opened, CallToolResult> {
         let Some(target) = self.targets.get(connection).cloned() else {
@@ -50,11 +51,13 @@ impl Mcp {
                 "the gateway is busy with other tool calls: try again in a few seconds",
             ));
         };
-        let session = match self
-            .guard
-            .open_session(principal, connection, "mcp", "http")
-            .await
-        {
+        let request = SessionRequest {
+            protocol: Protocol::Mcp,
+            connection,
+            client_addr: &caller.client_addr,
+            run_id: caller.run_id,
+        };
+        let session = match self.guard.open_session(caller.principal, &request).await {
             Ok(s) => s.without_holds(),
             Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
                 return Err(outcome::error(e.to_string()));
@@ -95,7 +98,7 @@ impl Mcp {
 
     pub(crate) async fn query(
         &self,
-        principal: Principal,
+        caller: Caller,
         connection: &str,
         args: &JsonObject,
     ) -> CallToolResult {
@@ -103,7 +106,7 @@ impl Mcp {
             Ok(c) => c,
             Err(e) => return outcome::error(e),
         };
-        let mut opened = match self.open(principal, connection).await {
+        let mut opened = match self.open(caller, connection).await {
             Ok(o) => o,
             Err(e) => return e,
         };

@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use vigil_core::Secret;
-use vigil_guard::{Guard, GuardError};
+use vigil_core::{Protocol, Secret};
+use vigil_guard::{Guard, GuardError, Login, SessionRequest};
 
 /// Clients must finish the startup and password exchange within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -196,7 +196,7 @@ impl PgFrontend {
             self.failures.failed(peer.ip());
             self.guard
                 .record_rejected_login(
-                    "postgres",
+                    Protocol::Postgres,
                     &shown,
                     &peer.to_string(),
                     "plaintext from a remote address",
@@ -214,21 +214,20 @@ impl PgFrontend {
         let Some(credential) = ask_password(&mut stream).await? else {
             return Ok(None);
         };
-        let principal = match self.guard.authenticate(&credential).await {
+        let peer_text = peer.to_string();
+        let login = Login {
+            protocol: Protocol::Postgres,
+            credential: &credential,
+            connection: &shown,
+            client_addr: &peer_text,
+        };
+        let principal = match self.guard.authenticate(&login).await {
             Ok(p) => p,
             Err(e) => {
                 // The user name is the client's to fill: a token pasted there must
                 // not land in the log.
                 tracing::info!(%peer, database = %shown, error = ?e, "authentication failed");
                 self.failures.failed(peer.ip());
-                self.guard
-                    .record_rejected_login(
-                        "postgres",
-                        &shown,
-                        &peer.to_string(),
-                        "invalid credential",
-                    )
-                    .await;
                 fatal(
                     &mut stream,
                     "28P01",
@@ -241,7 +240,12 @@ impl PgFrontend {
         let Some(target) = self.config.targets.get(&database).cloned() else {
             self.failures.failed(peer.ip());
             self.guard
-                .record_rejected_login("postgres", &shown, &peer.to_string(), "unknown connection")
+                .record_rejected_login(
+                    Protocol::Postgres,
+                    &shown,
+                    &peer.to_string(),
+                    "unknown connection",
+                )
                 .await;
             fatal(
                 &mut stream,
@@ -258,7 +262,7 @@ impl PgFrontend {
                 tracing::warn!(%peer, principal = %admission::capped(&principal.name), connection = %shown, ?cap, "connection refused: too many connections");
                 self.guard
                     .record_rejected_login(
-                        "postgres",
+                        Protocol::Postgres,
                         &shown,
                         &peer.to_string(),
                         &format!(
@@ -272,11 +276,13 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let session = match self
-            .guard
-            .open_session(principal, &database, "postgres", &peer.to_string())
-            .await
-        {
+        let request = SessionRequest {
+            protocol: Protocol::Postgres,
+            connection: &database,
+            client_addr: &peer_text,
+            run_id: None,
+        };
+        let session = match self.guard.open_session(principal, &request).await {
             Ok(s) => s,
             Err(e) => {
                 let code = match e {
@@ -354,7 +360,7 @@ impl PgFrontend {
             SourceCheck::Allowed { refused } => {
                 self.guard
                     .record_rejected_login(
-                        "postgres",
+                        Protocol::Postgres,
                         shown,
                         &addr,
                         &format!("{refused} logins refused while this address was rate-limited"),
@@ -367,7 +373,7 @@ impl PgFrontend {
                     tracing::warn!(%peer, "too many failed logins: address rate-limited");
                     self.guard
                         .record_rejected_login(
-                            "postgres",
+                            Protocol::Postgres,
                             shown,
                             &addr,
                             "too many failed logins from this address: rate-limited",
