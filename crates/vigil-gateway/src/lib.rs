@@ -125,7 +125,7 @@ pub async fn serve(
                 tls: Some(tls::acceptor(&config)?),
                 allow_plaintext_remote: config.tls.allow_plaintext,
                 targets: pg_targets.clone(),
-                admission: vigil_pg::AdmissionConfig {
+                admission: vigil_guard::admission::AdmissionConfig {
                     max_connections: config.server.max_connections,
                     max_connections_per_principal: config.server.max_connections_per_principal,
                     login_failures_per_minute: config.server.login_failures_per_minute,
@@ -144,7 +144,7 @@ pub async fn serve(
             registry,
             admin_groups: config.server.admin_groups.clone(),
             targets: sql_targets.clone(),
-            failures: Arc::new(vigil_pg::FailedLogins::new(
+            failures: Arc::new(vigil_guard::admission::FailedLogins::new(
                 config.server.login_failures_per_minute,
             )),
         };

@@ -6,6 +6,7 @@
 //! make one, so "forwarded without a recorded decision" does not compile.
 
 mod access;
+pub mod admission;
 mod approvals;
 mod binding;
 mod decide;

@@ -2,9 +2,6 @@
 //! password exchange (the password is the Vigil credential), then hands the
 //! session to the guard and the relay.
 
-use crate::admission::{
-    self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
-};
 use crate::backend;
 use crate::cancel::CancelRegistry;
 use crate::protocol::{self, MAX_STARTUP_PACKET, MessageWriter, Startup, next_frame};
@@ -20,6 +17,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use vigil_core::{Protocol, Secret};
+use vigil_guard::admission::{
+    self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+};
 use vigil_guard::{Guard, GuardError, Login, SessionRequest};
 
 /// Clients must finish the startup and password exchange within this time.

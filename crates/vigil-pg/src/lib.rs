@@ -4,7 +4,6 @@
 //! statement into an action for the guard, and relays what the guard
 //! allows. It decides nothing itself.
 
-mod admission;
 pub mod backend;
 mod cancel;
 mod catalog;
@@ -15,8 +14,6 @@ mod query;
 mod session;
 mod stream;
 mod target;
-
-pub use admission::{AdmissionConfig, FailedLogins, SourceCheck};
 
 pub use frontend::{PgFrontend, PgFrontendConfig};
 pub use target::PgTarget;

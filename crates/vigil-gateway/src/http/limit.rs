@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use vigil_core::Protocol;
-use vigil_pg::SourceCheck;
+use vigil_guard::admission::SourceCheck;
 
 use super::State;
 use super::sniff::SniffListener;

@@ -27,7 +27,7 @@ pub struct State {
     /// SQL targets, for the MCP tools.
     pub targets: HashMap<String, Arc<dyn SqlTarget>>,
     /// Failed logins per source address (answers of `401`).
-    pub failures: Arc<vigil_pg::FailedLogins>,
+    pub failures: Arc<vigil_guard::admission::FailedLogins>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
