@@ -476,6 +476,28 @@ fn bad_bearers_over_http_spend_the_same_budget_and_then_get_429() {
         1,
     );
     assert_eq!(limits, 1);
+    // Each refused bearer within the budget went through the one gate, which
+    // records it like a refused psql password: protocol, peer, no credential.
+    let refused = sqlite(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE type = 'auth_failure' \
+         AND body LIKE '%\"protocol\":\"rest\"%' \
+         AND body LIKE '%invalid credential%' AND body LIKE '%127.0.0.1:%'",
+    );
+    assert_eq!(
+        refused.trim(),
+        "3",
+        "every refused REST credential is recorded"
+    );
+    let leaked = sqlite(
+        &gw,
+        "SELECT count(*) FROM ledger WHERE body LIKE '%not-a-token%'",
+    );
+    assert_eq!(
+        leaked.trim(),
+        "0",
+        "the credential itself is never recorded"
+    );
     // Health checks are not logins.
     assert_eq!(gw.http_get("/healthz", None).0, 200);
 }

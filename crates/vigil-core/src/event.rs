@@ -1,4 +1,4 @@
-use crate::{Principal, Verdict};
+use crate::{PrincipalRecord, Protocol, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// Identifies one client session across the ledger.
@@ -94,10 +94,10 @@ pub struct MaskingSummary {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     SessionStart {
-        protocol: String,
+        protocol: Protocol,
         connection: String,
         client_addr: String,
-        principal: Principal,
+        principal: PrincipalRecord,
     },
     SessionEnd {
         statements: u64,
@@ -115,7 +115,7 @@ pub enum EventBody {
     StatementDone(StatementOutcome),
     /// A connection attempt that was refused (bad credential, no grant).
     AuthFailure {
-        protocol: String,
+        protocol: Protocol,
         connection: String,
         client_addr: String,
         reason: String,

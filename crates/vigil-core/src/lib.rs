@@ -1,7 +1,7 @@
 //! Shared types of the Vigil pipeline.
 //!
 //! Every protocol front-end turns bytes into an [`Action`], the guard turns a
-//! [`Principal`] and an action into a [`Verdict`], and everything that happens
+//! [`PrincipalRecord`] and an action into a [`Verdict`], and everything that happens
 //! is written to the ledger as an [`Event`]. These types carry no I/O.
 
 mod action;
@@ -9,6 +9,8 @@ mod approval;
 mod connection_kind;
 mod event;
 mod principal;
+mod protocol;
+mod run_id;
 mod secret;
 mod ssh;
 mod verdict;
@@ -19,7 +21,9 @@ pub use connection_kind::ConnectionKind;
 pub use event::{
     Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictKind, VerdictRecord,
 };
-pub use principal::{IdentityKey, Principal, PrincipalKind};
+pub use principal::{IdentityKey, PrincipalKind, PrincipalRecord};
+pub use protocol::Protocol;
+pub use run_id::{MAX_RUN_ID, RunId};
 pub use secret::Secret;
 pub use ssh::{SshFacts, SshRequest};
 pub use verdict::{ReviewMode, Verdict};

@@ -30,18 +30,21 @@ impl std::str::FromStr for PrincipalKind {
     }
 }
 
-/// An authenticated identity: what policy speaks about.
+/// What is known about an authenticated identity: what policy speaks about
+/// and what the ledger keeps.
 ///
-/// Only the identity gate produces one from a credential; front-ends receive
-/// it and never build their own.
+/// A record proves nothing by itself: sessions are opened for a
+/// `vigil_identity::Principal`, which only the identity gate makes from a
+/// credential and which reads as this record.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
+pub struct PrincipalRecord {
     pub name: String,
     pub groups: Vec<String>,
     pub kind: PrincipalKind,
     /// Where the identity came from: `vigil` for Vigil tokens, the issuer URL for OIDC.
     pub issuer: String,
-    /// Ties the events of one agent run together, when the client says so.
+    /// Ties the events of one agent run together, when the client says so
+    /// (set in the ledger's copy from the session's login input).
     pub run_id: Option<String>,
     /// The credential's subject at its issuer (OIDC `sub`), which may differ
     /// from `name` when the issuer's `name_claim` is `email` or similar.
@@ -55,13 +58,9 @@ pub struct Principal {
     /// Not serialised: the ledger keeps name, issuer and subject, not every claim.
     #[serde(skip)]
     pub claims: Option<serde_json::Value>,
-    /// SHA-256 of the Vigil token that proved this identity, so the guard can
-    /// see its revocation while a session runs. Never serialised or printed.
-    #[serde(skip)]
-    pub token_hash: Option<crate::Secret<[u8; 32]>>,
 }
 
-impl Principal {
+impl PrincipalRecord {
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }

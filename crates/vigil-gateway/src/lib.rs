@@ -13,6 +13,7 @@ mod upstreams;
 pub use error::GatewayError;
 
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,8 +21,9 @@ use vigil_config::Config;
 use vigil_core::{ConnectionKind, ConnectionRef};
 use vigil_guard::{Guard, Metrics};
 use vigil_identity::{IssuerSettings, OidcVerifier};
-use vigil_pg::{PgFrontend, PgFrontendConfig};
+use vigil_pg::{PgFrontend, PgFrontendConfig, PgTarget};
 use vigil_store::{SqliteStore, Store, StoreOptions};
+use vigil_target::SqlTarget;
 
 /// Opens the embedded store of a configuration.
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
@@ -88,8 +90,15 @@ pub async fn serve(
     if let Some(notices) = notify::start(&config.notify) {
         guard = guard.with_approval_notices(notices);
     }
+    // One target per SQL connection, shared by every front-end: one catalog
+    // and one analysis cache per connection.
+    let pg_targets = PgTarget::for_connections(upstreams::postgres(&config));
+    let sql_targets: HashMap<String, Arc<dyn SqlTarget>> = pg_targets
+        .iter()
+        .map(|(name, t)| (name.clone(), t.clone() as Arc<dyn SqlTarget>))
+        .collect();
     // The reviewer's EXPLAIN estimate of each held or refused DML statement.
-    let previewer = preview::ExplainPreviewer::new(upstreams::postgres(&config));
+    let previewer = preview::ExplainPreviewer::new(sql_targets.clone());
     guard = guard.with_previewer(previewer.clone());
     let guard = Arc::new(guard);
     previewer.attach(&guard);
@@ -115,8 +124,8 @@ pub async fn serve(
             PgFrontendConfig {
                 tls: Some(tls::acceptor(&config)?),
                 allow_plaintext_remote: config.tls.allow_plaintext,
-                upstreams: upstreams::postgres(&config),
-                admission: vigil_pg::AdmissionConfig {
+                targets: pg_targets.clone(),
+                admission: vigil_guard::admission::AdmissionConfig {
                     max_connections: config.server.max_connections,
                     max_connections_per_principal: config.server.max_connections_per_principal,
                     login_failures_per_minute: config.server.login_failures_per_minute,
@@ -150,8 +159,8 @@ pub async fn serve(
             guard: guard.clone(),
             registry,
             admin_groups: config.server.admin_groups.clone(),
-            upstreams: upstreams::postgres(&config),
-            failures: Arc::new(vigil_pg::FailedLogins::new(
+            targets: sql_targets.clone(),
+            failures: Arc::new(vigil_guard::admission::FailedLogins::new(
                 config.server.login_failures_per_minute,
             )),
         };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use vigil_core::ApprovalRecord;
 use vigil_guard::{Binding, Guard, Previewer};
-use vigil_pg::backend::{UpstreamConfig, explain_json, param_types_of_hint};
+use vigil_target::SqlTarget;
 
 /// The whole preview (connect, login, EXPLAIN) must finish within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,9 +26,9 @@ const DML: &[&str] = &["insert", "update", "delete", "merge"];
 /// Longest error text kept with a request.
 const MAX_ERROR: usize = 300;
 
-/// Runs previews over the PostgreSQL connections of the configuration.
+/// Runs previews over the SQL connections of the configuration.
 pub struct ExplainPreviewer {
-    upstreams: HashMap<String, UpstreamConfig>,
+    targets: HashMap<String, Arc<dyn SqlTarget>>,
     guard: OnceLock<Weak<Guard>>,
     running: Arc<Semaphore>,
 }
@@ -44,9 +44,9 @@ enum Plan {
 }
 
 impl ExplainPreviewer {
-    pub fn new(upstreams: HashMap<String, UpstreamConfig>) -> Arc<Self> {
+    pub fn new(targets: HashMap<String, Arc<dyn SqlTarget>>) -> Arc<Self> {
         Arc::new(Self {
-            upstreams,
+            targets,
             guard: OnceLock::new(),
             running: Arc::new(Semaphore::new(MAX_RUNNING)),
         })
@@ -63,7 +63,7 @@ impl ExplainPreviewer {
         if kinds.is_empty() || !kinds.iter().all(|k| DML.contains(k)) {
             return Plan::Skip;
         }
-        if !self.upstreams.contains_key(&a.connection) {
+        if !self.targets.contains_key(&a.connection) {
             return Plan::Skip;
         }
         if kinds.len() > 1 {
@@ -88,18 +88,18 @@ impl Previewer for ExplainPreviewer {
         let id = approval.id.clone();
         let statement = approval.statement.clone();
         let params = binding.values.to_vec();
-        let param_types = param_types_of_hint(binding.hint);
-        let upstream = self.upstreams.get(&approval.connection).cloned();
+        let hint = binding.hint.to_vec();
+        let target = self.targets.get(&approval.connection).cloned();
         let permit = self.running.clone().try_acquire_owned();
         runtime.spawn(async move {
-            let preview = match (plan, upstream, permit) {
+            let preview = match (plan, target, permit) {
                 (Plan::Unavailable(why), _, _) => json!({ "error": why }),
                 (_, None, _) => return,
                 (_, _, Err(_)) => json!({ "error": "too many previews running at once" }),
-                (_, Some(upstream), Ok(_permit)) => {
+                (_, Some(target), Ok(_permit)) => {
                     let explained = tokio::time::timeout(
                         TIMEOUT,
-                        explain_json(&upstream, &statement, &params, &param_types, TIMEOUT),
+                        target.explain(&statement, &params, &hint, TIMEOUT),
                     )
                     .await;
                     match explained {
@@ -177,7 +177,7 @@ mod tests {
     }
 
     fn previewer() -> Arc<ExplainPreviewer> {
-        let cfg = UpstreamConfig {
+        let cfg = vigil_pg::backend::UpstreamConfig {
             address: "127.0.0.1:1".into(),
             database: "shop".into(),
             user: "app".into(),
@@ -185,7 +185,11 @@ mod tests {
             tls: vigil_pg::backend::UpstreamTls::Disable,
             auth: Default::default(),
         };
-        ExplainPreviewer::new(HashMap::from([("shop".to_string(), cfg)]))
+        let targets = vigil_pg::PgTarget::for_connections(HashMap::from([("shop".into(), cfg)]))
+            .into_iter()
+            .map(|(name, t)| (name, t as Arc<dyn SqlTarget>))
+            .collect();
+        ExplainPreviewer::new(targets)
     }
 
     #[test]

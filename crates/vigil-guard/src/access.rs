@@ -3,7 +3,8 @@
 //! session still goes through [`Guard::open_session`].
 
 use crate::Guard;
-use vigil_core::{ConnectionRef, Principal};
+use crate::Principal;
+use vigil_core::ConnectionRef;
 
 impl Guard {
     /// The configured connections some policy grants `principal` (names and

@@ -208,9 +208,25 @@ mod tests {
             .issue("bot", &["agents".into()], PrincipalKind::Agent, None)
             .await
             .expect("issue");
-        let principal = g.authenticate(&token).await.expect("login");
+        let principal = g
+            .authenticate(&crate::Login {
+                protocol: vigil_core::Protocol::Postgres,
+                credential: &token,
+                connection: "shop",
+                client_addr: "test",
+            })
+            .await
+            .expect("login");
         let s = g
-            .open_session(principal, "shop", "postgresql", "test")
+            .open_session(
+                principal,
+                &crate::SessionRequest {
+                    protocol: vigil_core::Protocol::Postgres,
+                    connection: "shop",
+                    client_addr: "test",
+                    run_id: None,
+                },
+            )
             .await
             .expect("session");
         let select = || {
@@ -242,6 +258,15 @@ mod tests {
         );
         // Latched: the cheap check says so too, and a new login is refused.
         assert_eq!(s.credential_expired(), Some(r));
-        assert!(g.authenticate(&token).await.is_err());
+        assert!(
+            g.authenticate(&crate::Login {
+                protocol: vigil_core::Protocol::Postgres,
+                credential: &token,
+                connection: "shop",
+                client_addr: "test"
+            })
+            .await
+            .is_err()
+        );
     }
 }

@@ -6,12 +6,14 @@
 //! make one, so "forwarded without a recorded decision" does not compile.
 
 mod access;
+pub mod admission;
 mod approvals;
 mod binding;
 mod decide;
 mod error;
 mod expiry;
 mod ledger;
+mod login;
 mod metrics;
 mod refusal;
 mod session;
@@ -24,13 +26,15 @@ pub use binding::Binding;
 pub use decide::{Decision, Permit};
 pub use error::GuardError;
 pub use expiry::EXPIRED_RULE;
+pub use login::{Login, SessionRequest};
 pub use metrics::Metrics;
 pub use refusal::{Refusal, RefusalClass, Unpolicied};
 pub use session::SessionCtx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use vigil_core::{ConnectionRef, Principal, Secret};
+use vigil_core::ConnectionRef;
+pub use vigil_identity::Principal;
 use vigil_identity::{Authenticator, OidcVerifier};
 use vigil_policy::PolicySet;
 use vigil_store::Store;
@@ -96,17 +100,6 @@ impl Guard {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    /// The one authentication gate, for every protocol.
-    pub async fn authenticate(&self, credential: &Secret<String>) -> Result<Principal, GuardError> {
-        match self.auth.authenticate(credential).await {
-            Ok(p) => Ok(p),
-            Err(e) => {
-                self.metrics.auth_failures.inc();
-                Err(GuardError::Authentication(e))
-            }
-        }
     }
 }
 

@@ -1,9 +1,11 @@
+use crate::Principal;
+use crate::login::SessionRequest;
 use crate::metrics::ProtocolLabel;
 use crate::{Guard, GuardError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use vigil_core::{ConnectionRef, Event, EventBody, Principal};
+use vigil_core::{ConnectionRef, Event, EventBody, Protocol, RunId};
 use vigil_mask::{MaskPolicy, MaskRule, Style};
 
 /// One client session, opened by the guard after authentication and grant.
@@ -11,7 +13,9 @@ pub struct SessionCtx {
     pub id: String,
     pub principal: Principal,
     pub connection: ConnectionRef,
-    pub protocol: &'static str,
+    pub protocol: Protocol,
+    /// The agent run the client said this session belongs to.
+    pub run_id: Option<RunId>,
     /// What this principal must not see on this connection; compiled once.
     pub mask: Arc<MaskPolicy>,
     pub(crate) started: Instant,
@@ -38,7 +42,7 @@ impl SessionCtx {
             at_ms: now_ms(),
             session: Some(self.id.clone()),
             principal: Some(self.principal.name.clone()),
-            run_id: self.principal.run_id.clone(),
+            run_id: self.run_id.as_ref().map(|r| r.as_str().to_string()),
             body,
         }
     }
@@ -65,17 +69,21 @@ impl Guard {
     pub async fn open_session(
         &self,
         principal: Principal,
-        connection: &str,
-        protocol: &'static str,
-        client_addr: &str,
+        request: &SessionRequest<'_>,
     ) -> Result<SessionCtx, GuardError> {
+        let SessionRequest {
+            protocol,
+            connection,
+            client_addr,
+            ..
+        } = *request;
         let Some(conn) = self.connections.get(connection) else {
-            self.record_auth_failure(protocol, connection, client_addr, "unknown connection")
+            self.record_rejected_login(protocol, connection, client_addr, "unknown connection")
                 .await;
             return Err(GuardError::UnknownConnection(connection.to_string()));
         };
         if !self.policies.grants(&principal, connection) {
-            self.record_auth_failure(
+            self.record_rejected_login(
                 protocol,
                 connection,
                 client_addr,
@@ -95,32 +103,39 @@ impl Guard {
                 return Err(GuardError::MaskConfig(e.to_string()));
             }
         };
-        let credential = crate::expiry::CredentialWatch::new(principal.token_hash.is_some());
+        let credential = crate::expiry::CredentialWatch::new(principal.token_hash().is_some());
         let session = SessionCtx {
             credential,
             id: new_session_id(),
             principal,
             connection: conn.clone(),
             protocol,
+            run_id: request.run_id.clone(),
             mask,
             started: Instant::now(),
             statements: AtomicU64::new(0),
             can_hold: true,
         };
+        let mut record = session.principal.record().clone();
+        record.run_id = session.run_id.as_ref().map(|r| r.as_str().to_string());
         let start = session.event(EventBody::SessionStart {
-            protocol: protocol.to_string(),
+            protocol,
             connection: connection.to_string(),
             client_addr: client_addr.to_string(),
-            principal: session.principal.clone(),
+            principal: record,
         });
         self.store.append(start).await.map_err(GuardError::Ledger)?;
         self.metrics
             .sessions_total
-            .get_or_create(&ProtocolLabel { protocol })
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.as_str(),
+            })
             .inc();
         self.metrics
             .sessions_active
-            .get_or_create(&ProtocolLabel { protocol })
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.as_str(),
+            })
             .inc();
         Ok(session)
     }
@@ -144,42 +159,6 @@ impl Guard {
         MaskPolicy::compile(rules, &self.mask_key)
     }
 
-    async fn record_auth_failure(
-        &self,
-        protocol: &str,
-        connection: &str,
-        client_addr: &str,
-        reason: &str,
-    ) {
-        let event = Event {
-            at_ms: now_ms(),
-            session: None,
-            principal: None,
-            run_id: None,
-            body: EventBody::AuthFailure {
-                protocol: protocol.to_string(),
-                connection: connection.to_string(),
-                client_addr: client_addr.to_string(),
-                reason: reason.to_string(),
-            },
-        };
-        if let Err(e) = self.store.append_nowait(event).await {
-            tracing::error!(error = %e, "could not record an authentication failure");
-        }
-    }
-
-    /// Records an authentication failure that happened before a principal existed.
-    pub async fn record_rejected_login(
-        &self,
-        protocol: &str,
-        connection: &str,
-        client_addr: &str,
-        reason: &str,
-    ) {
-        self.record_auth_failure(protocol, connection, client_addr, reason)
-            .await;
-    }
-
     /// Records the session's end. Never fails: the session is over either way.
     pub async fn close_session(&self, session: &SessionCtx) {
         let end = session.event(EventBody::SessionEnd {
@@ -192,7 +171,7 @@ impl Guard {
         self.metrics
             .sessions_active
             .get_or_create(&ProtocolLabel {
-                protocol: session.protocol,
+                protocol: session.protocol.as_str(),
             })
             .dec();
     }

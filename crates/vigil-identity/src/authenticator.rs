@@ -1,5 +1,6 @@
 //! The gate: credential in, [`Principal`] out.
 
+use crate::Principal;
 use crate::cache::PositiveCache;
 use crate::credential::CredentialKind;
 use crate::oidc::{OidcVerifier, Reject};
@@ -7,7 +8,7 @@ use crate::token::{self, VIGIL_ISSUER};
 use crate::{IdentityError, now_ms};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigil_core::{Principal, Secret};
+use vigil_core::{PrincipalRecord, Secret};
 use vigil_store::{Store, TokenRecord};
 
 /// How long a successful token lookup is reused, for new logins and for the
@@ -79,7 +80,7 @@ impl Authenticator {
     /// Principals of other credentials (OIDC) have nothing to re-check here:
     /// their deadline is `expires_at_ms`.
     pub async fn revalidate(&self, principal: &Principal) -> Result<Instant, IdentityError> {
-        let Some(hash) = &principal.token_hash else {
+        let Some(hash) = principal.token_hash() else {
             return Ok(Instant::now());
         };
         let hash = hash.expose();
@@ -192,7 +193,7 @@ fn is_expired(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
 /// active tokens), its deadline the token's expiry, and it keeps the token's
 /// hash so open sessions can see a revocation.
 fn principal_of(record: TokenRecord, hash: [u8; 32]) -> Principal {
-    Principal {
+    let verified = PrincipalRecord {
         subject: Some(record.name.clone()),
         name: record.name,
         groups: record.groups,
@@ -200,7 +201,7 @@ fn principal_of(record: TokenRecord, hash: [u8; 32]) -> Principal {
         issuer: VIGIL_ISSUER.to_string(),
         run_id: None,
         expires_at_ms: record.expires_at_ms,
-        token_hash: Some(Secret::new(hash)),
-        ..Principal::default()
-    }
+        claims: None,
+    };
+    Principal::verified(verified, Some(hash))
 }

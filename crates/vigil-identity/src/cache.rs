@@ -8,10 +8,10 @@
 //! revocation takes effect within the cache TTL (1 s by default) rather than
 //! at once; expiry is still checked on every hit.
 
+use crate::Principal;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use vigil_core::Principal;
 
 #[derive(Clone)]
 pub(crate) struct Entry {
@@ -133,14 +133,14 @@ mod tests {
     use vigil_core::PrincipalKind;
 
     fn principal(name: &str) -> Principal {
-        Principal {
+        let record = vigil_core::PrincipalRecord {
             name: name.into(),
             groups: vec![],
             kind: PrincipalKind::Agent,
             issuer: "vigil".into(),
-            run_id: None,
-            ..Principal::default()
-        }
+            ..Default::default()
+        };
+        Principal::verified(record, None)
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Every protocol front-end hands the credential its client presented (a
 //! PostgreSQL password, an HTTP bearer token, ...) to [`Authenticator::authenticate`]
-//! and gets a [`Principal`](vigil_core::Principal) or a refusal; no front-end
+//! and gets a [`Principal`] or a refusal; no front-end
 //! checks credentials by itself. The gate knows Vigil API tokens (issued by
 //! [`TokenAuthority`]) and OIDC JWTs from the company IdP ([`oidc`]); it
 //! tells them apart by shape ([`credential`]).
@@ -13,12 +13,14 @@ mod cache;
 pub mod credential;
 mod error;
 pub mod oidc;
+mod principal;
 mod token;
 
 pub use authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use authority::TokenAuthority;
 pub use error::IdentityError;
 pub use oidc::{IssuerSettings, OidcVerifier};
+pub use principal::Principal;
 pub use token::{TOKEN_PREFIX, VIGIL_ISSUER};
 pub use vigil_store::TokenRecord;
 

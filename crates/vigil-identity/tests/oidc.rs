@@ -38,7 +38,7 @@ fn gate(issuers: Vec<IssuerSettings>) -> Fixture {
     Fixture { _dir: dir, gate }
 }
 
-async fn auth(f: &Fixture, token: &str) -> Result<vigil_core::Principal, IdentityError> {
+async fn auth(f: &Fixture, token: &str) -> Result<vigil_identity::Principal, IdentityError> {
     f.gate.authenticate(&Secret::new(token.to_owned())).await
 }
 

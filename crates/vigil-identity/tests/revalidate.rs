@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigil_core::{IdentityKey, Principal, PrincipalKind};
+use vigil_core::{IdentityKey, PrincipalKind, PrincipalRecord};
+use vigil_identity::Principal;
 use vigil_identity::{Authenticator, DEFAULT_CACHE_TTL, IdentityError, TokenAuthority};
 use vigil_store::{SqliteStore, Store, StoreOptions};
 
@@ -104,7 +105,7 @@ async fn a_token_principal_carries_its_deadline_and_identity() {
         }
     );
     // The token's hash rides along, never printed.
-    assert!(principal.token_hash.is_some());
+    assert!(principal.token_hash().is_some());
     assert!(format!("{principal:?}").contains("token_hash: Some(***)"));
 }
 
@@ -112,11 +113,14 @@ async fn a_token_principal_carries_its_deadline_and_identity() {
 async fn principals_without_a_vigil_token_have_nothing_to_recheck() {
     let f = fixture();
     let gate = Authenticator::new(Arc::clone(&f.store));
-    let oidc = Principal {
-        name: "alice".into(),
-        issuer: "https://idp.example".into(),
-        subject: Some("u-1".into()),
-        ..Principal::default()
-    };
+    let oidc = Principal::unverified_for_tests(
+        PrincipalRecord {
+            name: "alice".into(),
+            issuer: "https://idp.example".into(),
+            subject: Some("u-1".into()),
+            ..PrincipalRecord::default()
+        },
+        None,
+    );
     gate.revalidate(&oidc).await.unwrap();
 }

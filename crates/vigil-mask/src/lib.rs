@@ -23,11 +23,13 @@
 
 mod detect;
 mod masker;
+mod plan;
 mod policy;
 mod style;
 
 pub use detect::{Detector, iban_valid, luhn_valid};
 pub use masker::{Hits, Masked, Masker};
+pub use plan::{ColumnOrigin, MaskPlan, ResultShape, SourceColumn};
 pub use policy::{MaskPolicy, MaskRule, PolicyError};
 pub use style::{HASH_BYTES, HASH_PREFIX, MaskKey, PARTIAL_MAX_STARS, PARTIAL_MIN_CHARS, Style};
 

@@ -8,7 +8,8 @@ use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
 use serde_json::{Value, json};
 use std::time::Duration;
-use vigil_core::{ApprovalRecord, ApprovalStatus, Principal};
+use vigil_core::{ApprovalRecord, ApprovalStatus};
+use vigil_guard::Principal;
 
 /// How often a long-poll reads the request again.
 const POLL: Duration = Duration::from_millis(250);

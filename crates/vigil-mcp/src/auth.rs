@@ -6,18 +6,22 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use vigil_core::{Principal, Secret};
-use vigil_guard::Guard;
+use vigil_core::{Protocol, RunId, Secret};
+use vigil_guard::{Guard, Login, Principal};
 
 /// Ties the requests of one agent run together in the ledger.
 pub const RUN_HEADER: &str = "x-vigil-run";
-/// The longest run id accepted.
-const MAX_RUN_ID: usize = 128;
 
-/// The authenticated principal of one request, with its run id if given.
+/// The authenticated principal of one request, the run it names (if any)
+/// and where it came from.
 #[derive(Clone, Debug)]
-pub struct Caller(pub Principal);
+pub struct Caller {
+    pub principal: Principal,
+    pub run_id: Option<RunId>,
+    pub client_addr: String,
+}
 
 pub async fn authenticate(
     State(guard): State<Arc<Guard>>,
@@ -38,18 +42,31 @@ pub async fn authenticate(
         Some(Ok(run)) => Some(run),
         Some(Err(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    let mut principal = match guard.authenticate(&token).await {
+    // The HTTP listener puts the peer's address in the request.
+    let client_addr = request
+        .extensions()
+        .get::<SocketAddr>()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "http".to_string());
+    let login = Login {
+        protocol: Protocol::Mcp,
+        credential: &token,
+        connection: "",
+        client_addr: &client_addr,
+    };
+    // Refusals are recorded by the gate.
+    let principal = match guard.authenticate(&login).await {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = ?e, "mcp: authentication failed");
-            guard
-                .record_rejected_login("mcp", "", "http", "invalid credential")
-                .await;
             return unauthorized("invalid credential");
         }
     };
-    principal.run_id = run_id;
-    request.extensions_mut().insert(Caller(principal));
+    request.extensions_mut().insert(Caller {
+        principal,
+        run_id,
+        client_addr,
+    });
     next.run(request).await
 }
 
@@ -61,39 +78,9 @@ fn unauthorized(message: &'static str) -> Response {
     response
 }
 
-fn run_id_of(value: &HeaderValue) -> Result<String, &'static str> {
+fn run_id_of(value: &HeaderValue) -> Result<RunId, &'static str> {
     value
         .to_str()
         .map_err(|_| "X-Vigil-Run must be ASCII")
-        .and_then(valid_run_id)
-}
-
-/// A run id is 1 to 128 characters of letters, digits and `._:-`.
-pub fn valid_run_id(run: &str) -> Result<String, &'static str> {
-    let run = run.trim();
-    if run.is_empty() || run.len() > MAX_RUN_ID {
-        return Err("a run id has 1 to 128 characters");
-    }
-    if !run
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
-    {
-        return Err("a run id has only letters, digits and . _ : -");
-    }
-    Ok(run.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_run_id;
-
-    #[test]
-    fn run_ids_are_short_and_plain() {
-        assert_eq!(valid_run_id(" crew-42:a.b_c ").unwrap(), "crew-42:a.b_c");
-        assert!(valid_run_id("").is_err());
-        assert!(valid_run_id("a b").is_err());
-        assert!(valid_run_id("x\n").is_ok()); // trimmed
-        assert!(valid_run_id("é").is_err());
-        assert!(valid_run_id(&"a".repeat(129)).is_err());
-    }
+        .and_then(RunId::parse)
 }

@@ -3,23 +3,22 @@
 //! is listed when policy would let `SELECT * FROM` it through (allowed, or
 //! allowed after review); the check records nothing, since nothing runs.
 
+use crate::auth::Caller;
 use crate::{Mcp, outcome};
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
-use vigil_core::{ActionKind, Principal};
-use vigil_pg::query::describe_relations;
+use vigil_target::RelationColumn;
 
 impl Mcp {
-    pub(crate) async fn describe(&self, principal: Principal, connection: &str) -> CallToolResult {
-        let mut opened = match self.open(principal, connection).await {
+    pub(crate) async fn describe(&self, caller: Caller, connection: &str) -> CallToolResult {
+        let mut opened = match self.open(caller, connection).await {
             Ok(o) => o,
             Err(e) => return e,
         };
-        let rows = describe_relations(
-            &mut opened.upstream.stream,
-            self.limits.max_described_columns,
-        )
-        .await;
+        let rows = opened
+            .upstream
+            .describe(self.limits.max_described_columns)
+            .await;
         let result = match rows {
             Ok(rows) => self.relations(&opened, connection, rows),
             Err(e) => {
@@ -35,21 +34,23 @@ impl Mcp {
         &self,
         opened: &crate::query::Opened,
         connection: &str,
-        rows: Vec<[String; 5]>,
+        rows: Vec<RelationColumn>,
     ) -> CallToolResult {
         let session = &opened.session;
         let mut relations: Vec<Value> = Vec::new();
         let mut current: Option<(String, String)> = None;
         let mut readable = false;
-        for [schema, name, kind, column, data_type] in rows {
+        for RelationColumn {
+            schema,
+            relation: name,
+            kind,
+            column,
+            data_type,
+        } in rows
+        {
             if current.as_ref() != Some(&(schema.clone(), name.clone())) {
-                let probe = format!("SELECT * FROM {}.{}", quote(&schema), quote(&name));
-                readable = match self.analyses.analyze(&probe, &opened.catalog) {
-                    Ok(facts) => {
-                        let actions: Vec<ActionKind> =
-                            facts.iter().cloned().map(ActionKind::Sql).collect();
-                        self.guard.would_refuse(session, &actions).is_none()
-                    }
+                readable = match opened.target.read_actions(&schema, &name, &opened.catalog) {
+                    Ok(actions) => self.guard.would_refuse(session, &actions).is_none(),
                     Err(_) => false,
                 };
                 current = Some((schema.clone(), name.clone()));
@@ -57,7 +58,7 @@ impl Mcp {
                     relations.push(json!({
                         "schema": schema,
                         "name": name,
-                        "kind": kind_name(&kind),
+                        "kind": kind,
                         "columns": [],
                     }));
                 }
@@ -88,19 +89,4 @@ impl Mcp {
         }
         outcome::result(value, false)
     }
-}
-
-fn kind_name(relkind: &str) -> &'static str {
-    match relkind {
-        "v" => "view",
-        "m" => "materialized view",
-        "f" => "foreign table",
-        "p" => "partitioned table",
-        _ => "table",
-    }
-}
-
-/// A quoted identifier.
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }

@@ -27,9 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use vigil_guard::Guard;
-use vigil_pg::CatalogCache;
-use vigil_pg::backend::UpstreamConfig;
-use vigil_sql::{AnalysisCache, LineageCache};
+use vigil_target::SqlTarget;
 
 /// Bounds of what one tool call may ask for.
 #[derive(Clone, Debug)]
@@ -74,16 +72,11 @@ impl Default for Limits {
     }
 }
 
-/// Sizes of the analysis caches, like the PostgreSQL front-end's.
-const ANALYSIS_CACHE_ENTRIES: usize = 4096;
-
-/// What the MCP tools share: the guard, the targets, the caches.
+/// What the MCP tools share: the guard and the targets (each with the
+/// catalog and analyses every front-end shares).
 pub struct Mcp {
     guard: Arc<Guard>,
-    upstreams: HashMap<String, Arc<UpstreamConfig>>,
-    catalogs: CatalogCache,
-    analyses: Arc<AnalysisCache>,
-    lineages: Arc<LineageCache>,
+    targets: HashMap<String, Arc<dyn SqlTarget>>,
     limits: Limits,
     /// One permit per tool call that holds an upstream connection.
     calls: Arc<tokio::sync::Semaphore>,
@@ -95,18 +88,12 @@ pub struct Mcp {
 impl Mcp {
     pub fn new(
         guard: Arc<Guard>,
-        upstreams: HashMap<String, UpstreamConfig>,
+        targets: HashMap<String, Arc<dyn SqlTarget>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             guard,
-            upstreams: upstreams
-                .into_iter()
-                .map(|(k, v)| (k, Arc::new(v)))
-                .collect(),
-            catalogs: CatalogCache::default(),
-            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
-            lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
+            targets,
             calls: Arc::new(tokio::sync::Semaphore::new(
                 Limits::default().max_concurrent_calls,
             )),

@@ -6,7 +6,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 use vigil_core::ApprovalRecord;
 use vigil_guard::Refusal;
-use vigil_pg::query::{Column, QueryResult};
+use vigil_target::{Column, QueryResult, ValueType};
 
 /// Seconds an agent is told to wait before asking again.
 pub const RETRY_AFTER_SECONDS: u64 = 10;
@@ -89,25 +89,24 @@ fn typed(column: Option<&Column>, value: Option<&str>) -> Value {
     let Some(v) = value else {
         return Value::Null;
     };
-    let oid = column.map(|c| c.type_oid).unwrap_or(0);
-    match oid {
-        16 => match v {
+    match column.map(|c| c.value_type).unwrap_or(ValueType::Text) {
+        ValueType::Bool => match v {
             "t" => Value::Bool(true),
             "f" => Value::Bool(false),
             _ => Value::String(v.into()),
         },
-        20 | 21 | 23 | 26 => v
+        ValueType::Integer => v
             .parse::<i64>()
             .map(Value::from)
             .unwrap_or_else(|_| Value::String(v.into())),
-        700 | 701 => v
+        ValueType::Float => v
             .parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
             .map(Value::from)
             .unwrap_or_else(|| Value::String(v.into())),
-        114 | 3802 => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into())),
-        _ => Value::String(v.into()),
+        ValueType::Json => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into())),
+        ValueType::Text => Value::String(v.into()),
     }
 }
 
@@ -115,21 +114,30 @@ fn typed(column: Option<&Column>, value: Option<&str>) -> Value {
 mod tests {
     use super::*;
 
-    fn col(oid: u32) -> Column {
+    fn col(value_type: ValueType) -> Column {
         Column {
             name: "c".into(),
-            type_oid: oid,
+            value_type,
         }
     }
 
     #[test]
     fn values_keep_their_json_type_where_it_is_exact() {
-        assert_eq!(typed(Some(&col(23)), Some("42")), json!(42));
-        assert_eq!(typed(Some(&col(16)), Some("t")), json!(true));
-        assert_eq!(typed(Some(&col(701)), Some("NaN")), json!("NaN"));
-        assert_eq!(typed(Some(&col(1700)), Some("1.10")), json!("1.10"));
-        assert_eq!(typed(Some(&col(3802)), Some("{\"a\":1}")), json!({"a": 1}));
-        assert_eq!(typed(Some(&col(25)), None), Value::Null);
+        assert_eq!(typed(Some(&col(ValueType::Integer)), Some("42")), json!(42));
+        assert_eq!(typed(Some(&col(ValueType::Bool)), Some("t")), json!(true));
+        assert_eq!(
+            typed(Some(&col(ValueType::Float)), Some("NaN")),
+            json!("NaN")
+        );
+        assert_eq!(
+            typed(Some(&col(ValueType::Text)), Some("1.10")),
+            json!("1.10")
+        );
+        assert_eq!(
+            typed(Some(&col(ValueType::Json)), Some("{\"a\":1}")),
+            json!({"a": 1})
+        );
+        assert_eq!(typed(Some(&col(ValueType::Text)), None), Value::Null);
         assert_eq!(typed(None, Some("x")), json!("x"));
     }
 }

@@ -1,23 +1,22 @@
 //! The `query` tool: one statement, decided by the guard exactly like a
 //! psql statement (analysis with the target's catalog, policy, review,
-//! the decision durable in the ledger before anything is sent), run with
-//! the extended protocol, its rows masked by the PostgreSQL front-end's
-//! masking (same policy, same lineage).
+//! the decision durable in the ledger before anything is sent), run through
+//! the target seam with the permit, its rows masked by the same plan as on
+//! the proxy path (same policy, same lineage).
 //!
 //! Each call is one Vigil session (protocol `mcp`): opened through the
 //! guard, which checks the grant, and closed when the call returns.
 
+use crate::auth::Caller;
 use crate::{Mcp, outcome};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use vigil_core::{ActionKind, Principal, StatementOutcome};
-use vigil_guard::{Binding, Decision, GuardError, SessionCtx, Unpolicied};
-use vigil_pg::backend::{self, Upstream};
-use vigil_pg::protocol::MessageWriter;
-use vigil_pg::query::{Masking, QueryError, QuerySpec, bind_params, run_query};
+use vigil_core::{ActionKind, Protocol, StatementOutcome};
+use vigil_guard::{Binding, Decision, GuardError, SessionCtx, SessionRequest, Unpolicied};
 use vigil_sql::Catalog;
+use vigil_target::{QueryError, SqlSession, SqlTarget, Statement, encode_params};
 
 /// What the client side of the upstream login says it is.
 const APPLICATION_NAME: &str = "vigil-mcp";
@@ -25,10 +24,9 @@ const APPLICATION_NAME: &str = "vigil-mcp";
 /// An open session with its logged-in upstream and the target's catalog.
 pub(crate) struct Opened {
     pub session: SessionCtx,
-    pub upstream: Upstream,
+    pub upstream: Box<dyn SqlSession>,
+    pub target: Arc<dyn SqlTarget>,
     pub catalog: Arc<Catalog>,
-    /// To cancel a statement that runs past the timeout.
-    upstream_cfg: Arc<vigil_pg::backend::UpstreamConfig>,
     /// Counts against `Limits::max_concurrent_calls` until dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -38,10 +36,10 @@ impl Mcp {
     /// are already tool results.
     pub(crate) async fn open(
         &self,
-        principal: Principal,
+        caller: Caller,
         connection: &str,
     ) -> Result<Opened, CallToolResult> {
-        let Some(upstream_cfg) = self.upstreams.get(connection).cloned() else {
+        let Some(target) = self.targets.get(connection).cloned() else {
             return Err(outcome::error(format!(
                 "unknown connection \"{connection}\""
             )));
@@ -53,11 +51,13 @@ impl Mcp {
                 "the gateway is busy with other tool calls: try again in a few seconds",
             ));
         };
-        let session = match self
-            .guard
-            .open_session(principal, connection, "mcp", "http")
-            .await
-        {
+        let request = SessionRequest {
+            protocol: Protocol::Mcp,
+            connection,
+            client_addr: &caller.client_addr,
+            run_id: caller.run_id,
+        };
+        let session = match self.guard.open_session(caller.principal, &request).await {
             Ok(s) => s.without_holds(),
             Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
                 return Err(outcome::error(e.to_string()));
@@ -67,8 +67,7 @@ impl Mcp {
                 return Err(outcome::error(e.to_string()));
             }
         };
-        let params = [("application_name".to_string(), APPLICATION_NAME.to_string())];
-        let upstream = match backend::connect(&upstream_cfg, &params).await {
+        let upstream = match target.connect(APPLICATION_NAME).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(session = %session.id, connection, error = %e, "mcp: upstream login failed");
@@ -78,12 +77,12 @@ impl Mcp {
                 )));
             }
         };
-        let catalog = self.catalogs.get_or_load(connection, &upstream_cfg).await;
+        let catalog = target.catalog().await;
         Ok(Opened {
             session,
             upstream,
+            target,
             catalog,
-            upstream_cfg,
             _permit: permit,
         })
     }
@@ -91,21 +90,15 @@ impl Mcp {
     /// Ends the upstream login and records the end of the session.
     pub(crate) async fn close(&self, opened: Opened) {
         let Opened {
-            session,
-            mut upstream,
-            ..
+            session, upstream, ..
         } = opened;
-        let mut w = MessageWriter::new();
-        w.terminate();
-        use tokio::io::AsyncWriteExt;
-        let _ = upstream.stream.write_all(&w.take()).await;
-        let _ = upstream.stream.shutdown().await;
+        upstream.close().await;
         self.guard.close_session(&session).await;
     }
 
     pub(crate) async fn query(
         &self,
-        principal: Principal,
+        caller: Caller,
         connection: &str,
         args: &JsonObject,
     ) -> CallToolResult {
@@ -113,7 +106,7 @@ impl Mcp {
             Ok(c) => c,
             Err(e) => return outcome::error(e),
         };
-        let mut opened = match self.open(principal, connection).await {
+        let mut opened = match self.open(caller, connection).await {
             Ok(o) => o,
             Err(e) => return e,
         };
@@ -124,7 +117,7 @@ impl Mcp {
 
     async fn run(&self, opened: &mut Opened, call: &Call) -> CallToolResult {
         let session = &opened.session;
-        let facts = match self.analyses.analyze(&call.sql, &opened.catalog) {
+        let facts = match opened.target.analyses().analyze(&call.sql, &opened.catalog) {
             Ok(f) => f,
             Err(e) => {
                 return self
@@ -145,11 +138,11 @@ impl Mcp {
                     .await;
             }
         }
-        let params = bind_params(&call.parameters);
+        let binding = encode_params(&call.parameters);
         let actions: Vec<ActionKind> = facts.iter().cloned().map(ActionKind::Sql).collect();
         let permit = match self
             .guard
-            .decide(session, &actions, Binding::new(&params))
+            .decide(session, &actions, Binding::new(&binding))
             .await
         {
             Ok(Decision::Allowed(permit)) => permit,
@@ -164,40 +157,38 @@ impl Mcp {
             }
         };
         let started = Instant::now();
-        let spec = QuerySpec {
+        let statement = Statement {
             sql: &call.sql,
-            params: &params,
+            params: &call.parameters,
+            facts: &facts,
             max_rows: call.max_rows,
             max_bytes: self.limits.max_result_bytes,
         };
-        let masking = Masking {
-            policy: &session.mask,
-            lineages: &self.lineages,
-            catalog: &opened.catalog,
-            facts: &facts,
-        };
+        let mask = opened
+            .target
+            .result_mask(&session.mask, &statement, &opened.catalog);
         let ran = tokio::time::timeout(
             self.limits.statement_timeout,
-            run_query(&mut opened.upstream.stream, &permit, &spec, &masking),
+            opened.upstream.run(&permit, &statement, &mask),
         )
         .await;
-        if ran.is_err() {
-            // Stop the statement on the target too, with the target's own key.
-            let (pid, secret) = (opened.upstream.pid, opened.upstream.secret);
-            if let Err(e) = backend::send_cancel(&opened.upstream_cfg, pid, secret).await {
-                tracing::warn!(session = %session.id, error = %e, "mcp: could not cancel a timed-out statement");
+        let ran = match ran {
+            Ok(ran) => ran,
+            Err(_) => {
+                // Stop the statement on the target too, with its own key.
+                if let Err(e) = opened.upstream.cancel().await {
+                    tracing::warn!(session = %session.id, error = %e, "mcp: could not cancel a timed-out statement");
+                }
+                Err(QueryError::Server {
+                    code: "57014".into(),
+                    message: format!(
+                        "vigil: the statement took longer than {}s and was abandoned",
+                        self.limits.statement_timeout.as_secs()
+                    ),
+                    masking: None,
+                })
             }
-        }
-        let ran = ran.unwrap_or_else(|_| {
-            Err(QueryError::Server {
-                code: "57014".into(),
-                message: format!(
-                    "vigil: the statement took longer than {}s and was abandoned",
-                    self.limits.statement_timeout.as_secs()
-                ),
-                masking: None,
-            })
-        });
+        };
         let (tag, error_code, summary) = match &ran {
             Ok(r) => (r.tag.clone(), None, r.masking.clone()),
             Err(QueryError::Server { code, masking, .. }) => {

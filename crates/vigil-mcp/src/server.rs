@@ -2,7 +2,7 @@
 //! caller is the principal the bearer middleware authenticated for this
 //! very HTTP request.
 
-use crate::auth::{Caller, valid_run_id};
+use crate::auth::Caller;
 use crate::{Mcp, outcome, tools};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
@@ -11,7 +11,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
-use vigil_core::Principal;
+use vigil_core::RunId;
+use vigil_guard::Principal;
 
 /// The `_meta` key that names the agent run of one tool call.
 const RUN_META: &str = "vigil_run";
@@ -31,19 +32,19 @@ impl VigilMcp {
             .guard
             .connections_for(principal)
             .into_iter()
-            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .filter(|c| self.mcp.targets.contains_key(&c.name))
             .map(|c| c.name)
             .collect()
     }
 }
 
-/// The principal of the request; the middleware guarantees there is one.
-fn caller(context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+/// The caller of the request; the middleware guarantees there is one.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
     context
         .extensions
         .get::<axum::http::request::Parts>()
         .and_then(|p| p.extensions.get::<Caller>())
-        .map(|c| c.0.clone())
+        .cloned()
         .ok_or_else(|| ErrorData::internal_error("request is not authenticated", None))
 }
 
@@ -65,8 +66,8 @@ impl ServerHandler for VigilMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let principal = caller(&context)?;
-        let connections = self.connections(&principal);
+        let caller = caller(&context)?;
+        let connections = self.connections(&caller.principal);
         Ok(ListToolsResult::with_all_items(tools::for_principal(
             &connections,
             self.mcp.guard.approvals_supported(),
@@ -79,7 +80,7 @@ impl ServerHandler for VigilMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let mut principal = caller(&context)?;
+        let mut caller = caller(&context)?;
         let run = request
             .meta
             .as_ref()
@@ -87,28 +88,30 @@ impl ServerHandler for VigilMcp {
             .or_else(|| context.meta.0.0.get(RUN_META))
             .and_then(|v| v.as_str());
         if let Some(run) = run {
-            match valid_run_id(run) {
-                Ok(run) => principal.run_id = Some(run),
+            match RunId::parse(run) {
+                Ok(run) => caller.run_id = Some(run),
                 Err(why) => return Ok(outcome::error(why).into()),
             }
         }
         let args = request.arguments.unwrap_or_default();
-        let connections = self.connections(&principal);
+        let connections = self.connections(&caller.principal);
         let result = match request.name.as_ref() {
             _ if connections.is_empty() => {
                 return Err(ErrorData::invalid_params("unknown tool", None));
             }
-            tools::LIST_CONNECTIONS => self.list_connections(&principal),
+            tools::LIST_CONNECTIONS => self.list_connections(&caller.principal),
             tools::DESCRIBE_CONNECTION => match connection_arg(&args, &connections) {
-                Ok(c) => self.mcp.describe(principal, &c).await,
+                Ok(c) => self.mcp.describe(caller, &c).await,
                 Err(e) => e,
             },
             tools::QUERY => match connection_arg(&args, &connections) {
-                Ok(c) => self.mcp.query(principal, &c, &args).await,
+                Ok(c) => self.mcp.query(caller, &c, &args).await,
                 Err(e) => e,
             },
             tools::APPROVAL_STATUS if self.mcp.guard.approvals_supported() => {
-                self.mcp.approval_status(&principal, &args, &context).await
+                self.mcp
+                    .approval_status(&caller.principal, &args, &context)
+                    .await
             }
             _ => return Err(ErrorData::invalid_params("unknown tool", None)),
         };
@@ -123,7 +126,7 @@ impl VigilMcp {
             .guard
             .connections_for(principal)
             .into_iter()
-            .filter(|c| self.mcp.upstreams.contains_key(&c.name))
+            .filter(|c| self.mcp.targets.contains_key(&c.name))
             .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind }))
             .collect();
         outcome::result(

@@ -2,15 +2,12 @@
 //! password exchange (the password is the Vigil credential), then hands the
 //! session to the guard and the relay.
 
-use crate::admission::{
-    self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
-};
-use crate::backend::{self, UpstreamConfig};
+use crate::backend;
 use crate::cancel::CancelRegistry;
-use crate::catalog::{CatalogCache, CatalogSource};
 use crate::protocol::{self, MAX_STARTUP_PACKET, MessageWriter, Startup, next_frame};
 use crate::session::{self, SessionParts};
 use crate::stream::PgStream;
+use crate::target::PgTarget;
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,9 +16,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use vigil_core::Secret;
-use vigil_guard::{Guard, GuardError};
-use vigil_sql::{AnalysisCache, LineageCache};
+use vigil_core::{Protocol, Secret};
+use vigil_guard::admission::{
+    self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+};
+use vigil_guard::{Guard, GuardError, Login, SessionRequest};
 
 /// Clients must finish the startup and password exchange within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +31,8 @@ pub struct PgFrontendConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Accept clients without TLS from non-loopback addresses.
     pub allow_plaintext_remote: bool,
-    pub upstreams: HashMap<String, UpstreamConfig>,
+    /// The PostgreSQL connections, shared with the other front-ends.
+    pub targets: HashMap<String, Arc<PgTarget>>,
     /// Connection caps and the per-source budget of failed logins.
     pub admission: AdmissionConfig,
 }
@@ -40,41 +40,22 @@ pub struct PgFrontendConfig {
 pub struct PgFrontend {
     guard: Arc<Guard>,
     config: PgFrontendConfig,
-    upstreams: HashMap<String, Arc<UpstreamConfig>>,
     cancels: CancelRegistry,
-    catalogs: CatalogCache,
-    /// Statement analyses shared by every session; keyed on exact text and
-    /// the catalog they were made with.
-    analyses: Arc<AnalysisCache>,
-    /// Output lineages of statements, for sessions with mask rules.
-    lineages: Arc<LineageCache>,
     caps: Arc<Caps>,
     failures: FailedLogins,
 }
 
-/// Distinct statement texts whose analysis is kept.
-const ANALYSIS_CACHE_ENTRIES: usize = 4096;
-
 impl PgFrontend {
-    pub fn new(guard: Arc<Guard>, mut config: PgFrontendConfig) -> Self {
+    pub fn new(guard: Arc<Guard>, config: PgFrontendConfig) -> Self {
         let caps = Caps::new(
             config.admission.max_connections,
             config.admission.max_connections_per_principal,
         );
         let failures = FailedLogins::new(config.admission.login_failures_per_minute);
-        let upstreams = config
-            .upstreams
-            .drain()
-            .map(|(k, v)| (k, Arc::new(v)))
-            .collect();
         Self {
             guard,
             config,
-            upstreams,
             cancels: CancelRegistry::default(),
-            catalogs: CatalogCache::default(),
-            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
-            lineages: Arc::new(LineageCache::new(ANALYSIS_CACHE_ENTRIES)),
             caps,
             failures,
         }
@@ -215,7 +196,7 @@ impl PgFrontend {
             self.failures.failed(peer.ip());
             self.guard
                 .record_rejected_login(
-                    "postgres",
+                    Protocol::Postgres,
                     &shown,
                     &peer.to_string(),
                     "plaintext from a remote address",
@@ -233,21 +214,20 @@ impl PgFrontend {
         let Some(credential) = ask_password(&mut stream).await? else {
             return Ok(None);
         };
-        let principal = match self.guard.authenticate(&credential).await {
+        let peer_text = peer.to_string();
+        let login = Login {
+            protocol: Protocol::Postgres,
+            credential: &credential,
+            connection: &shown,
+            client_addr: &peer_text,
+        };
+        let principal = match self.guard.authenticate(&login).await {
             Ok(p) => p,
             Err(e) => {
                 // The user name is the client's to fill: a token pasted there must
                 // not land in the log.
                 tracing::info!(%peer, database = %shown, error = ?e, "authentication failed");
                 self.failures.failed(peer.ip());
-                self.guard
-                    .record_rejected_login(
-                        "postgres",
-                        &shown,
-                        &peer.to_string(),
-                        "invalid credential",
-                    )
-                    .await;
                 fatal(
                     &mut stream,
                     "28P01",
@@ -257,10 +237,15 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let Some(upstream_cfg) = self.upstreams.get(&database).cloned() else {
+        let Some(target) = self.config.targets.get(&database).cloned() else {
             self.failures.failed(peer.ip());
             self.guard
-                .record_rejected_login("postgres", &shown, &peer.to_string(), "unknown connection")
+                .record_rejected_login(
+                    Protocol::Postgres,
+                    &shown,
+                    &peer.to_string(),
+                    "unknown connection",
+                )
                 .await;
             fatal(
                 &mut stream,
@@ -277,7 +262,7 @@ impl PgFrontend {
                 tracing::warn!(%peer, principal = %admission::capped(&principal.name), connection = %shown, ?cap, "connection refused: too many connections");
                 self.guard
                     .record_rejected_login(
-                        "postgres",
+                        Protocol::Postgres,
                         &shown,
                         &peer.to_string(),
                         &format!(
@@ -291,11 +276,13 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let session = match self
-            .guard
-            .open_session(principal, &database, "postgres", &peer.to_string())
-            .await
-        {
+        let request = SessionRequest {
+            protocol: Protocol::Postgres,
+            connection: &database,
+            client_addr: &peer_text,
+            run_id: None,
+        };
+        let session = match self.guard.open_session(principal, &request).await {
             Ok(s) => s,
             Err(e) => {
                 let code = match e {
@@ -310,7 +297,7 @@ impl PgFrontend {
                 return Ok(None);
             }
         };
-        let upstream = match backend::connect(&upstream_cfg, &params).await {
+        let upstream = match backend::connect(&target.upstream, &params).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(session = %session.id, connection = %database, error = %e, "upstream login failed");
@@ -335,11 +322,10 @@ impl PgFrontend {
             .await;
             return Ok(None);
         }
-        let catalog = self.catalogs.get_or_load(&database, &upstream_cfg).await;
-        let catalog_upstream = upstream_cfg.clone();
-        let cancel_key = self
-            .cancels
-            .register(upstream_cfg, upstream.pid, upstream.secret);
+        let catalog = target.login_catalog().await;
+        let cancel_key =
+            self.cancels
+                .register(target.upstream.clone(), upstream.pid, upstream.secret);
 
         let mut w = MessageWriter::new();
         w.auth_ok();
@@ -354,13 +340,9 @@ impl PgFrontend {
                 upstream,
                 session,
                 catalog,
-                catalogs: CatalogSource {
-                    cache: self.catalogs.clone(),
-                    connection: database.clone(),
-                    upstream: catalog_upstream,
-                },
-                analyses: self.analyses.clone(),
-                lineages: self.lineages.clone(),
+                catalogs: target.catalogs.clone(),
+                analyses: target.analyses.clone(),
+                lineages: target.lineages.clone(),
                 cancel_key,
             },
             slot,
@@ -378,7 +360,7 @@ impl PgFrontend {
             SourceCheck::Allowed { refused } => {
                 self.guard
                     .record_rejected_login(
-                        "postgres",
+                        Protocol::Postgres,
                         shown,
                         &addr,
                         &format!("{refused} logins refused while this address was rate-limited"),
@@ -391,7 +373,7 @@ impl PgFrontend {
                     tracing::warn!(%peer, "too many failed logins: address rate-limited");
                     self.guard
                         .record_rejected_login(
-                            "postgres",
+                            Protocol::Postgres,
                             shown,
                             &addr,
                             "too many failed logins from this address: rate-limited",

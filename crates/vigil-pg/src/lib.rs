@@ -4,17 +4,16 @@
 //! statement into an action for the guard, and relays what the guard
 //! allows. It decides nothing itself.
 
-mod admission;
 pub mod backend;
 mod cancel;
 mod catalog;
 mod frontend;
 mod mask;
 pub mod protocol;
-pub mod query;
+mod query;
 mod session;
 mod stream;
+mod target;
 
-pub use admission::{AdmissionConfig, FailedLogins, SourceCheck};
-pub use catalog::{CatalogCache, CatalogSource};
 pub use frontend::{PgFrontend, PgFrontendConfig};
+pub use target::PgTarget;

@@ -5,27 +5,25 @@
 //! The statement runs with the extended protocol (Parse, Bind with text
 //! parameters, Describe, Execute with a row limit, Sync), so parameters are
 //! never spliced into the text, and at most one statement runs. Rows are
-//! masked exactly as on the PostgreSQL path: the same `StatementMask`
+//! masked exactly as on the PostgreSQL path: the same `MaskPlan`
 //! (lineage from `vigil_sql`, the session's `MaskPolicy`) over the same
 //! DataRow bytes, and errors through the same field masking.
 
-use crate::mask::{self, Formats, StatementMask, Tally};
+use crate::mask::{self, Formats, Tally};
 use crate::protocol::{MessageReader, MessageWriter, next_frame, parse_error_fields};
 use crate::stream::PgStream;
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vigil_core::MaskingSummary;
-use vigil_guard::Permit;
-use vigil_mask::MaskPolicy;
-use vigil_sql::{Catalog, LineageCache};
+use vigil_mask::{MaskPlan, MaskPolicy};
+use vigil_target::{Column, QueryError, QueryResult, RelationColumn, ResultMask, ValueType};
 
 /// The largest single message accepted from the target.
 const MAX_MESSAGE: usize = 16 << 20;
 
 /// The statement and how much of its result to keep.
-pub struct QuerySpec<'a> {
+pub(crate) struct QuerySpec<'a> {
     pub sql: &'a str,
-    /// The Bind message's parameter section, from [`bind_params`].
+    /// The Bind message's parameter section, from `vigil_target::encode_params`.
     pub params: &'a [u8],
     /// Rows kept; more rows make the result `truncated`.
     pub max_rows: usize,
@@ -33,148 +31,26 @@ pub struct QuerySpec<'a> {
     pub max_bytes: usize,
 }
 
-/// How the rows of the statement are masked: the session's policy and the
-/// lineage of the statement's output columns.
-pub struct Masking<'a> {
-    pub policy: &'a MaskPolicy,
-    pub lineages: &'a LineageCache,
-    pub catalog: &'a Catalog,
-    /// The statement's facts, as the caller analysed them for the decision:
-    /// whether its errors may quote data comes from them.
-    pub facts: &'a [vigil_core::SqlFacts],
+pub(crate) fn frame_error(e: crate::protocol::FrameError) -> QueryError {
+    QueryError::Protocol(e.to_string())
 }
 
-/// One output column: its name and type OID.
-#[derive(Clone, Debug)]
-pub struct Column {
-    pub name: String,
-    pub type_oid: u32,
-}
-
-/// A statement's answer, masked.
-#[derive(Debug, Default)]
-pub struct QueryResult {
-    pub columns: Vec<Column>,
-    /// Values in text format; `None` is SQL NULL (or a masked non-text value).
-    pub rows: Vec<Vec<Option<String>>>,
-    pub truncated: bool,
-    /// The command tag (`SELECT 3`, `DELETE 1`), when the target sent one.
-    pub tag: Option<String>,
-    /// What was masked, for the ledger (never the values).
-    pub masking: Option<MaskingSummary>,
-}
-
-/// Why a statement produced no result.
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    /// The target refused or failed the statement; the message is masked.
-    #[error("{message} (SQLSTATE {code})")]
-    Server {
-        code: String,
-        message: String,
-        masking: Option<MaskingSummary>,
-    },
-    #[error("target connection failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("target protocol error: {0}")]
-    Protocol(String),
-}
-
-impl From<crate::protocol::FrameError> for QueryError {
-    fn from(e: crate::protocol::FrameError) -> Self {
-        QueryError::Protocol(e.to_string())
-    }
-}
-
-/// A Bind message's parameter section for text parameters (no format
-/// codes; `None` is NULL): what the statement binds and what an approval
-/// of it binds.
-pub fn bind_params(params: &[Option<String>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.put_i16(0);
-    out.put_i16(params.len().min(i16::MAX as usize) as i16);
-    for p in params.iter().take(i16::MAX as usize) {
-        match p {
-            Some(v) => {
-                out.put_i32(v.len().min(i32::MAX as usize) as i32);
-                out.put_slice(v.as_bytes());
-            }
-            None => out.put_i32(-1),
-        }
-    }
-    out
+/// Whether a statement's errors may quote data under `policy` (see
+/// `mask::may_quote_data`): then they keep only their SQLSTATE.
+pub(crate) fn hides_error_text(policy: &MaskPolicy, facts: &[vigil_core::SqlFacts]) -> bool {
+    policy.has_column_rules() && facts.iter().any(mask::may_quote_data)
 }
 
 /// Runs one statement on an idle upstream connection and reads its answer
-/// to the end (ReadyForQuery), masking rows and errors on the way.
-///
-/// `permit` is the guard's decision for `spec`'s statement and parameters
-/// (from [`vigil_guard::Guard::decide`]): only the guard can make
-/// one, so a statement cannot reach the target without a recorded decision.
-///
-/// ```no_run
-/// # use vigil_guard::{Binding, Decision, Guard, SessionCtx};
-/// # use vigil_pg::query::{Masking, QuerySpec, bind_params, run_query};
-/// # async fn f(guard: &Guard, session: &SessionCtx, actions: &[vigil_core::ActionKind],
-/// #            upstream: &mut vigil_pg::backend::Upstream, masking: &Masking<'_>) {
-/// let params = bind_params(&[]);
-/// let Ok(Decision::Allowed(permit)) =
-///     guard.decide(session, actions, Binding::new(&params)).await
-/// else { return };
-/// let spec = QuerySpec { sql: "SELECT 1", params: &params, max_rows: 10, max_bytes: 1 << 20 };
-/// let result = run_query(&mut upstream.stream, &permit, &spec, masking).await;
-/// # }
-/// ```
-///
-/// Without a permit from the guard it does not compile: a front-end cannot
-/// make one up.
-///
-/// ```compile_fail,E0639
-/// # use vigil_pg::query::{Masking, QuerySpec, run_query};
-/// # async fn f(upstream: &mut vigil_pg::backend::Upstream, spec: &QuerySpec<'_>,
-/// #            masking: &Masking<'_>) {
-/// let forged = vigil_guard::Permit { seqs: Vec::new() };
-/// let result = run_query(&mut upstream.stream, &forged, spec, masking).await;
-/// # }
-/// ```
-///
-/// nor can it be left out:
-///
-/// ```compile_fail,E0061
-/// # use vigil_pg::query::{Masking, QuerySpec, run_query};
-/// # async fn f(upstream: &mut vigil_pg::backend::Upstream, spec: &QuerySpec<'_>,
-/// #            masking: &Masking<'_>) {
-/// let result = run_query(&mut upstream.stream, spec, masking).await;
-/// # }
-/// ```
-pub async fn run_query(
-    stream: &mut PgStream,
-    _permit: &Permit,
-    spec: &QuerySpec<'_>,
-    masking: &Masking<'_>,
-) -> Result<QueryResult, QueryError> {
-    run_statement(stream, spec, masking).await
-}
-
-/// [`run_query`] without a permit: only for the gateway's own statements
-/// (the catalog read), never a client's.
-async fn run_statement(
+/// to the end (ReadyForQuery), masking rows and errors on the way. Callers
+/// hold the guard's `Permit` for it (`PgSession::run`), or it is the
+/// gateway's own statement (the catalog read).
+pub(crate) async fn run_statement(
     stream: &mut PgStream,
     spec: &QuerySpec<'_>,
-    masking: &Masking<'_>,
+    masking: &ResultMask,
 ) -> Result<QueryResult, QueryError> {
-    let mask = match masking.policy.is_empty() {
-        true => None,
-        false => StatementMask::build(
-            masking.policy,
-            masking.lineages.output_lineage(spec.sql, masking.catalog),
-            None,
-        ),
-    };
-    // Errors of a statement that may read masked data keep only their
-    // SQLSTATE (a failed cast or lookup can quote the value it read).
-    let guarded =
-        masking.policy.has_column_rules() && masking.facts.iter().any(mask::may_quote_data);
+    let plan: Option<&MaskPlan> = masking.plan.as_ref();
     stream.write_all(&request(spec)).await?;
     stream.flush().await?;
 
@@ -186,7 +62,7 @@ async fn run_statement(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut masked = BytesMut::new();
     loop {
-        let Some((tag, msg)) = next_frame(&mut buf, MAX_MESSAGE)? else {
+        let Some((tag, msg)) = next_frame(&mut buf, MAX_MESSAGE).map_err(frame_error)? else {
             if stream.read_buf(&mut buf).await? == 0 {
                 return Err(QueryError::Protocol(
                     "the target closed the connection".into(),
@@ -196,8 +72,9 @@ async fn run_statement(
         };
         match tag {
             b'T' => {
-                result.columns = columns(&msg)?;
-                types = result.columns.iter().map(|c| c.type_oid).collect();
+                let (described, oids) = columns(&msg)?;
+                result.columns = described;
+                types = oids;
             }
             b'D' => {
                 if result.rows.len() >= spec.max_rows || kept_bytes >= spec.max_bytes {
@@ -205,7 +82,7 @@ async fn run_statement(
                     continue;
                 }
                 masked.clear();
-                let row = match &mask {
+                let row = match plan {
                     Some(m)
                         if mask::mask_data_row(
                             &msg,
@@ -214,7 +91,8 @@ async fn run_statement(
                             Some(&types),
                             &mut masked,
                             &mut tally,
-                        )? =>
+                        )
+                        .map_err(frame_error)? =>
                     {
                         values(&masked)?
                     }
@@ -226,18 +104,21 @@ async fn run_statement(
             b's' => result.truncated = true,
             b'C' => {
                 let mut r = MessageReader::new(&msg, "CommandComplete");
-                result.tag = Some(r.cstr()?.to_string());
+                result.tag = Some(r.cstr().map_err(frame_error)?.to_string());
             }
             b'E' => {
                 masked.clear();
-                let fields = if guarded {
-                    mask::hide_error_text(&msg, &mut masked)?;
-                    parse_error_fields(&masked)?
-                } else if mask::mask_error_fields(&msg, masking.policy, &mut masked, &mut tally)? {
-                    parse_error_fields(&masked)?
+                let fields = if masking.hide_error_text {
+                    mask::hide_error_text(&msg, &mut masked).map_err(frame_error)?;
+                    parse_error_fields(&masked)
+                } else if mask::mask_error_fields(&msg, &masking.policy, &mut masked, &mut tally)
+                    .map_err(frame_error)?
+                {
+                    parse_error_fields(&masked)
                 } else {
-                    parse_error_fields(&msg)?
-                };
+                    parse_error_fields(&msg)
+                }
+                .map_err(frame_error)?;
                 error.get_or_insert((fields.code, fields.message));
             }
             b'G' => {
@@ -261,7 +142,7 @@ async fn run_statement(
             _ => {}
         }
     }
-    let described: &[String] = mask.as_ref().map(|m| &m.described[..]).unwrap_or(&[]);
+    let described: &[String] = plan.map(MaskPlan::described).unwrap_or(&[]);
     let summary = tally.summary(described);
     if let Some((code, message)) = error {
         return Err(QueryError::Server {
@@ -301,66 +182,94 @@ fn message(out: &mut BytesMut, tag: u8, body: &[u8]) {
     out.put_slice(body);
 }
 
-fn columns(message: &[u8]) -> Result<Vec<Column>, QueryError> {
+/// The columns of a RowDescription, and their type OIDs (for masking).
+fn columns(message: &[u8]) -> Result<(Vec<Column>, Vec<u32>), QueryError> {
     let mut r = MessageReader::new(message, "RowDescription");
-    let count = r.i16()?;
+    let count = r.i16().map_err(frame_error)?;
     let mut out = Vec::with_capacity(count.max(0) as usize);
+    let mut oids = Vec::with_capacity(count.max(0) as usize);
     for _ in 0..count {
-        let name = r.cstr()?.to_string();
-        r.take(6)?; // table oid, column number
-        let type_oid = r.i32()? as u32;
-        r.take(8)?; // type size, type modifier, format
-        out.push(Column { name, type_oid });
+        let name = r.cstr().map_err(frame_error)?.to_string();
+        r.take(6).map_err(frame_error)?; // table oid, column number
+        let type_oid = r.i32().map_err(frame_error)? as u32;
+        r.take(8).map_err(frame_error)?; // type size, type modifier, format
+        out.push(Column {
+            name,
+            value_type: value_type(type_oid),
+        });
+        oids.push(type_oid);
     }
-    Ok(out)
+    Ok((out, oids))
+}
+
+/// How a text-format value of type `oid` is best given as JSON.
+fn value_type(oid: u32) -> ValueType {
+    match oid {
+        16 => ValueType::Bool,
+        20 | 21 | 23 | 26 => ValueType::Integer,
+        700 | 701 => ValueType::Float,
+        114 | 3802 => ValueType::Json,
+        _ => ValueType::Text,
+    }
 }
 
 fn values(message: &[u8]) -> Result<Vec<Option<String>>, QueryError> {
     let mut r = MessageReader::new(message, "DataRow");
-    let count = r.i16()?;
+    let count = r.i16().map_err(frame_error)?;
     let mut row = Vec::with_capacity(count.max(0) as usize);
     for _ in 0..count {
-        let len = r.i32()?;
+        let len = r.i32().map_err(frame_error)?;
         row.push(if len < 0 {
             None
         } else {
-            Some(String::from_utf8_lossy(r.take(len as usize)?).into_owned())
+            Some(String::from_utf8_lossy(r.take(len as usize).map_err(frame_error)?).into_owned())
         });
     }
     Ok(row)
 }
 
-/// Reads the catalog's view of the relations the upstream login may read:
-/// `(schema, relation, kind, column, type)` in order, at most `limit` rows.
-pub async fn describe_relations(
+/// Reads the catalog's view of the relations the upstream login may read,
+/// in order, at most `limit` columns.
+pub(crate) async fn describe_relations(
     stream: &mut PgStream,
     limit: usize,
-) -> Result<Vec<[String; 5]>, QueryError> {
+) -> Result<Vec<RelationColumn>, QueryError> {
+    let params = vigil_target::encode_params(&[]);
     let spec = QuerySpec {
         sql: DESCRIBE_QUERY,
-        params: &bind_params(&[]),
+        params: &params,
         max_rows: limit,
         max_bytes: usize::MAX,
     };
-    let empty = MaskPolicy::default();
-    let lineages = LineageCache::new(1);
-    let catalog = Catalog::empty();
-    let masking = Masking {
-        policy: &empty,
-        lineages: &lineages,
-        catalog: &catalog,
-        facts: &[],
-    };
     // The gateway's own statement, not a client's: no decision to carry.
-    let result = run_statement(stream, &spec, &masking).await?;
+    let result = run_statement(stream, &spec, &ResultMask::default()).await?;
     Ok(result
         .rows
         .into_iter()
         .map(|r| {
             let mut it = r.into_iter().map(Option::unwrap_or_default);
-            std::array::from_fn(|_| it.next().unwrap_or_default())
+            let mut next = || it.next().unwrap_or_default();
+            let (schema, relation, kind, column, data_type) =
+                (next(), next(), next(), next(), next());
+            RelationColumn {
+                schema,
+                relation,
+                kind: relation_kind(&kind),
+                column,
+                data_type,
+            }
         })
         .collect())
+}
+
+fn relation_kind(relkind: &str) -> &'static str {
+    match relkind {
+        "v" => "view",
+        "m" => "materialized view",
+        "f" => "foreign table",
+        "p" => "partitioned table",
+        _ => "table",
+    }
 }
 
 const DESCRIBE_QUERY: &str = "\
@@ -378,15 +287,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_parameters_encode_like_a_bind_without_format_codes() {
-        let p = bind_params(&[Some("ab".into()), None]);
-        assert_eq!(p, b"\0\0\0\x02\0\0\0\x02ab\xff\xff\xff\xff");
-        assert_eq!(bind_params(&[]), b"\0\0\0\0");
-    }
-
-    #[test]
     fn request_is_parse_bind_describe_execute_sync() {
-        let params = bind_params(&[Some("1".into())]);
+        let params = vigil_target::encode_params(&[Some("1".into())]);
         let spec = QuerySpec {
             sql: "SELECT $1",
             params: &params,

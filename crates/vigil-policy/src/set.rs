@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cel::{Context, Env, Program, Value};
-use vigil_core::{ActionKind, ConnectionRef, Principal, Verdict};
+use vigil_core::{ActionKind, ConnectionRef, PrincipalRecord, Verdict};
 
 use crate::PolicyError;
 use crate::activation;
@@ -22,7 +22,7 @@ const DEFAULT_REVIEW_REASON: &str = "the statement needs a reviewer's approval";
 /// What the guard asks about one action.
 #[derive(Clone, Copy, Debug)]
 pub struct EvalInput<'a> {
-    pub principal: &'a Principal,
+    pub principal: &'a PrincipalRecord,
     /// The connection the action targets.
     pub connection: &'a ConnectionRef,
     /// What the action does (borrowed: the guard evaluates a client's
@@ -105,7 +105,7 @@ impl PolicySet {
 
     /// Does any policy speak about this principal on this connection? Checked
     /// at connect time: no grant means the connection is refused.
-    pub fn grants(&self, principal: &Principal, connection: &str) -> bool {
+    pub fn grants(&self, principal: &PrincipalRecord, connection: &str) -> bool {
         self.policies
             .iter()
             .any(|p| p.applies_to(principal) && p.covers(connection))
@@ -113,7 +113,7 @@ impl PolicySet {
 
     /// The connection names and globs granted to `principal` (`*` when a policy
     /// names no connection), deduplicated, in policy order.
-    pub fn connections_for(&self, principal: &Principal) -> Vec<&str> {
+    pub fn connections_for(&self, principal: &PrincipalRecord) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for policy in self.policies.iter().filter(|p| p.applies_to(principal)) {
             let names: Vec<&str> = if policy.spec.connections.is_empty() {
@@ -133,7 +133,7 @@ impl PolicySet {
     /// The masks of every policy that matches this principal on this
     /// connection. They depend on nothing else, so a session computes them
     /// once; `evaluate` reports the same set.
-    pub fn masks_for(&self, principal: &Principal, connection: &str) -> Vec<MaskSpec> {
+    pub fn masks_for(&self, principal: &PrincipalRecord, connection: &str) -> Vec<MaskSpec> {
         self.policies
             .iter()
             .filter(|p| p.applies_to(principal) && p.covers(connection))
@@ -240,7 +240,7 @@ impl PolicySet {
 }
 
 impl CompiledPolicy {
-    fn applies_to(&self, principal: &Principal) -> bool {
+    fn applies_to(&self, principal: &PrincipalRecord) -> bool {
         let groups = &self.spec.groups;
         groups.is_empty()
             || groups.iter().any(|pattern| {

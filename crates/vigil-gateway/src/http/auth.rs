@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use vigil_core::{Principal, Secret};
+use vigil_core::{Protocol, Secret};
+use vigil_guard::{Login, Principal};
 
 /// A principal authenticated from `Authorization: Bearer <token>`.
 pub struct Caller(pub Principal);
@@ -27,9 +28,21 @@ impl FromRequestParts<State> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
         let credential = Secret::new(header.trim().to_string());
+        let client_addr = parts
+            .extensions
+            .get::<std::net::SocketAddr>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let login = Login {
+            protocol: Protocol::Rest,
+            credential: &credential,
+            connection: "",
+            client_addr: &client_addr,
+        };
+        // The gate records a refused credential in the ledger.
         state
             .guard
-            .authenticate(&credential)
+            .authenticate(&login)
             .await
             .map(Caller)
             .map_err(|_| api_error(StatusCode::UNAUTHORIZED, "invalid credential"))

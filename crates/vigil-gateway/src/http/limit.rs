@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
-use vigil_pg::SourceCheck;
+use vigil_core::Protocol;
+use vigil_guard::admission::SourceCheck;
 
 use super::State;
 use super::sniff::SniffListener;
@@ -31,10 +32,16 @@ impl Connected<IncomingStream<'_, SniffListener>> for Peer {
 pub async fn failed_logins(
     axum::extract::State(state): axum::extract::State<State>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let ip = peer.ip();
+    // The front-ends behind this listener record the peer with a login.
+    request.extensions_mut().insert(peer);
+    let protocol = match request.uri().path().starts_with("/mcp") {
+        true => Protocol::Mcp,
+        false => Protocol::Rest,
+    };
     // Only a request that carries a credential is a login; health checks
     // and the console's sign-in page stay reachable.
     if !request
@@ -50,7 +57,7 @@ pub async fn failed_logins(
             state
                 .guard
                 .record_rejected_login(
-                    "http",
+                    protocol,
                     "",
                     &addr,
                     &format!("{refused} requests refused while this address was rate-limited"),
@@ -63,7 +70,7 @@ pub async fn failed_logins(
                 state
                     .guard
                     .record_rejected_login(
-                        "http",
+                        protocol,
                         "",
                         &addr,
                         "too many failed logins from this address: rate-limited",

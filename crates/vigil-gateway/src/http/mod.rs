@@ -17,17 +17,17 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vigil_guard::Guard;
-use vigil_pg::backend::UpstreamConfig;
+use vigil_target::SqlTarget;
 
 #[derive(Clone)]
 pub struct State {
     pub guard: Arc<Guard>,
     pub registry: Arc<Registry>,
     pub admin_groups: Vec<String>,
-    /// PostgreSQL targets, for the MCP tools.
-    pub upstreams: HashMap<String, UpstreamConfig>,
+    /// SQL targets, for the MCP tools.
+    pub targets: HashMap<String, Arc<dyn SqlTarget>>,
     /// Failed logins per source address (answers of `401`).
-    pub failures: Arc<vigil_pg::FailedLogins>,
+    pub failures: Arc<vigil_guard::admission::FailedLogins>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -46,11 +46,7 @@ pub async fn serve(
             return;
         }
     };
-    let mcp = vigil_mcp::Mcp::new(
-        state.guard.clone(),
-        state.upstreams.clone(),
-        shutdown.clone(),
-    );
+    let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))

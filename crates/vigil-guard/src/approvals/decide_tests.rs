@@ -9,16 +9,27 @@ use std::sync::Arc;
 use vigil_core::PrincipalKind;
 
 async fn session(g: &Guard) -> SessionCtx {
-    let bot = Principal {
-        name: "bot".into(),
-        groups: vec!["agents".into()],
-        kind: PrincipalKind::Agent,
-        issuer: "vigil".into(),
-        ..Principal::default()
-    };
-    g.open_session(bot, "shop", "postgresql", "test")
-        .await
-        .expect("session")
+    let bot = Principal::unverified_for_tests(
+        vigil_core::PrincipalRecord {
+            name: "bot".into(),
+            groups: vec!["agents".into()],
+            kind: PrincipalKind::Agent,
+            issuer: "vigil".into(),
+            ..Default::default()
+        },
+        None,
+    );
+    g.open_session(
+        bot,
+        &crate::SessionRequest {
+            protocol: vigil_core::Protocol::Postgres,
+            connection: "shop",
+            client_addr: "test",
+            run_id: None,
+        },
+    )
+    .await
+    .expect("session")
 }
 
 #[tokio::test]

@@ -9,31 +9,45 @@ use vigil_core::{IdentityKey, PrincipalKind};
 const IDP: &str = "https://idp.example";
 
 fn token_principal(name: &str, groups: &[&str]) -> Principal {
-    Principal {
-        name: name.into(),
-        subject: Some(name.into()),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        kind: PrincipalKind::Agent,
-        issuer: "vigil".into(),
-        ..Principal::default()
-    }
+    Principal::unverified_for_tests(
+        vigil_core::PrincipalRecord {
+            name: name.into(),
+            subject: Some(name.into()),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            kind: PrincipalKind::Agent,
+            issuer: "vigil".into(),
+            ..Default::default()
+        },
+        None,
+    )
 }
 
 fn oidc_principal(name: &str, sub: &str, groups: &[&str]) -> Principal {
-    Principal {
-        name: name.into(),
-        subject: Some(sub.into()),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        kind: PrincipalKind::Human,
-        issuer: IDP.into(),
-        ..Principal::default()
-    }
+    Principal::unverified_for_tests(
+        vigil_core::PrincipalRecord {
+            name: name.into(),
+            subject: Some(sub.into()),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            kind: PrincipalKind::Human,
+            issuer: IDP.into(),
+            ..Default::default()
+        },
+        None,
+    )
 }
 
 async fn session_of(g: &Guard, p: Principal) -> SessionCtx {
-    g.open_session(p, "shop", "postgresql", "test")
-        .await
-        .expect("session")
+    g.open_session(
+        p,
+        &crate::SessionRequest {
+            protocol: vigil_core::Protocol::Postgres,
+            connection: "shop",
+            client_addr: "test",
+            run_id: None,
+        },
+    )
+    .await
+    .expect("session")
 }
 
 fn approve() -> ReviewDecision {

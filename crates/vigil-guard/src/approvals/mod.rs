@@ -11,6 +11,7 @@
 //! Requests and decisions live in the store with their ledger events; the
 //! in-memory [`Hub`] only wakes the clients that wait on them.
 
+use crate::Principal;
 use crate::session::now_ms;
 use crate::{Binding, Guard, GuardError, Refusal, SessionCtx};
 use std::collections::HashMap;
@@ -19,8 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use vigil_core::{
-    ActionKind, ApprovalRecord, ApprovalStatus, Event, EventBody, GrantRecord, Principal,
-    ReviewMode, Verdict,
+    ActionKind, ApprovalRecord, ApprovalStatus, Event, EventBody, GrantRecord, ReviewMode, Verdict,
 };
 use vigil_store::{ApprovalStore, InsertOutcome, StoreError, Transition};
 

@@ -10,13 +10,16 @@ use vigil_policy::{Effect, PolicySet, PolicySpec, RuleSpec};
 use vigil_store::{SqliteStore, Store, StoreOptions};
 
 fn principal(name: &str, groups: &[&str]) -> Principal {
-    Principal {
-        name: name.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        kind: PrincipalKind::Agent,
-        issuer: "vigil".into(),
-        ..Principal::default()
-    }
+    Principal::unverified_for_tests(
+        vigil_core::PrincipalRecord {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            kind: PrincipalKind::Agent,
+            issuer: "vigil".into(),
+            ..Default::default()
+        },
+        None,
+    )
 }
 
 pub(crate) fn guard(dir: &std::path::Path, mode: ReviewMode, timeout: Duration) -> Guard {
@@ -50,7 +53,13 @@ pub(crate) fn delete(text: &str) -> Vec<ActionKind> {
 }
 
 async fn session(g: &Guard, who: &str) -> SessionCtx {
-    g.open_session(principal(who, &["agents"]), "shop", "postgresql", "test")
+    let request = crate::SessionRequest {
+        protocol: vigil_core::Protocol::Postgres,
+        connection: "shop",
+        client_addr: "test",
+        run_id: None,
+    };
+    g.open_session(principal(who, &["agents"]), &request)
         .await
         .expect("session")
 }

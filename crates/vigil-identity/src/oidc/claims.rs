@@ -1,8 +1,9 @@
 //! From verified claims to a [`Principal`]: the time and audience checks,
 //! then name, groups and kind as the issuer's settings say.
 
+use crate::Principal;
 use serde_json::{Map, Value};
-use vigil_core::{Principal, PrincipalKind};
+use vigil_core::{PrincipalKind, PrincipalRecord};
 
 use super::{IssuerSettings, Reject};
 
@@ -111,7 +112,7 @@ pub fn principal(
         exp.saturating_mul(1000)
             .saturating_add(i64::try_from(extra).unwrap_or(i64::MAX))
     });
-    Ok(Principal {
+    let record = PrincipalRecord {
         name,
         groups,
         kind,
@@ -120,8 +121,8 @@ pub fn principal(
         subject,
         expires_at_ms,
         claims: Some(Value::Object(claims)),
-        token_hash: None,
-    })
+    };
+    Ok(Principal::verified(record, None))
 }
 
 fn usable(s: &str) -> bool {

@@ -13,9 +13,10 @@ mod keys;
 
 use std::time::Duration;
 
+use crate::Principal;
 use cel::{Context, Program, Value as CelValue};
 use serde_json::Value;
-use vigil_core::{Principal, PrincipalKind};
+use vigil_core::PrincipalKind;
 
 pub use keys::{DEFAULT_MAX_AGE, MAX_STALE, check_url};
 

@@ -3,9 +3,10 @@
 //! split into fields, masked fields are replaced, and the row is written
 //! back in the same format.
 
-use super::{StatementMask, Tally};
+use super::Tally;
 use crate::protocol::FrameError;
 use bytes::{BufMut, BytesMut};
+use vigil_mask::MaskPlan;
 use vigil_mask::{Masked, Masker};
 use vigil_sql::{CopyKind, CopyOutFormat};
 
@@ -42,7 +43,7 @@ impl CopyMasker {
     pub fn mask(
         &mut self,
         message: &[u8],
-        mask: &StatementMask,
+        mask: &MaskPlan,
         out: &mut BytesMut,
         tally: &mut Tally,
     ) -> Result<bool, FrameError> {
@@ -64,7 +65,7 @@ impl CopyMasker {
     fn mask_delimited(
         &self,
         data: &[u8],
-        mask: &StatementMask,
+        mask: &MaskPlan,
         out: &mut BytesMut,
         tally: &mut Tally,
         split: SplitRow,
@@ -145,7 +146,7 @@ impl CopyMasker {
         &self,
         data: &[u8],
         first: bool,
-        mask: &StatementMask,
+        mask: &MaskPlan,
         out: &mut BytesMut,
         tally: &mut Tally,
     ) -> Result<bool, FrameError> {
@@ -224,7 +225,7 @@ impl CopyMasker {
 /// What a field becomes, if it must change: whole-column masking first, then
 /// content detectors. Binary values that must change become NULL.
 fn replacement(
-    mask: &StatementMask,
+    mask: &MaskPlan,
     i: usize,
     raw: &[u8],
     binary: bool,
@@ -239,7 +240,7 @@ fn replacement(
         tally.column_values += 1;
         return Some(to_field(masker.mask_value(raw)));
     }
-    let content: &Masker = mask.content.as_deref()?;
+    let content: &Masker = mask.content()?;
     let (masked, hits) = content.scan(raw)?;
     tally.add_hits(&hits);
     Some(to_field(masked))

@@ -16,21 +16,16 @@ pub use row::{Formats, mask_data_row, row_types};
 pub use tally::Tally;
 
 use std::sync::Arc;
-use vigil_mask::{MaskPolicy, Masker};
+use vigil_mask::{ColumnOrigin, MaskPlan, MaskPolicy, ResultShape, SourceColumn};
 use vigil_sql::{AnalysisError, ColumnLineage, CopyOutFormat, OutputLineage};
 
-/// How the results of one statement are masked.
+/// How the results of one statement are masked: the protocol-free plan
+/// (`vigil_mask::MaskPlan`, from the statement's lineage and the session's
+/// policy) and, for `COPY ... TO`, how its rows are laid out.
 pub struct StatementMask {
-    /// Per output column: the masker that replaces the whole value.
-    columns: Vec<Option<Arc<Masker>>>,
-    /// For columns past `columns` (the shape was not known): fail closed.
-    rest: Option<Arc<Masker>>,
-    /// Detectors over every text value, after column masking.
-    pub content: Option<Arc<Masker>>,
+    plan: MaskPlan,
     /// `COPY ... TO`: how rows are laid out.
     pub copy: Option<CopyOutFormat>,
-    /// For the ledger: each masked output column and why.
-    pub described: Vec<String>,
 }
 
 impl StatementMask {
@@ -41,79 +36,64 @@ impl StatementMask {
         lineage: Result<Arc<Option<OutputLineage>>, AnalysisError>,
         copy: Option<CopyOutFormat>,
     ) -> Option<Arc<StatementMask>> {
-        if policy.is_empty() {
-            return None;
-        }
-        let mut mask = StatementMask {
-            columns: Vec::new(),
-            rest: None,
-            content: policy.content().cloned(),
-            copy,
-            described: Vec::new(),
-        };
-        match lineage.as_deref() {
-            Ok(Some(lineage)) => {
-                for (i, column) in lineage.columns.iter().enumerate() {
-                    let (masker, why) = match column {
-                        ColumnLineage::Derived(sources) => {
-                            let hit = sources.iter().find_map(|c| {
-                                policy
-                                    .for_column(&c.schema, &c.table, &c.column)
-                                    .map(|m| (m, c))
-                            });
-                            match hit {
-                                Some((m, c)) => (
-                                    Some(m.clone()),
-                                    format!("{} <- {}.{}.{}", i + 1, c.schema, c.table, c.column),
-                                ),
-                                None => (None, String::new()),
-                            }
-                        }
-                        ColumnLineage::Unknown(reason) => match policy.for_unproven() {
-                            Some(m) => {
-                                (Some(m.clone()), format!("{} <- unproven: {reason}", i + 1))
-                            }
-                            None => (None, String::new()),
-                        },
-                    };
-                    if masker.is_some() {
-                        mask.described.push(why);
-                    }
-                    mask.columns.push(masker);
-                }
-                // The server's row always has as many columns as the
-                // lineage; if it ever has more, mask them (fail closed).
-                mask.rest = policy.for_unproven().cloned();
-            }
-            Ok(None) => {
-                // No rows expected (a write without RETURNING, SET, ...). If
-                // rows come anyway, they are masked whole where rules exist.
-                mask.rest = policy.for_unproven().cloned();
-            }
-            Err(e) => {
-                if let Some(m) = policy.for_unproven() {
-                    mask.rest = Some(m.clone());
-                    mask.described.push(format!("all <- unproven: {e}"));
-                }
-            }
-        }
-        Some(Arc::new(mask))
+        let plan = plan_of(policy, &lineage)?;
+        Some(Arc::new(StatementMask { plan, copy }))
     }
 
     /// A mask for rows whose statement is not known: every column whole
     /// where column rules exist, detectors over everything.
     pub fn unknown(policy: &MaskPolicy) -> Option<Arc<StatementMask>> {
-        Self::build(
+        let plan = MaskPlan::build(
             policy,
-            Err(AnalysisError::Parse("rows of an unknown statement".into())),
-            None,
-        )
+            ResultShape::Unproven("rows of an unknown statement"),
+        )?;
+        Some(Arc::new(StatementMask { plan, copy: None }))
     }
+}
 
-    pub fn column(&self, index: usize) -> Option<&Arc<Masker>> {
-        match self.columns.get(index) {
-            Some(m) => m.as_ref(),
-            None => self.rest.as_ref(),
+/// A statement's mask is its plan plus the COPY layout: the row and COPY
+/// maskers take the plan.
+impl std::ops::Deref for StatementMask {
+    type Target = MaskPlan;
+
+    fn deref(&self) -> &MaskPlan {
+        &self.plan
+    }
+}
+
+/// The protocol-free mask plan of a statement whose output lineage the SQL
+/// analysis worked out (or failed to).
+pub fn plan_of(
+    policy: &MaskPolicy,
+    lineage: &Result<Arc<Option<OutputLineage>>, AnalysisError>,
+) -> Option<MaskPlan> {
+    if policy.is_empty() {
+        return None;
+    }
+    let why;
+    let shape = match lineage.as_deref() {
+        Ok(Some(lineage)) => ResultShape::Columns(lineage.columns.iter().map(origin).collect()),
+        Ok(None) => ResultShape::NoRows,
+        Err(e) => {
+            why = e.to_string();
+            ResultShape::Unproven(&why)
         }
+    };
+    MaskPlan::build(policy, shape)
+}
+
+fn origin(column: &ColumnLineage) -> ColumnOrigin<'_> {
+    match column {
+        ColumnLineage::Derived(sources) => ColumnOrigin::Sources(
+            sources
+                .iter()
+                .map(|c| SourceColumn {
+                    schema: &c.schema,
+                    table: &c.table,
+                    column: &c.column,
+                })
+                .collect(),
+        ),
+        ColumnLineage::Unknown(why) => ColumnOrigin::Unproven(why),
     }
 }

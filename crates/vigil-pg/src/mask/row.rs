@@ -2,9 +2,10 @@
 //! text of every other value. Binary-format values that must change become
 //! NULL, since a replacement could not be encoded in the column's type.
 
-use super::{StatementMask, Tally};
+use super::Tally;
 use crate::protocol::{FrameError, MessageReader};
 use bytes::{BufMut, BytesMut};
+use vigil_mask::MaskPlan;
 use vigil_mask::Masked;
 
 /// Result format codes of a portal, as Bind set them.
@@ -69,7 +70,7 @@ pub fn row_types(message: &[u8]) -> Result<Vec<u32>, FrameError> {
 /// is not known to be text becomes NULL when it must change.
 pub fn mask_data_row(
     message: &[u8],
-    mask: &StatementMask,
+    mask: &MaskPlan,
     formats: &Formats,
     types: Option<&[u32]>,
     out: &mut BytesMut,
@@ -101,7 +102,7 @@ pub fn mask_data_row(
                 Masked::Null
             };
             replaced.push((i, masked));
-        } else if let Some(content) = &mask.content
+        } else if let Some(content) = mask.content()
             && let Some((masked, hits)) = content.scan(value)
         {
             tally.add_hits(&hits);
@@ -143,6 +144,7 @@ pub fn mask_data_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mask::StatementMask;
     use std::sync::Arc;
     use vigil_mask::{MaskKey, MaskPolicy, MaskRule, Style};
 

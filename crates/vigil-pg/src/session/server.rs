@@ -360,7 +360,7 @@ impl<'a> ServerPump<'a> {
                 .current
                 .as_ref()
                 .and_then(|c| c.mask.as_ref())
-                .map(|s| s.described.clone())
+                .map(|s| s.described().to_vec())
                 .unwrap_or_default();
             masking_summary = m.tally.summary(&described);
             m.tally = Tally::default();

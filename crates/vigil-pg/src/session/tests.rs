@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::watch;
-use vigil_core::{ConnectionRef, Principal, PrincipalKind, ReviewMode};
+use vigil_core::{ConnectionRef, PrincipalKind, ReviewMode};
+use vigil_guard::Principal;
 use vigil_guard::{Guard, Metrics};
 use vigil_policy::{Effect, PolicySet, PolicySpec, RuleSpec};
 use vigil_sql::{AnalysisCache, Catalog, LineageCache};
@@ -55,15 +56,26 @@ fn guard(dir: &std::path::Path) -> Guard {
 async fn start() -> Session {
     let dir = tempfile::tempdir().expect("tmp");
     let guard = Arc::new(guard(dir.path()));
-    let principal = Principal {
-        name: "bot".into(),
-        groups: vec!["agents".into()],
-        kind: PrincipalKind::Agent,
-        issuer: "vigil".into(),
-        ..Principal::default()
-    };
+    let principal = Principal::unverified_for_tests(
+        vigil_core::PrincipalRecord {
+            name: "bot".into(),
+            groups: vec!["agents".into()],
+            kind: PrincipalKind::Agent,
+            issuer: "vigil".into(),
+            ..Default::default()
+        },
+        None,
+    );
     let session = guard
-        .open_session(principal, "shop", "postgres", "test")
+        .open_session(
+            principal,
+            &vigil_guard::SessionRequest {
+                protocol: vigil_core::Protocol::Postgres,
+                connection: "shop",
+                client_addr: "test",
+                run_id: None,
+            },
+        )
         .await
         .expect("session");
     let (client, gw_client) = tokio::io::duplex(64 * 1024);
@@ -398,7 +410,11 @@ async fn the_hold_notice_arrives_between_whole_messages() {
     }
     let pending = s
         .guard
-        .approvals_for(&Principal::default(), true, 10)
+        .approvals_for(
+            &Principal::unverified_for_tests(Default::default(), None),
+            true,
+            10,
+        )
         .await
         .expect("approvals");
     assert_eq!(pending.len(), 1, "the held statement is pending");

@@ -2,19 +2,19 @@
 #![allow(dead_code, unused_imports, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use vigil_core::{Action, ActionKind, ConnectionRef, Principal, PrincipalKind, SqlFacts};
+use vigil_core::{Action, ActionKind, ConnectionRef, PrincipalKind, PrincipalRecord, SqlFacts};
 use vigil_policy::{EvalInput, Evaluation, PolicySet, PolicySpec, RuleSpec};
 
 pub use vigil_policy::Effect::{Allow, Deny, Review};
 
-pub fn agent(name: &str, groups: &[&str]) -> Principal {
-    Principal {
+pub fn agent(name: &str, groups: &[&str]) -> PrincipalRecord {
+    PrincipalRecord {
         name: name.to_owned(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         kind: PrincipalKind::Agent,
         issuer: "vigil".to_owned(),
         run_id: None,
-        ..Principal::default()
+        ..PrincipalRecord::default()
     }
 }
 
@@ -87,7 +87,7 @@ pub fn compile(specs: Vec<PolicySpec>) -> PolicySet {
     }
 }
 
-pub fn eval(set: &PolicySet, principal: &Principal, action: &Action) -> Evaluation {
+pub fn eval(set: &PolicySet, principal: &PrincipalRecord, action: &Action) -> Evaluation {
     set.evaluate(&EvalInput {
         principal,
         connection: &action.connection,

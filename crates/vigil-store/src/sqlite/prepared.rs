@@ -46,7 +46,7 @@ impl PreparedEvent {
             } => SessionEffect::Start {
                 principal: principal.name.clone(),
                 connection: connection.clone(),
-                protocol: protocol.clone(),
+                protocol: protocol.as_str().to_string(),
             },
             EventBody::Statement { decision, .. } => SessionEffect::Statement {
                 denied: decision.verdict == vigil_core::VerdictKind::Deny,

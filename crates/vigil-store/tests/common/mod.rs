@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 use std::path::Path;
-use vigil_core::{Event, EventBody, Principal, PrincipalKind, VerdictRecord};
+use vigil_core::{Event, EventBody, PrincipalKind, PrincipalRecord, VerdictRecord};
 use vigil_store::{DB_FILE, SqliteStore, StoreOptions};
 
 pub fn open(dir: &Path) -> SqliteStore {
@@ -38,16 +38,16 @@ pub fn session_start(session: &str, at_ms: i64) -> Event {
         principal: Some("alice".into()),
         run_id: Some("run-1".into()),
         body: EventBody::SessionStart {
-            protocol: "postgres".into(),
+            protocol: vigil_core::Protocol::Postgres,
             connection: "shop".into(),
             client_addr: "127.0.0.1:5000".into(),
-            principal: Principal {
+            principal: PrincipalRecord {
                 name: "alice".into(),
                 groups: vec!["analysts".into()],
                 kind: PrincipalKind::Agent,
                 issuer: "vigil".into(),
                 run_id: Some("run-1".into()),
-                ..Principal::default()
+                ..PrincipalRecord::default()
             },
         },
     }
