@@ -146,6 +146,11 @@ pub async fn serve(
             vigil_ssh::SshFrontendConfig {
                 targets: upstreams::ssh(&config)?,
                 host_key,
+                admission: vigil_guard::admission::AdmissionConfig {
+                    max_connections: config.server.max_connections,
+                    max_connections_per_principal: config.server.max_connections_per_principal,
+                    login_failures_per_minute: config.server.login_failures_per_minute,
+                },
             },
         ));
         tracing::info!(%addr, "ssh listener ready");

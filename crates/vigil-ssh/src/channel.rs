@@ -12,7 +12,7 @@ use russh::{ChannelReadHalf, ChannelWriteHalf};
 use vigil_core::StatementOutcome;
 use vigil_guard::{Binding, Decision, Permit, Refusal, Withdrawal};
 
-use crate::server::Login;
+use crate::server::LoggedIn;
 use crate::{MAX_HELD_STDIN, facts, relay};
 
 /// The request that starts the channel's program.
@@ -49,7 +49,7 @@ const UPSTREAM_EXIT: u32 = 255;
 /// is then exit status 126 with the reason on stderr); a subsystem is
 /// answered here, after its decision.
 pub async fn run(
-    login: Arc<Login>,
+    login: Arc<LoggedIn>,
     channel: Channel<server::Msg>,
     setup: Setup,
     start: Start,
@@ -178,7 +178,7 @@ async fn refuse(
 /// Opens the target's channel and repeats the allowed setup and the start
 /// request on it. Needs the permit: nothing reaches the target without one.
 async fn open_upstream(
-    login: &Login,
+    login: &LoggedIn,
     permit: &Permit,
     setup: &Setup,
     start: &Start,
@@ -224,7 +224,7 @@ async fn open_upstream(
 }
 
 async fn outcome(
-    login: &Login,
+    login: &LoggedIn,
     permit: &Permit,
     started: Instant,
     tag: Option<String>,

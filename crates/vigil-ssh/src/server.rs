@@ -11,15 +11,20 @@ use russh::server::{self, Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Pty};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OnceCell, watch};
-use vigil_core::{Secret, SshRequest};
-use vigil_guard::{Binding, Decision, Guard, Permit, RefusalClass, SessionCtx, Unpolicied};
+use vigil_core::{Protocol, Secret, SshRequest};
+use vigil_guard::admission::{
+    AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+};
+use vigil_guard::{
+    Binding, Decision, Guard, Login, Permit, RefusalClass, SessionCtx, SessionRequest, Unpolicied,
+};
 
 use crate::channel::{self, PtyRequest, Setup, Start};
 use crate::upstream::{self, SshTarget, Upstream};
 use crate::{LOGIN_TIMEOUT, facts};
 
-/// The protocol name sessions are recorded under.
-const PROTOCOL: &str = "ssh";
+/// The protocol sessions are recorded under.
+const PROTOCOL: Protocol = Protocol::Ssh;
 
 /// What the gateway configures.
 pub struct SshFrontendConfig {
@@ -27,6 +32,8 @@ pub struct SshFrontendConfig {
     pub targets: Vec<SshTarget>,
     /// Vigil's host key ([`crate::hostkey::load_or_create`]).
     pub host_key: PrivateKey,
+    /// Connection caps and the failed-login budget, shared with every listener's kind.
+    pub admission: AdmissionConfig,
 }
 
 /// The SSH listener.
@@ -34,17 +41,21 @@ pub struct SshFrontend {
     guard: Arc<Guard>,
     targets: HashMap<String, Arc<SshTarget>>,
     config: Arc<server::Config>,
+    caps: Arc<Caps>,
+    failures: Arc<FailedLogins>,
 }
 
 /// A logged-in client: its session and its (lazily opened) target login.
-pub struct Login {
+pub struct LoggedIn {
     pub guard: Arc<Guard>,
     pub session: SessionCtx,
     pub target: Arc<SshTarget>,
     upstream: OnceCell<Result<Arc<Upstream>, String>>,
+    /// This principal's place under `max_connections_per_principal`.
+    _slot: SessionSlot,
 }
 
-impl Login {
+impl LoggedIn {
     /// The target login, opened on the first permitted request.
     pub async fn upstream(&self, permit: &Permit) -> Result<Arc<Upstream>, String> {
         self.upstream
@@ -79,6 +90,13 @@ impl SshFrontend {
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
             config: Arc::new(server_config),
+            caps: Caps::new(
+                config.admission.max_connections,
+                config.admission.max_connections_per_principal,
+            ),
+            failures: Arc::new(FailedLogins::new(
+                config.admission.login_failures_per_minute,
+            )),
         }
     }
 
@@ -106,10 +124,18 @@ impl SshFrontend {
     }
 
     async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
-        let slot: Arc<Mutex<Option<Arc<Login>>>> = Arc::default();
+        let Some(_connection_slot) = self.caps.connection() else {
+            tracing::warn!(%peer, "ssh: connection refused: max_connections reached");
+            return;
+        };
+        let _: &ConnectionSlot = &_connection_slot;
+        let slot: Arc<Mutex<Option<Arc<LoggedIn>>>> = Arc::default();
         let handler = Conn {
             guard: self.guard.clone(),
             targets: self.targets.clone(),
+            caps: self.caps.clone(),
+            failures: self.failures.clone(),
+            peer_addr: peer,
             peer: peer.to_string(),
             login: None,
             slot: slot.clone(),
@@ -152,10 +178,13 @@ impl SshFrontend {
 struct Conn {
     guard: Arc<Guard>,
     targets: HashMap<String, Arc<SshTarget>>,
+    caps: Arc<Caps>,
+    failures: Arc<FailedLogins>,
+    peer_addr: SocketAddr,
     peer: String,
-    login: Option<Arc<Login>>,
+    login: Option<Arc<LoggedIn>>,
     /// Where the connection task finds the login to close it.
-    slot: Arc<Mutex<Option<Arc<Login>>>>,
+    slot: Arc<Mutex<Option<Arc<LoggedIn>>>>,
     /// Session channels before their start request.
     pending: HashMap<ChannelId, Pending>,
 }
@@ -176,51 +205,101 @@ struct ConnError(#[from] russh::Error);
 
 impl Conn {
     async fn login(&mut self, user: &str, credential: &str) -> Auth {
-        if self.login.is_some() {
+        if self.login.is_some() || !self.source_may_try(user).await {
             return Auth::reject();
         }
-        let connection = connection_of(user).to_string();
-        let Some(target) = self.targets.get(&connection).cloned() else {
-            self.guard
-                .record_rejected_login(PROTOCOL, &connection, &self.peer, "unknown connection")
-                .await;
+        let connection = vigil_guard::admission::capped(connection_of(user));
+        let secret = Secret::new(credential.to_string());
+        let login = Login {
+            protocol: PROTOCOL,
+            credential: &secret,
+            connection: &connection,
+            client_addr: &self.peer,
+        };
+        // A refused credential is recorded by the guard.
+        let Ok(principal) = self.guard.authenticate(&login).await else {
+            self.failures.failed(self.peer_addr.ip());
             return Auth::reject();
         };
-        let principal = match self
-            .guard
-            .authenticate(&Secret::new(credential.to_string()))
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                self.guard
-                    .record_rejected_login(PROTOCOL, &connection, &self.peer, &e.to_string())
-                    .await;
+        let Some(target) = self.targets.get(&connection).cloned() else {
+            self.refused(&connection, "unknown connection").await;
+            return Auth::reject();
+        };
+        let slot = match self.caps.session(&principal.identity()) {
+            Ok(slot) => slot,
+            Err(cap) => {
+                self.refused(&connection, &cap.message()).await;
                 return Auth::reject();
             }
         };
-        let session = match self
-            .guard
-            .open_session(principal, &connection, PROTOCOL, &self.peer)
-            .await
-        {
+        let request = SessionRequest {
+            protocol: PROTOCOL,
+            connection: &connection,
+            client_addr: &self.peer,
+            run_id: None,
+        };
+        let session = match self.guard.open_session(principal, &request).await {
             Ok(s) => s,
             Err(e) => {
+                // No grant or an unknown connection: recorded by the guard.
+                self.failures.failed(self.peer_addr.ip());
                 tracing::info!(peer = %self.peer, connection, error = %e, "ssh: login refused");
                 return Auth::reject();
             }
         };
-        let login = Arc::new(Login {
+        let login = Arc::new(LoggedIn {
             guard: self.guard.clone(),
             session,
             target,
             upstream: OnceCell::new(),
+            _slot: slot,
         });
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(login.clone());
         }
         self.login = Some(login);
         Auth::Accept
+    }
+
+    /// A login refused after the credential checked out: spend the
+    /// source's budget and record why.
+    async fn refused(&self, connection: &str, reason: &str) {
+        self.failures.failed(self.peer_addr.ip());
+        self.guard
+            .record_rejected_login(PROTOCOL, connection, &self.peer, reason)
+            .await;
+    }
+
+    /// Whether this source still has failed logins to spend (as for every
+    /// protocol); the start of a limit and the refusals under it are recorded
+    /// once each.
+    async fn source_may_try(&self, user: &str) -> bool {
+        let shown = vigil_guard::admission::capped(connection_of(user));
+        match self.failures.check(self.peer_addr.ip()) {
+            SourceCheck::Allowed { refused: 0 } => true,
+            SourceCheck::Allowed { refused } => {
+                let reason =
+                    format!("{refused} logins refused while this address was rate-limited");
+                self.guard
+                    .record_rejected_login(PROTOCOL, &shown, &self.peer, &reason)
+                    .await;
+                true
+            }
+            SourceCheck::Limited { first } => {
+                if first {
+                    tracing::warn!(peer = %self.peer, "ssh: too many failed logins: address rate-limited");
+                    self.guard
+                        .record_rejected_login(
+                            PROTOCOL,
+                            &shown,
+                            &self.peer,
+                            "too many failed logins from this address: rate-limited",
+                        )
+                        .await;
+                }
+                false
+            }
+        }
     }
 
     /// Decides a request answered at once (no hold: a review is refused).
