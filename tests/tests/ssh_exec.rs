@@ -6,83 +6,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use vigil_e2e::{Gateway, Sshd, config_with, free_port, ssh_command, ssh_exec, stderr, stdout};
+use vigil_e2e::{Sshd, ssh_command, ssh_exec, stderr, stdout};
 
-fn config(sshd: &Sshd, ssh_port: u16, known_host: &str) -> String {
-    config_with(&format!(
-        r#"ssh = "127.0.0.1:{ssh_port}"
-
-[[connection]]
-name = "web1"
-kind = "ssh"
-address = "{address}"
-user = "{user}"
-private_key_file = "{key}"
-known_host = "{known_host}"
-
-[[policy]]
-name = "ops"
-groups = ["ops"]
-connections = ["web1"]
-
-  [[policy.rule]]
-  name = "read-only-commands"
-  effect = "allow"
-  when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id"]'
-
-  [[policy.rule]]
-  name = "removals-need-a-lead"
-  effect = "review"
-  when = 'ssh.request == "exec" && ssh.argv0 == "rm"'
-  reason = "removing files needs an ops lead"
-  reviewers = ["ops-lead"]
-  mode = "hold"
-  timeout = "60s"
-
-  [[policy.rule]]
-  name = "no-opaque-commands"
-  effect = "deny"
-  when = 'ssh.request == "exec" && ssh.opaque'
-  reason = "the command cannot be proven"
-"#,
-        address = sshd.address(),
-        user = sshd.user(),
-        key = sshd.client_key().display(),
-    ))
-}
-
-struct Env {
-    sshd: Sshd,
-    gw: Gateway,
-    port: u16,
-    bot: String,
-}
-
-fn env_with(known_host: impl Fn(&Sshd) -> String) -> Env {
-    let sshd = Sshd::start();
-    let port = free_port();
-    let gw = Gateway::start(&config(&sshd, port, &known_host(&sshd)), &[]);
-    wait_for_port(port);
-    let bot = gw.token("bot", &["ops"], "agent");
-    Env {
-        sshd,
-        gw,
-        port,
-        bot,
-    }
-}
-
-fn env() -> Env {
-    env_with(Sshd::known_host)
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the ssh listener did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+mod ssh_common;
+use ssh_common::*;
 
 #[test]
 fn allowed_exec_runs_with_its_output_and_exit_status() {

@@ -151,6 +151,7 @@ pub async fn serve(
                     max_connections_per_principal: config.server.max_connections_per_principal,
                     login_failures_per_minute: config.server.login_failures_per_minute,
                 },
+                recordings: config.server.data_dir.join("recordings"),
             },
         ));
         tracing::info!(%addr, "ssh listener ready");
@@ -168,6 +169,7 @@ pub async fn serve(
             failures: Arc::new(vigil_guard::admission::FailedLogins::new(
                 config.server.login_failures_per_minute,
             )),
+            recordings: config.server.data_dir.join("recordings"),
         };
         tracing::info!(%addr, "http listener ready (https, and http from loopback)");
         tasks.spawn(http::serve(

@@ -63,6 +63,7 @@ pub fn ssh(config: &Config) -> Result<Vec<vigil_ssh::SshTarget>, crate::GatewayE
                 user: c.user.clone(),
                 auth,
                 known_host: vigil_ssh::SshTarget::parse_known_host(&c.known_host).map_err(fail)?,
+                recording_required: c.recording == vigil_config::SshRecording::Required,
             })
         })
         .collect()

@@ -12,6 +12,7 @@ use russh::{ChannelReadHalf, ChannelWriteHalf};
 use vigil_core::StatementOutcome;
 use vigil_guard::{Binding, Decision, Permit, Refusal, Withdrawal};
 
+use crate::record::{Header, Recorder, Recording};
 use crate::server::LoggedIn;
 use crate::{MAX_HELD_STDIN, facts, relay};
 
@@ -102,6 +103,19 @@ pub async fn run(
         }
     };
     let started = Instant::now();
+    let recording = match start_recording(&login, id, &setup, &actions[0]) {
+        Ok(r) => r,
+        Err(reason) => {
+            let message = format!("vigil: {reason}");
+            let r = Refusal::policy("recording", message.clone());
+            refuse(&write, &handle, id, replied, &r.message()).await;
+            let _ = handle
+                .disconnect(russh::Disconnect::ByApplication, message, "en".into())
+                .await;
+            outcome(&login, &permit, started, None, Some("recording".into())).await;
+            return;
+        }
+    };
     let upstream = match open_upstream(&login, &permit, &setup, &start).await {
         Ok(ch) => ch,
         Err(reason) => {
@@ -125,15 +139,78 @@ pub async fn run(
     if !replied {
         let _ = handle.channel_success(id).await;
     }
-    let ended = relay::run(read, &write, upstream, stdin, client_eof).await;
+    let ended = relay::run(read, &write, upstream, stdin, client_eof, recording.clone()).await;
     let _ = write.eof().await;
     let _ = write.close().await;
-    let tag = match (&ended.exit_status, &ended.exit_signal) {
-        (Some(code), _) => Some(format!("exit {code}")),
-        (None, Some(sig)) => Some(format!("signal {sig}")),
-        (None, None) => None,
+    let mut tag = match (&ended.exit_status, &ended.exit_signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => "closed".to_string(),
     };
-    outcome(&login, &permit, started, tag, None).await;
+    // The channel-close event carries the recording's digests.
+    match recording.as_deref().and_then(|r| r.finish()) {
+        Some(d) => tag.push_str(&format!(
+            "; recording {} sha256 {} raw_sha256 {}",
+            d.path.display(),
+            d.file_sha256,
+            d.raw_sha256
+        )),
+        None => tag.push_str("; no recording"),
+    }
+    let error = ended.recording_failed.then(|| "recording".to_string());
+    outcome(&login, &permit, started, Some(tag), error).await;
+    if ended.recording_failed {
+        let _ = handle
+            .disconnect(
+                russh::Disconnect::ByApplication,
+                "vigil: the recording could not be written and recording is required".into(),
+                "en".into(),
+            )
+            .await;
+    }
+}
+
+/// Starts the channel's recording. `Err` when it cannot be written and
+/// the connection requires it (nothing has reached the target yet);
+/// `Ok(None)` when it cannot be written and is best-effort.
+fn start_recording(
+    login: &LoggedIn,
+    id: russh::ChannelId,
+    setup: &Setup,
+    action: &vigil_core::ActionKind,
+) -> Result<Option<Arc<Recording>>, String> {
+    let text = match action {
+        vigil_core::ActionKind::Ssh(f) => f.text.as_str(),
+        _ => "",
+    };
+    let title = format!("{} {}", login.target.name, text);
+    let header = Header {
+        cols: setup.pty.as_ref().map_or(80, |p| p.cols),
+        rows: setup.pty.as_ref().map_or(24, |p| p.rows),
+        term: setup.pty.as_ref().map(|p| p.term.as_str()),
+        title: &title,
+    };
+    let channel = u32::from(id);
+    match Recorder::create(&login.recordings, &login.session.id, channel, &header) {
+        Ok(r) => {
+            let recording = Recording::new(r, login.target.recording_required);
+            if recording
+                .marker(&format!("vigil: allowed: {text}"))
+                .is_err()
+            {
+                return Err("the channel's recording could not be written".into());
+            }
+            Ok(Some(Arc::new(recording)))
+        }
+        Err(e) if login.target.recording_required => {
+            tracing::error!(session = %login.session.id, error = %e, "ssh: cannot record a channel");
+            Err("the channel cannot be recorded and this connection requires recordings".into())
+        }
+        Err(e) => {
+            tracing::warn!(session = %login.session.id, error = %e, "ssh: channel not recorded (best-effort)");
+            Ok(None)
+        }
+    }
 }
 
 /// Reads the client while a command is held: stdin is kept (up to

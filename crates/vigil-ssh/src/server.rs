@@ -34,6 +34,8 @@ pub struct SshFrontendConfig {
     pub host_key: PrivateKey,
     /// Connection caps and the failed-login budget, shared with every listener's kind.
     pub admission: AdmissionConfig,
+    /// Where channel recordings go (`data_dir/recordings`).
+    pub recordings: std::path::PathBuf,
 }
 
 /// The SSH listener.
@@ -43,6 +45,7 @@ pub struct SshFrontend {
     config: Arc<server::Config>,
     caps: Arc<Caps>,
     failures: Arc<FailedLogins>,
+    recordings: Arc<std::path::Path>,
 }
 
 /// A logged-in client: its session and its (lazily opened) target login.
@@ -50,6 +53,8 @@ pub struct LoggedIn {
     pub guard: Arc<Guard>,
     pub session: SessionCtx,
     pub target: Arc<SshTarget>,
+    /// Where this session's channels are recorded.
+    pub recordings: Arc<std::path::Path>,
     upstream: OnceCell<Result<Arc<Upstream>, String>>,
     /// This principal's place under `max_connections_per_principal`.
     _slot: SessionSlot,
@@ -82,8 +87,10 @@ impl SshFrontend {
             nodelay: true,
             ..server::Config::default()
         };
+        let recordings: Arc<std::path::Path> = Arc::from(config.recordings.as_path());
         SshFrontend {
             guard,
+            recordings,
             targets: config
                 .targets
                 .into_iter()
@@ -135,6 +142,7 @@ impl SshFrontend {
             targets: self.targets.clone(),
             caps: self.caps.clone(),
             failures: self.failures.clone(),
+            recordings: self.recordings.clone(),
             peer_addr: peer,
             peer: peer.to_string(),
             login: None,
@@ -180,6 +188,7 @@ struct Conn {
     targets: HashMap<String, Arc<SshTarget>>,
     caps: Arc<Caps>,
     failures: Arc<FailedLogins>,
+    recordings: Arc<std::path::Path>,
     peer_addr: SocketAddr,
     peer: String,
     login: Option<Arc<LoggedIn>>,
@@ -251,6 +260,7 @@ impl Conn {
             guard: self.guard.clone(),
             session,
             target,
+            recordings: self.recordings.clone(),
             upstream: OnceCell::new(),
             _slot: slot,
         });

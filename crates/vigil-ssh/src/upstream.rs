@@ -26,6 +26,8 @@ pub struct SshTarget {
     pub auth: TargetAuth,
     /// The only host key the target may present.
     pub known_host: PublicKey,
+    /// A channel that cannot be recorded is refused (`recording = "required"`).
+    pub recording_required: bool,
 }
 
 /// The credential Vigil logs in with; never shown to the client.
