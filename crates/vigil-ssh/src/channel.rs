@@ -66,9 +66,21 @@ pub async fn run(
     let actions = [action];
     let guard = &login.guard;
     let session = &login.session;
-    let decided = guard
-        .decide(session, &actions, Binding::new(&binding_bytes))
-        .await;
+    let sftp_denied = matches!(&start, Start::Subsystem(n) if n == "sftp")
+        && login.target.sftp == crate::SftpMode::Deny;
+    let decided = if sftp_denied {
+        let what = vigil_guard::Unpolicied::step(
+            vigil_guard::RefusalClass::Policy,
+            "subsystem sftp",
+            "subsystem",
+            "SFTP is not allowed on this connection",
+        );
+        guard.refuse(session, what).await.map(Decision::Refused)
+    } else {
+        guard
+            .decide(session, &actions, Binding::new(&binding_bytes))
+            .await
+    };
     let mut stdin = Vec::new();
     let mut client_eof = false;
     let decision = match decided {
@@ -139,7 +151,12 @@ pub async fn run(
     if !replied {
         let _ = handle.channel_success(id).await;
     }
-    let ended = relay::run(read, &write, upstream, stdin, client_eof, recording.clone()).await;
+    let ended = match &start {
+        Start::Subsystem(name) if name == "sftp" => {
+            crate::sftp_relay::run(login.clone(), read, &write, upstream, recording.clone()).await
+        }
+        _ => relay::run(read, &write, upstream, stdin, client_eof, recording.clone()).await,
+    };
     let _ = write.eof().await;
     let _ = write.close().await;
     let mut tag = match (&ended.exit_status, &ended.exit_signal) {

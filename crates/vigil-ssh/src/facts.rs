@@ -83,3 +83,15 @@ pub fn env_never_allowed(name: &str) -> bool {
             "BASH_ENV" | "ENV" | "PROMPT_COMMAND" | "SHELLOPTS" | "PS4" | "IFS"
         )
 }
+
+/// One SFTP operation inside an `sftp` subsystem.
+pub fn sftp(op: &str, path: &str) -> ActionKind {
+    ActionKind::Ssh(SshFacts {
+        request: SshRequest::Subsystem,
+        subsystem: "sftp".into(),
+        sftp_op: op.to_string(),
+        sftp_path: path.to_string(),
+        text: format!("sftp {op} {path}"),
+        ..SshFacts::default()
+    })
+}

@@ -22,6 +22,8 @@ pub mod hostkey;
 mod record;
 mod relay;
 mod server;
+pub mod sftp;
+mod sftp_relay;
 mod upstream;
 
 pub use error::SshError;
@@ -32,7 +34,7 @@ pub fn load_private_key(path: &std::path::Path) -> Result<PrivateKey, String> {
     russh::keys::load_secret_key(path, None).map_err(|e| e.to_string())
 }
 pub use server::{SshFrontend, SshFrontendConfig};
-pub use upstream::{SshTarget, TargetAuth};
+pub use upstream::{SftpMode, SshTarget, TargetAuth};
 
 /// Client stdin held back while a command waits for approval; past this the
 /// request is withdrawn (nothing was sent upstream).

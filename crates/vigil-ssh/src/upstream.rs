@@ -28,6 +28,19 @@ pub struct SshTarget {
     pub known_host: PublicKey,
     /// A channel that cannot be recorded is refused (`recording = "required"`).
     pub recording_required: bool,
+    pub sftp: SftpMode,
+}
+
+/// How SFTP is decided on a connection (`sftp = ...`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SftpMode {
+    /// Rules decide each operation.
+    #[default]
+    Policy,
+    /// Operations that change something are refused before policy.
+    ReadOnly,
+    /// No SFTP subsystem.
+    Deny,
 }
 
 /// The credential Vigil logs in with; never shown to the client.

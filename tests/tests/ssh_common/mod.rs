@@ -17,6 +17,7 @@ address = "{address}"
 user = "{user}"
 private_key_file = "{key}"
 known_host = "{known_host}"
+sftp = "read-only"
 
 [[policy]]
 name = "ops"
@@ -27,6 +28,16 @@ connections = ["web1"]
   name = "read-only-commands"
   effect = "allow"
   when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id"]'
+
+  [[policy.rule]]
+  name = "sftp"
+  effect = "allow"
+  when = 'ssh.request == "subsystem" && ssh.subsystem == "sftp"'
+
+  [[policy.rule]]
+  name = "legacy-scp-downloads"
+  effect = "allow"
+  when = 'ssh.argv0 == "scp" && size(ssh.argv) == 3 && ssh.argv[1] == "-f"'
 
   [[policy.rule]]
   name = "removals-need-a-lead"
