@@ -65,7 +65,7 @@ impl Sshd {
                  AuthorizedKeysFile {auth}\nStrictModes no\nPermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  AllowTcpForwarding yes\nAllowAgentForwarding yes\nX11Forwarding no\n\
-                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\nAcceptEnv LANG LC_*\n",
+                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 100\nAcceptEnv LANG LC_*\n",
                 host = host_key.display(),
                 dir = dir.path().display(),
                 auth = authorized.display(),

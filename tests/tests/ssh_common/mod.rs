@@ -27,7 +27,7 @@ connections = ["web1"]
   [[policy.rule]]
   name = "read-only-commands"
   effect = "allow"
-  when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id"]'
+  when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id", "head", "sleep"]'
 
   [[policy.rule]]
   name = "sftp"
