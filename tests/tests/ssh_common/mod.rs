@@ -30,9 +30,24 @@ connections = ["web1"]
   when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id", "head", "sleep"]'
 
   [[policy.rule]]
+  name = "shells-for-humans"
+  effect = "allow"
+  when = 'ssh.request in ["shell", "pty"] && "humans" in principal.groups'
+
+  [[policy.rule]]
+  name = "lang"
+  effect = "allow"
+  when = 'ssh.request == "env" && ssh.env.name == "LANG"'
+
+  [[policy.rule]]
   name = "sftp"
   effect = "allow"
   when = 'ssh.request == "subsystem" && ssh.subsystem == "sftp"'
+
+  [[policy.rule]]
+  name = "rsync-downloads"
+  effect = "allow"
+  when = 'ssh.argv0 == "rsync" && size(ssh.argv) > 2 && ssh.argv[1] == "--server" && ssh.argv[2] == "--sender"'
 
   [[policy.rule]]
   name = "legacy-scp-downloads"
@@ -42,7 +57,7 @@ connections = ["web1"]
   [[policy.rule]]
   name = "removals-need-a-lead"
   effect = "review"
-  when = 'ssh.request == "exec" && ssh.argv0 == "rm"'
+  when = 'ssh.request == "exec" && ssh.argv0 in ["rm", "tee"]'
   reason = "removing files needs an ops lead"
   reviewers = ["ops-lead"]
   mode = "hold"
