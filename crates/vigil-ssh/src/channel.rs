@@ -155,7 +155,19 @@ pub async fn run(
         Start::Subsystem(name) if name == "sftp" => {
             crate::sftp_relay::run(login.clone(), read, &write, upstream, recording.clone()).await
         }
-        _ => relay::run(read, &write, upstream, stdin, client_eof, recording.clone()).await,
+        _ => {
+            let masker = login.session.mask.content().cloned();
+            relay::run(
+                read,
+                &write,
+                upstream,
+                stdin,
+                client_eof,
+                recording.clone(),
+                masker,
+            )
+            .await
+        }
     };
     let _ = write.eof().await;
     let _ = write.close().await;
@@ -173,6 +185,9 @@ pub async fn run(
             d.raw_sha256
         )),
         None => tag.push_str("; no recording"),
+    }
+    if ended.masked > 0 {
+        tag.push_str(&format!("; masked {} values", ended.masked));
     }
     let error = ended.recording_failed.then(|| "recording".to_string());
     outcome(&login, &permit, started, Some(tag), error).await;

@@ -19,6 +19,7 @@ mod channel;
 mod error;
 mod facts;
 pub mod hostkey;
+mod mask;
 mod record;
 mod relay;
 mod server;

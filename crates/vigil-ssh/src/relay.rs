@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use russh::{Channel, ChannelMsg, client, server};
 
+use crate::mask::{IDLE_FLUSH, OutputMask};
 use crate::record::Recording;
 use russh::{ChannelReadHalf, ChannelWriteHalf};
 
@@ -19,6 +20,8 @@ pub struct Ended {
     pub exit_signal: Option<String>,
     /// A required recording failed: the relay stopped.
     pub recording_failed: bool,
+    /// Values the output masks replaced.
+    pub masked: u32,
 }
 
 /// Relays `client` and `upstream` until the target closes its side (or
@@ -31,6 +34,7 @@ pub async fn run(
     stdin: Vec<u8>,
     client_eof: bool,
     recording: Option<Arc<Recording>>,
+    masker: Option<Arc<vigil_mask::Masker>>,
 ) -> Ended {
     let (up_read, up_write) = upstream.split();
     if !stdin.is_empty() && up_write.data_bytes(Bytes::from(stdin)).await.is_err() {
@@ -45,7 +49,11 @@ pub async fn run(
         client_eof,
         recording.clone(),
     ));
-    let ended = target_to_client(up_read, client_write, recording.as_deref()).await;
+    let masks = masker.map(|m| Masks {
+        out: OutputMask::new(m.clone()),
+        err: OutputMask::new(m),
+    });
+    let ended = target_to_client(up_read, client_write, recording.as_deref(), masks).await;
     to_target.abort();
     ended
 }
@@ -88,32 +96,73 @@ async fn client_to_target(
     let _ = target.close().await;
 }
 
+/// The output masks of stdout and stderr (separate streams, separate carries).
+struct Masks {
+    out: OutputMask,
+    err: OutputMask,
+}
+
+impl Masks {
+    fn holding(&self) -> bool {
+        self.out.holding() || self.err.holding()
+    }
+}
+
 async fn target_to_client(
     mut target: ChannelReadHalf,
     client: &ChannelWriteHalf<server::Msg>,
     recording: Option<&Recording>,
+    mut masks: Option<Masks>,
 ) -> Ended {
     let mut ended = Ended::default();
-    while let Some(msg) = target.wait().await {
-        if let (Some(r), ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) =
-            (recording, &msg)
-            && r.output(data).is_err()
-        {
-            ended.recording_failed = true;
-            break;
-        }
+    loop {
+        let next = match &masks {
+            Some(m) if m.holding() => match tokio::time::timeout(IDLE_FLUSH, target.wait()).await {
+                Ok(msg) => msg,
+                Err(_) => {
+                    // The target paused: release what is held.
+                    if flush(&mut masks, client, recording, &mut ended)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    continue;
+                }
+            },
+            _ => target.wait().await,
+        };
+        let Some(msg) = next else { break };
         let sent = match msg {
-            ChannelMsg::Data { data } => client.data_bytes(data).await,
-            ChannelMsg::ExtendedData { data, ext } => client.extended_data_bytes(ext, data).await,
+            ChannelMsg::Data { data } => {
+                let data = match &mut masks {
+                    Some(m) => Bytes::from(m.out.push(&data)),
+                    None => data,
+                };
+                send(client, recording, &mut ended, None, data).await
+            }
+            ChannelMsg::ExtendedData { data, ext } => {
+                let data = match &mut masks {
+                    Some(m) => Bytes::from(m.err.push(&data)),
+                    None => data,
+                };
+                send(client, recording, &mut ended, Some(ext), data).await
+            }
             ChannelMsg::ExitStatus { exit_status } => {
                 ended.exit_status = Some(exit_status);
-                client.exit_status(exit_status).await
+                match flush(&mut masks, client, recording, &mut ended).await {
+                    Ok(()) => client.exit_status(exit_status).await.map_err(|_| ()),
+                    Err(()) => Err(()),
+                }
             }
             ChannelMsg::ExitSignal { signal_name, .. } => {
                 ended.exit_signal = Some(format!("{signal_name:?}"));
                 Ok(())
             }
-            ChannelMsg::Eof => client.eof().await,
+            ChannelMsg::Eof => match flush(&mut masks, client, recording, &mut ended).await {
+                Ok(()) => client.eof().await.map_err(|_| ()),
+                Err(()) => Err(()),
+            },
             ChannelMsg::Close => break,
             _ => Ok(()),
         };
@@ -121,5 +170,47 @@ async fn target_to_client(
             break;
         }
     }
+    let _ = flush(&mut masks, client, recording, &mut ended).await;
+    if let Some(m) = &masks {
+        ended.masked = m.out.hits.total() + m.err.hits.total();
+    }
     ended
+}
+
+/// Sends (and records) one chunk of output; `Err` ends the relay.
+async fn send(
+    client: &ChannelWriteHalf<server::Msg>,
+    recording: Option<&Recording>,
+    ended: &mut Ended,
+    ext: Option<u32>,
+    data: Bytes,
+) -> Result<(), ()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if let Some(r) = recording
+        && r.output(&data).is_err()
+    {
+        ended.recording_failed = true;
+        return Err(());
+    }
+    let sent = match ext {
+        None => client.data_bytes(data).await,
+        Some(ext) => client.extended_data_bytes(ext, data).await,
+    };
+    sent.map_err(|_| ())
+}
+
+/// Sends what the masks hold.
+async fn flush(
+    masks: &mut Option<Masks>,
+    client: &ChannelWriteHalf<server::Msg>,
+    recording: Option<&Recording>,
+    ended: &mut Ended,
+) -> Result<(), ()> {
+    let Some(m) = masks else { return Ok(()) };
+    let out = Bytes::from(m.out.flush());
+    let err = Bytes::from(m.err.flush());
+    send(client, recording, ended, None, out).await?;
+    send(client, recording, ended, Some(1), err).await
 }

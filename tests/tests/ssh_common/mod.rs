@@ -68,6 +68,15 @@ connections = ["web1"]
   effect = "deny"
   when = 'ssh.request == "exec" && ssh.opaque'
   reason = "the command cannot be proven"
+
+[[policy]]
+name = "contractors-see-no-personal-data"
+groups = ["masked"]
+connections = ["web1"]
+
+  [[policy.mask]]
+  detectors = ["email", "credit_card"]
+  style = "redact"
 "#,
         address = sshd.address(),
         user = sshd.user(),
