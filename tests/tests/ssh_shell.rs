@@ -115,3 +115,27 @@ fn stdin_sent_while_held_reaches_the_command_once_approved() {
         "payload sent before approval\n"
     );
 }
+
+#[test]
+fn a_forward_a_rule_allows_is_relayed_through_the_target() {
+    let e = env();
+    let human = e.gw.token("alice", &["ops", "humans"], "human");
+    // `ssh -W` to the target's own sshd: its banner comes back through the forward.
+    let out = ssh_command(e.port, "web1", &human)
+        .args(["-W", &e.sshd.address()])
+        .output()
+        .expect("ssh -W");
+    assert!(
+        stdout(&out).starts_with("SSH-2.0-OpenSSH"),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Anywhere else is still refused.
+    let out = ssh_command(e.port, "web1", &human)
+        .args(["-W", "localhost:22"])
+        .output()
+        .expect("ssh -W");
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(stdout(&out), "");
+}

@@ -356,3 +356,20 @@ async fn outcome(
         )
         .await;
 }
+
+/// A `direct-tcpip` channel the guard allowed: relayed to the target's own
+/// `direct-tcpip` channel (the target dials), not recorded (it carries
+/// another protocol's bytes), its end in the ledger.
+pub async fn forward(
+    login: Arc<LoggedIn>,
+    client: Channel<server::Msg>,
+    upstream: Channel<russh::client::Msg>,
+    permit: Permit,
+) {
+    let started = Instant::now();
+    let (read, write) = client.split();
+    let _ = relay::run(read, &write, upstream, Vec::new(), false, None, None).await;
+    let _ = write.eof().await;
+    let _ = write.close().await;
+    outcome(&login, &permit, started, Some("closed".into()), None).await;
+}

@@ -314,16 +314,21 @@ impl Conn {
 
     /// Decides a request answered at once (no hold: a review is refused).
     async fn allowed(&self, action: vigil_core::ActionKind) -> bool {
+        self.permit(action).await.is_some()
+    }
+
+    /// The permit for a request answered at once, when the guard allows it.
+    async fn permit(&self, action: vigil_core::ActionKind) -> Option<Permit> {
         let Some(login) = &self.login else {
-            return false;
+            return None;
         };
         match login
             .guard
             .decide(&login.session, &[action], Binding::NONE)
             .await
         {
-            Ok(Decision::Allowed(_)) => true,
-            Ok(Decision::Refused(_)) => false,
+            Ok(Decision::Allowed(permit)) => Some(permit),
+            Ok(Decision::Refused(_)) => None,
             Ok(Decision::Held(hold)) => {
                 // Nothing to wait on here: withdraw the request at once.
                 let _ = login
@@ -332,11 +337,11 @@ impl Conn {
                         vigil_guard::Withdrawal::Cancelled
                     })
                     .await;
-                false
+                None
             }
             Err(e) => {
                 tracing::error!(error = %e, "ssh: decision failed");
-                false
+                None
             }
         }
     }
@@ -436,25 +441,51 @@ impl server::Handler for Conn {
 
     async fn channel_open_direct_tcpip(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         host_to_connect: &str,
         port_to_connect: u32,
-        _originator_address: &str,
-        _originator_port: u32,
+        originator_address: &str,
+        originator_port: u32,
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
-        if self.allowed(action).await {
-            self.unsupported(
-                "direct_tcpip",
-                "port forwarding is not relayed by this gateway yet",
-            )
-            .await;
+        let Some(permit) = self.permit(action).await else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let Some(login) = self.login.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        // The target makes the connection, as it would for `ssh -L` to it directly.
+        let opened = match login.upstream(&permit).await {
+            Ok(up) => up
+                .handle
+                .channel_open_direct_tcpip(
+                    host_to_connect,
+                    port_to_connect,
+                    originator_address,
+                    originator_port,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(upstream) => {
+                reply.accept().await;
+                tokio::spawn(channel::forward(login, channel, upstream, permit));
+            }
+            Err(reason) => {
+                tracing::info!(session = %login.session.id, %reason, "ssh: forward failed upstream");
+                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            }
         }
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
         Ok(())
     }
 

@@ -35,6 +35,11 @@ connections = ["web1"]
   when = 'ssh.request in ["shell", "pty"] && "humans" in principal.groups'
 
   [[policy.rule]]
+  name = "humans-forward-to-loopback"
+  effect = "allow"
+  when = 'ssh.request == "direct_tcpip" && ssh.forward.host == "127.0.0.1" && "humans" in principal.groups'
+
+  [[policy.rule]]
   name = "lang"
   effect = "allow"
   when = 'ssh.request == "env" && ssh.env.name == "LANG"'
