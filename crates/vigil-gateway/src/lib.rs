@@ -170,6 +170,15 @@ pub async fn serve(
                 config.server.login_failures_per_minute,
             )),
             recordings: config.server.data_dir.join("recordings"),
+            exec_targets: upstreams::ssh(&config)?
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.clone();
+                    let exec: Arc<dyn vigil_target::ExecTarget> =
+                        Arc::new(vigil_ssh::SshExec::new(t));
+                    (name, exec)
+                })
+                .collect(),
         };
         tracing::info!(%addr, "http listener ready (https, and http from loopback)");
         tasks.spawn(http::serve(

@@ -17,6 +17,7 @@
 
 mod channel;
 mod error;
+mod exec_target;
 mod facts;
 pub mod hostkey;
 mod mask;
@@ -28,6 +29,7 @@ mod sftp_relay;
 mod upstream;
 
 pub use error::SshError;
+pub use exec_target::SshExec;
 pub use russh::keys::PrivateKey;
 
 /// Reads an OpenSSH private key file (unencrypted).

@@ -29,6 +29,8 @@ pub struct State {
     pub targets: HashMap<String, Arc<dyn SqlTarget>>,
     /// Failed logins per source address (answers of `401`).
     pub failures: Arc<vigil_guard::admission::FailedLogins>,
+    /// SSH connections, for the MCP `ssh_exec` tool.
+    pub exec_targets: HashMap<String, Arc<dyn vigil_target::ExecTarget>>,
     /// `data_dir/recordings`: SSH channel recordings, served to admins.
     pub recordings: std::path::PathBuf,
 }
@@ -49,7 +51,8 @@ pub async fn serve(
             return;
         }
     };
-    let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone());
+    let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone())
+        .with_exec_targets(state.exec_targets.clone());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
