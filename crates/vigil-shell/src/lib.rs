@@ -7,7 +7,7 @@
 //! [`Reason`] for each construct found.
 //!
 //! Two readers must agree before a string is called provable: an
-//! allow-list lexer of Vigil's own ([`lex`](crate::lex)), which accepts only
+//! allow-list lexer of Vigil's own (`lex.rs`), which accepts only
 //! what bash, dash, zsh and ksh all read the same way, and the bash grammar
 //! of `brush-parser`, which must see one simple command with exactly the same
 //! words. A construct either reader does not know makes the string opaque;
