@@ -32,6 +32,8 @@ pub enum Lineage {
     Columns(Vec<Origin>),
     /// Not a query (writes, SET, ...): no rows expected.
     NoRows,
+    /// SHOW, DESCRIBE: every column is the catalog's, none a table's data.
+    Catalog,
     Unproven(&'static str),
 }
 
@@ -57,7 +59,7 @@ pub(crate) fn of(stmt: &Statement, database: Option<&str>) -> Lineage {
         | Statement::ShowViews { .. }
         | Statement::ShowCollation { .. }
         | Statement::ShowCharset(_)
-        | Statement::ExplainTable { .. } => Lineage::Columns(Vec::new()),
+        | Statement::ExplainTable { .. } => Lineage::Catalog,
         _ => Lineage::Unproven("a statement whose result Vigil does not trace"),
     }
 }
@@ -154,8 +156,13 @@ fn expr(e: &Expr, scope: &[Scope]) -> Origin {
         Expr::Nested(inner) => expr(inner, scope),
         Expr::Value(_) => Origin::Sources(Vec::new()),
         Expr::Identifier(id) => {
+            if id.value.starts_with("@@") {
+                // A system variable: only a statement that is not read-only
+                // can put table data in one (`set.rs`).
+                return Origin::Sources(Vec::new());
+            }
             if id.value.starts_with('@') {
-                return Origin::Unproven("a variable");
+                return Origin::Unproven("a user variable");
             }
             let column = id.value.to_lowercase();
             if scope.iter().any(|s| s.table.is_none()) {

@@ -115,7 +115,10 @@ impl SetFacts {
 
     fn values<'e>(&mut self, values: impl Iterator<Item = &'e Expr>) {
         for v in values {
-            if !Probe::run(v, None).read_only {
+            let probe = Probe::run(v, None);
+            // A value read from a table would carry it into a variable
+            // that later reads as a constant: not read-only.
+            if !probe.read_only || !probe.relations.is_empty() {
                 self.read_only = false;
             }
         }

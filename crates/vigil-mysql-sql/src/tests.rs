@@ -79,6 +79,7 @@ fn never_read_only() {
         "EXPLAIN ANALYZE DELETE FROM t",
         "SET foreign_key_checks = 0",
         "SELECT @a := 1",
+        "SET @x = (SELECT email FROM customers LIMIT 1)",
     ] {
         match analyze(sql.as_bytes(), &ctx()) {
             Ok(v) => {

@@ -64,6 +64,7 @@ pub fn plan(
             }
             out
         }
+        Some(Lineage::Catalog) => vec![Some(Vec::new()); defs.len()],
         _ => vec![None; defs.len()],
     };
     let shape = ResultShape::Columns(
