@@ -36,19 +36,18 @@ pub struct PgTarget {
 }
 
 impl PgTarget {
-    /// The targets of `upstreams`, one per connection name, sharing one
-    /// catalog cache.
+    /// The targets of `upstreams`, one per connection name, each with its
+    /// own catalog and caches.
     pub fn for_connections(
         upstreams: HashMap<String, UpstreamConfig>,
     ) -> HashMap<String, Arc<PgTarget>> {
-        let cache = CatalogCache::default();
         upstreams
             .into_iter()
             .map(|(name, cfg)| {
                 let upstream = Arc::new(cfg);
                 let target = PgTarget {
                     catalogs: CatalogSource {
-                        cache: cache.clone(),
+                        cache: CatalogCache::default(),
                         connection: name.clone(),
                         upstream: upstream.clone(),
                     },
@@ -64,10 +63,7 @@ impl PgTarget {
     /// The catalog as a fresh login must see it: the cached one while it is
     /// fresh, else loaded now.
     pub(crate) async fn login_catalog(&self) -> Arc<Catalog> {
-        self.catalogs
-            .cache
-            .get_or_load(&self.catalogs.connection, &self.upstream)
-            .await
+        self.catalogs.login_catalog().await
     }
 }
 
