@@ -81,13 +81,11 @@ fn never_read_only() {
         "SELECT @a := 1",
         "SET @x = (SELECT email FROM customers LIMIT 1)",
     ] {
-        match analyze(sql.as_bytes(), &ctx()) {
-            Ok(v) => {
-                for a in v {
-                    assert!(!a.facts.read_only, "{sql}: {:?}", a.facts);
-                }
+        // Refused outright is fine too.
+        if let Ok(v) = analyze(sql.as_bytes(), &ctx()) {
+            for a in v {
+                assert!(!a.facts.read_only, "{sql}: {:?}", a.facts);
             }
-            Err(_) => {} // refused: fine
         }
     }
 }

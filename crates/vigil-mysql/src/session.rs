@@ -227,7 +227,7 @@ impl Session<'_> {
                     Ok(r) => refusal::packet(&r),
                     Err(_) => refusal::ledger_down(),
                 };
-                self.to_client(seq, &err).await?;
+                self.answer_client(seq, &err).await?;
                 Ok(Next::Continue)
             }
         }
@@ -258,11 +258,11 @@ impl Session<'_> {
         let permit = match decision {
             Ok(Decision::Allowed(permit)) => permit,
             Ok(Decision::Refused(r)) => {
-                self.to_client(seq, &refusal::packet(&r)).await?;
+                self.answer_client(seq, &refusal::packet(&r)).await?;
                 return Ok(Next::Continue);
             }
             Ok(Decision::Held(_)) | Err(_) => {
-                self.to_client(seq, &refusal::ledger_down()).await?;
+                self.answer_client(seq, &refusal::ledger_down()).await?;
                 return Ok(Next::Continue);
             }
         };
@@ -325,7 +325,7 @@ impl Session<'_> {
             Ok(r) => refusal::packet(&r),
             Err(_) => refusal::ledger_down(),
         };
-        self.to_client(seq, &err).await?;
+        self.answer_client(seq, &err).await?;
         Ok(Next::Continue)
     }
 
@@ -338,7 +338,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn to_client(&mut self, seq: u8, payload: &[u8]) -> Result<()> {
+    async fn answer_client(&mut self, seq: u8, payload: &[u8]) -> Result<()> {
         let mut s = seq;
         crate::frontend::send(&mut self.parts.client, &mut s, payload).await?;
         Ok(())
