@@ -64,7 +64,7 @@ fn policy_check_accepts_an_ssh_connection_that_serve_refuses_at_its_kind() {
     let err = assert_failure(&out, "vigil serve");
     assert!(
         err.contains(&format!(
-            "{config}:16:8: connection `web1`: kind `ssh` is not supported yet by `vigil serve` (it serves: postgres)"
+            "{config}:16:8: connection `web1`: kind `ssh` is not supported yet by `vigil serve` (it serves: postgres, mysql)"
         )),
         "{}",
         stderr(&out)

@@ -112,6 +112,9 @@ pub struct ListenConfig {
     /// PostgreSQL wire protocol, e.g. `127.0.0.1:15432`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub postgres: Option<SocketAddr>,
+    /// MySQL/MariaDB wire protocol, e.g. `127.0.0.1:13306`.
+    #[serde(default, deserialize_with = "with::opt_parsed")]
+    pub mysql: Option<SocketAddr>,
     /// REST API, MCP, console, metrics and health checks, e.g. `127.0.0.1:8080`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub http: Option<SocketAddr>,

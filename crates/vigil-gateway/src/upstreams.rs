@@ -39,3 +39,23 @@ fn auth_methods(methods: &[UpstreamAuth]) -> AuthMethods {
         trust: methods.contains(&UpstreamAuth::Trust),
     }
 }
+
+/// The upstream of each `mysql` connection.
+pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
+    config
+        .connections
+        .iter()
+        .filter_map(|c| match &c.options {
+            vigil_config::ConnectionOptions::Mysql(o) => Some((
+                c.name.clone(),
+                vigil_mysql::UpstreamConfig {
+                    address: o.address.clone(),
+                    database: o.database.clone(),
+                    user: o.user.clone(),
+                    password: o.password.clone(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
