@@ -26,4 +26,5 @@ perf record -q -F 1999 -p "$VIGIL_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_P
 PERF=$!
 PGPASSWORD=$TOKEN pgbench -h 127.0.0.1 -p "$VIGIL_PORT" -U postgres -T "$SECONDS_PER_RUN" -c 10 -j 2 -n -S -M "$PROTOCOL" bench 2>&1 | grep -E "^(tps|number of transactions actually)"
 wait "$PERF"
+perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^# (Samples|Event count)"
 perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v "^#" | grep -v "^$" | head -n "$TOP"

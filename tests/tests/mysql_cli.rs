@@ -150,7 +150,7 @@ fn mysql_cli_session() {
     // is avoided by batch mode; COM_STMT_* comes from drivers).
 
     // A held DELETE runs once a reviewer approves it.
-    let mut client = mariadb_command(
+    let client = mariadb_command(
         env.port,
         "bot",
         &env.bot,
