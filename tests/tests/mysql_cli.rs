@@ -71,7 +71,8 @@ fn env() -> Env {
         "CREATE TABLE shop.customers (id INT PRIMARY KEY, name TEXT, email TEXT);
          INSERT INTO shop.customers VALUES (1, 'Ann', 'ann@example.com'), (2, 'Bob', 'bob@example.com');
          CREATE TABLE shop.canary (id INT); INSERT INTO shop.canary VALUES (1);
-         CREATE TABLE shop.orders (id INT); INSERT INTO shop.orders VALUES (1), (2), (3);",
+         CREATE TABLE shop.orders (id INT); INSERT INTO shop.orders VALUES (1), (2), (3);
+         CREATE VIEW shop.contacts AS SELECT id, email AS address FROM shop.customers;",
     );
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -145,6 +146,16 @@ fn mysql_cli_session() {
     assert!(text.contains("Ann"), "{text}");
     let out = env.through("SELECT upper(email) AS e FROM customers");
     assert!(!assert_success(&out, "expression").contains("EXAMPLE.COM"));
+    // A view shows the masked column under its own name: a view is not a
+    // base table, so nothing read through it is proven and it is masked.
+    for sql in [
+        "SELECT address FROM contacts",
+        "SELECT * FROM contacts",
+        "SELECT c.address AS a FROM shop.contacts c",
+    ] {
+        let text = assert_success(&env.through(sql), sql);
+        assert!(!text.contains("@example.com"), "{sql}: {text}");
+    }
 
     // Unsupported commands are refused (COM_FIELD_LIST via the CLI's rehash
     // is avoided by batch mode; COM_STMT_* comes from drivers).

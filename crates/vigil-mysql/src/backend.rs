@@ -187,6 +187,40 @@ pub async fn read_state(up: &mut Upstream) -> Result<SessionState> {
     Ok(SessionState { database, mode })
 }
 
+/// The most base tables read for masking; past it no source is proven.
+const MAX_BASE_TABLES: usize = 100_000;
+
+/// `(schema, table)` of every base table the login sees, lower-cased.
+pub type BaseTables = std::collections::HashSet<(String, String)>;
+
+/// The target's base tables, for a session with column mask rules: a mask
+/// rule names a base table's column, and a view (or anything else) read by
+/// a statement may show that column under another name, so a source that
+/// is not a known base table is never proven. `None` when there are too
+/// many to keep (then no source is proven: every column with a possible
+/// rule is masked whole).
+pub async fn read_base_tables(up: &mut Upstream) -> Result<Option<BaseTables>> {
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_TYPE = 'BASE TABLE' LIMIT {}",
+        MAX_BASE_TABLES + 1
+    );
+    let rows = simple_query(up, sql.as_bytes()).await?;
+    if rows.len() > MAX_BASE_TABLES {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                let mut it = r.into_iter();
+                let schema = it.next().flatten()?;
+                let table = it.next().flatten()?;
+                Some((schema.to_lowercase(), table.to_lowercase()))
+            })
+            .collect(),
+    ))
+}
+
 /// Runs Vigil's own text query and returns its rows as text.
 pub async fn simple_query(up: &mut Upstream, sql: &[u8]) -> Result<Vec<Vec<Option<String>>>> {
     let mut payload = Vec::with_capacity(sql.len() + 1);

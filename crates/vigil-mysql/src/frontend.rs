@@ -334,6 +334,17 @@ impl MysqlFrontend {
                 return Ok(Err(Refused));
             }
         };
+        let base_tables = match session.mask.has_column_rules() {
+            false => None,
+            true => match backend::read_base_tables(&mut upstream).await {
+                Ok(tables) => tables,
+                Err(e) => {
+                    // Nothing proven: every column a rule may cover is masked whole.
+                    tracing::warn!(session = %session.id, error = %e, "could not read the target's base tables");
+                    None
+                }
+            },
+        };
         send(&mut io, &mut seq, &ok_packet(status::AUTOCOMMIT)).await?;
         tracing::info!(session = %session.id, principal = %session.principal.name, connection = %database, %peer, "mysql session opened");
         Ok(Ok((
@@ -343,6 +354,7 @@ impl MysqlFrontend {
                 upstream,
                 session,
                 state,
+                base_tables,
                 multi_statements: caps & cap::MULTI_STATEMENTS != 0,
             },
             slot,

@@ -1,6 +1,7 @@
 //! Masking of one result set: the plan from the statement's lineage and the
 //! column definitions the target sent, applied to text-protocol rows.
 
+use crate::backend::BaseTables;
 use crate::wire::{Cursor, put_lenenc_str};
 use std::collections::BTreeMap;
 use vigil_core::MaskingSummary;
@@ -42,6 +43,7 @@ pub fn plan(
     policy: &MaskPolicy,
     lineage: Option<&Lineage>,
     defs: &[ColumnDef],
+    base_tables: Option<&BaseTables>,
 ) -> Option<MaskPlan> {
     if policy.is_empty() {
         return None;
@@ -67,6 +69,15 @@ pub fn plan(
         Some(Lineage::Catalog) => vec![Some(Vec::new()); defs.len()],
         _ => vec![None; defs.len()],
     };
+    // A source proves nothing unless it is a base table (a view shows a
+    // masked column under its own name).
+    let is_base = |schema: &str, table: &str| {
+        base_tables.is_some_and(|b| b.contains(&(schema.to_lowercase(), table.to_lowercase())))
+    };
+    let origins: Vec<Option<Vec<(String, String, String)>>> = origins
+        .into_iter()
+        .map(|o| o.filter(|sources| sources.iter().all(|(d, t, _)| is_base(d, t))))
+        .collect();
     let shape = ResultShape::Columns(
         origins
             .iter()

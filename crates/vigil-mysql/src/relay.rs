@@ -4,7 +4,7 @@
 //! Packets are renumbered and re-framed by Vigil; an answer that fits no
 //! expectation (a LOCAL INFILE request Vigil never allowed) ends the session.
 
-use crate::backend::{MAX_UPSTREAM_PACKET, Upstream};
+use crate::backend::{BaseTables, MAX_UPSTREAM_PACKET, Upstream};
 use crate::error::{MysqlError, Result};
 use crate::mask::{self, ColumnDef, Tally};
 use crate::packet::frame;
@@ -34,6 +34,7 @@ pub async fn answer(
     mut seq: u8,
     policy: &MaskPolicy,
     lineages: &[Lineage],
+    base_tables: Option<&BaseTables>,
 ) -> Result<Vec<ResultEnd>> {
     let mut out = Vec::with_capacity(16 * 1024);
     let mut ends = Vec::new();
@@ -65,8 +66,16 @@ pub async fn answer(
             }
             Head::Eof | Head::Other => {
                 let lineage = lineages.get(ends.len());
-                let (end, st) =
-                    result_set(up, client, &mut out, &mut seq, &first, policy, lineage).await?;
+                let (end, st) = result_set(
+                    up,
+                    client,
+                    &mut out,
+                    &mut seq,
+                    &first,
+                    (policy, base_tables),
+                    lineage,
+                )
+                .await?;
                 ends.push(end);
                 st & status::MORE_RESULTS != 0
             }
@@ -87,7 +96,7 @@ async fn result_set(
     out: &mut Vec<u8>,
     seq: &mut u8,
     first: &[u8],
-    policy: &MaskPolicy,
+    (policy, base_tables): (&MaskPolicy, Option<&BaseTables>),
     lineage: Option<&Lineage>,
 ) -> Result<(ResultEnd, u16)> {
     let columns = Cursor::new(first)
@@ -113,7 +122,7 @@ async fn result_set(
         ));
     }
     frame(out, seq, &eof);
-    let plan = mask::plan(policy, lineage, &defs);
+    let plan = mask::plan(policy, lineage, &defs, base_tables);
     let mut tally = Tally::default();
     if let Some(p) = &plan {
         tally.columns = p.described().to_vec();

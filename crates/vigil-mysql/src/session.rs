@@ -2,7 +2,7 @@
 //! forward it only with the permit, relay (and mask) the answer, record the
 //! outcome. The protocol is request/response, so one loop owns everything.
 
-use crate::backend::{self, SessionState, Upstream};
+use crate::backend::{self, BaseTables, SessionState, Upstream};
 use crate::error::Result;
 use crate::packet::{Packet, Reader, frame};
 use crate::refusal;
@@ -41,6 +41,9 @@ pub struct SessionParts {
     pub upstream: Upstream,
     pub session: SessionCtx,
     pub state: SessionState,
+    /// With column mask rules: the target's base tables (see
+    /// `backend::read_base_tables`); `None` proves no source.
+    pub base_tables: Option<BaseTables>,
     pub multi_statements: bool,
 }
 
@@ -275,6 +278,7 @@ impl Session<'_> {
             seq,
             &self.parts.session.mask,
             &lineages,
+            self.parts.base_tables.as_ref(),
         )
         .await?;
         let duration_us = started.elapsed().as_micros() as u64;
@@ -307,6 +311,7 @@ impl Session<'_> {
             seq,
             &self.parts.session.mask,
             &[],
+            None,
         )
         .await?;
         Ok(Next::Continue)
@@ -332,6 +337,9 @@ impl Session<'_> {
     /// Re-reads the database and lexing state from the target.
     async fn refresh(&mut self) -> Result<()> {
         self.parts.state = backend::read_state(&mut self.parts.upstream).await?;
+        if self.parts.session.mask.has_column_rules() {
+            self.parts.base_tables = backend::read_base_tables(&mut self.parts.upstream).await?;
+        }
         if let Err(why) = &self.parts.state.mode {
             tracing::warn!(session = %self.parts.session.id, %why, "the session now lexes text in a way Vigil does not reproduce; statements are refused");
         }
