@@ -30,6 +30,7 @@
 //! ```
 
 mod gateway;
+pub mod mariadb;
 pub mod oidc_issuer;
 mod pg;
 pub mod psycopg_env;

@@ -62,7 +62,7 @@ fn policy_check_accepts_an_http_connection_that_serve_refuses_at_its_kind() {
     let err = assert_failure(&out, "vigil serve");
     assert!(
         err.contains(&format!(
-            "{config}:16:8: connection `billing`: kind `http` is not supported yet by `vigil serve` (it serves: postgres, ssh)"
+            "{config}:16:8: connection `billing`: kind `http` is not supported yet by `vigil serve` (it serves: postgres, mysql, ssh)"
         )),
         "{}",
         stderr(&out)

@@ -115,6 +115,9 @@ pub struct ListenConfig {
     /// SSH, e.g. `127.0.0.1:2222`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub ssh: Option<SocketAddr>,
+    /// MySQL/MariaDB wire protocol, e.g. `127.0.0.1:13306`.
+    #[serde(default, deserialize_with = "with::opt_parsed")]
+    pub mysql: Option<SocketAddr>,
     /// REST API, MCP, console, metrics and health checks, e.g. `127.0.0.1:8080`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub http: Option<SocketAddr>,

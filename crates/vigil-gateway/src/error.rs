@@ -20,6 +20,6 @@ pub enum GatewayError {
         "server.store (a shared PostgreSQL store) is not supported yet; remove it to use the embedded SQLite store in data_dir"
     )]
     SharedStoreUnsupported,
-    #[error("no listener configured: set [listen] postgres, ssh and/or http")]
+    #[error("no listener configured: set [listen] postgres, mysql, ssh and/or http")]
     NothingToListen,
 }

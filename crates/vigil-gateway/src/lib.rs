@@ -64,7 +64,11 @@ fn oidc_verifier(config: &Config) -> Result<OidcVerifier, GatewayError> {
 
 /// The connection kinds a front-end serves. A config naming another kind
 /// passes `vigil policy check` but is refused here, at its `kind`'s line.
-pub const SERVED_KINDS: &[ConnectionKind] = &[ConnectionKind::Postgres, ConnectionKind::Ssh];
+pub const SERVED_KINDS: &[ConnectionKind] = &[
+    ConnectionKind::Postgres,
+    ConnectionKind::Mysql,
+    ConnectionKind::Ssh,
+];
 
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
 /// signs the final ledger checkpoint and returns.
@@ -133,6 +137,26 @@ pub async fn serve(
             },
         ));
         tracing::info!(%addr, "postgres listener ready");
+        tasks.spawn(frontend.serve(listener, shutdown.clone()));
+    }
+    if let Some(addr) = config.listen.mysql {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Bind(addr, e))?;
+        let frontend = Arc::new(vigil_mysql::MysqlFrontend::new(
+            guard.clone(),
+            vigil_mysql::MysqlFrontendConfig {
+                tls: Some(tls::acceptor(&config)?),
+                allow_plaintext_remote: config.tls.allow_plaintext,
+                upstreams: upstreams::mysql(&config),
+                admission: vigil_guard::admission::AdmissionConfig {
+                    max_connections: config.server.max_connections,
+                    max_connections_per_principal: config.server.max_connections_per_principal,
+                    login_failures_per_minute: config.server.login_failures_per_minute,
+                },
+            },
+        ));
+        tracing::info!(%addr, "mysql listener ready");
         tasks.spawn(frontend.serve(listener, shutdown.clone()));
     }
     if let Some(addr) = config.listen.ssh {

@@ -78,3 +78,23 @@ fn russh_key(path: &std::path::Path) -> Result<vigil_ssh::PrivateKey, String> {
     vigil_ssh::load_private_key(path)
         .map_err(|e| format!("cannot read `private_key_file` {}: {e}", path.display()))
 }
+
+/// The upstream of each `mysql` connection.
+pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
+    config
+        .connections
+        .iter()
+        .filter_map(|c| match &c.options {
+            vigil_config::ConnectionOptions::Mysql(o) => Some((
+                c.name.clone(),
+                vigil_mysql::UpstreamConfig {
+                    address: o.address.clone(),
+                    database: o.database.clone(),
+                    user: o.user.clone(),
+                    password: o.password.clone(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}

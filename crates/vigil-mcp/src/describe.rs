@@ -20,7 +20,10 @@ impl Mcp {
             .describe(self.limits.max_described_columns)
             .await;
         let result = match rows {
-            Ok(rows) => self.relations(&opened, connection, rows),
+            Ok(rows) => {
+                self.relations(&*opened.target, &opened.session, connection, rows)
+                    .await
+            }
             Err(e) => {
                 tracing::warn!(connection, error = %e, "mcp: could not read the target's relations");
                 outcome::error("could not read the target's tables")
@@ -30,13 +33,13 @@ impl Mcp {
         result
     }
 
-    fn relations(
+    async fn relations(
         &self,
-        opened: &crate::query::Opened,
+        target: &dyn vigil_target::SqlTarget,
+        session: &vigil_guard::SessionCtx,
         connection: &str,
         rows: Vec<RelationColumn>,
     ) -> CallToolResult {
-        let session = &opened.session;
         let mut relations: Vec<Value> = Vec::new();
         let mut current: Option<(String, String)> = None;
         let mut readable = false;
@@ -49,7 +52,7 @@ impl Mcp {
         } in rows
         {
             if current.as_ref() != Some(&(schema.clone(), name.clone())) {
-                readable = match opened.target.read_actions(&schema, &name, &opened.catalog) {
+                readable = match target.read_actions(&schema, &name).await {
                     Ok(actions) => self.guard.would_refuse(session, &actions).is_none(),
                     Err(_) => false,
                 };

@@ -15,18 +15,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use vigil_core::{ActionKind, Protocol, StatementOutcome};
 use vigil_guard::{Binding, Decision, GuardError, SessionCtx, SessionRequest, Unpolicied};
-use vigil_sql::Catalog;
-use vigil_target::{QueryError, SqlSession, SqlTarget, Statement, encode_params};
+use vigil_target::{Analysed, QueryError, SqlSession, SqlTarget, Statement, encode_params};
 
 /// What the client side of the upstream login says it is.
 const APPLICATION_NAME: &str = "vigil-mcp";
 
-/// An open session with its logged-in upstream and the target's catalog.
+/// An open session with its logged-in upstream.
 pub(crate) struct Opened {
     pub session: SessionCtx,
     pub upstream: Box<dyn SqlSession>,
     pub target: Arc<dyn SqlTarget>,
-    pub catalog: Arc<Catalog>,
     /// Counts against `Limits::max_concurrent_calls` until dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -77,12 +75,10 @@ impl Mcp {
                 )));
             }
         };
-        let catalog = target.catalog().await;
         Ok(Opened {
             session,
             upstream,
             target,
-            catalog,
             _permit: permit,
         })
     }
@@ -117,8 +113,8 @@ impl Mcp {
 
     async fn run(&self, opened: &mut Opened, call: &Call) -> CallToolResult {
         let session = &opened.session;
-        let facts = match opened.target.analyses().analyze(&call.sql, &opened.catalog) {
-            Ok(f) => f,
+        let Analysed { facts, mask } = match opened.target.analyze(&call.sql, &session.mask).await {
+            Ok(a) => a,
             Err(e) => {
                 return self
                     .refuse_unanalysable(session, &call.sql, &e.to_string())
@@ -160,13 +156,9 @@ impl Mcp {
         let statement = Statement {
             sql: &call.sql,
             params: &call.parameters,
-            facts: &facts,
             max_rows: call.max_rows,
             max_bytes: self.limits.max_result_bytes,
         };
-        let mask = opened
-            .target
-            .result_mask(&session.mask, &statement, &opened.catalog);
         let ran = tokio::time::timeout(
             self.limits.statement_timeout,
             opened.upstream.run(&permit, &statement, &mask),

@@ -5,7 +5,6 @@ use crate::backend::{self, UpstreamConfig};
 use crate::protocol::{MessageReader, MessageWriter, next_frame, parse_error_fields};
 use crate::stream::PgStream;
 use bytes::BytesMut;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,12 +16,15 @@ use vigil_sql::Catalog;
 /// guide); one changed through the gateway at once.
 const REFRESH_AFTER: Duration = Duration::from_secs(30);
 
-/// When each connection's catalog was loaded, and the catalog.
-type Entries = HashMap<String, (Instant, Arc<Catalog>)>;
+/// When the catalog was loaded, and the catalog.
+type Slot = Option<(Instant, Arc<Catalog>)>;
 
+/// One connection's catalog: looked up by every statement of every session
+/// of that connection, so the hot path is one uncontended lock and an `Arc`
+/// clone, with no name to hash.
 #[derive(Default, Clone)]
 pub struct CatalogCache {
-    entries: Arc<Mutex<Entries>>,
+    slot: Arc<Mutex<Slot>>,
     /// One load at a time, so a burst of logins opens one extra connection.
     loading: Arc<tokio::sync::Mutex<()>>,
 }
@@ -32,6 +34,7 @@ pub struct CatalogCache {
 #[derive(Clone)]
 pub struct CatalogSource {
     pub cache: CatalogCache,
+    /// The connection's name, for the log.
     pub connection: String,
     pub upstream: Arc<UpstreamConfig>,
 }
@@ -41,7 +44,7 @@ impl CatalogSource {
     /// stale one is reloaded in the background meanwhile), or, after DDL
     /// dropped it, one loaded now.
     pub async fn current(&self) -> Arc<Catalog> {
-        match self.cache.latest(&self.connection) {
+        match self.cache.latest() {
             Some((catalog, fresh)) => {
                 if !fresh {
                     self.cache
@@ -49,29 +52,41 @@ impl CatalogSource {
                 }
                 catalog
             }
-            None => {
-                self.cache
-                    .get_or_load(&self.connection, &self.upstream)
-                    .await
-            }
+            None => self.login_catalog().await,
+        }
+    }
+
+    /// The catalog as a fresh login must see it: the cached one while it is
+    /// fresh, else loaded now.
+    pub async fn login_catalog(&self) -> Arc<Catalog> {
+        self.cache
+            .get_or_load(&self.connection, &self.upstream)
+            .await
+    }
+
+    /// Forgets the catalog (the schema changed): the next statement of any
+    /// session, or the next login, loads it again.
+    pub fn invalidate(&self) {
+        if let Ok(mut slot) = self.cache.slot.lock() {
+            *slot = None;
         }
     }
 }
 
 impl CatalogCache {
-    fn cached(&self, connection: &str) -> Option<Arc<Catalog>> {
-        self.latest(connection)
+    fn cached(&self) -> Option<Arc<Catalog>> {
+        self.latest()
             .and_then(|(catalog, fresh)| fresh.then_some(catalog))
     }
 
     /// The cached catalog and whether it is still fresh.
-    fn latest(&self, connection: &str) -> Option<(Arc<Catalog>, bool)> {
-        let map = self.entries.lock().ok()?;
-        let (at, catalog) = map.get(connection)?;
+    fn latest(&self) -> Option<(Arc<Catalog>, bool)> {
+        let slot = self.slot.lock().ok()?;
+        let (at, catalog) = slot.as_ref()?;
         Some((catalog.clone(), at.elapsed() < REFRESH_AFTER))
     }
 
-    /// Loads `connection`'s catalog again unless a load is under way.
+    /// Loads the catalog again unless a load is under way.
     fn refresh_in_background(&self, connection: &str, upstream: Arc<UpstreamConfig>) {
         let Ok(guard) = self.loading.clone().try_lock_owned() else {
             return;
@@ -84,24 +99,16 @@ impl CatalogCache {
         });
     }
 
-    /// Forgets `connection`'s catalog (its schema changed): the next
-    /// statement of any session, or the next login, loads it again.
-    pub fn invalidate(&self, connection: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.remove(connection);
-        }
-    }
-
-    /// The cached catalog of `connection`, or loads it over a connection of
-    /// the gateway's own: the client's session may carry settings (a role's
-    /// defaults, a search_path) that change what the catalog query reads,
-    /// and Vigil's login fixes the encoding and string syntax.
-    pub async fn get_or_load(&self, connection: &str, upstream: &UpstreamConfig) -> Arc<Catalog> {
-        if let Some(catalog) = self.cached(connection) {
+    /// The cached catalog, or loads it over a connection of the gateway's
+    /// own: the client's session may carry settings (a role's defaults, a
+    /// search_path) that change what the catalog query reads, and Vigil's
+    /// login fixes the encoding and string syntax.
+    async fn get_or_load(&self, connection: &str, upstream: &UpstreamConfig) -> Arc<Catalog> {
+        if let Some(catalog) = self.cached() {
             return catalog;
         }
         let _loading = self.loading.lock().await;
-        if let Some(catalog) = self.cached(connection) {
+        if let Some(catalog) = self.cached() {
             return catalog;
         }
         self.load_now(connection, upstream).await
@@ -123,8 +130,8 @@ impl CatalogCache {
         match loaded {
             Ok(catalog) => {
                 let catalog = Arc::new(catalog);
-                if let Ok(mut map) = self.entries.lock() {
-                    map.insert(connection.to_string(), (Instant::now(), catalog.clone()));
+                if let Ok(mut slot) = self.slot.lock() {
+                    *slot = Some((Instant::now(), catalog.clone()));
                 }
                 catalog
             }

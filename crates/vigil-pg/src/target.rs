@@ -16,8 +16,8 @@ use vigil_guard::Permit;
 use vigil_mask::MaskPolicy;
 use vigil_sql::{AnalysisCache, Catalog, LineageCache};
 use vigil_target::{
-    BoxFuture, QueryError, QueryResult, RelationColumn, ResultMask, SqlSession, SqlTarget,
-    Statement, TargetError,
+    Analysed, BoxFuture, QueryError, QueryResult, RelationColumn, ResultMask, SqlSession,
+    SqlTarget, Statement, TargetError,
 };
 
 /// Distinct statement texts whose analysis (and output lineage) is kept,
@@ -36,19 +36,18 @@ pub struct PgTarget {
 }
 
 impl PgTarget {
-    /// The targets of `upstreams`, one per connection name, sharing one
-    /// catalog cache.
+    /// The targets of `upstreams`, one per connection name, each with its
+    /// own catalog and caches.
     pub fn for_connections(
         upstreams: HashMap<String, UpstreamConfig>,
     ) -> HashMap<String, Arc<PgTarget>> {
-        let cache = CatalogCache::default();
         upstreams
             .into_iter()
             .map(|(name, cfg)| {
                 let upstream = Arc::new(cfg);
                 let target = PgTarget {
                     catalogs: CatalogSource {
-                        cache: cache.clone(),
+                        cache: CatalogCache::default(),
                         connection: name.clone(),
                         upstream: upstream.clone(),
                     },
@@ -64,54 +63,49 @@ impl PgTarget {
     /// The catalog as a fresh login must see it: the cached one while it is
     /// fresh, else loaded now.
     pub(crate) async fn login_catalog(&self) -> Arc<Catalog> {
-        self.catalogs
-            .cache
-            .get_or_load(&self.catalogs.connection, &self.upstream)
-            .await
+        self.catalogs.login_catalog().await
     }
 }
 
 impl SqlTarget for PgTarget {
-    fn analyses(&self) -> &AnalysisCache {
-        &self.analyses
+    fn analyze<'a>(
+        &'a self,
+        sql: &'a str,
+        policy: &'a Arc<MaskPolicy>,
+    ) -> BoxFuture<'a, Result<Analysed, String>> {
+        Box::pin(async move {
+            let catalog = self.catalogs.current().await;
+            let facts = self
+                .analyses
+                .analyze(sql, &catalog)
+                .map_err(|e| e.to_string())?;
+            let plan = match policy.is_empty() {
+                true => None,
+                false => crate::mask::plan_of(policy, &self.lineages.output_lineage(sql, &catalog)),
+            };
+            let mask = ResultMask {
+                plan,
+                policy: policy.clone(),
+                hide_error_text: query::hides_error_text(policy, &facts),
+            };
+            Ok(Analysed { facts, mask })
+        })
     }
 
-    fn catalog(&self) -> BoxFuture<'_, Arc<Catalog>> {
-        Box::pin(self.catalogs.current())
-    }
-
-    fn result_mask(
-        &self,
-        policy: &Arc<MaskPolicy>,
-        statement: &Statement<'_>,
-        catalog: &Catalog,
-    ) -> ResultMask {
-        let plan = match policy.is_empty() {
-            true => None,
-            false => crate::mask::plan_of(
-                policy,
-                &self.lineages.output_lineage(statement.sql, catalog),
-            ),
-        };
-        ResultMask {
-            plan,
-            policy: policy.clone(),
-            hide_error_text: query::hides_error_text(policy, statement.facts),
-        }
-    }
-
-    fn read_actions(
-        &self,
-        schema: &str,
-        relation: &str,
-        catalog: &Catalog,
-    ) -> Result<Vec<ActionKind>, String> {
-        let probe = format!("SELECT * FROM {}.{}", quote(schema), quote(relation));
-        let facts = self
-            .analyses
-            .analyze(&probe, catalog)
-            .map_err(|e| e.to_string())?;
-        Ok(facts.iter().cloned().map(ActionKind::Sql).collect())
+    fn read_actions<'a>(
+        &'a self,
+        schema: &'a str,
+        relation: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ActionKind>, String>> {
+        Box::pin(async move {
+            let catalog = self.catalogs.current().await;
+            let probe = format!("SELECT * FROM {}.{}", quote(schema), quote(relation));
+            let facts = self
+                .analyses
+                .analyze(&probe, &catalog)
+                .map_err(|e| e.to_string())?;
+            Ok(facts.iter().cloned().map(ActionKind::Sql).collect())
+        })
     }
 
     fn connect<'a>(

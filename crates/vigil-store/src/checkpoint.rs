@@ -114,6 +114,21 @@ pub(crate) fn write_atomically(
     bytes: &[u8],
     mode: u32,
 ) -> Result<(), StoreError> {
+    write_atomically_with(dir, name, bytes, mode, true)
+}
+
+/// [`write_atomically`], syncing the file to disk before the rename only
+/// when `durable`: an fsync on ext4 flushes every dirty data block of the
+/// file system with it, the ledger's unsynced WAL included, which costs the
+/// hot path more than the file is worth when the ledger itself is not
+/// synced (`[ledger] fsync = false`). The rename stays atomic either way.
+pub(crate) fn write_atomically_with(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+    durable: bool,
+) -> Result<(), StoreError> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
     let _ = fs::remove_file(&tmp);
@@ -124,7 +139,7 @@ pub(crate) fn write_atomically(
         .open(&tmp)
         .map_err(StoreError::io(format!("creating {}", tmp.display())))?;
     file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+        .and_then(|()| if durable { file.sync_all() } else { Ok(()) })
         .map_err(StoreError::io(format!("writing {}", tmp.display())))?;
     fs::rename(&tmp, &target).map_err(StoreError::io(format!("renaming to {}", target.display())))
 }

@@ -33,7 +33,6 @@ use std::time::Duration;
 use vigil_core::{ActionKind, SqlFacts};
 use vigil_guard::Permit;
 use vigil_mask::{MaskPlan, MaskPolicy};
-use vigil_sql::{AnalysisCache, Catalog};
 
 /// A boxed future, so the traits stay object-safe (`Arc<dyn SqlTarget>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -49,33 +48,27 @@ pub enum TargetError {
     Failed(String),
 }
 
-/// One configured SQL connection, as every front-end sees it.
+/// One configured SQL connection, as every front-end sees it. The dialect,
+/// the catalog and the caches stay behind it: PostgreSQL and MySQL analyse
+/// differently, and every front-end of a connection shares its target's.
 pub trait SqlTarget: Send + Sync {
-    /// The statement analyses of this connection, shared by every front-end.
-    fn analyses(&self) -> &AnalysisCache;
-
-    /// The catalog to analyse the next statement with (cached, refreshed in
-    /// the background, dropped by DDL).
-    fn catalog(&self) -> BoxFuture<'_, Arc<Catalog>>;
-
-    /// How the result of `statement` is masked under `policy`: the
-    /// protocol-free plan from the statement's lineage, and whether the
-    /// target's error text must be hidden (it may quote masked data).
-    fn result_mask(
-        &self,
-        policy: &Arc<MaskPolicy>,
-        statement: &Statement<'_>,
-        catalog: &Catalog,
-    ) -> ResultMask;
+    /// Analyses `sql` as the target will read it, with the connection's
+    /// latest catalog and shared analysis cache, and works out how its
+    /// answer is masked under `policy`. Errors say why the text cannot be
+    /// analysed (the caller refuses it).
+    fn analyze<'a>(
+        &'a self,
+        sql: &'a str,
+        policy: &'a Arc<MaskPolicy>,
+    ) -> BoxFuture<'a, Result<Analysed, String>>;
 
     /// The actions of reading a whole relation, for a front-end that lists
     /// only what a principal may read. Errors: the probe does not analyse.
-    fn read_actions(
-        &self,
-        schema: &str,
-        relation: &str,
-        catalog: &Catalog,
-    ) -> Result<Vec<ActionKind>, String>;
+    fn read_actions<'a>(
+        &'a self,
+        schema: &'a str,
+        relation: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ActionKind>, String>>;
 
     /// Logs in with the connection's injected credential.
     fn connect<'a>(
@@ -93,6 +86,14 @@ pub trait SqlTarget: Send + Sync {
         hint: &'a [u8],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<String, TargetError>>;
+}
+
+/// What the target made of a statement text.
+pub struct Analysed {
+    /// One entry per statement of the text: what policy decides on.
+    pub facts: Arc<[SqlFacts]>,
+    /// How the answer is masked.
+    pub mask: ResultMask,
 }
 
 /// A logged-in connection to the target, used by one front-end call.
@@ -123,8 +124,6 @@ pub struct Statement<'a> {
     pub sql: &'a str,
     /// Text parameters (`None` is NULL), bound, never spliced into the text.
     pub params: &'a [Option<String>],
-    /// The facts the decision was made on (the permit's statement).
-    pub facts: &'a [SqlFacts],
     /// Rows kept; more rows make the result `truncated`.
     pub max_rows: usize,
     /// Bytes of row values kept; past it the result is `truncated` too.

@@ -1,5 +1,4 @@
-//! `kind = "mysql"`: a MySQL or MariaDB server. Parsed and checked; the
-//! front-end that serves it is still to come.
+//! `kind = "mysql"`: a MySQL or MariaDB server, served by `vigil-mysql`.
 
 use std::ops::Range;
 

@@ -372,7 +372,7 @@ impl<'a> ServerPump<'a> {
             if f.ddl
                 && let Some(source) = &self.catalogs
             {
-                source.cache.invalidate(&source.connection);
+                source.invalidate();
             }
             let outcome = StatementOutcome {
                 statement_seq: f.seq,

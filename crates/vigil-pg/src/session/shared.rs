@@ -15,7 +15,7 @@ use crate::mask::{Formats, StatementMask};
 use crate::protocol::txn;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -164,10 +164,17 @@ pub struct Shared {
     txn: AtomicU8,
     copy_in: AtomicU8,
     inner: Mutex<Inner>,
+    /// The expectation queue's length as of the last unlock, for the client
+    /// pump's check before each message without taking the lock. Only the
+    /// client pump adds entries, so the length it reads can only be too
+    /// high (an answer just arrived), never too low.
+    queued: AtomicUsize,
     answered: watch::Sender<u64>,
     /// The lexing setting the target reported that Vigil does not
     /// reproduce, if any: every later statement is refused.
     lexing: Mutex<Option<String>>,
+    /// Whether `lexing` holds a problem: read before every statement.
+    lexing_set: AtomicBool,
     /// Messages for the client that no target answer carries (the notice
     /// that a statement is held for approval); the server pump sends them
     /// between two whole messages.
@@ -181,8 +188,10 @@ impl Default for Shared {
             txn: AtomicU8::new(txn::IDLE),
             copy_in: AtomicU8::new(copy_in::NONE),
             inner: Mutex::new(Inner::default()),
+            queued: AtomicUsize::new(0),
             answered: watch::Sender::new(0),
             lexing: Mutex::new(None),
+            lexing_set: AtomicBool::new(false),
             to_client: Mutex::new(Vec::new()),
             to_client_ready: tokio::sync::Notify::new(),
         }
@@ -230,7 +239,11 @@ impl Shared {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
-        self.inner.lock().ok().map(|mut g| f(&mut g))
+        self.inner.lock().ok().map(|mut g| {
+            let r = f(&mut g);
+            self.queued.store(g.queue.len(), Ordering::Release);
+            r
+        })
     }
 
     // ---- lexing settings -------------------------------------------------
@@ -242,10 +255,14 @@ impl Shared {
         {
             *l = Some(what);
         }
+        self.lexing_set.store(true, Ordering::Release);
     }
 
     /// Why statements can no longer be analysed as the target reads them.
     pub fn lexing_problem(&self) -> Option<String> {
+        if !self.lexing_set.load(Ordering::Acquire) {
+            return None;
+        }
         match self.lexing.lock() {
             Ok(l) => l.clone(),
             Err(_) => Some("session state unavailable".into()),
@@ -272,7 +289,7 @@ impl Shared {
     }
 
     pub fn is_full(&self) -> bool {
-        self.with(|i| i.queue.len() >= MAX_EXPECTED).unwrap_or(true)
+        self.queued.load(Ordering::Acquire) >= MAX_EXPECTED
     }
 
     pub fn is_quiet(&self) -> bool {

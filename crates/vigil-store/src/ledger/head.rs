@@ -10,7 +10,7 @@
 //! head names, or holds a different one there.
 
 use crate::StoreError;
-use crate::checkpoint::{LedgerKey, signature_valid, write_atomically};
+use crate::checkpoint::{LedgerKey, signature_valid, write_atomically_with};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
@@ -101,15 +101,19 @@ pub fn read_head(data_dir: &Path) -> Result<Option<SignedHead>, StoreError> {
 pub(crate) struct HeadPublisher {
     dir: PathBuf,
     tx: watch::Sender<Option<SignedHead>>,
+    /// Sync the file before it replaces the last one: as durable as the
+    /// ledger (`[ledger] fsync`).
+    durable: bool,
 }
 
 impl HeadPublisher {
-    pub(crate) fn new(dir: &Path) -> (Self, watch::Receiver<Option<SignedHead>>) {
+    pub(crate) fn new(dir: &Path, durable: bool) -> (Self, watch::Receiver<Option<SignedHead>>) {
         let (tx, rx) = watch::channel(None);
         (
             HeadPublisher {
                 dir: dir.to_path_buf(),
                 tx,
+                durable,
             },
             rx,
         )
@@ -134,7 +138,9 @@ impl HeadPublisher {
         );
         match head.to_file() {
             Ok(bytes) => {
-                if let Err(e) = write_atomically(&self.dir, LEDGER_HEAD_FILE, &bytes, 0o644) {
+                if let Err(e) =
+                    write_atomically_with(&self.dir, LEDGER_HEAD_FILE, &bytes, 0o644, self.durable)
+                {
                     tracing::error!(error = %e, "could not write the ledger head file");
                 }
             }
@@ -158,7 +164,7 @@ mod tests {
     fn a_published_head_reads_back_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let key = LedgerKey::load_or_create(dir.path()).unwrap();
-        let (publisher, rx) = HeadPublisher::new(dir.path());
+        let (publisher, rx) = HeadPublisher::new(dir.path(), true);
         assert_eq!(read_head(dir.path()).unwrap(), None);
         publisher.publish(&key, 7, &[3u8; 32], 1234);
         let head = read_head(dir.path()).unwrap().unwrap();

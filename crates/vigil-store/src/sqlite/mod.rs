@@ -102,7 +102,7 @@ impl SqliteStore {
         configure_writer(&conn, opts.fsync)?;
         migrations::migrate(&mut conn)?;
         let key = LedgerKey::load_or_create(data_dir)?;
-        let (heads, head_rx) = HeadPublisher::new(data_dir);
+        let (heads, head_rx) = HeadPublisher::new(data_dir, opts.fsync);
         let writer = Writer::new(conn, key, opts.checkpoint_every, heads)?;
         // With fsync on, a commit waits for the disk: keep it off the
         // runtime's threads (no leaders), on the writer thread.

@@ -1,0 +1,249 @@
+use crate::*;
+
+fn ctx() -> Context<'static> {
+    Context {
+        mode: LexMode::default(),
+        target: Target {
+            flavor: Flavor::Mariadb,
+            version: Some(101106),
+        },
+        database: Some("shop"),
+    }
+}
+
+fn one(sql: &str) -> SqlFacts {
+    let mut v = analyze(sql.as_bytes(), &ctx()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    assert_eq!(v.len(), 1, "{sql}");
+    v.remove(0).facts
+}
+
+#[test]
+fn driver_handshake_statements_are_read_only() {
+    for sql in [
+        "SET NAMES utf8mb4",
+        "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'",
+        "SET autocommit = 1",
+        "SET AUTOCOMMIT = 0",
+        "SELECT @@version",
+        "select @@version_comment limit 1",
+        "SHOW VARIABLES LIKE 'sql_mode'",
+        "SELECT DATABASE()",
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "SET @@session.sql_mode = 'STRICT_TRANS_TABLES'",
+        "START TRANSACTION",
+        "COMMIT",
+        "ROLLBACK",
+        "SHOW TABLES",
+        "SHOW DATABASES",
+        "USE shop",
+        "DESCRIBE customers",
+        "SELECT c.name, count(*) FROM customers c JOIN orders o ON o.cid = c.id WHERE c.id > 3 GROUP BY c.name",
+        "WITH x AS (SELECT id FROM customers) SELECT * FROM x",
+        "SELECT 1 UNION SELECT 2",
+        "EXPLAIN DELETE FROM customers",
+    ] {
+        let f = one(sql);
+        assert!(f.read_only, "{sql}: {f:?}");
+        assert!(!f.writes, "{sql}");
+    }
+}
+
+#[test]
+fn never_read_only() {
+    for sql in [
+        "INSERT INTO t VALUES (1)",
+        "REPLACE INTO t VALUES (1)",
+        "UPDATE t SET a = 1",
+        "DELETE FROM t WHERE id = 1",
+        "DROP TABLE t",
+        "TRUNCATE TABLE t",
+        "CREATE TABLE f (id int) ENGINE=FEDERATED",
+        "SELECT LOAD_FILE('/etc/passwd')",
+        "SELECT * FROM t FOR UPDATE",
+        "SELECT * FROM t LOCK IN SHARE MODE",
+        "SELECT sleep(10)",
+        "SELECT get_lock('x', 1)",
+        "SELECT nextval(s)",
+        "SELECT shop.my_func(1)",
+        "SELECT my_func(1)",
+        "CALL p()",
+        "SET GLOBAL max_connections = 1",
+        "SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "SET @@global.sql_mode = ''",
+        "PREPARE s FROM 'DELETE FROM t'",
+        "EXECUTE s",
+        "GRANT ALL ON *.* TO x",
+        "LOCK TABLES t WRITE",
+        "KILL 3",
+        "SELECT last_insert_id(5)",
+        "EXPLAIN ANALYZE DELETE FROM t",
+        "SET foreign_key_checks = 0",
+        "SELECT @a := 1",
+        "SET @x = (SELECT email FROM customers LIMIT 1)",
+    ] {
+        // Refused outright is fine too.
+        if let Ok(v) = analyze(sql.as_bytes(), &ctx()) {
+            for a in v {
+                assert!(!a.facts.read_only, "{sql}: {:?}", a.facts);
+            }
+        }
+    }
+}
+
+#[test]
+fn refused_outright() {
+    for sql in [
+        "SELECT * FROM t INTO OUTFILE '/tmp/x'",
+        "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t",
+        "HANDLER t OPEN",
+        "INSTALL PLUGIN x SONAME 'x.so'",
+        "SELECT 'unterminated",
+        "SELECT /* open",
+        "SELECT /*!5 1 */",
+        "SELECT /*!50700 1; DELETE FROM t */",
+        "SELECT /*!50700 /* nested */ 1 */",
+    ] {
+        let r = analyze(sql.as_bytes(), &ctx());
+        match r {
+            Err(_) => {}
+            Ok(v) => assert!(v.iter().all(|a| !a.facts.read_only), "{sql}: {v:?}"),
+        }
+    }
+    assert_eq!(
+        analyze(b"SELECT '\xff'", &ctx()),
+        Err(AnalysisError::NotUtf8)
+    );
+    assert_eq!(analyze(b"SELECT 1\0", &ctx()), Err(AnalysisError::NulByte));
+}
+
+#[test]
+fn comments_hide_nothing_from_the_analyser() {
+    // MySQL reads `--x` as two minus signs, not a comment.
+    let v = analyze(b"SELECT 1 --1, (SELECT 2); DELETE FROM t", &ctx()).unwrap_or_default();
+    assert_eq!(v.len(), 2);
+    assert!(!v[1].facts.read_only);
+    // `#` comments and `-- ` comments end at the newline.
+    let v = analyze(b"SELECT 1 # c\n; DELETE FROM t", &ctx()).unwrap_or_default();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[1].facts.kind, "delete");
+    // A `;` inside a string or a comment does not split.
+    let v = analyze(b"SELECT ';' /* ; */ -- ;\n", &ctx()).unwrap_or_default();
+    assert_eq!(v.len(), 1);
+    // A backslash-escaped quote stays inside the string.
+    let v = analyze(br"SELECT 'a\'; DELETE FROM t; '", &ctx()).unwrap_or_default();
+    assert_eq!(v.len(), 1);
+    assert!(v[0].facts.read_only);
+}
+
+#[test]
+fn versioned_comments_run_as_the_target_runs_them() {
+    // MariaDB 10.11 runs /*!50700 */ and /*M!100100 */ bodies.
+    let v = analyze(b"SELECT 1 /*!50700 , LOAD_FILE('/x') */", &ctx()).unwrap_or_default();
+    assert_eq!(v.len(), 1);
+    assert!(!v[0].facts.read_only);
+    let v = analyze(b"SELECT 1 /*M!100100 , sleep(1) */", &ctx()).unwrap_or_default();
+    assert!(!v[0].facts.read_only);
+    // A version above the target's is a comment.
+    let v = analyze(b"SELECT 1 /*M!120000 , sleep(1) */", &ctx()).unwrap_or_default();
+    assert!(v[0].facts.read_only);
+    // MySQL ignores /*M! */.
+    let mysql = Context {
+        target: Target {
+            flavor: Flavor::Mysql,
+            version: Some(80036),
+        },
+        ..ctx()
+    };
+    let v = analyze(b"SELECT 1 /*M!100100 , sleep(1) */", &mysql).unwrap_or_default();
+    assert!(v[0].facts.read_only);
+    // Unknown version: refused.
+    let unknown = Context {
+        target: Target::default(),
+        ..ctx()
+    };
+    assert!(analyze(b"SELECT 1 /*!50700 , 2 */", &unknown).is_err());
+}
+
+#[test]
+fn sql_mode_changes_are_followed_or_refused() {
+    let ansi = Context {
+        mode: LexMode::from_sql_mode("ANSI_QUOTES").unwrap_or_default(),
+        ..ctx()
+    };
+    assert!(analyze(br#"SELECT "ssn" FROM people"#, &ansi).is_err());
+    let nbe = Context {
+        mode: LexMode::from_sql_mode("NO_BACKSLASH_ESCAPES").unwrap_or_default(),
+        ..ctx()
+    };
+    assert!(analyze(br"SELECT 'a\'; DELETE FROM t; '", &nbe).is_err());
+    let pipes = Context {
+        mode: LexMode::from_sql_mode("PIPES_AS_CONCAT").unwrap_or_default(),
+        ..ctx()
+    };
+    assert!(analyze(b"SELECT a || b FROM t", &pipes).is_err());
+    let v = analyze(b"SET sql_mode = 'ANSI_QUOTES'", &ctx()).unwrap_or_default();
+    assert_eq!(v[0].effect, Effect::Lexing);
+    let v = analyze(b"SET NAMES gbk", &ctx()).unwrap_or_default();
+    assert_eq!(v[0].effect, Effect::Lexing);
+}
+
+#[test]
+fn tables_are_qualified_by_the_current_database() {
+    let f = one("SELECT * FROM customers JOIN other.orders ON 1");
+    assert_eq!(f.tables_read, vec!["shop.customers", "other.orders"]);
+    let f = one("DELETE FROM customers WHERE id = 1");
+    assert_eq!(f.tables_written, vec!["shop.customers"]);
+    assert!(f.has_where && f.writes);
+    let f = one("UPDATE customers SET a = (SELECT 1 FROM t2)");
+    assert_eq!(f.tables_written, vec!["shop.customers"]);
+    assert_eq!(f.tables_read, vec!["shop.t2"]);
+}
+
+#[test]
+fn lineage_of_direct_columns() {
+    let v = analyze(
+        b"SELECT c.email AS e, name, 1, upper(email), * FROM customers c",
+        &ctx(),
+    )
+    .unwrap_or_default();
+    let src = |c: &str| ("shop".to_string(), "customers".to_string(), c.to_string());
+    assert_eq!(
+        v[0].lineage,
+        Lineage::Columns(vec![
+            Origin::Sources(vec![src("email")]),
+            Origin::Sources(vec![src("name")]),
+            Origin::Sources(vec![]),
+            Origin::Unproven("an expression over columns"),
+            Origin::Star("shop".into(), "customers".into()),
+        ])
+    );
+    let v = analyze(b"SELECT email FROM customers UNION SELECT 'x'", &ctx()).unwrap_or_default();
+    assert!(matches!(v[0].lineage, Lineage::Unproven(_)));
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".{0,200}") {
+            let _ = analyze(s.as_bytes(), &ctx());
+        }
+
+        #[test]
+        fn never_panics_on_sql_shaped_bytes(s in "[a-zA-Z0-9 ;'\"`#*/!M\\\\-]{0,120}") {
+            let _ = analyze(s.as_bytes(), &ctx());
+        }
+
+        /// Whatever follows a `;` outside quotes is its own statement: a
+        /// write appended after any read-only prefix is never read-only.
+        #[test]
+        fn an_appended_write_is_always_seen(prefix in "[a-z0-9 ,()+*-]{0,40}") {
+            let sql = format!("SELECT {prefix}; DELETE FROM t");
+            if let Ok(v) = analyze(sql.as_bytes(), &ctx()) {
+                prop_assert!(v.iter().any(|a| a.facts.kind == "delete"));
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! vigil-mysql: the MySQL/MariaDB front-end. Bytes to actions and back:
+//! framing with size limits, login through the guard, statement analysis
+//! with `vigil-mysql-sql`, the guard's decision before any byte is
+//! forwarded, masking of result rows, the ledger outcome.
+
+pub mod backend;
+mod error;
+mod frontend;
+mod handshake;
+mod mask;
+pub mod packet;
+mod refusal;
+mod relay;
+mod session;
+pub mod wire;
+
+pub use backend::UpstreamConfig;
+pub use error::MysqlError;
+pub use frontend::{MysqlFrontend, MysqlFrontendConfig};
