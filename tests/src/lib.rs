@@ -37,6 +37,7 @@ pub mod psycopg_env;
 mod python;
 pub mod quickstart;
 mod rng;
+mod sshd;
 mod tls;
 mod util;
 mod wire;
@@ -48,6 +49,7 @@ pub use gateway::{
 pub use pg::{PgCluster, PgClusterBuilder, pg_bin, pg_bin_dir};
 pub use python::{python, python_code, venv_python};
 pub use rng::Rng;
+pub use sshd::{Sshd, ssh_command, ssh_exec};
 pub use tls::{ServerCert, TestCa};
 pub use util::{
     assert_failure, assert_success, free_port, is_root, random_hex, stderr, stdout, workspace_root,

@@ -22,16 +22,14 @@ database = "shop"
 user = "app"
 
 [[connection]]
-name = "web1"
-kind = "ssh"
-address = "10.0.0.5:22"
-user = "deploy"
-private_key_file = "/etc/vigil/web1.key"
-known_host = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"
+name = "billing"
+kind = "http"
+url = "https://billing.internal"
+bearer = "secret"
 "#;
 
 #[test]
-fn policy_check_accepts_an_ssh_connection_that_serve_refuses_at_its_kind() {
+fn policy_check_accepts_an_http_connection_that_serve_refuses_at_its_kind() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("vigil.toml");
@@ -56,7 +54,7 @@ fn policy_check_accepts_an_ssh_connection_that_serve_refuses_at_its_kind() {
     while serve.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = serve.kill();
-            panic!("vigil serve started with an ssh connection it cannot serve");
+            panic!("vigil serve started with an http connection it cannot serve");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -64,7 +62,7 @@ fn policy_check_accepts_an_ssh_connection_that_serve_refuses_at_its_kind() {
     let err = assert_failure(&out, "vigil serve");
     assert!(
         err.contains(&format!(
-            "{config}:16:8: connection `web1`: kind `ssh` is not supported yet by `vigil serve` (it serves: postgres, mysql)"
+            "{config}:16:8: connection `billing`: kind `http` is not supported yet by `vigil serve` (it serves: postgres, mysql, ssh)"
         )),
         "{}",
         stderr(&out)

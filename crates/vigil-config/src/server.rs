@@ -112,6 +112,9 @@ pub struct ListenConfig {
     /// PostgreSQL wire protocol, e.g. `127.0.0.1:15432`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub postgres: Option<SocketAddr>,
+    /// SSH, e.g. `127.0.0.1:2222`.
+    #[serde(default, deserialize_with = "with::opt_parsed")]
+    pub ssh: Option<SocketAddr>,
     /// MySQL/MariaDB wire protocol, e.g. `127.0.0.1:13306`.
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub mysql: Option<SocketAddr>,

@@ -21,6 +21,7 @@ pub struct Action {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionKind {
     Sql(SqlFacts),
+    Ssh(crate::SshFacts),
 }
 
 /// What one SQL statement does, as the `sql.*` CEL variables expose it.

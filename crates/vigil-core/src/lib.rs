@@ -12,6 +12,7 @@ mod principal;
 mod protocol;
 mod run_id;
 mod secret;
+mod ssh;
 mod verdict;
 
 pub use action::{Action, ActionKind, ConnectionRef, SqlFacts};
@@ -24,4 +25,5 @@ pub use principal::{IdentityKey, PrincipalKind, PrincipalRecord};
 pub use protocol::Protocol;
 pub use run_id::{MAX_RUN_ID, RunId};
 pub use secret::Secret;
+pub use ssh::{SshFacts, SshRequest};
 pub use verdict::{ReviewMode, Verdict};

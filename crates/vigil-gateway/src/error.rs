@@ -12,12 +12,14 @@ pub enum GatewayError {
     MaskKey(String),
     #[error("OIDC: {0}")]
     Oidc(String),
+    #[error("SSH: {0}")]
+    Ssh(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error(
         "server.store (a shared PostgreSQL store) is not supported yet; remove it to use the embedded SQLite store in data_dir"
     )]
     SharedStoreUnsupported,
-    #[error("no listener configured: set [listen] postgres, mysql and/or http")]
+    #[error("no listener configured: set [listen] postgres, mysql, ssh and/or http")]
     NothingToListen,
 }

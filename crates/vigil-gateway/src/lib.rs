@@ -64,7 +64,11 @@ fn oidc_verifier(config: &Config) -> Result<OidcVerifier, GatewayError> {
 
 /// The connection kinds a front-end serves. A config naming another kind
 /// passes `vigil policy check` but is refused here, at its `kind`'s line.
-pub const SERVED_KINDS: &[ConnectionKind] = &[ConnectionKind::Postgres, ConnectionKind::Mysql];
+pub const SERVED_KINDS: &[ConnectionKind] = &[
+    ConnectionKind::Postgres,
+    ConnectionKind::Mysql,
+    ConnectionKind::Ssh,
+];
 
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
 /// signs the final ledger checkpoint and returns.
@@ -155,6 +159,28 @@ pub async fn serve(
         tracing::info!(%addr, "mysql listener ready");
         tasks.spawn(frontend.serve(listener, shutdown.clone()));
     }
+    if let Some(addr) = config.listen.ssh {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| GatewayError::Bind(addr, e))?;
+        let host_key = vigil_ssh::hostkey::load_or_create(&config.server.data_dir)
+            .map_err(|e| GatewayError::Ssh(e.to_string()))?;
+        let frontend = Arc::new(vigil_ssh::SshFrontend::new(
+            guard.clone(),
+            vigil_ssh::SshFrontendConfig {
+                targets: upstreams::ssh(&config)?,
+                host_key,
+                admission: vigil_guard::admission::AdmissionConfig {
+                    max_connections: config.server.max_connections,
+                    max_connections_per_principal: config.server.max_connections_per_principal,
+                    login_failures_per_minute: config.server.login_failures_per_minute,
+                },
+                recordings: config.server.data_dir.join("recordings"),
+            },
+        ));
+        tracing::info!(%addr, "ssh listener ready");
+        tasks.spawn(frontend.serve(listener, shutdown.clone()));
+    }
     if let Some(addr) = config.listen.http {
         let listener = TcpListener::bind(addr)
             .await
@@ -167,6 +193,16 @@ pub async fn serve(
             failures: Arc::new(vigil_guard::admission::FailedLogins::new(
                 config.server.login_failures_per_minute,
             )),
+            recordings: config.server.data_dir.join("recordings"),
+            exec_targets: upstreams::ssh(&config)?
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.clone();
+                    let exec: Arc<dyn vigil_target::ExecTarget> =
+                        Arc::new(vigil_ssh::SshExec::new(t));
+                    (name, exec)
+                })
+                .collect(),
         };
         tracing::info!(%addr, "http listener ready (https, and http from loopback)");
         tasks.spawn(http::serve(

@@ -40,6 +40,45 @@ fn auth_methods(methods: &[UpstreamAuth]) -> AuthMethods {
     }
 }
 
+/// The `kind = "ssh"` connections as the SSH front-end's targets. A key file
+/// that cannot be read or a `known_host` that is not a key fails the start.
+pub fn ssh(config: &Config) -> Result<Vec<vigil_ssh::SshTarget>, crate::GatewayError> {
+    config
+        .connections
+        .iter()
+        .filter_map(|c| c.ssh().map(|options| (&c.name, options)))
+        .map(|(name, c)| {
+            let fail =
+                |reason: String| crate::GatewayError::Ssh(format!("connection `{name}`: {reason}"));
+            let auth = match &c.auth {
+                vigil_config::SshAuth::PrivateKeyFile(path) => {
+                    let key = russh_key(path).map_err(fail)?;
+                    vigil_ssh::TargetAuth::Key(std::sync::Arc::new(key))
+                }
+                vigil_config::SshAuth::Password(p) => vigil_ssh::TargetAuth::Password(p.clone()),
+            };
+            Ok(vigil_ssh::SshTarget {
+                name: name.clone(),
+                address: c.address.clone(),
+                user: c.user.clone(),
+                auth,
+                known_host: vigil_ssh::SshTarget::parse_known_host(&c.known_host).map_err(fail)?,
+                recording_required: c.recording == vigil_config::SshRecording::Required,
+                sftp: match c.sftp {
+                    vigil_config::SftpMode::Policy => vigil_ssh::SftpMode::Policy,
+                    vigil_config::SftpMode::ReadOnly => vigil_ssh::SftpMode::ReadOnly,
+                    vigil_config::SftpMode::Deny => vigil_ssh::SftpMode::Deny,
+                },
+            })
+        })
+        .collect()
+}
+
+fn russh_key(path: &std::path::Path) -> Result<vigil_ssh::PrivateKey, String> {
+    vigil_ssh::load_private_key(path)
+        .map_err(|e| format!("cannot read `private_key_file` {}: {e}", path.display()))
+}
+
 /// The upstream of each `mysql` connection.
 pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
     config

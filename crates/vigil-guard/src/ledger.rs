@@ -22,6 +22,12 @@ impl<'a> Recorded<'a> {
                 tables_read: &f.tables_read,
                 tables_written: &f.tables_written,
             },
+            ActionKind::Ssh(f) => Recorded {
+                text: &f.text,
+                kind: f.request.as_str(),
+                tables_read: &[],
+                tables_written: &[],
+            },
         }
     }
 

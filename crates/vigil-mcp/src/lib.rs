@@ -18,6 +18,7 @@ mod describe;
 mod outcome;
 mod query;
 mod server;
+mod ssh_exec;
 mod tools;
 
 pub use auth::{Caller, RUN_HEADER};
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use vigil_guard::Guard;
-use vigil_target::SqlTarget;
+use vigil_target::{ExecTarget, SqlTarget};
 
 /// Bounds of what one tool call may ask for.
 #[derive(Clone, Debug)]
@@ -77,6 +78,8 @@ impl Default for Limits {
 pub struct Mcp {
     guard: Arc<Guard>,
     targets: HashMap<String, Arc<dyn SqlTarget>>,
+    /// Connections that run commands (SSH), for `ssh_exec`.
+    exec_targets: HashMap<String, Arc<dyn ExecTarget>>,
     limits: Limits,
     /// One permit per tool call that holds an upstream connection.
     calls: Arc<tokio::sync::Semaphore>,
@@ -94,6 +97,7 @@ impl Mcp {
         Self {
             guard,
             targets,
+            exec_targets: HashMap::new(),
             calls: Arc::new(tokio::sync::Semaphore::new(
                 Limits::default().max_concurrent_calls,
             )),
@@ -103,6 +107,12 @@ impl Mcp {
             limits: Limits::default(),
             shutdown,
         }
+    }
+
+    /// Serves `ssh_exec` on these connections.
+    pub fn with_exec_targets(mut self, targets: HashMap<String, Arc<dyn ExecTarget>>) -> Self {
+        self.exec_targets = targets;
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {

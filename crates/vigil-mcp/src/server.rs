@@ -36,6 +36,17 @@ impl VigilMcp {
             .map(|c| c.name)
             .collect()
     }
+
+    /// The SSH connections `principal` may use through `ssh_exec`.
+    fn exec_connections(&self, principal: &Principal) -> Vec<String> {
+        self.mcp
+            .guard
+            .connections_for(principal)
+            .into_iter()
+            .filter(|c| self.mcp.exec_targets.contains_key(&c.name))
+            .map(|c| c.name)
+            .collect()
+    }
 }
 
 /// The caller of the request; the middleware guarantees there is one.
@@ -68,11 +79,16 @@ impl ServerHandler for VigilMcp {
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = caller(&context)?;
         let connections = self.connections(&caller.principal);
-        Ok(ListToolsResult::with_all_items(tools::for_principal(
+        let exec_connections = self.exec_connections(&caller.principal);
+        let mut listed = tools::for_principal(
             &connections,
             self.mcp.guard.approvals_supported(),
             &self.mcp.limits,
-        )))
+        );
+        if !exec_connections.is_empty() {
+            listed.push(tools::ssh_exec(&exec_connections, &self.mcp.limits));
+        }
+        Ok(ListToolsResult::with_all_items(listed))
     }
 
     async fn call_tool(
@@ -95,7 +111,14 @@ impl ServerHandler for VigilMcp {
         }
         let args = request.arguments.unwrap_or_default();
         let connections = self.connections(&caller.principal);
+        let exec_connections = self.exec_connections(&caller.principal);
         let result = match request.name.as_ref() {
+            tools::SSH_EXEC if !exec_connections.is_empty() => {
+                match connection_arg(&args, &exec_connections) {
+                    Ok(c) => self.mcp.ssh_exec(caller, &c, &args).await,
+                    Err(e) => e,
+                }
+            }
             _ if connections.is_empty() => {
                 return Err(ErrorData::invalid_params("unknown tool", None));
             }
@@ -126,7 +149,10 @@ impl VigilMcp {
             .guard
             .connections_for(principal)
             .into_iter()
-            .filter(|c| self.mcp.targets.contains_key(&c.name))
+            .filter(|c| {
+                self.mcp.targets.contains_key(&c.name)
+                    || self.mcp.exec_targets.contains_key(&c.name)
+            })
             .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind }))
             .collect();
         outcome::result(

@@ -10,6 +10,40 @@ pub const LIST_CONNECTIONS: &str = "list_connections";
 pub const DESCRIBE_CONNECTION: &str = "describe_connection";
 pub const QUERY: &str = "query";
 pub const APPROVAL_STATUS: &str = "approval_status";
+pub const SSH_EXEC: &str = "ssh_exec";
+
+/// The `ssh_exec` tool, for a principal granted the SSH `connections`.
+pub fn ssh_exec(connections: &[String], limits: &crate::Limits) -> Tool {
+    tool(
+        SSH_EXEC,
+        &format!(
+            "Run ONE command on an SSH connection (no pipes, redirections, variables or \
+             `;`: Vigil must be able to prove what runs, or policy treats it as opaque). \
+             The result's \"status\" says what happened:\n\
+             - \"ok\": \"stdout\", \"stderr\", \"exit_status\", and \"truncated\": true when \
+             more than {max} bytes of output were produced.\n\
+             - \"denied\": policy refused it (\"rule\", \"reason\"); it did not run.\n\
+             - \"pending_approval\": a reviewer must approve it first (\"approval_id\"); \
+             once approved, call ssh_exec again with exactly the same command.\n\
+             - \"error\": it could not be run (\"reason\").",
+            max = limits.max_result_bytes
+        ),
+        json!({
+            "type": "object",
+            "properties": {
+                "connection": {
+                    "type": "string",
+                    "enum": connections,
+                    "description": "The SSH connection, as named by list_connections.",
+                },
+                "command": { "type": "string", "description": "One command line, e.g. \"df -h /\"." },
+            },
+            "required": ["connection", "command"],
+            "additionalProperties": false,
+        }),
+        false,
+    )
+}
 
 /// The tools for a principal granted `connections`; none when it may use
 /// no connection at all.

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelString, CelTimestamp};
+use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp};
 use cel::common::value::Val;
 use cel::{Context, Env};
-use vigil_core::{ActionKind, SqlFacts};
+use vigil_core::{ActionKind, SqlFacts, SshFacts};
 
 use crate::EvalInput;
 use crate::check::{Var, VarSet};
@@ -48,6 +48,11 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
                 ctx.add_variable_as_val("sql", sql(facts));
             }
         }
+        ActionKind::Ssh(facts) => {
+            if needed.contains(Var::Ssh) {
+                ctx.add_variable_as_val("ssh", ssh(facts));
+            }
+        }
     }
     ctx
 }
@@ -66,6 +71,7 @@ fn claims<'a>(claims: Option<&serde_json::Value>) -> Boxed<'a> {
 pub fn protocol_of(kind: &ActionKind) -> Var {
     match kind {
         ActionKind::Sql(_) => Var::Sql,
+        ActionKind::Ssh(_) => Var::Ssh,
     }
 }
 
@@ -81,6 +87,40 @@ fn sql(f: &SqlFacts) -> Boxed<'_> {
         ("functions", strings(&f.functions)),
         ("settings", strings(&f.settings)),
         ("text", string(&f.text)),
+    ])
+}
+
+fn ssh(f: &SshFacts) -> Boxed<'_> {
+    object(vec![
+        ("request", string(f.request.as_str())),
+        ("command", string(&f.command)),
+        ("argv", strings(&f.argv)),
+        ("argv0", string(&f.argv0)),
+        ("opaque", boolean(f.opaque)),
+        ("opaque_reasons", strings(&f.opaque_reasons)),
+        ("wrappers", strings(&f.wrappers)),
+        ("subsystem", string(&f.subsystem)),
+        (
+            "forward",
+            object(vec![
+                ("host", string(&f.forward_host)),
+                ("port", Box::new(CelInt::from(i64::from(f.forward_port)))),
+            ]),
+        ),
+        (
+            "sftp",
+            object(vec![
+                ("op", string(&f.sftp_op)),
+                ("path", string(&f.sftp_path)),
+            ]),
+        ),
+        (
+            "env",
+            object(vec![
+                ("name", string(&f.env_name)),
+                ("value", string(&f.env_value)),
+            ]),
+        ),
     ])
 }
 

@@ -30,7 +30,22 @@ const VARIABLES: &[(&str, &[&str])] = &[
             "text",
         ],
     ),
-    ("ssh", &["command", "argv", "interactive", "subsystem"]),
+    (
+        "ssh",
+        &[
+            "request",
+            "command",
+            "argv",
+            "argv0",
+            "opaque",
+            "opaque_reasons",
+            "wrappers",
+            "subsystem",
+            "forward",
+            "sftp",
+            "env",
+        ],
+    ),
     ("http", &["method", "path", "query"]),
     (
         "k8s",

@@ -75,7 +75,10 @@ fn every_documented_variable_compiles() {
         && connection.name != '' && connection.kind != '' && now > timestamp('2000-01-01T00:00:00Z') \
         && (sql.read_only || sql.writes || sql.ddl || sql.has_where || sql.kind == '' \
         || size(sql.tables_read) > 0 || size(sql.tables_written) > 0 || size(sql.functions) > 0 \
-        || size(sql.settings) > 0 || sql.text == '') && (ssh.command == '' || size(ssh.argv) > 0 || ssh.interactive \
+        || size(sql.settings) > 0 || sql.text == '') && (ssh.command == '' || size(ssh.argv) > 0 || ssh.argv0 == 'ls' || ssh.opaque \
+        || ssh.request == 'exec' || size(ssh.opaque_reasons) > 0 || size(ssh.wrappers) > 0 \
+        || ssh.forward.host == '' || ssh.forward.port == 22 || ssh.sftp.op == '' || ssh.sftp.path == '' \
+        || ssh.env.name == '' || ssh.env.value == '' \
         || ssh.subsystem == 'sftp' || http.method == 'GET' || http.path == '/' || http.query == '' \
         || k8s.verb == 'get' || k8s.resource == '' || k8s.namespace == '' || k8s.name == '' \
         || k8s.subresource == '' || mcp.tool == '' || mcp.arguments == {})";

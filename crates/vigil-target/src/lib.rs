@@ -21,6 +21,9 @@
 
 mod result;
 
+mod exec;
+
+pub use exec::{ExecOutput, ExecTarget};
 pub use result::{Column, QueryError, QueryResult, RelationColumn, ValueType};
 
 use std::future::Future;

@@ -37,6 +37,29 @@ pub enum Command {
     /// Check the configuration and its policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Play a session: SSH channel recordings with their timing, or the
+    /// statement timeline of a PostgreSQL or MCP session (needs an admin token).
+    Replay {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The session id (`vigil sessions list`).
+        id: String,
+        /// Play faster (2) or slower (0.5).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Print everything at once, without the recorded pauses.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Vigil's SSH keys.
+    #[command(subcommand)]
+    SshKeys(SshKeysCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SshKeysCommand {
+    /// Print Vigil's SSH host key (created on first use in data_dir), to pin in known_hosts.
+    Host(ConfigArg),
 }
 
 #[derive(Args)]

@@ -60,6 +60,14 @@ impl ConnectionConfig {
             _ => None,
         }
     }
+
+    /// The SSH options, when this is an `ssh` connection.
+    pub fn ssh(&self) -> Option<&SshOptions> {
+        match &self.options {
+            ConnectionOptions::Ssh(options) => Some(options),
+            _ => None,
+        }
+    }
 }
 
 /// A connection's keys, by kind.

@@ -1,5 +1,4 @@
-//! `kind = "ssh"`: an SSH server. Parsed and checked; the front-end that
-//! serves it is still to come.
+//! `kind = "ssh"`: an SSH server, served by the `vigil-ssh` front-end.
 
 use std::ops::Range;
 use std::path::PathBuf;

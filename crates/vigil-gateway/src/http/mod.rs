@@ -5,6 +5,7 @@ mod api;
 mod approvals;
 mod auth;
 mod limit;
+mod recordings;
 mod sniff;
 
 use axum::Router;
@@ -28,6 +29,10 @@ pub struct State {
     pub targets: HashMap<String, Arc<dyn SqlTarget>>,
     /// Failed logins per source address (answers of `401`).
     pub failures: Arc<vigil_guard::admission::FailedLogins>,
+    /// SSH connections, for the MCP `ssh_exec` tool.
+    pub exec_targets: HashMap<String, Arc<dyn vigil_target::ExecTarget>>,
+    /// `data_dir/recordings`: SSH channel recordings, served to admins.
+    pub recordings: std::path::PathBuf,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -46,11 +51,17 @@ pub async fn serve(
             return;
         }
     };
-    let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone());
+    let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone())
+        .with_exec_targets(state.exec_targets.clone());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .nest("/api/v1", api::routes().merge(approvals::routes()))
+        .nest(
+            "/api/v1",
+            api::routes()
+                .merge(approvals::routes())
+                .merge(recordings::routes()),
+        )
         .merge(vigil_mcp::router(mcp))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

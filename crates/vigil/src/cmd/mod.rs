@@ -2,11 +2,13 @@ pub mod approvals;
 mod audit;
 pub mod grants;
 mod policy;
+mod replay;
 mod serve;
 mod sessions;
+mod ssh_keys;
 mod token;
 
-use crate::cli::{AuditCommand, Cli, Command, PolicyCommand};
+use crate::cli::{AuditCommand, Cli, Command, PolicyCommand, SshKeysCommand};
 use std::process::ExitCode;
 
 /// A command made ready before the async runtime exists: `serve` loads its
@@ -49,5 +51,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grants(cmd) => grants::run(cmd).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args.config),
         Command::Policy(PolicyCommand::Check(args)) => policy::check(&args.config),
+        Command::Replay {
+            server,
+            id,
+            speed,
+            no_wait,
+        } => replay::run(server, id, speed, no_wait).await,
+        Command::SshKeys(SshKeysCommand::Host(args)) => ssh_keys::host(&args.config),
     }
 }

@@ -13,7 +13,7 @@ pub async fn run(cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
     .context("the request task failed")?
 }
 
-fn get(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
+pub(crate) fn get(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
     let url = format!("{}/api/v1{path}", server.server.trim_end_matches('/'));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -125,7 +125,7 @@ fn query_escape(value: &str) -> String {
         .collect()
 }
 
-fn show(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn show(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
     let body = get(server, &format!("/sessions/{id}"))?;
     if server.json {
         println!("{}", serde_json::to_string_pretty(&body)?);

@@ -1,0 +1,134 @@
+//! The `ssh_exec` tool: one command on an SSH connection, analysed and
+//! decided exactly as an exec request of the SSH front-end (same facts,
+//! same rules, the decision durable before anything is sent), run through
+//! the exec seam with the permit, its output masked and bounded.
+
+use crate::auth::Caller;
+use crate::{Mcp, outcome};
+use rmcp::model::{CallToolResult, JsonObject};
+use std::time::Instant;
+use vigil_core::{Protocol, StatementOutcome};
+use vigil_guard::{Binding, Decision, GuardError, SessionRequest};
+
+/// Longest command an agent may send.
+const MAX_COMMAND: usize = 64 * 1024;
+
+impl Mcp {
+    pub(crate) async fn ssh_exec(
+        &self,
+        caller: Caller,
+        connection: &str,
+        args: &JsonObject,
+    ) -> CallToolResult {
+        let Some(command) = args.get("command").and_then(|v| v.as_str()) else {
+            return outcome::error("the argument \"command\" (a string) is required");
+        };
+        if command.len() > MAX_COMMAND {
+            return outcome::error("the command is longer than 64 KiB");
+        }
+        let Some(target) = self.exec_targets.get(connection).cloned() else {
+            return outcome::error(format!("unknown connection \"{connection}\""));
+        };
+        let slot =
+            tokio::time::timeout(self.limits.busy_wait, self.calls.clone().acquire_owned()).await;
+        let Ok(Ok(_slot)) = slot else {
+            return outcome::error(
+                "the gateway is busy with other tool calls: try again in a few seconds",
+            );
+        };
+        let request = SessionRequest {
+            protocol: Protocol::Mcp,
+            connection,
+            client_addr: &caller.client_addr,
+            run_id: caller.run_id,
+        };
+        let session = match self.guard.open_session(caller.principal, &request).await {
+            Ok(s) => s.without_holds(),
+            Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
+                return outcome::error(e.to_string());
+            }
+            Err(e) => {
+                tracing::error!(connection, error = %e, "mcp: could not open a session");
+                return outcome::error(e.to_string());
+            }
+        };
+        let actions = [target.action(command.as_bytes())];
+        let decided = self
+            .guard
+            .decide(&session, &actions, Binding::new(command.as_bytes()))
+            .await;
+        let result = match decided {
+            Ok(Decision::Allowed(permit)) => {
+                let started = Instant::now();
+                let ran = tokio::time::timeout(
+                    self.limits.statement_timeout,
+                    target.exec(
+                        &permit,
+                        command.as_bytes(),
+                        self.limits.max_result_bytes,
+                        session.mask.content().cloned(),
+                    ),
+                )
+                .await;
+                let (tag, error_code, answer) = match ran {
+                    Ok(Ok(out)) => {
+                        let tag = match out.exit_status {
+                            Some(code) => format!("exit {code}"),
+                            None => "closed".to_string(),
+                        };
+                        let answer = outcome::result(
+                            serde_json::json!({
+                                "status": "ok",
+                                "exit_status": out.exit_status,
+                                "stdout": String::from_utf8_lossy(&out.stdout),
+                                "stderr": String::from_utf8_lossy(&out.stderr),
+                                "truncated": out.truncated,
+                            }),
+                            false,
+                        );
+                        (Some(tag), None, answer)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(session = %session.id, error = %e, "mcp: ssh_exec failed upstream");
+                        (
+                            None,
+                            Some("upstream".to_string()),
+                            outcome::error(e.to_string()),
+                        )
+                    }
+                    Err(_) => (
+                        None,
+                        Some("timeout".to_string()),
+                        outcome::error(format!(
+                            "the command took longer than {}s and was abandoned",
+                            self.limits.statement_timeout.as_secs()
+                        )),
+                    ),
+                };
+                if let Some(&seq) = permit.seqs.first() {
+                    self.guard
+                        .statement_done(
+                            &session,
+                            StatementOutcome {
+                                statement_seq: seq,
+                                duration_us: started.elapsed().as_micros() as u64,
+                                tag,
+                                error_code,
+                                masking: None,
+                            },
+                        )
+                        .await;
+                }
+                answer
+            }
+            Ok(Decision::Refused(r)) => outcome::denied(&r),
+            Ok(Decision::Held(hold)) => outcome::pending(&hold.approval),
+            Err(e) => {
+                tracing::error!(session = %session.id, error = %e, "mcp: command refused: guard failed");
+                outcome::error(e.to_string())
+            }
+        };
+        self.guard.close_session(&session).await;
+        result
+    }
+}

@@ -1,0 +1,653 @@
+//! The listener and the per-connection russh handler: login through the
+//! guard's one gate, the requests answered at once (pty, env, agent, X11,
+//! port forwards), and one task per session channel for the rest.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use russh::keys::PrivateKey;
+use russh::server::{self, Auth, ChannelOpenHandle, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Pty};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OnceCell, watch};
+use vigil_core::{Protocol, Secret, SshRequest};
+use vigil_guard::admission::{
+    AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+};
+use vigil_guard::{
+    Binding, Decision, Guard, Login, Permit, RefusalClass, SessionCtx, SessionRequest, Unpolicied,
+};
+
+use crate::channel::{self, PtyRequest, Setup, Start};
+use crate::upstream::{self, SshTarget, Upstream};
+use crate::{LOGIN_TIMEOUT, facts};
+
+/// The protocol sessions are recorded under.
+const PROTOCOL: Protocol = Protocol::Ssh;
+
+/// What the gateway configures.
+pub struct SshFrontendConfig {
+    /// The `kind = "ssh"` connections, by name.
+    pub targets: Vec<SshTarget>,
+    /// Vigil's host key ([`crate::hostkey::load_or_create`]).
+    pub host_key: PrivateKey,
+    /// Connection caps and the failed-login budget, shared with every listener's kind.
+    pub admission: AdmissionConfig,
+    /// Where channel recordings go (`data_dir/recordings`).
+    pub recordings: std::path::PathBuf,
+}
+
+/// The SSH listener.
+pub struct SshFrontend {
+    guard: Arc<Guard>,
+    targets: HashMap<String, Arc<SshTarget>>,
+    config: Arc<server::Config>,
+    caps: Arc<Caps>,
+    failures: Arc<FailedLogins>,
+    recordings: Arc<std::path::Path>,
+}
+
+/// A logged-in client: its session and its (lazily opened) target login.
+pub struct LoggedIn {
+    pub guard: Arc<Guard>,
+    pub session: SessionCtx,
+    pub target: Arc<SshTarget>,
+    /// Where this session's channels are recorded.
+    pub recordings: Arc<std::path::Path>,
+    upstream: OnceCell<Result<Arc<Upstream>, String>>,
+    /// This principal's place under `max_connections_per_principal`.
+    _slot: SessionSlot,
+}
+
+impl LoggedIn {
+    /// The target login, opened on the first permitted request.
+    pub async fn upstream(&self, permit: &Permit) -> Result<Arc<Upstream>, String> {
+        self.upstream
+            .get_or_init(|| async {
+                upstream::connect(&self.target, permit)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
+    }
+}
+
+impl SshFrontend {
+    pub fn new(guard: Arc<Guard>, config: SshFrontendConfig) -> Self {
+        let server_config = server::Config {
+            methods: MethodSet::from(&[MethodKind::Password, MethodKind::KeyboardInteractive][..]),
+            keys: vec![config.host_key],
+            auth_rejection_time: std::time::Duration::from_millis(500),
+            auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+            max_auth_attempts: 3,
+            inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
+            nodelay: true,
+            ..server::Config::default()
+        };
+        let recordings: Arc<std::path::Path> = Arc::from(config.recordings.as_path());
+        SshFrontend {
+            guard,
+            recordings,
+            targets: config
+                .targets
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+            config: Arc::new(server_config),
+            caps: Caps::new(
+                config.admission.max_connections,
+                config.admission.max_connections_per_principal,
+            ),
+            failures: Arc::new(FailedLogins::new(
+                config.admission.login_failures_per_minute,
+            )),
+        }
+    }
+
+    /// Accepts clients until `shutdown` turns true.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut sessions = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let this = self.clone();
+                        sessions.spawn(async move { this.connection(stream, peer).await });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ssh: accept failed"),
+                },
+                _ = shutdown.changed() => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            }
+        }
+        sessions.shutdown().await;
+    }
+
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let Some(_connection_slot) = self.caps.connection() else {
+            tracing::warn!(%peer, "ssh: connection refused: max_connections reached");
+            return;
+        };
+        let _: &ConnectionSlot = &_connection_slot;
+        let slot: Arc<Mutex<Option<Arc<LoggedIn>>>> = Arc::default();
+        let handler = Conn {
+            guard: self.guard.clone(),
+            targets: self.targets.clone(),
+            caps: self.caps.clone(),
+            failures: self.failures.clone(),
+            recordings: self.recordings.clone(),
+            peer_addr: peer,
+            peer: peer.to_string(),
+            login: None,
+            slot: slot.clone(),
+            pending: HashMap::new(),
+        };
+        let running = match server::run_stream(self.config.clone(), stream, handler).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%peer, error = ?e, "ssh: handshake failed");
+                return;
+            }
+        };
+        let handle = running.handle();
+        let watchdog_slot = slot.clone();
+        let watchdog = tokio::spawn(async move {
+            tokio::time::sleep(LOGIN_TIMEOUT).await;
+            let logged_in = watchdog_slot.lock().map(|s| s.is_some()).unwrap_or(false);
+            if !logged_in {
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login timed out".into(),
+                        "en".into(),
+                    )
+                    .await;
+            }
+        });
+        if let Err(e) = running.await {
+            tracing::debug!(%peer, error = ?e, "ssh: session ended with an error");
+        }
+        watchdog.abort();
+        let login = slot.lock().ok().and_then(|mut s| s.take());
+        if let Some(login) = login {
+            login.guard.close_session(&login.session).await;
+        }
+    }
+}
+
+/// The per-connection handler russh calls.
+struct Conn {
+    guard: Arc<Guard>,
+    targets: HashMap<String, Arc<SshTarget>>,
+    caps: Arc<Caps>,
+    failures: Arc<FailedLogins>,
+    recordings: Arc<std::path::Path>,
+    peer_addr: SocketAddr,
+    peer: String,
+    login: Option<Arc<LoggedIn>>,
+    /// Where the connection task finds the login to close it.
+    slot: Arc<Mutex<Option<Arc<LoggedIn>>>>,
+    /// Session channels before their start request.
+    pending: HashMap<ChannelId, Pending>,
+}
+
+struct Pending {
+    channel: Channel<Msg>,
+    setup: Setup,
+}
+
+/// `web1` or `anything+web1`: the connection is after the last `+`.
+fn connection_of(user: &str) -> &str {
+    user.rsplit_once('+').map(|(_, c)| c).unwrap_or(user)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct ConnError(#[from] russh::Error);
+
+impl Conn {
+    async fn login(&mut self, user: &str, credential: &str) -> Auth {
+        if self.login.is_some() || !self.source_may_try(user).await {
+            return Auth::reject();
+        }
+        let connection = vigil_guard::admission::capped(connection_of(user));
+        let secret = Secret::new(credential.to_string());
+        let login = Login {
+            protocol: PROTOCOL,
+            credential: &secret,
+            connection: &connection,
+            client_addr: &self.peer,
+        };
+        // A refused credential is recorded by the guard.
+        let Ok(principal) = self.guard.authenticate(&login).await else {
+            self.failures.failed(self.peer_addr.ip());
+            return Auth::reject();
+        };
+        let Some(target) = self.targets.get(&connection).cloned() else {
+            self.refused(&connection, "unknown connection").await;
+            return Auth::reject();
+        };
+        let slot = match self.caps.session(&principal.identity()) {
+            Ok(slot) => slot,
+            Err(cap) => {
+                self.refused(&connection, &cap.message()).await;
+                return Auth::reject();
+            }
+        };
+        let request = SessionRequest {
+            protocol: PROTOCOL,
+            connection: &connection,
+            client_addr: &self.peer,
+            run_id: None,
+        };
+        let session = match self.guard.open_session(principal, &request).await {
+            Ok(s) => s,
+            Err(e) => {
+                // No grant or an unknown connection: recorded by the guard.
+                self.failures.failed(self.peer_addr.ip());
+                tracing::info!(peer = %self.peer, connection, error = %e, "ssh: login refused");
+                return Auth::reject();
+            }
+        };
+        let login = Arc::new(LoggedIn {
+            guard: self.guard.clone(),
+            session,
+            target,
+            recordings: self.recordings.clone(),
+            upstream: OnceCell::new(),
+            _slot: slot,
+        });
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some(login.clone());
+        }
+        self.login = Some(login);
+        Auth::Accept
+    }
+
+    /// A login refused after the credential checked out: spend the
+    /// source's budget and record why.
+    async fn refused(&self, connection: &str, reason: &str) {
+        self.failures.failed(self.peer_addr.ip());
+        self.guard
+            .record_rejected_login(PROTOCOL, connection, &self.peer, reason)
+            .await;
+    }
+
+    /// Whether this source still has failed logins to spend (as for every
+    /// protocol); the start of a limit and the refusals under it are recorded
+    /// once each.
+    async fn source_may_try(&self, user: &str) -> bool {
+        let shown = vigil_guard::admission::capped(connection_of(user));
+        match self.failures.check(self.peer_addr.ip()) {
+            SourceCheck::Allowed { refused: 0 } => true,
+            SourceCheck::Allowed { refused } => {
+                let reason =
+                    format!("{refused} logins refused while this address was rate-limited");
+                self.guard
+                    .record_rejected_login(PROTOCOL, &shown, &self.peer, &reason)
+                    .await;
+                true
+            }
+            SourceCheck::Limited { first } => {
+                if first {
+                    tracing::warn!(peer = %self.peer, "ssh: too many failed logins: address rate-limited");
+                    self.guard
+                        .record_rejected_login(
+                            PROTOCOL,
+                            &shown,
+                            &self.peer,
+                            "too many failed logins from this address: rate-limited",
+                        )
+                        .await;
+                }
+                false
+            }
+        }
+    }
+
+    /// Decides a request answered at once (no hold: a review is refused).
+    async fn allowed(&self, action: vigil_core::ActionKind) -> bool {
+        self.permit(action).await.is_some()
+    }
+
+    /// The permit for a request answered at once, when the guard allows it.
+    async fn permit(&self, action: vigil_core::ActionKind) -> Option<Permit> {
+        let Some(login) = &self.login else {
+            return None;
+        };
+        match login
+            .guard
+            .decide(&login.session, &[action], Binding::NONE)
+            .await
+        {
+            Ok(Decision::Allowed(permit)) => Some(permit),
+            Ok(Decision::Refused(_)) => None,
+            Ok(Decision::Held(hold)) => {
+                // Nothing to wait on here: withdraw the request at once.
+                let _ = login
+                    .guard
+                    .await_approval(&login.session, hold, async {
+                        vigil_guard::Withdrawal::Cancelled
+                    })
+                    .await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ssh: decision failed");
+                None
+            }
+        }
+    }
+
+    /// Records a request Vigil does not relay even when a rule allows it.
+    async fn unsupported(&self, what: &str, reason: &str) {
+        if let Some(login) = &self.login {
+            let _ = login
+                .guard
+                .refuse(
+                    &login.session,
+                    Unpolicied::step(RefusalClass::Unsupported, what, what, reason),
+                )
+                .await;
+        }
+    }
+
+    fn start(&mut self, id: ChannelId, start: Start, session: &mut Session) {
+        let (Some(login), Some(pending)) = (self.login.clone(), self.pending.remove(&id)) else {
+            let _ = session.channel_failure(id);
+            return;
+        };
+        if !matches!(start, Start::Subsystem(_)) {
+            let _ = session.channel_success(id);
+        }
+        let handle = session.handle();
+        tokio::spawn(channel::run(
+            login,
+            pending.channel,
+            pending.setup,
+            start,
+            handle,
+        ));
+    }
+}
+
+impl server::Handler for Conn {
+    type Error = ConnError;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(Auth::Reject {
+            proceed_with_methods: Some(MethodSet::from(
+                &[MethodKind::Password, MethodKind::KeyboardInteractive][..],
+            )),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.login(user, password).await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "vigil".into(),
+                instructions: "Log in with a Vigil token or an OIDC token.".into(),
+                prompts: vec![("Token: ".into(), false)].into(),
+            });
+        };
+        let Some(answer) = response.next() else {
+            return Ok(Auth::reject());
+        };
+        let credential = String::from_utf8_lossy(&answer).into_owned();
+        Ok(self.login(user, &credential).await)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.login.is_none() || self.pending.len() >= 64 {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let id = channel.id();
+        reply.accept().await;
+        self.pending.insert(
+            id,
+            Pending {
+                channel,
+                setup: Setup {
+                    pty: None,
+                    env: Vec::new(),
+                },
+            },
+        );
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
+        let Some(permit) = self.permit(action).await else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let Some(login) = self.login.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        // The target makes the connection, as it would for `ssh -L` to it directly.
+        let opened = match login.upstream(&permit).await {
+            Ok(up) => up
+                .handle
+                .channel_open_direct_tcpip(
+                    host_to_connect,
+                    port_to_connect,
+                    originator_address,
+                    originator_port,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(upstream) => {
+                reply.accept().await;
+                tokio::spawn(channel::forward(login, channel, upstream, permit));
+            }
+            Err(reason) => {
+                tracing::info!(session = %login.session.id, %reason, "ssh: forward failed upstream");
+                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let action = facts::forward(SshRequest::TcpipForward, address, *port);
+        if self.allowed(action).await {
+            self.unsupported(
+                "tcpip_forward",
+                "remote forwarding is not relayed by this gateway yet",
+            )
+            .await;
+        }
+        Ok(false)
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        if self.allowed(facts::bare(SshRequest::Agent)).await {
+            self.unsupported(
+                "agent",
+                "agent forwarding is not relayed by this gateway yet",
+            )
+            .await;
+        }
+        Ok(false)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.allowed(facts::bare(SshRequest::X11)).await {
+            self.unsupported("x11", "X11 forwarding is not relayed by this gateway yet")
+                .await;
+        }
+        let _ = session.channel_failure(channel);
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let known = self.pending.contains_key(&channel);
+        if known && self.allowed(facts::pty(term)).await {
+            if let Some(p) = self.pending.get_mut(&channel) {
+                p.setup.pty = Some(PtyRequest {
+                    term: term.to_string(),
+                    cols: col_width,
+                    rows: row_height,
+                    pix_width,
+                    pix_height,
+                    modes: modes.to_vec(),
+                });
+            }
+            let _ = session.channel_success(channel);
+        } else {
+            let _ = session.channel_failure(channel);
+        }
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let known = self
+            .pending
+            .get(&channel)
+            .is_some_and(|p| p.setup.env.len() < 64);
+        let allowed = if !known {
+            false
+        } else if facts::env_never_allowed(name) {
+            if let Some(login) = &self.login {
+                let text = format!("env {name}");
+                let _ = login
+                    .guard
+                    .refuse(
+                        &login.session,
+                        Unpolicied::step(
+                            RefusalClass::Policy,
+                            &text,
+                            "env",
+                            "this variable runs code before the command and is never passed",
+                        ),
+                    )
+                    .await;
+            }
+            false
+        } else {
+            self.allowed(facts::env(name, value)).await
+        };
+        if allowed {
+            if let Some(p) = self.pending.get_mut(&channel) {
+                p.setup.env.push((name.to_string(), value.to_string()));
+            }
+            let _ = session.channel_success(channel);
+        } else {
+            let _ = session.channel_failure(channel);
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Exec(data.to_vec()), session);
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Shell, session);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Subsystem(name.to_string()), session);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_connection_is_after_the_last_plus() {
+        assert_eq!(super::connection_of("web1"), "web1");
+        assert_eq!(super::connection_of("alice+web1"), "web1");
+        assert_eq!(super::connection_of("a+b+web1"), "web1");
+    }
+}

@@ -1,0 +1,123 @@
+//! What the SSH end-to-end tests share: a private sshd, a gateway in front of it with the
+//! documented example policy, and an agent token.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use vigil_e2e::{Gateway, Sshd, config_with, free_port};
+
+pub fn config(sshd: &Sshd, ssh_port: u16, known_host: &str) -> String {
+    config_with(&format!(
+        r#"ssh = "127.0.0.1:{ssh_port}"
+
+[[connection]]
+name = "web1"
+kind = "ssh"
+address = "{address}"
+user = "{user}"
+private_key_file = "{key}"
+known_host = "{known_host}"
+sftp = "read-only"
+
+[[policy]]
+name = "ops"
+groups = ["ops"]
+connections = ["web1"]
+
+  [[policy.rule]]
+  name = "read-only-commands"
+  effect = "allow"
+  when = 'ssh.request == "exec" && ssh.argv0 in ["echo", "ls", "cat", "false", "id", "head", "sleep"]'
+
+  [[policy.rule]]
+  name = "shells-for-humans"
+  effect = "allow"
+  when = 'ssh.request in ["shell", "pty"] && "humans" in principal.groups'
+
+  [[policy.rule]]
+  name = "humans-forward-to-loopback"
+  effect = "allow"
+  when = 'ssh.request == "direct_tcpip" && ssh.forward.host == "127.0.0.1" && "humans" in principal.groups'
+
+  [[policy.rule]]
+  name = "lang"
+  effect = "allow"
+  when = 'ssh.request == "env" && ssh.env.name == "LANG"'
+
+  [[policy.rule]]
+  name = "sftp"
+  effect = "allow"
+  when = 'ssh.request == "subsystem" && ssh.subsystem == "sftp"'
+
+  [[policy.rule]]
+  name = "rsync-downloads"
+  effect = "allow"
+  when = 'ssh.argv0 == "rsync" && size(ssh.argv) > 2 && ssh.argv[1] == "--server" && ssh.argv[2] == "--sender"'
+
+  [[policy.rule]]
+  name = "legacy-scp-downloads"
+  effect = "allow"
+  when = 'ssh.argv0 == "scp" && size(ssh.argv) == 3 && ssh.argv[1] == "-f"'
+
+  [[policy.rule]]
+  name = "removals-need-a-lead"
+  effect = "review"
+  when = 'ssh.request == "exec" && ssh.argv0 in ["rm", "tee"]'
+  reason = "removing files needs an ops lead"
+  reviewers = ["ops-lead"]
+  mode = "hold"
+  timeout = "60s"
+
+  [[policy.rule]]
+  name = "no-opaque-commands"
+  effect = "deny"
+  when = 'ssh.request == "exec" && ssh.opaque'
+  reason = "the command cannot be proven"
+
+[[policy]]
+name = "contractors-see-no-personal-data"
+groups = ["masked"]
+connections = ["web1"]
+
+  [[policy.mask]]
+  detectors = ["email", "credit_card"]
+  style = "redact"
+"#,
+        address = sshd.address(),
+        user = sshd.user(),
+        key = sshd.client_key().display(),
+    ))
+}
+
+pub struct Env {
+    pub sshd: Sshd,
+    pub gw: Gateway,
+    pub port: u16,
+    pub bot: String,
+}
+
+pub fn env_with(known_host: impl Fn(&Sshd) -> String) -> Env {
+    let sshd = Sshd::start();
+    let port = free_port();
+    let gw = Gateway::start(&config(&sshd, port, &known_host(&sshd)), &[]);
+    wait_for_port(port);
+    let bot = gw.token("bot", &["ops"], "agent");
+    Env {
+        sshd,
+        gw,
+        port,
+        bot,
+    }
+}
+
+pub fn env() -> Env {
+    env_with(Sshd::known_host)
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the ssh listener did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
