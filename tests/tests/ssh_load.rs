@@ -52,18 +52,7 @@ fn one_gib_of_output_arrives_intact_with_memory_bounded() {
     );
     // The raw SHA-256 of the recording (in the ledger) is the SHA-256 of what arrived.
     let admin = e.gw.token("root", &["admins"], "human");
-    let list =
-        e.gw.vigil_env(&["sessions", "list", "--json"], &[("VIGIL_TOKEN", &admin)]);
-    let body: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
-    let id = body["sessions"][0]["id"].as_str().expect("id").to_string();
-    let shown = e.gw.vigil_env(
-        &["sessions", "show", &id, "--json"],
-        &[("VIGIL_TOKEN", &admin)],
-    );
-    assert!(
-        stdout(&shown).contains(&format!("raw_sha256 {digest}")),
-        "the ledger's raw digest is not the output's {digest}"
-    );
+    ssh_common::ledger_with(&e, &admin, &format!("raw_sha256 {digest}"));
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -45,21 +45,6 @@ fn emails_and_cards_in_exec_output_are_masked() {
     assert_eq!(stdout(&out), text.trim_end());
 
     let admin = e.gw.token("root", &["admins"], "human");
-    let list =
-        e.gw.vigil_env(&["sessions", "list", "--json"], &[("VIGIL_TOKEN", &admin)]);
-    let body: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
-    let ledger: String = body["sessions"]
-        .as_array()
-        .expect("sessions")
-        .iter()
-        .filter_map(|s| s["id"].as_str())
-        .map(|id| {
-            stdout(&e.gw.vigil_env(
-                &["sessions", "show", id, "--json"],
-                &[("VIGIL_TOKEN", &admin)],
-            ))
-        })
-        .collect();
-    assert!(ledger.contains("masked 4000 values"), "{ledger}");
+    let ledger = ssh_common::ledger_with(&e, &admin, "masked 4000 values");
     assert!(!ledger.contains("alice.1@example.com"));
 }

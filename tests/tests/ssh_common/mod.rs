@@ -121,3 +121,37 @@ pub fn wait_for_port(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The ledger events of the gateway's sessions as an admin reads them (`vigil sessions show
+/// --json` of each), once `needle` appears in them: the event that closes a channel is written
+/// after the client saw the channel end, so it may come a moment later. Panics after 60 s.
+pub fn ledger_with(e: &Env, admin: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list =
+            e.gw.vigil_env(&["sessions", "list", "--json"], &[("VIGIL_TOKEN", admin)]);
+        let body: serde_json::Value =
+            serde_json::from_str(&vigil_e2e::stdout(&list)).unwrap_or_default();
+        let ledger: String = body["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .map(|id| {
+                let shown = e.gw.vigil_env(
+                    &["sessions", "show", id, "--json"],
+                    &[("VIGIL_TOKEN", admin)],
+                );
+                vigil_e2e::stdout(&shown)
+            })
+            .collect();
+        if ledger.contains(needle) {
+            return ledger;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{needle}` never appeared in the ledger: {ledger}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
