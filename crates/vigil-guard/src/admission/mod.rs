@@ -6,7 +6,7 @@
 mod caps;
 mod failures;
 
-pub use caps::{Caps, ConnectionSlot, SessionSlot};
+pub use caps::{CapExceeded, Caps, ConnectionSlot, LOGIN_MARGIN, SessionSlot};
 pub use failures::{FailedLogins, SourceCheck};
 
 /// The limits of `[server]`.
