@@ -26,7 +26,10 @@ impl MariaDb {
             .expect("temp dir");
         let data = dir.path().join("data");
         let run = dir.path().join("run");
-        for d in [&data, &run] {
+        // Its own tmpdir: two servers bootstrapping at once in /tmp collide on
+        // their temporary tables.
+        let tmp = dir.path().join("tmp");
+        for d in [&data, &run, &tmp] {
             std::fs::create_dir(d).expect("mkdir");
             chown_mysql(d);
         }
@@ -38,6 +41,7 @@ impl MariaDb {
                 "--auth-root-authentication-method=socket",
             ])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output()
             .expect("mariadb-install-db (apt-get install mariadb-server)");
         assert!(out.status.success(), "mariadb-install-db failed: {out:?}");
@@ -51,6 +55,7 @@ impl MariaDb {
                 "--skip-name-resolve",
             ])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", run.join("sock").display()))
             .arg(format!("--pid-file={}", run.join("pid").display()))

@@ -103,6 +103,43 @@ impl Env {
     }
 }
 
+/// PyMySQL (text protocol, over TLS with Vigil's certificate) through the
+/// gateway: rows arrive as from the server, the masked column redacted, and a
+/// denied write is a MySQL error the driver raises.
+const PYMYSQL: &str = r#"
+import sys, pymysql
+conn = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="bot",
+                       password=sys.argv[2], database="shop", autocommit=True)
+# PyMySQL starts TLS when the server offers it: the SSLRequest and the
+# ClientHello arrive in one read.
+cipher = getattr(conn._sock, "cipher", None)
+print("tls", bool(cipher and cipher()))
+cur = conn.cursor()
+cur.execute("SELECT id, name, email FROM customers ORDER BY id")
+print(cur.fetchall())
+try:
+    cur.execute("DELETE FROM canary")
+    print("write: allowed")
+except pymysql.err.MySQLError as e:
+    print("write: refused", e.args[0])
+cur.execute("SELECT count(*) FROM canary")
+print("canary", cur.fetchone()[0])
+"#;
+
+#[test]
+fn pymysql_reads_masked_rows_and_is_refused_writes() {
+    let env = env();
+    let port = env.port.to_string();
+    let out = vigil_e2e::python_code(PYMYSQL, &[&port, &env.bot]);
+    let text = assert_success(&out, "pymysql through vigil");
+    assert!(text.contains("tls True"), "{text}");
+    assert!(text.contains("(1, 'Ann', '[REDACTED]')"), "{text}");
+    assert!(!text.contains("@example.com"), "{text}");
+    assert!(text.contains("write: refused 1227"), "{text}");
+    assert!(text.contains("canary 1"), "{text}");
+    assert_eq!(env.count("canary").trim(), "1");
+}
+
 #[test]
 fn mysql_cli_session() {
     let env = env();

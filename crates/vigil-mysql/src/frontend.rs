@@ -6,6 +6,7 @@
 use crate::backend::{self, UpstreamConfig};
 use crate::handshake::{Greeting, Response};
 use crate::packet::{Reader, frame};
+use crate::prefixed::Prefixed;
 use crate::session::{self, Io, SessionParts};
 use crate::wire::{cap, err_packet, ok_packet, status};
 use std::collections::HashMap;
@@ -183,6 +184,8 @@ impl MysqlFrontend {
             let Ok(stream) = downcast_tcp(io) else {
                 return Ok(Err(Refused));
             };
+            // The ClientHello may already sit in the packet reader's buffer.
+            let stream = Prefixed::new(reader.take_buffered(), stream);
             io = Box::new(acceptor.accept(stream).await?);
             tls = true;
         };

@@ -9,6 +9,7 @@ mod frontend;
 mod handshake;
 mod mask;
 pub mod packet;
+mod prefixed;
 mod refusal;
 mod relay;
 mod session;

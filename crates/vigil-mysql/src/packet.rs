@@ -92,6 +92,12 @@ impl Reader {
     pub fn has_buffered(&self) -> bool {
         !self.buf.is_empty()
     }
+
+    /// The bytes read past the last packet (a TLS ClientHello sent right
+    /// behind an SSLRequest), handed to whatever reads the stream next.
+    pub fn take_buffered(&mut self) -> BytesMut {
+        self.buf.split()
+    }
 }
 
 /// Appends `payload` to `out` as packets numbered from `*seq`, advancing it.

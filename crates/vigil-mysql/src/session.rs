@@ -32,7 +32,7 @@ impl Io for TcpStream {
     }
 }
 
-impl Io for tokio_rustls::server::TlsStream<TcpStream> {}
+impl Io for tokio_rustls::server::TlsStream<crate::prefixed::Prefixed> {}
 
 /// What a logged-in session starts with.
 pub struct SessionParts {
