@@ -1,0 +1,269 @@
+//! The SSH protocol side of a client connection: each authentication attempt
+//! and each channel request russh hands over, turned into a login through the
+//! guard or a decision by it (see `Conn` in the parent module).
+
+use super::*;
+
+impl server::Handler for Conn {
+    type Error = ConnError;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(Auth::Reject {
+            proceed_with_methods: Some(MethodSet::from(
+                &[MethodKind::Password, MethodKind::KeyboardInteractive][..],
+            )),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.login(user, password).await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "vigil".into(),
+                instructions: "Log in with a Vigil token or an OIDC token.".into(),
+                prompts: vec![("Token: ".into(), false)].into(),
+            });
+        };
+        let Some(answer) = response.next() else {
+            return Ok(Auth::reject());
+        };
+        let credential = String::from_utf8_lossy(&answer).into_owned();
+        Ok(self.login(user, &credential).await)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.login.is_none() || self.pending.len() >= 64 {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let id = channel.id();
+        reply.accept().await;
+        self.pending.insert(
+            id,
+            Pending {
+                channel,
+                setup: Setup {
+                    pty: None,
+                    env: Vec::new(),
+                },
+            },
+        );
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
+        let Some(permit) = self.permit(action).await else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let Some(login) = self.login.clone() else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        // The target makes the connection, as it would for `ssh -L` to it directly.
+        let opened = match login.upstream(&permit).await {
+            Ok(up) => up
+                .handle
+                .channel_open_direct_tcpip(
+                    host_to_connect,
+                    port_to_connect,
+                    originator_address,
+                    originator_port,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(upstream) => {
+                reply.accept().await;
+                tokio::spawn(channel::forward(login, channel, upstream, permit));
+            }
+            Err(reason) => {
+                tracing::info!(session = %login.session.id, %reason, "ssh: forward failed upstream");
+                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let action = facts::forward(SshRequest::TcpipForward, address, *port);
+        if self.allowed(action).await {
+            self.unsupported(
+                "tcpip_forward",
+                "remote forwarding is not relayed by this gateway yet",
+            )
+            .await;
+        }
+        Ok(false)
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        if self.allowed(facts::bare(SshRequest::Agent)).await {
+            self.unsupported(
+                "agent",
+                "agent forwarding is not relayed by this gateway yet",
+            )
+            .await;
+        }
+        Ok(false)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.allowed(facts::bare(SshRequest::X11)).await {
+            self.unsupported("x11", "X11 forwarding is not relayed by this gateway yet")
+                .await;
+        }
+        let _ = session.channel_failure(channel);
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let known = self.pending.contains_key(&channel);
+        if known && self.allowed(facts::pty(term)).await {
+            if let Some(p) = self.pending.get_mut(&channel) {
+                p.setup.pty = Some(PtyRequest {
+                    term: term.to_string(),
+                    cols: col_width,
+                    rows: row_height,
+                    pix_width,
+                    pix_height,
+                    modes: modes.to_vec(),
+                });
+            }
+            let _ = session.channel_success(channel);
+        } else {
+            let _ = session.channel_failure(channel);
+        }
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let known = self
+            .pending
+            .get(&channel)
+            .is_some_and(|p| p.setup.env.len() < 64);
+        let allowed = if !known {
+            false
+        } else if facts::env_never_allowed(name) {
+            if let Some(login) = &self.login {
+                let text = format!("env {name}");
+                let _ = login
+                    .guard
+                    .refuse(
+                        &login.session,
+                        Unpolicied::step(
+                            RefusalClass::Policy,
+                            &text,
+                            "env",
+                            "this variable runs code before the command and is never passed",
+                        ),
+                    )
+                    .await;
+            }
+            false
+        } else {
+            self.allowed(facts::env(name, value)).await
+        };
+        if allowed {
+            if let Some(p) = self.pending.get_mut(&channel) {
+                p.setup.env.push((name.to_string(), value.to_string()));
+            }
+            let _ = session.channel_success(channel);
+        } else {
+            let _ = session.channel_failure(channel);
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Exec(data.to_vec()), session);
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Shell, session);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.start(channel, Start::Subsystem(name.to_string()), session);
+        Ok(())
+    }
+}
