@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use vigil_core::{Protocol, Secret};
 use vigil_guard::admission::{
     self, AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
+    accept_until_shutdown,
 };
 use vigil_guard::{Guard, GuardError, Login, SessionRequest};
 use vigil_mysql_sql::collation_reproduced;
@@ -64,39 +65,19 @@ impl MysqlFrontend {
     }
 
     /// Accepts clients until `shutdown` turns true, then waits for open sessions.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut sessions = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let Some(slot) = self.caps.connection() else {
-                            tracing::warn!(%peer, "connection closed: the gateway is full");
-                            continue;
-                        };
-                        let this = self.clone();
-                        let shutdown = shutdown.clone();
-                        sessions.spawn(async move { this.handle(tcp, peer, slot, shutdown).await });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                _ = shutdown.changed() => break,
-            }
-        }
-        drop(listener);
-        tracing::info!(
-            open = sessions.len(),
-            "mysql listener closed; draining sessions"
-        );
-        while sessions.join_next().await.is_some() {}
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        let caps = self.caps.clone();
+        accept_until_shutdown(
+            "mysql",
+            listener,
+            caps,
+            shutdown,
+            move |tcp, peer, slot, shutdown| {
+                let this = self.clone();
+                async move { this.handle(tcp, peer, slot, shutdown).await }
+            },
+        )
+        .await;
     }
 
     async fn handle(

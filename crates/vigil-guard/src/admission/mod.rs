@@ -3,9 +3,11 @@
 //! logins. Kept apart from the login flow so the flow reads as steps and
 //! these limits can be tested without a socket.
 
+mod accept;
 mod caps;
 mod failures;
 
+pub use accept::accept_until_shutdown;
 pub use caps::{CapExceeded, Caps, ConnectionSlot, LOGIN_MARGIN, SessionSlot};
 pub use failures::{FailedLogins, SourceCheck};
 
