@@ -211,7 +211,7 @@ mod tests {
         let principal = g
             .authenticate(&crate::Login {
                 protocol: vigil_core::Protocol::Postgres,
-                credential: &token,
+                credential: crate::Credential::Secret(&token),
                 connection: "shop",
                 client_addr: "test",
             })
@@ -261,7 +261,7 @@ mod tests {
         assert!(
             g.authenticate(&crate::Login {
                 protocol: vigil_core::Protocol::Postgres,
-                credential: &token,
+                credential: crate::Credential::Secret(&token),
                 connection: "shop",
                 client_addr: "test"
             })

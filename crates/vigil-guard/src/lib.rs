@@ -34,8 +34,8 @@ pub use session::SessionCtx;
 use std::collections::HashMap;
 use std::sync::Arc;
 use vigil_core::ConnectionRef;
-pub use vigil_identity::Principal;
 use vigil_identity::{Authenticator, OidcVerifier};
+pub use vigil_identity::{Credential, Principal};
 use vigil_policy::PolicySet;
 use vigil_store::Store;
 

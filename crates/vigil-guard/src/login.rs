@@ -5,13 +5,15 @@
 
 use crate::session::now_ms;
 use crate::{Guard, GuardError, Principal, SessionCtx};
-use vigil_core::{Event, EventBody, Protocol, RunId, Secret};
+use vigil_core::{Event, EventBody, Protocol, RunId};
+use vigil_identity::Credential;
 
 /// What a client presented to log in.
 pub struct Login<'a> {
     pub protocol: Protocol,
-    /// A Vigil token or an OIDC JWT, as the client sent it.
-    pub credential: &'a Secret<String>,
+    /// A Vigil token or an OIDC JWT as the client sent it, or an SSH key
+    /// it proved it holds.
+    pub credential: Credential<'a>,
     /// The connection the client asked for at login ("" when the protocol
     /// names none then, as REST and MCP do).
     pub connection: &'a str,
@@ -34,7 +36,7 @@ impl Guard {
     /// recorded in the ledger as an `auth_failure` of `login.protocol`,
     /// without the credential.
     pub async fn authenticate(&self, login: &Login<'_>) -> Result<Principal, GuardError> {
-        match self.auth.authenticate(login.credential).await {
+        match self.auth.authenticate_credential(login.credential).await {
             Ok(p) => Ok(p),
             Err(e) => {
                 self.metrics.auth_failures.inc();
@@ -67,6 +69,17 @@ impl Guard {
             run_id,
         };
         self.open_session(principal, &request).await
+    }
+
+    /// Whether an SSH key with this fingerprint is registered and active,
+    /// so the SSH front-end asks for a signature only for such keys. Not a
+    /// login: the login is [`Guard::authenticate`] with the proven key. A
+    /// store that cannot answer says no (fail closed).
+    pub async fn ssh_key_is_registered(&self, fingerprint: &[u8; 32]) -> bool {
+        matches!(
+            self.store.ssh_key_by_fingerprint(fingerprint).await,
+            Ok(Some(key)) if key.removed_at_ms.is_none()
+        )
     }
 
     /// Records a login refused before a session opened (bad credential, no

@@ -103,7 +103,8 @@ impl Guard {
                 return Err(GuardError::MaskConfig(e.to_string()));
             }
         };
-        let credential = crate::expiry::CredentialWatch::new(principal.token_hash().is_some());
+        let credential =
+            crate::expiry::CredentialWatch::new(principal.stored_credential().is_some());
         let session = SessionCtx {
             credential,
             id: new_session_id(),

@@ -1,15 +1,16 @@
 //! The gate: credential in, [`Principal`] out.
 
-use crate::Principal;
 use crate::cache::PositiveCache;
 use crate::credential::CredentialKind;
 use crate::oidc::{OidcVerifier, Reject};
+use crate::principal::StoredCredential;
 use crate::token::{self, VIGIL_ISSUER};
+use crate::{Credential, Principal};
 use crate::{IdentityError, now_ms};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_core::{PrincipalRecord, Secret};
-use vigil_store::{Store, TokenRecord};
+use vigil_store::{SshKeyRecord, Store, TokenRecord};
 
 /// How long a successful token lookup is reused, for new logins and for the
 /// re-checks of open sessions ([`Authenticator::revalidate`]). A revoked
@@ -80,10 +81,15 @@ impl Authenticator {
     /// Principals of other credentials (OIDC) have nothing to re-check here:
     /// their deadline is `expires_at_ms`.
     pub async fn revalidate(&self, principal: &Principal) -> Result<Instant, IdentityError> {
-        let Some(hash) = principal.token_hash() else {
-            return Ok(Instant::now());
+        let hash = match principal.stored_credential() {
+            None => return Ok(Instant::now()),
+            Some(StoredCredential::SshKey(fingerprint)) => {
+                let checked_at = Instant::now();
+                self.ssh_key(fingerprint).await?;
+                return Ok(checked_at);
+            }
+            Some(StoredCredential::Token(hash)) => hash.expose(),
         };
-        let hash = hash.expose();
         let now = now_ms();
         if let Some(hit) = self.cache.get(hash) {
             if is_expired(hit.expires_at_ms, now) {
@@ -141,6 +147,58 @@ impl Authenticator {
                 Err(IdentityError::InvalidCredential)
             }
         }
+    }
+
+    /// The gate for any [`Credential`]: a token or JWT as
+    /// [`Authenticator::authenticate`], an SSH key as
+    /// [`Authenticator::authenticate_ssh_key`].
+    pub async fn authenticate_credential(
+        &self,
+        credential: Credential<'_>,
+    ) -> Result<Principal, IdentityError> {
+        match credential {
+            Credential::Secret(secret) => self.authenticate(secret).await,
+            Credential::SshKey(fingerprint) => self.authenticate_ssh_key(fingerprint).await,
+        }
+    }
+
+    /// The principal an SSH public key was registered for (`vigil ssh-keys
+    /// add`), given the fingerprint of a key the client has proven it holds.
+    /// A removed or unknown key is refused. Not cached: key logins are rare
+    /// and a removal takes effect at once.
+    pub async fn authenticate_ssh_key(
+        &self,
+        fingerprint: &[u8; 32],
+    ) -> Result<Principal, IdentityError> {
+        let record = self.ssh_key(fingerprint).await?;
+        let verified = PrincipalRecord {
+            subject: Some(record.name.clone()),
+            name: record.name,
+            groups: record.groups,
+            kind: record.kind,
+            issuer: VIGIL_ISSUER.to_string(),
+            run_id: None,
+            expires_at_ms: None,
+            claims: None,
+        };
+        Ok(Principal::verified(
+            verified,
+            Some(StoredCredential::SshKey(*fingerprint)),
+        ))
+    }
+
+    /// The active registration of a key.
+    async fn ssh_key(&self, fingerprint: &[u8; 32]) -> Result<SshKeyRecord, IdentityError> {
+        let record = self
+            .store
+            .ssh_key_by_fingerprint(fingerprint)
+            .await?
+            .ok_or(IdentityError::InvalidCredential)?;
+        if record.removed_at_ms.is_some() {
+            tracing::debug!(key = %record.name, "removed ssh key presented");
+            return Err(IdentityError::Revoked);
+        }
+        Ok(record)
     }
 
     /// Forgets every cached lookup, e.g. right after this process revoked a
@@ -203,5 +261,8 @@ fn principal_of(record: TokenRecord, hash: [u8; 32]) -> Principal {
         expires_at_ms: record.expires_at_ms,
         claims: None,
     };
-    Principal::verified(verified, Some(hash))
+    Principal::verified(
+        verified,
+        Some(StoredCredential::Token(vigil_core::Secret::new(hash))),
+    )
 }

@@ -20,9 +20,20 @@ pub use authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL
 pub use authority::TokenAuthority;
 pub use error::IdentityError;
 pub use oidc::{IssuerSettings, OidcVerifier};
-pub use principal::Principal;
+pub use principal::{Principal, StoredCredential};
 pub use token::{TOKEN_PREFIX, VIGIL_ISSUER};
 pub use vigil_store::TokenRecord;
+
+/// What a client presented to the gate.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    /// A Vigil token or an OIDC JWT, as the client sent it.
+    Secret(&'a vigil_core::Secret<String>),
+    /// The fingerprint (SHA-256 of the wire encoding) of an SSH public key
+    /// whose private half the client has just proven it holds (the SSH
+    /// front-end checked the signature over the session).
+    SshKey(&'a [u8; 32]),
+}
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub(crate) fn now_ms() -> i64 {

@@ -12,7 +12,7 @@ use vigil_core::{PrincipalRecord, Secret};
 /// Another crate cannot build one field by field:
 ///
 /// ```compile_fail,E0451
-/// let forged = vigil_identity::Principal { record: Default::default(), token_hash: None };
+/// let forged = vigil_identity::Principal { record: Default::default(), stored: None };
 /// ```
 ///
 /// nor take a default one:
@@ -31,22 +31,38 @@ use vigil_core::{PrincipalRecord, Secret};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     record: PrincipalRecord,
-    /// SHA-256 of the Vigil token that proved this identity, so the guard can
-    /// see its revocation while a session runs. Never serialised or printed.
-    token_hash: Option<Secret<[u8; 32]>>,
+    /// The stored credential that proved this identity, so the guard can see
+    /// its revocation while a session runs (none for OIDC, whose deadline is
+    /// the token's own).
+    stored: Option<StoredCredential>,
+}
+
+/// A credential the store can revoke while sessions opened with it run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredCredential {
+    /// SHA-256 of a Vigil token. Never serialised or printed.
+    Token(Secret<[u8; 32]>),
+    /// The fingerprint (SHA-256 of the wire encoding) of a registered SSH key.
+    SshKey([u8; 32]),
 }
 
 impl Principal {
-    pub(crate) fn verified(record: PrincipalRecord, token_hash: Option<[u8; 32]>) -> Principal {
-        Principal {
-            record,
-            token_hash: token_hash.map(Secret::new),
+    pub(crate) fn verified(record: PrincipalRecord, stored: Option<StoredCredential>) -> Principal {
+        Principal { record, stored }
+    }
+
+    /// The hash of the Vigil token behind this identity (none for OIDC or
+    /// an SSH key).
+    pub fn token_hash(&self) -> Option<&Secret<[u8; 32]>> {
+        match &self.stored {
+            Some(StoredCredential::Token(hash)) => Some(hash),
+            _ => None,
         }
     }
 
-    /// The hash of the Vigil token behind this identity (none for OIDC).
-    pub fn token_hash(&self) -> Option<&Secret<[u8; 32]>> {
-        self.token_hash.as_ref()
+    /// The revocable credential behind this identity, if any.
+    pub fn stored_credential(&self) -> Option<&StoredCredential> {
+        self.stored.as_ref()
     }
 
     /// What the ledger and policy see.
@@ -59,7 +75,10 @@ impl Principal {
     /// the gateway.
     #[cfg(feature = "testing")]
     pub fn unverified_for_tests(record: PrincipalRecord, token_hash: Option<[u8; 32]>) -> Self {
-        Self::verified(record, token_hash)
+        Self::verified(
+            record,
+            token_hash.map(|h| StoredCredential::Token(Secret::new(h))),
+        )
     }
 }
 

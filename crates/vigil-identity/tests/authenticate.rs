@@ -6,8 +6,8 @@ use std::time::Duration;
 use vigil_core::{Event, PrincipalKind, Secret};
 use vigil_identity::{Authenticator, IdentityError, TokenAuthority};
 use vigil_store::{
-    Appended, LedgerRecord, NewToken, SessionSummary, SqliteStore, Store, StoreError, StoreOptions,
-    TokenRecord,
+    Appended, LedgerRecord, NewSshKey, NewToken, SessionSummary, SqliteStore, SshKeyRecord, Store,
+    StoreError, StoreOptions, TokenRecord,
 };
 
 struct Fixture {
@@ -319,6 +319,21 @@ impl Store for DownStore {
         Err(StoreError::Closed)
     }
     async fn revoke_token(&self, _: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn add_ssh_key(&self, _: NewSshKey) -> Result<(), StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn ssh_key_by_fingerprint(
+        &self,
+        _: &[u8; 32],
+    ) -> Result<Option<SshKeyRecord>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn list_ssh_keys(&self) -> Result<Vec<SshKeyRecord>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn remove_ssh_key(&self, _: &str) -> Result<bool, StoreError> {
         Err(StoreError::Closed)
     }
     async fn list_sessions(&self, _: usize) -> Result<Vec<SessionSummary>, StoreError> {

@@ -106,7 +106,7 @@ async fn a_token_principal_carries_its_deadline_and_identity() {
     );
     // The token's hash rides along, never printed.
     assert!(principal.token_hash().is_some());
-    assert!(format!("{principal:?}").contains("token_hash: Some(***)"));
+    assert!(format!("{principal:?}").contains("stored: Some(Token(***))"));
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ pub async fn authenticate(
         .unwrap_or_else(|| "http".to_string());
     let login = Login {
         protocol: Protocol::Mcp,
-        credential: &token,
+        credential: vigil_guard::Credential::Secret(&token),
         connection: "",
         client_addr: &client_addr,
     };

@@ -226,7 +226,7 @@ impl MysqlFrontend {
         let credential = Secret::new(String::from_utf8_lossy(credential).into_owned());
         let login = Login {
             protocol: Protocol::Mysql,
-            credential: &credential,
+            credential: vigil_guard::Credential::Secret(&credential),
             connection: &shown,
             client_addr: &peer_text,
         };

@@ -197,7 +197,7 @@ impl PgFrontend {
         let peer_text = peer.to_string();
         let login = Login {
             protocol: Protocol::Postgres,
-            credential: &credential,
+            credential: vigil_guard::Credential::Secret(&credential),
             connection: &shown,
             client_addr: &peer_text,
         };

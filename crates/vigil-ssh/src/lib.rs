@@ -15,6 +15,7 @@
 //! target with the injected credential and the pinned host key),
 //! `facts.rs` (requests as policy sees them), `hostkey.rs`.
 
+pub mod authorized_key;
 mod channel;
 mod error;
 mod exec_target;

@@ -16,7 +16,8 @@ use vigil_guard::admission::{
     AdmissionConfig, Caps, ConnectionSlot, FailedLogins, SessionSlot, SourceCheck,
 };
 use vigil_guard::{
-    Binding, Decision, Guard, Login, Permit, RefusalClass, SessionCtx, SessionRequest, Unpolicied,
+    Binding, Credential, Decision, Guard, Login, Permit, RefusalClass, SessionCtx, SessionRequest,
+    Unpolicied,
 };
 
 use crate::channel::{self, PtyRequest, Setup, Start};
@@ -80,7 +81,13 @@ impl LoggedIn {
 impl SshFrontend {
     pub fn new(guard: Arc<Guard>, config: SshFrontendConfig) -> Self {
         let server_config = server::Config {
-            methods: MethodSet::from(&[MethodKind::Password, MethodKind::KeyboardInteractive][..]),
+            methods: MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
+            ),
             keys: vec![config.host_key],
             auth_rejection_time: std::time::Duration::from_millis(500),
             auth_rejection_time_initial: Some(std::time::Duration::ZERO),
@@ -215,15 +222,22 @@ fn connection_of(user: &str) -> &str {
 struct ConnError(#[from] russh::Error);
 
 impl Conn {
-    async fn login(&mut self, user: &str, credential: &str) -> Auth {
+    /// A login with a token or JWT typed as a password or prompt answer.
+    async fn login_with_secret(&mut self, user: &str, credential: &str) -> Auth {
+        let secret = Secret::new(credential.to_string());
+        self.login(user, Credential::Secret(&secret)).await
+    }
+
+    /// The one login of this connection, whatever the method: through the
+    /// guard's gate, then the grant for the connection named in `user`.
+    async fn login(&mut self, user: &str, credential: Credential<'_>) -> Auth {
         if self.login.is_some() || !self.source_may_try(user).await {
             return Auth::reject();
         }
         let connection = vigil_guard::admission::capped(connection_of(user));
-        let secret = Secret::new(credential.to_string());
         let login = Login {
             protocol: PROTOCOL,
-            credential: &secret,
+            credential,
             connection: &connection,
             client_addr: &self.peer,
         };

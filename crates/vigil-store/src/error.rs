@@ -36,6 +36,9 @@ pub enum StoreError {
     },
     #[error("an active token named `{0}` already exists")]
     DuplicateToken(String),
+    /// The name or the key is already registered (the message says which).
+    #[error("{0}")]
+    DuplicateSshKey(String),
     /// A stored row does not have the shape this binary expects.
     #[error("corrupt store data: {0}")]
     Corrupt(String),

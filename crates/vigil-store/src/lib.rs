@@ -16,6 +16,7 @@ mod checkpoint;
 mod error;
 mod ledger;
 mod sqlite;
+mod ssh_keys;
 mod tokens;
 mod types;
 
@@ -28,7 +29,9 @@ pub use ledger::verify::{
     BadEvent, VerifyOptions, VerifyReport, verify_ledger, verify_ledger_with,
 };
 pub use sqlite::{DB_FILE, SqliteStore, StoreOptions};
-pub use types::{Appended, LedgerRecord, NewToken, SessionSummary, TokenRecord};
+pub use types::{
+    Appended, LedgerRecord, NewSshKey, NewToken, SessionSummary, SshKeyRecord, TokenRecord,
+};
 
 use vigil_core::Event;
 
@@ -61,6 +64,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes the active token called `name`; `false` when there is none.
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Registers an SSH public key for a principal. Fails with
+    /// [`StoreError::DuplicateSshKey`] when the name or the key is already
+    /// registered and not removed.
+    async fn add_ssh_key(&self, key: NewSshKey) -> Result<(), StoreError>;
+
+    /// The key with this fingerprint: the active one, else the latest
+    /// removed one, so the caller can say why it refuses it.
+    async fn ssh_key_by_fingerprint(
+        &self,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<SshKeyRecord>, StoreError>;
+
+    /// Every registered key, removed ones included, oldest first.
+    async fn list_ssh_keys(&self) -> Result<Vec<SshKeyRecord>, StoreError>;
+
+    /// Removes the active key called `name`; `false` when there is none.
+    async fn remove_ssh_key(&self, name: &str) -> Result<bool, StoreError>;
 
     /// The most recently started sessions, newest first, at most `limit`.
     async fn list_sessions(&self, limit: usize) -> Result<Vec<SessionSummary>, StoreError>;

@@ -68,3 +68,30 @@ pub struct LedgerRecord {
     /// The whole event as canonical JSON, exactly as it was hashed.
     pub body: serde_json::Value,
 }
+
+/// An SSH public key to register for a principal: it logs in to the SSH
+/// listener like a token would, as `name` with `groups`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSshKey {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub kind: PrincipalKind,
+    /// SHA-256 of the key's SSH wire encoding (OpenSSH's `SHA256:` fingerprint).
+    pub fingerprint: [u8; 32],
+    /// The key as one `authorized_keys` line (`ssh-ed25519 AAAA... comment`).
+    pub public_key: String,
+    pub created_at_ms: i64,
+}
+
+/// A registered SSH public key, as listed or looked up. Public data only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshKeyRecord {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub kind: PrincipalKind,
+    pub fingerprint: [u8; 32],
+    pub public_key: String,
+    pub created_at_ms: i64,
+    /// Set once the key is removed; a removed key never authenticates.
+    pub removed_at_ms: Option<i64>,
+}

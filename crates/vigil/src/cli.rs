@@ -60,6 +60,34 @@ pub enum Command {
 pub enum SshKeysCommand {
     /// Print Vigil's SSH host key (created on first use in data_dir), to pin in known_hosts.
     Host(ConfigArg),
+    /// Register a public key: whoever proves they hold it logs in to the SSH
+    /// listener as NAME with GROUPS, as a token of that name would.
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The principal's name, as policies and the ledger see it.
+        #[arg(long)]
+        name: String,
+        /// Groups the principal belongs to, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        groups: Vec<String>,
+        /// Whether the principal is an autonomous agent or a person.
+        #[arg(long, default_value = "human", value_parser = ["agent", "human"])]
+        kind: String,
+        /// The public key, as one line of authorized_keys ("ssh-ed25519 AAAA... comment"),
+        /// or @FILE to read it from a .pub file.
+        #[arg(long)]
+        key: String,
+    },
+    /// List registered keys (names, groups, fingerprints, state).
+    List(ConfigArg),
+    /// Remove the active key called NAME; open sessions logged in with it
+    /// are refused from their next request.
+    Remove {
+        #[command(flatten)]
+        config: ConfigArg,
+        name: String,
+    },
 }
 
 #[derive(Args)]

@@ -35,7 +35,7 @@ impl FromRequestParts<State> for Caller {
             .unwrap_or_default();
         let login = Login {
             protocol: Protocol::Rest,
-            credential: &credential,
+            credential: vigil_guard::Credential::Secret(&credential),
             connection: "",
             client_addr: &client_addr,
         };

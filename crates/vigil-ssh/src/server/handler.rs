@@ -3,6 +3,8 @@
 //! guard or a decision by it (see `Conn` in the parent module).
 
 use super::*;
+use crate::authorized_key;
+use russh::server::{PublicKeyOffer, VerifiedPublicKey};
 
 impl server::Handler for Conn {
     type Error = ConnError;
@@ -10,14 +12,47 @@ impl server::Handler for Conn {
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
         Ok(Auth::Reject {
             proceed_with_methods: Some(MethodSet::from(
-                &[MethodKind::Password, MethodKind::KeyboardInteractive][..],
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
             )),
             partial_success: false,
         })
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(self.login(user, password).await)
+        Ok(self.login_with_secret(user, password).await)
+    }
+
+    /// Only a registered, active key is worth a signature: an unknown one is
+    /// turned away here without counting as a failed login (a client's agent
+    /// may hold many keys), and the client tries its next key or method.
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = authorized_key::fingerprint(offer.public_key);
+        let usable = self.login.is_none()
+            && authorized_key::acceptable_signature(offer.algorithm)
+            && self.guard.ssh_key_is_registered(&fingerprint).await;
+        Ok(if usable { Auth::Accept } else { Auth::reject() })
+    }
+
+    /// russh has checked the signature: the client holds the key. The login
+    /// itself is the guard's, as for a token.
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if !authorized_key::acceptable_signature(key.algorithm) {
+            return Ok(Auth::reject());
+        }
+        let fingerprint = authorized_key::fingerprint(key.public_key);
+        Ok(self.login(user, Credential::SshKey(&fingerprint)).await)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -37,7 +72,7 @@ impl server::Handler for Conn {
             return Ok(Auth::reject());
         };
         let credential = String::from_utf8_lossy(&answer).into_owned();
-        Ok(self.login(user, &credential).await)
+        Ok(self.login_with_secret(user, &credential).await)
     }
 
     async fn channel_open_session(

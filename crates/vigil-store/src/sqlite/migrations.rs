@@ -15,10 +15,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, crate::approvals::MIGRATION),
     (3, V3),
     (4, crate::approvals::MIGRATION_IDENTITY),
+    (5, crate::ssh_keys::MIGRATION),
 ];
 
 /// The newest schema version this binary knows.
-pub(crate) const LATEST: i64 = 4;
+pub(crate) const LATEST: i64 = 5;
 
 const V1: &str = r#"
 CREATE TABLE ledger (

@@ -17,7 +17,10 @@ pub(crate) use reads::open_reader;
 
 use crate::checkpoint::LedgerKey;
 use crate::ledger::head::{HeadPublisher, SignedHead};
-use crate::{Appended, LedgerRecord, NewToken, SessionSummary, Store, StoreError, TokenRecord};
+use crate::{
+    Appended, LedgerRecord, NewSshKey, NewToken, SessionSummary, SshKeyRecord, Store, StoreError,
+    TokenRecord,
+};
 use group::Group;
 use prepared::PreparedEvent;
 use reads::ReadPool;
@@ -191,6 +194,24 @@ fn configure_writer(conn: &Connection, fsync: bool) -> Result<(), StoreError> {
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+impl SqliteStore {
+    /// Runs `f` on the write connection, in queue order with the ledger.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let work = move |w: &mut Writer| {
+            let _ = reply.send(f(w.conn()));
+        };
+        self.tx
+            .send(Command::Control(Control::Run(Box::new(work))))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -244,6 +265,31 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
         self.control(|reply| Control::RevokeToken { name, reply })
+            .await
+    }
+
+    async fn add_ssh_key(&self, key: NewSshKey) -> Result<(), StoreError> {
+        self.write(move |conn| crate::ssh_keys::insert(conn, &key))
+            .await
+    }
+
+    async fn ssh_key_by_fingerprint(
+        &self,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<SshKeyRecord>, StoreError> {
+        let fingerprint = *fingerprint;
+        self.reads
+            .run(move |conn| crate::ssh_keys::by_fingerprint(conn, &fingerprint))
+            .await
+    }
+
+    async fn list_ssh_keys(&self) -> Result<Vec<SshKeyRecord>, StoreError> {
+        self.reads.run(crate::ssh_keys::list).await
+    }
+
+    async fn remove_ssh_key(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.write(move |conn| crate::ssh_keys::remove(conn, &name, now_ms()))
             .await
     }
 

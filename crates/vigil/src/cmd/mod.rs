@@ -58,5 +58,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_wait,
         } => replay::run(server, id, speed, no_wait).await,
         Command::SshKeys(SshKeysCommand::Host(args)) => ssh_keys::host(&args.config),
+        Command::SshKeys(cmd) => ssh_keys::run(cmd).await,
     }
 }
