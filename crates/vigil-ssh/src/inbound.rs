@@ -19,6 +19,9 @@ use crate::channel;
 use crate::facts;
 use crate::server::LoggedIn;
 
+/// How long the target has to answer a (cancel-)tcpip-forward request; the
+/// client connection's requests wait on it.
+pub const TARGET_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Remote forwards one client connection may hold at once.
 pub const MAX_REMOTE_FORWARDS: usize = 16;
 /// Channels the target may have open back toward the client at once (per
@@ -95,12 +98,12 @@ impl Expected {
 
     /// A session channel with agent forwarding allowed was started upstream.
     pub fn expect_agent(&self) {
-        self.agent.store(true, Ordering::Relaxed);
+        self.agent.store(true, Ordering::Release);
     }
 
     /// A session channel with X11 forwarding allowed was started upstream.
     pub fn expect_x11(&self) {
-        self.x11.store(true, Ordering::Relaxed);
+        self.x11.store(true, Ordering::Release);
     }
 
     fn slot(&self) -> Option<OwnedSemaphorePermit> {
@@ -136,8 +139,8 @@ impl Kind {
     fn expected(&self, expected: &Expected) -> bool {
         match self {
             Kind::ForwardedTcpip { address, port, .. } => expected.has_remote(address, *port),
-            Kind::Agent => expected.agent.load(Ordering::Relaxed),
-            Kind::X11 { .. } => expected.x11.load(Ordering::Relaxed),
+            Kind::Agent => expected.agent.load(Ordering::Acquire),
+            Kind::X11 { .. } => expected.x11.load(Ordering::Acquire),
         }
     }
 
@@ -247,13 +250,15 @@ impl Route {
             return;
         };
         let client = self.client.clone();
-        tokio::spawn(relay(login, client, kind, channel, reply, slot));
+        tokio::spawn(decide_open_and_relay(
+            login, client, kind, channel, reply, slot,
+        ));
     }
 }
 
 /// Decides the channel, opens it to the client, then accepts it upstream
 /// and relays until either side ends it.
-async fn relay(
+async fn decide_open_and_relay(
     login: Arc<LoggedIn>,
     client: server::Handle,
     kind: Kind,

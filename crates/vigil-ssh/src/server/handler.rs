@@ -3,6 +3,7 @@
 //! guard or a decision by it (see `Conn` in the parent module).
 
 use super::*;
+use crate::inbound::TARGET_REPLY_TIMEOUT;
 
 impl server::Handler for Conn {
     type Error = ConnError;
@@ -135,11 +136,13 @@ impl server::Handler for Conn {
         let started = std::time::Instant::now();
         let asked = *port;
         let bound = match login.upstream(&permit, &session.handle()).await {
-            Ok(up) => up
-                .handle
-                .tcpip_forward(address, asked)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(up) => {
+                let asking = up.handle.tcpip_forward(address, asked);
+                match tokio::time::timeout(TARGET_REPLY_TIMEOUT, asking).await {
+                    Ok(reply) => reply.map_err(|e| e.to_string()),
+                    Err(_) => Err("the target did not answer in time".into()),
+                }
+            }
             Err(e) => Err(e),
         };
         let bound = match bound {
@@ -155,7 +158,8 @@ impl server::Handler for Conn {
         if let Err(e) = login.inbound.add_remote(address, bound) {
             tracing::warn!(session = %login.session.id, error = %e, "ssh: remote forward not kept");
             if let Some(up) = login.connected_upstream() {
-                let _ = up.handle.cancel_tcpip_forward(address, bound).await;
+                let cancelling = up.handle.cancel_tcpip_forward(address, bound);
+                let _ = tokio::time::timeout(TARGET_REPLY_TIMEOUT, cancelling).await;
             }
             channel::outcome(&login, &permit, started, None, Some("internal".into())).await;
             return Ok(false);
@@ -182,7 +186,11 @@ impl server::Handler for Conn {
         let Some(up) = login.connected_upstream() else {
             return Ok(false);
         };
-        let cancelled = up.handle.cancel_tcpip_forward(address, port).await.is_ok();
+        let cancelling = up.handle.cancel_tcpip_forward(address, port);
+        let cancelled = matches!(
+            tokio::time::timeout(TARGET_REPLY_TIMEOUT, cancelling).await,
+            Ok(Ok(()))
+        );
         if cancelled {
             login.inbound.remove_remote(address, port);
         }
