@@ -64,7 +64,8 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {dir}/sshd.pid\n\
                  AuthorizedKeysFile {auth}\nStrictModes no\nPermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                 AllowTcpForwarding yes\nAllowAgentForwarding yes\nX11Forwarding no\n\
+                 AllowTcpForwarding yes\nAllowAgentForwarding yes\nX11Forwarding yes\nX11UseLocalhost yes\n\
+                 SetEnv XAUTHORITY={dir}/Xauthority\n\
                  Subsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 100\nAcceptEnv LANG LC_*\n",
                 host = host_key.display(),
                 dir = dir.path().display(),

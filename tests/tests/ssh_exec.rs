@@ -1,9 +1,10 @@
 //! SSH through Vigil against a private Debian OpenSSH server, driven by the OpenSSH client:
 //! an allowed exec runs with its output and exit status, a denied one never runs (a canary
 //! file proves it), a held one runs once a reviewer approves it from the CLI, forwarding is
-//! refused, and a target whose host key changed is refused.
+//! refused, a target whose host key changed is refused, and a command killed by a signal
+//! reaches the client as the signal.
 
-use std::process::Stdio;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_e2e::{Sshd, ssh_command, ssh_exec, stderr, stdout};
@@ -159,4 +160,58 @@ fn a_changed_target_host_key_is_refused() {
         !e.sshd.log_text().contains("Accepted publickey"),
         "Vigil logged in to a target with an unknown host key"
     );
+}
+
+/// `ssh -v` prints each channel request it receives (`rtype exit-signal`); OpenSSH's client
+/// exits 255 when the command ended by a signal, since no exit status came.
+fn killed_by_a_signal(cmd: &mut Command) -> Output {
+    cmd.arg("-v")
+        .arg("sh -c 'kill -KILL $$'")
+        .output()
+        .expect("ssh")
+}
+
+#[test]
+fn a_command_killed_by_a_signal_reaches_the_client_as_a_signal() {
+    let e = env();
+    let tools = e.gw.token("tools", &["tools"], "agent");
+    let out = killed_by_a_signal(&mut ssh_command(e.port, "web1", &tools));
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rtype exit-signal"),
+        "the exit-signal did not reach the client: {}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("rtype exit-status"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The same command straight to the target ends the same way.
+    let mut direct = Command::new("ssh");
+    direct
+        .arg("-p")
+        .arg(e.sshd.address().rsplit(':').next().unwrap_or_default())
+        .arg("-i")
+        .arg(e.sshd.client_key())
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg(format!("{}@127.0.0.1", e.sshd.user()))
+        .stdin(Stdio::null());
+    let straight = killed_by_a_signal(&mut direct);
+    assert_eq!(straight.status.code(), Some(255), "{}", stderr(&straight));
+    assert!(stderr(&straight).contains("rtype exit-signal"));
+
+    // The ledger keeps the signal as the channel's end.
+    let admin = e.gw.token("root", &["admins"], "human");
+    ledger_with(&e, &admin, "signal KILL");
 }

@@ -1,15 +1,17 @@
 //! Every SSH channel is recorded as asciicast v2 under `data_dir/recordings/<session>/`, its
 //! SHA-256 is in the ledger event that closes the channel, the `asciinema` package's own
 //! parser reads it, `vigil replay` plays it back, and a required recording that cannot be
-//! written refuses the channel before anything reaches the target.
+//! written refuses the channel before anything reaches the target. With `record_input = true`
+//! (only there) the client's input is in the recording too, as "i" events.
 
 mod ssh_common;
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use ssh_common::env;
-use vigil_e2e::{ssh_exec, stderr, stdout};
+use ssh_common::{Env, env, ledger_with, run_with_stdin};
+use vigil_e2e::{ssh_command, ssh_exec, stderr, stdout};
 
 /// The only session of the gateway, as an admin lists it.
 fn only_session(e: &ssh_common::Env, admin: &str) -> String {
@@ -115,5 +117,115 @@ fn a_required_recording_that_cannot_be_written_refuses_the_channel() {
     assert!(
         !e.sshd.log_text().contains("Accepted publickey"),
         "Vigil reached the target without a recording"
+    );
+}
+
+/// The `.cast` files of the gateway's sessions.
+fn recordings(e: &Env) -> Vec<String> {
+    let root = e.gw.data_dir().join("recordings");
+    let mut casts = Vec::new();
+    for session in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(session.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if file.path().extension().is_some_and(|x| x == "cast") {
+                casts.push(std::fs::read_to_string(file.path()).expect("cast"));
+            }
+        }
+    }
+    casts
+}
+
+fn input_events(cast: &str) -> Vec<String> {
+    cast.lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v[1] == "i")
+        .filter_map(|v| v[2].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn input_is_recorded_only_where_the_connection_asks_for_it() {
+    let e = env();
+    let admin = e.gw.token("root", &["admins"], "human");
+    let typed = b"typed into vigil\n";
+
+    // `web1` does not record input.
+    let out = run_with_stdin(ssh_command(e.port, "web1", &e.bot).arg("cat"), typed);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "typed into vigil");
+    ledger_with(&e, &admin, "raw_sha256");
+    let casts = recordings(&e);
+    assert_eq!(casts.len(), 1);
+    assert!(input_events(&casts[0]).is_empty(), "{}", casts[0]);
+    assert!(
+        !casts[0]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("\"vigil\"")
+    );
+
+    // `web1-input` (`record_input = true`) does, says so in the header, and the ledger
+    // carries the SHA-256 of the input bytes.
+    let out = run_with_stdin(ssh_command(e.port, "web1-input", &e.bot).arg("cat"), typed);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ledger = ledger_with(&e, &admin, "input_sha256");
+    let casts = recordings(&e);
+    let with_input: Vec<&String> = casts
+        .iter()
+        .filter(|c| {
+            c.lines()
+                .next()
+                .is_some_and(|h| h.contains("\"vigil\":{\"input\":true}"))
+        })
+        .collect();
+    assert_eq!(with_input.len(), 1, "{casts:?}");
+    assert_eq!(input_events(with_input[0]).concat(), "typed into vigil\n");
+    let sha = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(typed)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    let digest = stdout(&sha)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ledger.contains(&format!("input_sha256 {digest}")),
+        "{digest} not in {ledger}"
+    );
+}
+
+#[test]
+fn a_shell_on_a_connection_that_records_input_keeps_what_was_typed() {
+    let e = env();
+    let admin = e.gw.token("root", &["admins"], "human");
+    let human = e.gw.token("alice", &["ops", "humans"], "human");
+    let typed = b"echo typed-in-a-$((1+1))-shell\nexit\n";
+    let out = run_with_stdin(ssh_command(e.port, "web1-input", &human).arg("-tt"), typed);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("typed-in-a-2-shell"),
+        "{}",
+        stdout(&out)
+    );
+    ledger_with(&e, &admin, "input_sha256");
+    let casts = recordings(&e);
+    assert_eq!(casts.len(), 1, "{casts:?}");
+    // The keystrokes as sent, apart from the output (the terminal's echo is output).
+    assert_eq!(
+        input_events(&casts[0]).concat().as_bytes(),
+        typed,
+        "{}",
+        casts[0]
     );
 }

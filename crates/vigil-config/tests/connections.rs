@@ -42,6 +42,7 @@ user = "deploy"
 private_key_file = "/etc/vigil/web1.key"
 known_host = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"
 recording = "best-effort"
+record_input = true
 sftp = "read-only"
 
 [[connection]]
@@ -98,6 +99,7 @@ fn every_kind_reads_its_own_keys() {
     assert_eq!(ssh.user, "deploy");
     assert!(ssh.known_host.starts_with("ssh-ed25519 "));
     assert_eq!(ssh.recording, SshRecording::BestEffort);
+    assert!(ssh.record_input);
     assert_eq!(ssh.sftp, SftpMode::ReadOnly);
 
     let ConnectionOptions::Http(http) = &config.connection("billing").unwrap().options else {
@@ -144,6 +146,7 @@ fn defaults_of_each_kind() {
     };
     assert!(matches!(&ssh.auth, SshAuth::Password(p) if p.expose() == "hunter2-secret"));
     assert_eq!(ssh.recording, SshRecording::Required);
+    assert!(!ssh.record_input, "input is recorded only when asked");
     assert_eq!(ssh.sftp, SftpMode::Policy);
     let ConnectionOptions::Http(http) = &config.connections[1].options else {
         panic!("http");
@@ -231,6 +234,11 @@ fn each_kinds_rules_are_checked_at_the_line_that_breaks_them() {
         err.starts_with("v.toml:8:8: unknown sftp mode `write-only`"),
         "{err}"
     );
+    let err = error_of(&format!(
+        "{ssh}password = \"p\"\nknown_host = \"k AAAA\"\nrecord_input = \"yes\"\n"
+    ));
+    assert!(err.starts_with("v.toml:8:"), "{err}");
+    assert!(err.contains("bool"), "{err}");
 
     let http = "[[connection]]\nname = \"h\"\nkind = \"http\"\n";
     let err = error_of(&format!("{http}url = \"ftp://x\"\n"));

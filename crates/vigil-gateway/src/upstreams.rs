@@ -64,6 +64,7 @@ pub fn ssh(config: &Config) -> Result<Vec<vigil_ssh::SshTarget>, crate::GatewayE
                 auth,
                 known_host: vigil_ssh::SshTarget::parse_known_host(&c.known_host).map_err(fail)?,
                 recording_required: c.recording == vigil_config::SshRecording::Required,
+                record_input: c.record_input,
                 sftp: match c.sftp {
                     vigil_config::SftpMode::Policy => vigil_ssh::SftpMode::Policy,
                     vigil_config::SftpMode::ReadOnly => vigil_ssh::SftpMode::ReadOnly,

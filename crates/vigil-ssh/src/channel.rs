@@ -34,10 +34,25 @@ pub struct PtyRequest {
     pub modes: Vec<(Pty, u32)>,
 }
 
+/// X11 forwarding the client asked for and policy allowed. The cookie is
+/// the client's fake one (OpenSSH swaps in the real one on its side), passed
+/// to the target as is; never logged.
+#[derive(Clone)]
+pub struct X11Request {
+    pub single_connection: bool,
+    pub auth_protocol: String,
+    pub auth_cookie: vigil_core::Secret<String>,
+    pub screen: u32,
+}
+
 /// What the handler gathered for a channel before its start request.
+#[derive(Default)]
 pub struct Setup {
     pub pty: Option<PtyRequest>,
     pub env: Vec<(String, String)>,
+    /// Agent forwarding was asked for and allowed.
+    pub agent: bool,
+    pub x11: Option<X11Request>,
 }
 
 /// Exit status of a command Vigil refused after accepting its request.
@@ -128,7 +143,7 @@ pub async fn run(
             return;
         }
     };
-    let upstream = match open_upstream(&login, &permit, &setup, &start).await {
+    let upstream = match open_upstream(&login, &permit, &setup, &start, &handle).await {
         Ok(ch) => ch,
         Err(reason) => {
             tracing::warn!(session = %session.id, connection = %login.target.name, %reason, "ssh: upstream");
@@ -156,17 +171,14 @@ pub async fn run(
             crate::sftp_relay::run(login.clone(), read, &write, upstream, recording.clone()).await
         }
         _ => {
-            let masker = login.session.mask.content().cloned();
-            relay::run(
-                read,
-                &write,
-                upstream,
+            let options = relay::Options {
                 stdin,
                 client_eof,
-                recording.clone(),
-                masker,
-            )
-            .await
+                recording: recording.clone(),
+                masker: login.session.mask.content().cloned(),
+                exit_signal_to: Some(handle.clone()),
+            };
+            relay::run(read, &write, upstream, options).await
         }
     };
     let _ = write.eof().await;
@@ -178,12 +190,17 @@ pub async fn run(
     };
     // The channel-close event carries the recording's digests.
     match recording.as_deref().and_then(|r| r.finish()) {
-        Some(d) => tag.push_str(&format!(
-            "; recording {} sha256 {} raw_sha256 {}",
-            d.path.display(),
-            d.file_sha256,
-            d.raw_sha256
-        )),
+        Some(d) => {
+            tag.push_str(&format!(
+                "; recording {} sha256 {} raw_sha256 {}",
+                d.path.display(),
+                d.file_sha256,
+                d.raw_sha256
+            ));
+            if let Some(input) = &d.input_sha256 {
+                tag.push_str(&format!(" input_sha256 {input}"));
+            }
+        }
         None => tag.push_str("; no recording"),
     }
     if ended.masked > 0 {
@@ -221,6 +238,12 @@ fn start_recording(
         rows: setup.pty.as_ref().map_or(24, |p| p.rows),
         term: setup.pty.as_ref().map(|p| p.term.as_str()),
         title: &title,
+        // Input is recorded on shell and exec channels, not inside SFTP.
+        input: login.target.record_input
+            && !matches!(
+                action_request(action),
+                Some(vigil_core::SshRequest::Subsystem)
+            ),
     };
     let channel = u32::from(id);
     match Recorder::create(&login.recordings, &login.session.id, channel, &header) {
@@ -242,6 +265,13 @@ fn start_recording(
             tracing::warn!(session = %login.session.id, error = %e, "ssh: channel not recorded (best-effort)");
             Ok(None)
         }
+    }
+}
+
+fn action_request(action: &vigil_core::ActionKind) -> Option<vigil_core::SshRequest> {
+    match action {
+        vigil_core::ActionKind::Ssh(f) => Some(f.request),
+        _ => None,
     }
 }
 
@@ -287,12 +317,13 @@ async fn refuse(
 /// Opens the target's channel and repeats the allowed setup and the start
 /// request on it. Needs the permit: nothing reaches the target without one.
 async fn open_upstream(
-    login: &LoggedIn,
+    login: &Arc<LoggedIn>,
     permit: &Permit,
     setup: &Setup,
     start: &Start,
+    client: &server::Handle,
 ) -> Result<Channel<russh::client::Msg>, String> {
-    let upstream = login.upstream(permit).await?;
+    let upstream = login.upstream(permit, client).await?;
     let mut ch = upstream
         .handle
         .channel_open_session()
@@ -314,6 +345,25 @@ async fn open_upstream(
         for (name, value) in &setup.env {
             ch.set_env(false, name.as_str(), value.as_str()).await?;
         }
+        // Both must reach the target before the program starts: it reads
+        // SSH_AUTH_SOCK and DISPLAY from the environment the server sets up
+        // for it. The channels the target then opens back are expected from
+        // here on (`inbound.rs`).
+        if setup.agent {
+            login.inbound.expect_agent();
+            ch.agent_forward(false).await?;
+        }
+        if let Some(x) = &setup.x11 {
+            login.inbound.expect_x11();
+            ch.request_x11(
+                false,
+                x.single_connection,
+                x.auth_protocol.as_str(),
+                x.auth_cookie.expose().as_str(),
+                x.screen,
+            )
+            .await?;
+        }
         match start {
             Start::Exec(cmd) => ch.exec(true, cmd.clone()).await,
             Start::Shell => ch.request_shell(true).await,
@@ -332,7 +382,7 @@ async fn open_upstream(
     }
 }
 
-async fn outcome(
+pub async fn outcome(
     login: &LoggedIn,
     permit: &Permit,
     started: Instant,
@@ -357,9 +407,11 @@ async fn outcome(
         .await;
 }
 
-/// A `direct-tcpip` channel the guard allowed: relayed to the target's own
-/// `direct-tcpip` channel (the target dials), not recorded (it carries
-/// another protocol's bytes), its end in the ledger.
+/// A forwarding channel the guard allowed (a `direct-tcpip` to the target's
+/// own `direct-tcpip` channel, where the target dials; or a channel the
+/// target opened back: `forwarded-tcpip`, agent, X11): relayed both ways,
+/// not recorded (it carries another protocol's bytes), its end in the
+/// ledger.
 pub async fn forward(
     login: Arc<LoggedIn>,
     client: Channel<server::Msg>,
@@ -368,7 +420,7 @@ pub async fn forward(
 ) {
     let started = Instant::now();
     let (read, write) = client.split();
-    let _ = relay::run(read, &write, upstream, Vec::new(), false, None, None).await;
+    let _ = relay::run(read, &write, upstream, relay::Options::default()).await;
     let _ = write.eof().await;
     let _ = write.close().await;
     outcome(&login, &permit, started, Some("closed".into()), None).await;

@@ -39,7 +39,7 @@ impl ExecTarget for SshExec {
         mask: Option<Arc<vigil_mask::Masker>>,
     ) -> BoxFuture<'a, Result<ExecOutput, TargetError>> {
         Box::pin(async move {
-            let up = upstream::connect(&self.target, permit)
+            let up = upstream::connect(&self.target, permit, None)
                 .await
                 .map_err(|e| TargetError::Unreachable(e.to_string()))?;
             let result = run(&up, command, max_bytes, mask).await;

@@ -65,6 +65,27 @@ pub fn forward(request: SshRequest, host: &str, port: u32) -> ActionKind {
     })
 }
 
+/// A connection to a remote-forwarded port, as the target reports it: the
+/// same facts the forward was allowed with (`tcpip_forward`, the address as
+/// the client asked for it, the bound port), so the rule that allowed the
+/// forward decides each connection; the ledger text names the originator.
+pub fn forwarded_tcpip(
+    host: &str,
+    port: u32,
+    originator: &str,
+    originator_port: u32,
+) -> ActionKind {
+    // The originator is the target's word: kept short in the ledger.
+    let originator: String = originator.chars().take(64).collect();
+    ActionKind::Ssh(SshFacts {
+        request: SshRequest::TcpipForward,
+        forward_host: host.to_string(),
+        forward_port: port,
+        text: format!("forwarded_tcpip {host}:{port} from {originator}:{originator_port}"),
+        ..SshFacts::default()
+    })
+}
+
 pub fn bare(request: SshRequest) -> ActionKind {
     ActionKind::Ssh(SshFacts {
         request,

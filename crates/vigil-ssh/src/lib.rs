@@ -13,7 +13,8 @@
 //! session channel: decision, hold, upstream open), `relay.rs` (the two
 //! directions of an open channel), `upstream.rs` (Vigil's login to the
 //! target with the injected credential and the pinned host key),
-//! `facts.rs` (requests as policy sees them), `hostkey.rs`.
+//! `inbound.rs` (channels the target opens back: remote forwards, agent,
+//! X11), `facts.rs` (requests as policy sees them), `hostkey.rs`.
 
 pub mod authorized_key;
 mod channel;
@@ -21,6 +22,7 @@ mod error;
 mod exec_target;
 mod facts;
 pub mod hostkey;
+mod inbound;
 mod mask;
 mod record;
 mod relay;

@@ -1,13 +1,17 @@
 //! Channel recordings as asciicast v2: a JSON header line, then one JSON
-//! array per event (`[seconds, "o", text]` output, `[seconds, "r",
-//! "COLSxROWS"]` resize, `[seconds, "m", text]` a marker for a decision).
-//! Written by hand (the format is three lines of code) under
-//! `data_dir/recordings/<session id>/<channel number>.cast`.
+//! array per event (`[seconds, "o", text]` output, `[seconds, "i", text]`
+//! client input when the connection has `record_input = true`, `[seconds,
+//! "r", "COLSxROWS"]` resize, `[seconds, "m", text]` a marker for a
+//! decision). Written by hand (the format is three lines of code) under
+//! `data_dir/recordings/<session id>/<channel number>.cast`. A recording
+//! with input says so in its header (`"vigil": {"input": true}`), so a
+//! reader can tell "no input recorded" from "the client typed nothing".
 //!
-//! asciicast must be UTF-8 while a channel carries bytes: output is decoded
-//! with a carry for a character split across two reads, and invalid bytes
-//! become U+FFFD. So the ledger gets two SHA-256: over the file as written,
-//! and over the raw output bytes, which a copy of the output can be checked
+//! asciicast must be UTF-8 while a channel carries bytes: output (and
+//! input) is decoded with a carry for a character split across two reads,
+//! and invalid bytes become U+FFFD. So the ledger gets the SHA-256 of the
+//! file as written, and of the raw output bytes (and of the raw input
+//! bytes, when recorded), which a copy of either stream can be checked
 //! against.
 
 use std::fs::File;
@@ -25,16 +29,51 @@ pub struct Digest {
     pub file_sha256: String,
     /// SHA-256 of the channel's output bytes as the target sent them.
     pub raw_sha256: String,
+    /// SHA-256 of the client's input bytes, when the connection records input.
+    pub input_sha256: Option<String>,
 }
 
 /// One channel's recording.
 pub struct Recorder {
     path: PathBuf,
     out: BufWriter<HashingFile>,
-    raw: Context,
     started: Instant,
-    /// The tail of an output chunk that ends inside a UTF-8 character.
+    output: Stream,
+    /// Client input, when the connection records it.
+    input: Option<Stream>,
+}
+
+/// One direction's bytes: their hash, and the tail of a chunk that ends
+/// inside a UTF-8 character.
+struct Stream {
+    raw: Context,
     carry: Vec<u8>,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Stream {
+            raw: Context::new(&SHA256),
+            carry: Vec::new(),
+        }
+    }
+
+    /// Hashes `bytes` and returns the text that is complete so far.
+    fn push(&mut self, bytes: &[u8]) -> Option<String> {
+        self.raw.update(bytes);
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(bytes);
+        let keep = incomplete_tail(&data);
+        let cut = data.len() - keep;
+        self.carry = data[cut..].to_vec();
+        (cut > 0).then(|| String::from_utf8_lossy(&data[..cut]).into_owned())
+    }
+
+    /// What the carry still holds, as text.
+    fn rest(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.carry);
+        (!rest.is_empty()).then(|| String::from_utf8_lossy(&rest).into_owned())
+    }
 }
 
 /// The `.cast` file, hashed as it is written.
@@ -61,6 +100,8 @@ pub struct Header<'a> {
     pub rows: u32,
     pub term: Option<&'a str>,
     pub title: &'a str,
+    /// Client input is recorded too (`record_input = true`).
+    pub input: bool,
 }
 
 impl Recorder {
@@ -86,7 +127,7 @@ impl Recorder {
         if let Some(term) = header.term {
             env.insert("TERM".into(), term.into());
         }
-        let head = serde_json::json!({
+        let mut head = serde_json::json!({
             "version": 2,
             "width": header.cols.max(1),
             "height": header.rows.max(1),
@@ -94,6 +135,10 @@ impl Recorder {
             "title": header.title,
             "env": env,
         });
+        if header.input {
+            // asciicast readers ignore keys they do not know.
+            head["vigil"] = serde_json::json!({ "input": true });
+        }
         let mut out = BufWriter::with_capacity(
             64 * 1024,
             HashingFile {
@@ -105,9 +150,9 @@ impl Recorder {
         Ok(Recorder {
             path,
             out,
-            raw: Context::new(&SHA256),
             started: Instant::now(),
-            carry: Vec::new(),
+            output: Stream::new(),
+            input: header.input.then(Stream::new),
         })
     }
 
@@ -119,17 +164,18 @@ impl Recorder {
 
     /// Output from the target (stdout and stderr alike).
     pub fn output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.raw.update(bytes);
-        let mut data = std::mem::take(&mut self.carry);
-        data.extend_from_slice(bytes);
-        let keep = incomplete_tail(&data);
-        let cut = data.len() - keep;
-        self.carry = data[cut..].to_vec();
-        if cut == 0 {
-            return Ok(());
+        match self.output.push(bytes) {
+            Some(text) => self.event("o", &text),
+            None => Ok(()),
         }
-        let text = String::from_utf8_lossy(&data[..cut]).into_owned();
-        self.event("o", &text)
+    }
+
+    /// Input from the client; nothing when the recording does not take input.
+    pub fn input(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.input.as_mut().and_then(|s| s.push(bytes)) {
+            Some(text) => self.event("i", &text),
+            None => Ok(()),
+        }
     }
 
     pub fn resize(&mut self, cols: u32, rows: u32) -> std::io::Result<()> {
@@ -143,10 +189,11 @@ impl Recorder {
 
     /// Flushes what is left and returns the digests.
     pub fn finish(mut self) -> std::io::Result<Digest> {
-        if !self.carry.is_empty() {
-            let text = String::from_utf8_lossy(&self.carry).into_owned();
-            self.carry.clear();
+        if let Some(text) = self.output.rest() {
             self.event("o", &text)?;
+        }
+        if let Some(text) = self.input.as_mut().and_then(Stream::rest) {
+            self.event("i", &text)?;
         }
         self.out.flush()?;
         let inner = self.out.into_inner().map_err(|e| e.into_error())?;
@@ -154,7 +201,8 @@ impl Recorder {
         Ok(Digest {
             path: self.path,
             file_sha256: hex(inner.hash.finish().as_ref()),
-            raw_sha256: hex(self.raw.finish().as_ref()),
+            raw_sha256: hex(self.output.raw.finish().as_ref()),
+            input_sha256: self.input.map(|s| hex(s.raw.finish().as_ref())),
         })
     }
 }
@@ -207,6 +255,7 @@ mod tests {
             rows: 24,
             term: Some("xterm"),
             title: "t",
+            input: false,
         };
         let mut r =
             Recorder::create(dir.path(), "s-1", 0, &header).unwrap_or_else(|e| panic!("{e}"));
@@ -229,6 +278,54 @@ mod tests {
         assert_eq!(digest.raw_sha256, hex(raw.as_ref()));
         let file = aws_lc_rs::digest::digest(&SHA256, text.as_bytes());
         assert_eq!(digest.file_sha256, hex(file.as_ref()));
+        assert_eq!(digest.input_sha256, None);
+    }
+
+    #[test]
+    fn input_is_recorded_only_when_the_header_says_so() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let header = |input| Header {
+            cols: 80,
+            rows: 24,
+            term: None,
+            title: "t",
+            input,
+        };
+        let mut without = Recorder::create(dir.path(), "s-1", 0, &header(false))
+            .unwrap_or_else(|e| panic!("{e}"));
+        without
+            .input(b"secret typing")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digest = without.finish().unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&digest.path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!text.contains("secret typing"), "{text}");
+        assert!(!text.contains("\"vigil\""), "{text}");
+        assert_eq!(digest.input_sha256, None);
+
+        let mut with =
+            Recorder::create(dir.path(), "s-1", 1, &header(true)).unwrap_or_else(|e| panic!("{e}"));
+        let euro = "€".as_bytes();
+        with.input(b"ls ").unwrap_or_else(|e| panic!("{e}"));
+        with.input(&euro[..2]).unwrap_or_else(|e| panic!("{e}"));
+        with.output(b"out").unwrap_or_else(|e| panic!("{e}"));
+        with.input(&euro[2..]).unwrap_or_else(|e| panic!("{e}"));
+        let digest = with.finish().unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&digest.path).unwrap_or_else(|e| panic!("{e}"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("\"vigil\":{\"input\":true}"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(",\"i\",\"ls \"]"), "{text}");
+        assert!(lines[2].ends_with(",\"o\",\"out\"]"), "{text}");
+        assert!(lines[3].ends_with(",\"i\",\"€\"]"), "{text}");
+        let mut typed = b"ls ".to_vec();
+        typed.extend_from_slice(euro);
+        let raw = aws_lc_rs::digest::digest(&SHA256, &typed);
+        assert_eq!(digest.input_sha256, Some(hex(raw.as_ref())));
+        let out = aws_lc_rs::digest::digest(&SHA256, b"out");
+        assert_eq!(digest.raw_sha256, hex(out.as_ref()));
     }
 }
 
@@ -282,6 +379,16 @@ impl Recording {
 
     pub fn output(&self, bytes: &[u8]) -> Result<(), RecordingFailed> {
         self.with(|r| r.output(bytes))
+    }
+
+    /// Client input (recorded only when the recording was made to take it).
+    pub fn input(&self, bytes: &[u8]) -> Result<(), RecordingFailed> {
+        self.with(|r| r.input(bytes))
+    }
+
+    /// A required recording stopped: what is left of the channel may not go on.
+    pub fn failed(&self) -> bool {
+        self.required && self.inner.lock().map_or(true, |g| g.is_none())
     }
 
     pub fn resize(&self, cols: u32, rows: u32) -> Result<(), RecordingFailed> {

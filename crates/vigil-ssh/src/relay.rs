@@ -24,6 +24,21 @@ pub struct Ended {
     pub masked: u32,
 }
 
+/// What a relay does besides carrying bytes; the default carries bytes only
+/// (a forwarded port or agent connection).
+#[derive(Default)]
+pub struct Options {
+    /// Client stdin held back during a review, sent first.
+    pub stdin: Vec<u8>,
+    /// The client already sent EOF (during the review).
+    pub client_eof: bool,
+    pub recording: Option<Arc<Recording>>,
+    pub masker: Option<Arc<vigil_mask::Masker>>,
+    /// Where the target's exit-signal is passed on (the client connection's
+    /// handle: a channel's write half cannot send one in russh).
+    pub exit_signal_to: Option<server::Handle>,
+}
+
 /// Relays `client` and `upstream` until the target closes its side (or
 /// either side goes away). `stdin` (held back during a review) is sent
 /// first, then EOF if the client already sent it.
@@ -31,14 +46,29 @@ pub async fn run(
     client_read: ChannelReadHalf,
     client_write: &ChannelWriteHalf<server::Msg>,
     upstream: Channel<client::Msg>,
-    stdin: Vec<u8>,
-    client_eof: bool,
-    recording: Option<Arc<Recording>>,
-    masker: Option<Arc<vigil_mask::Masker>>,
+    options: Options,
 ) -> Ended {
+    let Options {
+        stdin,
+        client_eof,
+        recording,
+        masker,
+        exit_signal_to,
+    } = options;
     let (up_read, up_write) = upstream.split();
-    if !stdin.is_empty() && up_write.data_bytes(Bytes::from(stdin)).await.is_err() {
-        return Ended::default();
+    if !stdin.is_empty() {
+        // Held input is client input like any other: recorded before it is sent.
+        if let Some(r) = &recording
+            && r.input(&stdin).is_err()
+        {
+            return Ended {
+                recording_failed: true,
+                ..Ended::default()
+            };
+        }
+        if up_write.data_bytes(Bytes::from(stdin)).await.is_err() {
+            return Ended::default();
+        }
     }
     if client_eof {
         let _ = up_write.eof().await;
@@ -53,9 +83,23 @@ pub async fn run(
         out: OutputMask::new(m.clone()),
         err: OutputMask::new(m),
     });
-    let ended = target_to_client(up_read, client_write, recording.as_deref(), masks).await;
+    let to = ClientEnd {
+        write: client_write,
+        signals: exit_signal_to.as_ref(),
+    };
+    let mut ended = target_to_client(up_read, to, recording.as_deref(), masks).await;
     to_target.abort();
+    // A required recording that failed on the input side ends the channel too.
+    if recording.as_deref().is_some_and(Recording::failed) {
+        ended.recording_failed = true;
+    }
     ended
+}
+
+/// The client's side of the channel as the target-to-client direction writes it.
+struct ClientEnd<'a> {
+    write: &'a ChannelWriteHalf<server::Msg>,
+    signals: Option<&'a server::Handle>,
 }
 
 async fn client_to_target(
@@ -66,7 +110,16 @@ async fn client_to_target(
 ) {
     while let Some(msg) = client.wait().await {
         let sent = match msg {
-            ChannelMsg::Data { data } if !eof_sent => target.data_bytes(data).await,
+            ChannelMsg::Data { data } if !eof_sent => {
+                // Recorded before it reaches the target (when the connection
+                // records input); a required recording that fails stops the input.
+                if let Some(r) = &recording
+                    && r.input(&data).is_err()
+                {
+                    break;
+                }
+                target.data_bytes(data).await
+            }
             ChannelMsg::Eof if !eof_sent => {
                 eof_sent = true;
                 target.eof().await
@@ -110,10 +163,11 @@ impl Masks {
 
 async fn target_to_client(
     mut target: ChannelReadHalf,
-    client: &ChannelWriteHalf<server::Msg>,
+    to: ClientEnd<'_>,
     recording: Option<&Recording>,
     mut masks: Option<Masks>,
 ) -> Ended {
+    let client = to.write;
     let mut ended = Ended::default();
     loop {
         let next = match &masks {
@@ -155,9 +209,33 @@ async fn target_to_client(
                     Err(()) => Err(()),
                 }
             }
-            ChannelMsg::ExitSignal { signal_name, .. } => {
-                ended.exit_signal = Some(format!("{signal_name:?}"));
-                Ok(())
+            ChannelMsg::ExitSignal {
+                signal_name,
+                core_dumped,
+                error_message,
+                lang_tag,
+            } => {
+                ended.exit_signal = Some(signal_text(&signal_name, core_dumped));
+                match (
+                    flush(&mut masks, client, recording, &mut ended).await,
+                    to.signals,
+                ) {
+                    (Err(()), _) => Err(()),
+                    (Ok(()), None) => Ok(()),
+                    // Passed on as the target sent it, so the client reports the
+                    // signal as it would without Vigil (OpenSSH's `ssh` exits 255).
+                    (Ok(()), Some(handle)) => {
+                        handle
+                            .exit_signal_request(
+                                client.id(),
+                                signal_name,
+                                core_dumped,
+                                error_message,
+                                lang_tag,
+                            )
+                            .await
+                    }
+                }
             }
             ChannelMsg::Eof => match flush(&mut masks, client, recording, &mut ended).await {
                 Ok(()) => client.eof().await.map_err(|_| ()),
@@ -213,4 +291,18 @@ async fn flush(
     let err = Bytes::from(m.err.flush());
     send(client, recording, ended, None, out).await?;
     send(client, recording, ended, Some(1), err).await
+}
+
+/// A signal as the ledger shows it: `KILL`, `SEGV (core dumped)`.
+fn signal_text(signal: &russh::Sig, core_dumped: bool) -> String {
+    let name = match signal {
+        // The target names it: kept short in the ledger.
+        russh::Sig::Custom(name) => name.chars().take(32).collect(),
+        other => format!("{other:?}"),
+    };
+    if core_dumped {
+        format!("{name} (core dumped)")
+    } else {
+        name
+    }
 }

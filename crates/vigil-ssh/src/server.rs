@@ -20,7 +20,8 @@ use vigil_guard::{
     Unpolicied,
 };
 
-use crate::channel::{self, PtyRequest, Setup, Start};
+use crate::channel::{self, PtyRequest, Setup, Start, X11Request};
+use crate::inbound::{Expected, Route};
 use crate::upstream::{self, SshTarget, Upstream};
 use crate::{LOGIN_TIMEOUT, facts};
 
@@ -59,22 +60,64 @@ pub struct LoggedIn {
     /// Where this session's channels are recorded.
     pub recordings: Arc<std::path::Path>,
     upstream: OnceCell<Result<Arc<Upstream>, String>>,
+    /// The channels the target may open back (remote forwards, agent, X11).
+    pub inbound: Expected,
     /// This principal's place under `max_connections_per_principal`.
     _slot: SessionSlot,
 }
 
 impl LoggedIn {
-    /// The target login, opened on the first permitted request.
-    pub async fn upstream(&self, permit: &Permit) -> Result<Arc<Upstream>, String> {
+    /// The target login, opened on the first permitted request. `client`
+    /// is where the channels the target opens back are sent.
+    pub async fn upstream(
+        self: &Arc<Self>,
+        permit: &Permit,
+        client: &server::Handle,
+    ) -> Result<Arc<Upstream>, String> {
         self.upstream
             .get_or_init(|| async {
-                upstream::connect(&self.target, permit)
+                let route = Route {
+                    login: Arc::downgrade(self),
+                    client: client.clone(),
+                };
+                upstream::connect(&self.target, permit, Some(route))
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
             .await
             .clone()
+    }
+
+    /// The target login if one is open; never opens one.
+    pub fn connected_upstream(&self) -> Option<Arc<Upstream>> {
+        self.upstream.get().and_then(|u| u.as_ref().ok()).cloned()
+    }
+
+    /// The permit for a request answered at once, when the guard allows it
+    /// (a review is withdrawn at once: nothing here can wait for it).
+    pub async fn permit_now(&self, action: vigil_core::ActionKind) -> Option<Permit> {
+        match self
+            .guard
+            .decide(&self.session, &[action], Binding::NONE)
+            .await
+        {
+            Ok(Decision::Allowed(permit)) => Some(permit),
+            Ok(Decision::Refused(_)) => None,
+            Ok(Decision::Held(hold)) => {
+                let _ = self
+                    .guard
+                    .await_approval(&self.session, hold, async {
+                        vigil_guard::Withdrawal::Cancelled
+                    })
+                    .await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ssh: decision failed");
+                None
+            }
+        }
     }
 }
 
@@ -278,6 +321,7 @@ impl Conn {
             target,
             recordings: self.recordings.clone(),
             upstream: OnceCell::new(),
+            inbound: Expected::default(),
             _slot: slot,
         });
         if let Ok(mut slot) = self.slot.lock() {
@@ -335,43 +379,9 @@ impl Conn {
 
     /// The permit for a request answered at once, when the guard allows it.
     async fn permit(&self, action: vigil_core::ActionKind) -> Option<Permit> {
-        let Some(login) = &self.login else {
-            return None;
-        };
-        match login
-            .guard
-            .decide(&login.session, &[action], Binding::NONE)
-            .await
-        {
-            Ok(Decision::Allowed(permit)) => Some(permit),
-            Ok(Decision::Refused(_)) => None,
-            Ok(Decision::Held(hold)) => {
-                // Nothing to wait on here: withdraw the request at once.
-                let _ = login
-                    .guard
-                    .await_approval(&login.session, hold, async {
-                        vigil_guard::Withdrawal::Cancelled
-                    })
-                    .await;
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ssh: decision failed");
-                None
-            }
-        }
-    }
-
-    /// Records a request Vigil does not relay even when a rule allows it.
-    async fn unsupported(&self, what: &str, reason: &str) {
-        if let Some(login) = &self.login {
-            let _ = login
-                .guard
-                .refuse(
-                    &login.session,
-                    Unpolicied::step(RefusalClass::Unsupported, what, what, reason),
-                )
-                .await;
+        match &self.login {
+            Some(login) => login.permit_now(action).await,
+            None => None,
         }
     }
 

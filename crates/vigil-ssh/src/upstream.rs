@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use russh::client;
+use russh::client::{self, ChannelOpenHandle};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{Channel, ChannelOpenFailure};
 use vigil_core::Secret;
 use vigil_guard::Permit;
 
 use crate::SshError;
+use crate::inbound::Route;
 
 /// How long the target has to accept Vigil's login.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -28,6 +30,8 @@ pub struct SshTarget {
     pub known_host: PublicKey,
     /// A channel that cannot be recorded is refused (`recording = "required"`).
     pub recording_required: bool,
+    /// Shell and exec recordings hold the client's input too (audit only).
+    pub record_input: bool,
     pub sftp: SftpMode,
 }
 
@@ -72,10 +76,14 @@ pub struct Upstream {
     pub handle: client::Handle<PinnedHost>,
 }
 
-/// The client side's handler: accepts only the pinned host key.
+/// The client side's handler: accepts only the pinned host key, and only
+/// the channels back toward the client that the client asked for.
 pub struct PinnedHost {
     expected: PublicKey,
     mismatch: Arc<AtomicBool>,
+    /// Where channels the target opens back go; `None` (the MCP exec seam,
+    /// no client connection) refuses them all.
+    route: Option<Route>,
 }
 
 impl client::Handler for PinnedHost {
@@ -96,11 +104,129 @@ impl client::Handler for PinnedHost {
         }
         Ok(ok)
     }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        match &self.route {
+            Some(route) => {
+                route
+                    .forwarded_tcpip(
+                        channel,
+                        connected_address,
+                        connected_port,
+                        originator_address,
+                        originator_port,
+                        reply,
+                    )
+                    .await
+            }
+            None => prohibited(reply).await,
+        }
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<client::Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        match &self.route {
+            Some(route) => route.agent(channel, reply).await,
+            None => prohibited(reply).await,
+        }
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        channel: Channel<client::Msg>,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        match &self.route {
+            Some(route) => {
+                route
+                    .x11(channel, originator_address, originator_port, reply)
+                    .await
+            }
+            None => prohibited(reply).await,
+        }
+        Ok(())
+    }
+
+    // russh accepts these by default; nothing in Vigil asks for them.
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: Channel<client::Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        prohibited(reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        prohibited(reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: Channel<client::Msg>,
+        _socket_path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        prohibited(reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: Channel<client::Msg>,
+        _socket_path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        prohibited(reply).await;
+        Ok(())
+    }
+}
+
+async fn prohibited(reply: ChannelOpenHandle) {
+    reply
+        .reject(ChannelOpenFailure::AdministrativelyProhibited)
+        .await;
 }
 
 /// Logs in to `target`. Only a holder of a [`Permit`] may reach a target:
 /// the first allowed request of a session pays for the login.
-pub async fn connect(target: &SshTarget, _permit: &Permit) -> Result<Upstream, SshError> {
+pub async fn connect(
+    target: &SshTarget,
+    _permit: &Permit,
+    route: Option<Route>,
+) -> Result<Upstream, SshError> {
     let fail = |reason: String| SshError::Upstream {
         connection: target.name.clone(),
         reason,
@@ -109,6 +235,7 @@ pub async fn connect(target: &SshTarget, _permit: &Permit) -> Result<Upstream, S
     let handler = PinnedHost {
         expected: target.known_host.clone(),
         mismatch: mismatch.clone(),
+        route,
     };
     let config = Arc::new(client::Config {
         inactivity_timeout: None,

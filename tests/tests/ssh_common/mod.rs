@@ -2,6 +2,8 @@
 //! documented example policy, and an agent token.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_e2e::{Gateway, Sshd, config_with, free_port};
@@ -19,10 +21,19 @@ private_key_file = "{key}"
 known_host = "{known_host}"
 sftp = "read-only"
 
+[[connection]]
+name = "web1-input"
+kind = "ssh"
+address = "{address}"
+user = "{user}"
+private_key_file = "{key}"
+known_host = "{known_host}"
+record_input = true
+
 [[policy]]
 name = "ops"
 groups = ["ops"]
-connections = ["web1"]
+connections = ["web1", "web1-input"]
 
   [[policy.rule]]
   name = "read-only-commands"
@@ -73,6 +84,33 @@ connections = ["web1"]
   effect = "deny"
   when = 'ssh.request == "exec" && ssh.opaque'
   reason = "the command cannot be proven"
+
+# `ssh_forward.rs`: "tools" may run the tools those tests use; only "forwarders" may also
+# forward (remote ports, the agent, X11).
+[[policy]]
+name = "forwarding"
+groups = ["forwarders", "tools"]
+connections = ["web1"]
+
+  [[policy.rule]]
+  name = "remote-forwards-on-loopback"
+  effect = "allow"
+  when = 'ssh.request == "tcpip_forward" && ssh.forward.host == "localhost" && "forwarders" in principal.groups'
+
+  [[policy.rule]]
+  name = "agent-and-x11"
+  effect = "allow"
+  when = 'ssh.request in ["agent", "x11"] && "forwarders" in principal.groups'
+
+  [[policy.rule]]
+  name = "forwarding-tools"
+  effect = "allow"
+  when = 'ssh.request == "exec" && ssh.argv0 in ["socat", "ssh-add", "python3"]'
+
+  [[policy.rule]]
+  name = "a-command-that-kills-itself"
+  effect = "allow"
+  when = '''ssh.request == "exec" && ssh.command.startsWith("sh -c 'kill -")'''
 
 [[policy]]
 name = "contractors-see-no-personal-data"
@@ -154,4 +192,21 @@ pub fn ledger_with(e: &Env, admin: &str, needle: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Runs `ssh` with `input` on its stdin.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("ssh output")
 }

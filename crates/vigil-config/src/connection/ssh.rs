@@ -21,6 +21,10 @@ pub struct SshOptions {
     /// (`ssh-ed25519 AAAA...`); any other key fails the connection.
     pub known_host: String,
     pub recording: SshRecording,
+    /// Shell and exec recordings also hold the client's input (asciicast
+    /// "i" events). An audit trail, not a boundary: what the client types
+    /// is decided only as the request that opened the channel.
+    pub record_input: bool,
     pub sftp: SftpMode,
 }
 
@@ -33,6 +37,7 @@ impl SshOptions {
         "password",
         "known_host",
         "recording",
+        "record_input",
         "sftp",
     ];
 }
@@ -108,6 +113,8 @@ pub(crate) struct RawSsh {
     #[serde(default)]
     recording: Option<Parsed<SshRecording>>,
     #[serde(default)]
+    record_input: bool,
+    #[serde(default)]
     sftp: Option<Parsed<SftpMode>>,
 }
 
@@ -148,6 +155,7 @@ impl RawSsh {
             auth,
             known_host,
             recording: self.recording.map(|r| r.0).unwrap_or_default(),
+            record_input: self.record_input,
             sftp: self.sftp.map(|s| s.0).unwrap_or_default(),
         })
     }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::authorized_key;
+use crate::inbound::TARGET_REPLY_TIMEOUT;
 use russh::server::{PublicKeyOffer, VerifiedPublicKey};
 
 impl server::Handler for Conn {
@@ -91,10 +92,7 @@ impl server::Handler for Conn {
             id,
             Pending {
                 channel,
-                setup: Setup {
-                    pty: None,
-                    env: Vec::new(),
-                },
+                setup: Setup::default(),
             },
         );
         Ok(())
@@ -108,7 +106,7 @@ impl server::Handler for Conn {
         originator_address: &str,
         originator_port: u32,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
         let Some(permit) = self.permit(action).await else {
@@ -124,7 +122,7 @@ impl server::Handler for Conn {
             return Ok(());
         };
         // The target makes the connection, as it would for `ssh -L` to it directly.
-        let opened = match login.upstream(&permit).await {
+        let opened = match login.upstream(&permit, &session.handle()).await {
             Ok(up) => up
                 .handle
                 .channel_open_direct_tcpip(
@@ -150,52 +148,131 @@ impl server::Handler for Conn {
         Ok(())
     }
 
+    /// `ssh -R`: asked of the target as the client asked it (the target
+    /// binds the port), once a rule allows it; the connections to it come
+    /// back through `inbound.rs`.
     async fn tcpip_forward(
         &mut self,
         address: &str,
         port: &mut u32,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        let action = facts::forward(SshRequest::TcpipForward, address, *port);
-        if self.allowed(action).await {
-            self.unsupported(
-                "tcpip_forward",
-                "remote forwarding is not relayed by this gateway yet",
-            )
-            .await;
+        let Some(login) = self.login.clone() else {
+            return Ok(false);
+        };
+        if let Err(e) = login.inbound.remote_room() {
+            tracing::info!(session = %login.session.id, error = %e, "ssh: remote forward refused");
+            return Ok(false);
         }
-        Ok(false)
+        let action = facts::forward(SshRequest::TcpipForward, address, *port);
+        let Some(permit) = self.permit(action).await else {
+            return Ok(false);
+        };
+        let started = std::time::Instant::now();
+        let asked = *port;
+        let bound = match login.upstream(&permit, &session.handle()).await {
+            Ok(up) => {
+                let asking = up.handle.tcpip_forward(address, asked);
+                match tokio::time::timeout(TARGET_REPLY_TIMEOUT, asking).await {
+                    Ok(reply) => reply.map_err(|e| e.to_string()),
+                    Err(_) => Err("the target did not answer in time".into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let bound = match bound {
+            // The target names the port only when it chose it (port 0).
+            Ok(bound) if asked == 0 => bound,
+            Ok(_) => asked,
+            Err(reason) => {
+                tracing::info!(session = %login.session.id, %reason, "ssh: remote forward failed upstream");
+                channel::outcome(&login, &permit, started, None, Some("upstream".into())).await;
+                return Ok(false);
+            }
+        };
+        if let Err(e) = login.inbound.add_remote(address, bound) {
+            tracing::warn!(session = %login.session.id, error = %e, "ssh: remote forward not kept");
+            if let Some(up) = login.connected_upstream() {
+                let cancelling = up.handle.cancel_tcpip_forward(address, bound);
+                let _ = tokio::time::timeout(TARGET_REPLY_TIMEOUT, cancelling).await;
+            }
+            channel::outcome(&login, &permit, started, None, Some("internal".into())).await;
+            return Ok(false);
+        }
+        *port = bound;
+        let tag = format!("forwarding from the target's port {bound}");
+        channel::outcome(&login, &permit, started, Some(tag), None).await;
+        Ok(true)
     }
 
+    /// Passed through for a forward this connection holds; nothing else.
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let Some(login) = &self.login else {
+            return Ok(false);
+        };
+        if !login.inbound.has_remote(address, port) {
+            return Ok(false);
+        }
+        let Some(up) = login.connected_upstream() else {
+            return Ok(false);
+        };
+        let cancelling = up.handle.cancel_tcpip_forward(address, port);
+        let cancelled = matches!(
+            tokio::time::timeout(TARGET_REPLY_TIMEOUT, cancelling).await,
+            Ok(Ok(()))
+        );
+        if cancelled {
+            login.inbound.remove_remote(address, port);
+        }
+        Ok(cancelled)
+    }
+
+    /// `ssh -A`: kept for the channel's start, where it is asked of the target
+    /// before the program runs.
     async fn agent_request(
         &mut self,
-        _channel: ChannelId,
+        channel: ChannelId,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        if self.allowed(facts::bare(SshRequest::Agent)).await {
-            self.unsupported(
-                "agent",
-                "agent forwarding is not relayed by this gateway yet",
-            )
-            .await;
+        let known = self.pending.contains_key(&channel);
+        if !known || !self.allowed(facts::bare(SshRequest::Agent)).await {
+            return Ok(false);
         }
-        Ok(false)
+        if let Some(p) = self.pending.get_mut(&channel) {
+            p.setup.agent = true;
+        }
+        Ok(true)
     }
 
+    /// `ssh -X`: kept for the channel's start, like agent forwarding.
     async fn x11_request(
         &mut self,
         channel: ChannelId,
-        _single_connection: bool,
-        _x11_auth_protocol: &str,
-        _x11_auth_cookie: &str,
-        _x11_screen_number: u32,
+        single_connection: bool,
+        x11_auth_protocol: &str,
+        x11_auth_cookie: &str,
+        x11_screen_number: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.allowed(facts::bare(SshRequest::X11)).await {
-            self.unsupported("x11", "X11 forwarding is not relayed by this gateway yet")
-                .await;
+        let known = self.pending.contains_key(&channel);
+        if known && self.allowed(facts::bare(SshRequest::X11)).await {
+            if let Some(p) = self.pending.get_mut(&channel) {
+                p.setup.x11 = Some(X11Request {
+                    single_connection,
+                    auth_protocol: x11_auth_protocol.to_string(),
+                    auth_cookie: Secret::new(x11_auth_cookie.to_string()),
+                    screen: x11_screen_number,
+                });
+            }
+            let _ = session.channel_success(channel);
+        } else {
+            let _ = session.channel_failure(channel);
         }
-        let _ = session.channel_failure(channel);
         Ok(())
     }
 
