@@ -9,11 +9,23 @@ use std::process::Output;
 ///
 /// Another process can take it in between; [`crate::PgCluster`] retries on a bind failure.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("could not bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("bound listener has no local address")
-        .port()
+    // Tests of one binary run in parallel threads and each releases its port before the
+    // server it is for binds it: never hand the same port out twice in one process, or two
+    // tests can be given the port one of them is about to bind.
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    for attempt in 0.. {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("could not bind 127.0.0.1:0")
+            .local_addr()
+            .expect("bound listener has no local address")
+            .port();
+        if !handed_out.contains(&port) || attempt >= 1000 {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// `bytes` random bytes from the kernel, hex-encoded (passwords, names).
