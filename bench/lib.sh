@@ -85,10 +85,12 @@ connections = ["bench"]
 $1
 TOML
     TOKEN=$("$VIGIL_BIN" token create --config "$WORK/vigil.toml" --name bench --groups admins --kind human)
-    "$VIGIL_BIN" serve --config "$WORK/vigil.toml" > "$WORK/vigil.log" 2>&1 &
+    # VIGIL_WRAPPER runs the gateway under a tool (bench/instructions.sh: valgrind).
+    # shellcheck disable=SC2086
+    ${VIGIL_WRAPPER:-} "$VIGIL_BIN" serve --config "$WORK/vigil.toml" > "$WORK/vigil.log" 2>&1 &
     VIGIL_PID=$!
     PIDS+=("$VIGIL_PID")
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$VIGIL_PORT") 2>/dev/null && return 0
         sleep 0.1
     done
