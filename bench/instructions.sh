@@ -31,6 +31,8 @@ count() {
         select-prepared) protocol=prepared ;;
         *) echo "unknown mode $mode" >&2; exit 1 ;;
     esac
+    # A fresh gateway each time: its own store (the token name is reused).
+    rm -rf "$WORK/vigil-data"
     VIGIL_BIN=$bin VIGIL_WRAPPER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$WORK/cg.%p" start_vigil '  [[policy.mask]]
   columns = ["pgbench_accounts.filler"]
   style = "partial"'
