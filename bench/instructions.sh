@@ -11,7 +11,8 @@
 #
 # Each mode runs pgbench -S with one client: a warm-up, then BENCH_TRANSACTIONS
 # transactions with instrumentation on (callgrind_control), so start-up is not counted.
-# Needs valgrind (Debian: valgrind).
+# Needs valgrind (Debian: valgrind); with strace installed it also counts system calls per
+# transaction (strace attached for the measured run only).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TRANSACTIONS=${BENCH_TRANSACTIONS:-2000}
@@ -52,9 +53,37 @@ count() {
     echo $((total / TRANSACTIONS))
 }
 
-printf '%-16s %-16s %s\n' mode binary "instructions/transaction"
+# syscalls BINARY MODE: system calls per transaction (the kernel side callgrind does not
+# see: reads, writes, wake-ups), counted by strace attached for the measured run only.
+syscalls() {
+    local bin=$1 mode=$2 protocol
+    case $mode in
+        select-simple) protocol=simple ;;
+        select-prepared) protocol=prepared ;;
+    esac
+    rm -rf "$WORK/vigil-data"
+    VIGIL_BIN=$bin start_vigil '  [[policy.mask]]
+  columns = ["pgbench_accounts.filler"]
+  style = "partial"'
+    local run=(pgbench -h 127.0.0.1 -p "$VIGIL_PORT" -U postgres -c 1 -n -S -M "$protocol" bench)
+    PGPASSWORD=$TOKEN "${run[@]}" -t 200 >/dev/null 2>&1
+    strace -f -c -o "$WORK/strace.out" -p "$VIGIL_PID" 2>/dev/null &
+    local tracer=$!
+    sleep 1
+    PGPASSWORD=$TOKEN "${run[@]}" -t "$TRANSACTIONS" >/dev/null 2>&1
+    kill -INT "$tracer"
+    wait "$tracer" 2>/dev/null || true
+    kill "$VIGIL_PID"
+    wait "$VIGIL_PID" 2>/dev/null || true
+    awk '$NF == "total" {print $4}' "$WORK/strace.out" | awk -v n="$TRANSACTIONS" '{printf "%.1f", $1 / n}'
+}
+
+with_syscalls=""
+command -v strace >/dev/null && with_syscalls=1
+printf '%-16s %-28s %14s %10s\n' mode binary "instr/txn" "syscalls/txn"
 for mode in $MODES; do
     for bin in "$VIGIL_BIN" ${VIGIL_BIN_B:+"$VIGIL_BIN_B"}; do
-        printf '%-16s %-16s %s\n' "$mode" "$(basename "$(dirname "$bin")")/$(basename "$bin")" "$(count "$bin" "$mode")"
+        printf '%-16s %-28s %14s %10s\n' "$mode" "$(basename "$(dirname "$bin")")/$(basename "$bin")" \
+            "$(count "$bin" "$mode")" "$([[ -n $with_syscalls ]] && syscalls "$bin" "$mode" || echo -)"
     done
 done
