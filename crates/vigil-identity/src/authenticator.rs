@@ -85,7 +85,16 @@ impl Authenticator {
             None => return Ok(Instant::now()),
             Some(StoredCredential::SshKey(fingerprint)) => {
                 let checked_at = Instant::now();
-                self.ssh_key(fingerprint).await?;
+                let record = self.ssh_key(fingerprint).await?;
+                // A key removed and registered again (to another name, or with
+                // other groups) is a new registration: it does not carry on the
+                // sessions the old one opened.
+                let same = record.name == principal.name
+                    && record.groups == principal.groups
+                    && record.kind == principal.kind;
+                if !same {
+                    return Err(IdentityError::Revoked);
+                }
                 return Ok(checked_at);
             }
             Some(StoredCredential::Token(hash)) => hash.expose(),

@@ -57,5 +57,24 @@ async fn a_registered_key_is_its_principal_until_removed() {
         gate.revalidate(&principal).await,
         Err(IdentityError::Revoked)
     ));
+    // The same key registered again to someone else does not revive the
+    // sessions the first registration opened.
+    store
+        .add_ssh_key(NewSshKey {
+            name: "mallory".into(),
+            groups: vec!["admins".into()],
+            kind: PrincipalKind::Human,
+            fingerprint: [7; 32],
+            public_key: "ssh-ed25519 AAAA alice".into(),
+            created_at_ms: 2,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        gate.revalidate(&principal).await,
+        Err(IdentityError::Revoked)
+    ));
+    let again = gate.authenticate_ssh_key(&[7; 32]).await.unwrap();
+    assert_eq!(again.name, "mallory");
     sqlite.close().await.unwrap();
 }
