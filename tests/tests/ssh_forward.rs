@@ -376,3 +376,41 @@ fn x11_forwarding_is_refused_without_a_rule() {
     );
     assert!(seen.recv_timeout(Duration::from_millis(500)).is_err());
 }
+
+/// paramiko asks for a remote forward on a port above 65535 (OpenSSH's client refuses to),
+/// which OpenSSH's server would bind modulo 65536.
+const WRAPPED_PORT: &str = r#"
+import sys, paramiko
+port, token, asked = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="web1", password=token,
+               look_for_keys=False, allow_agent=False, timeout=20)
+try:
+    client.get_transport().request_port_forward("localhost", asked)
+    print("granted")
+except paramiko.SSHException:
+    print("refused")
+"#;
+
+#[test]
+fn a_remote_forward_port_above_65535_is_refused_before_policy() {
+    let e = env();
+    let forwarder = e.gw.token("fwd", &["forwarders"], "agent");
+    let wanted = free_port();
+    let out = vigil_e2e::python_code(
+        WRAPPED_PORT,
+        &[
+            &e.port.to_string(),
+            &forwarder,
+            &(u32::from(wanted) + 65536).to_string(),
+        ],
+    );
+    assert_eq!(stdout(&out), "refused", "{}", stderr(&out));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", wanted)).is_err(),
+        "the target bound the wrapped port"
+    );
+    let admin = e.gw.token("root", &["admins"], "human");
+    ledger_with(&e, &admin, "a port above 65535");
+}

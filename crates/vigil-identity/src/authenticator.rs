@@ -17,6 +17,10 @@ use vigil_store::{SshKeyRecord, Store, TokenRecord};
 /// token keeps working for at most this long in a running gateway
 /// (`[identity] token_cache`).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
+/// The subject of a principal proven by a registered SSH key:
+/// `ssh-key:<name>` (a token's subject is its bare name).
+pub const SSH_KEY_SUBJECT_PREFIX: &str = "ssh-key:";
+
 /// Most cached lookups (one per distinct valid token).
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
@@ -180,8 +184,11 @@ impl Authenticator {
         fingerprint: &[u8; 32],
     ) -> Result<Principal, IdentityError> {
         let record = self.ssh_key(fingerprint).await?;
+        // Its own subject namespace: a key and a token of the same name are
+        // different credentials with their own groups, so they must not share
+        // approvals, grants or caps (keyed on issuer and subject).
         let verified = PrincipalRecord {
-            subject: Some(record.name.clone()),
+            subject: Some(format!("{SSH_KEY_SUBJECT_PREFIX}{}", record.name)),
             name: record.name,
             groups: record.groups,
             kind: record.kind,

@@ -16,7 +16,9 @@ pub mod oidc;
 mod principal;
 mod token;
 
-pub use authenticator::{Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+pub use authenticator::{
+    Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, SSH_KEY_SUBJECT_PREFIX,
+};
 pub use authority::TokenAuthority;
 pub use error::IdentityError;
 pub use oidc::{IssuerSettings, OidcVerifier};

@@ -31,7 +31,7 @@ async fn a_registered_key_is_its_principal_until_removed() {
         .await
         .unwrap();
     assert_eq!(principal.name, "alice-laptop");
-    assert_eq!(principal.subject.as_deref(), Some("alice-laptop"));
+    assert_eq!(principal.subject.as_deref(), Some("ssh-key:alice-laptop"));
     assert_eq!(principal.groups, vec!["ops"]);
     assert_eq!(principal.kind, PrincipalKind::Human);
     assert_eq!(principal.issuer, vigil_identity::VIGIL_ISSUER);

@@ -66,12 +66,14 @@ pub fn forward(request: SshRequest, host: &str, port: u32) -> ActionKind {
 }
 
 /// A connection to a remote-forwarded port, as the target reports it: the
-/// same facts the forward was allowed with (`tcpip_forward`, the address as
-/// the client asked for it, the bound port), so the rule that allowed the
-/// forward decides each connection; the ledger text names the originator.
+/// same facts the forward was allowed with (`tcpip_forward`, the address and
+/// port as the client asked for them, 0 when the target chose the port), so
+/// the rule that allowed the forward decides each connection; the ledger text
+/// names the bound port and the originator.
 pub fn forwarded_tcpip(
     host: &str,
-    port: u32,
+    asked_port: u32,
+    bound_port: u32,
     originator: &str,
     originator_port: u32,
 ) -> ActionKind {
@@ -80,8 +82,8 @@ pub fn forwarded_tcpip(
     ActionKind::Ssh(SshFacts {
         request: SshRequest::TcpipForward,
         forward_host: host.to_string(),
-        forward_port: port,
-        text: format!("forwarded_tcpip {host}:{port} from {originator}:{originator_port}"),
+        forward_port: asked_port,
+        text: format!("forwarded_tcpip {host}:{bound_port} from {originator}:{originator_port}"),
         ..SshFacts::default()
     })
 }

@@ -6,7 +6,7 @@
 //! forward), opened to the client through the server-side handle, accepted
 //! upstream only once the client accepted it, and relayed.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -31,8 +31,9 @@ pub const MAX_INBOUND_CHANNELS: usize = 64;
 /// What this client connection asked the target to open back, as allowed.
 pub struct Expected {
     /// Remote forwards the target confirmed: the address as the client
-    /// asked for it, and the port the target bound.
-    remote: Mutex<HashSet<(String, u32)>>,
+    /// asked for it and the port the target bound, to the port the client
+    /// asked for (0: the target chose), which is what policy allowed.
+    remote: Mutex<HashMap<(String, u32), u32>>,
     agent: AtomicBool,
     x11: AtomicBool,
     open: Arc<Semaphore>,
@@ -71,8 +72,13 @@ impl Expected {
         Ok(())
     }
 
-    /// A remote forward the target confirmed.
-    pub fn add_remote(&self, address: &str, port: u32) -> Result<(), RemoteForwardError> {
+    /// A remote forward the target confirmed on `port`, asked for as `asked`.
+    pub fn add_remote(
+        &self,
+        address: &str,
+        port: u32,
+        asked: u32,
+    ) -> Result<(), RemoteForwardError> {
         let mut remote = self
             .remote
             .lock()
@@ -80,14 +86,20 @@ impl Expected {
         if remote.len() >= MAX_REMOTE_FORWARDS {
             return Err(RemoteForwardError::TooMany);
         }
-        remote.insert((address.to_string(), port));
+        remote.insert((address.to_string(), port), asked);
         Ok(())
     }
 
     pub fn has_remote(&self, address: &str, port: u32) -> bool {
+        self.asked_port(address, port).is_some()
+    }
+
+    /// The port the client asked for when it set up the forward now bound on `port`.
+    pub fn asked_port(&self, address: &str, port: u32) -> Option<u32> {
         self.remote
             .lock()
-            .is_ok_and(|r| r.contains(&(address.to_string(), port)))
+            .ok()
+            .and_then(|r| r.get(&(address.to_string(), port)).copied())
     }
 
     pub fn remove_remote(&self, address: &str, port: u32) {
@@ -145,15 +157,19 @@ impl Kind {
     }
 
     /// The channel as policy sees it: the same request the client's ask was
-    /// decided as, so the rule that allowed the ask decides each channel.
-    fn action(&self) -> ActionKind {
+    /// decided as (its address and asked port, 0 when the target chose), so
+    /// the rule that allowed the ask decides each channel.
+    fn action(&self, expected: &Expected) -> ActionKind {
         match self {
             Kind::ForwardedTcpip {
                 address,
                 port,
                 originator,
                 originator_port,
-            } => facts::forwarded_tcpip(address, *port, originator, *originator_port),
+            } => {
+                let asked = expected.asked_port(address, *port).unwrap_or(*port);
+                facts::forwarded_tcpip(address, asked, *port, originator, *originator_port)
+            }
             Kind::Agent => facts::bare(SshRequest::Agent),
             Kind::X11 { .. } => facts::bare(SshRequest::X11),
         }
@@ -266,7 +282,7 @@ async fn decide_open_and_relay(
     reply: ChannelOpenHandle,
     _slot: OwnedSemaphorePermit,
 ) {
-    let Some(permit) = login.permit_now(kind.action()).await else {
+    let Some(permit) = login.permit_now(kind.action(&login.inbound)).await else {
         reply
             .reject(ChannelOpenFailure::AdministrativelyProhibited)
             .await;

@@ -222,16 +222,19 @@ async fn target_to_client(
                 ) {
                     (Err(()), _) => Err(()),
                     (Ok(()), None) => Ok(()),
-                    // Passed on as the target sent it, so the client reports the
-                    // signal as it would without Vigil (OpenSSH's `ssh` exits 255).
+                    // Passed on, so the client reports the signal as it would
+                    // without Vigil (OpenSSH's `ssh` exits 255). The target's free
+                    // text message is dropped: it is output that bypasses masking
+                    // and the recording.
                     (Ok(()), Some(handle)) => {
+                        let _ = (error_message, lang_tag);
                         handle
                             .exit_signal_request(
                                 client.id(),
                                 signal_name,
                                 core_dumped,
-                                error_message,
-                                lang_tag,
+                                String::new(),
+                                String::new(),
                             )
                             .await
                     }

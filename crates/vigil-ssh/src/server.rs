@@ -200,6 +200,7 @@ impl SshFrontend {
             login: None,
             slot: slot.clone(),
             pending: HashMap::new(),
+            key_probes: 0,
         };
         let running = match server::run_stream(self.config.clone(), stream, handler).await {
             Ok(r) => r,
@@ -229,6 +230,15 @@ impl SshFrontend {
         watchdog.abort();
         let login = slot.lock().ok().and_then(|mut s| s.take());
         if let Some(login) = login {
+            // The client is gone: end the target login too, so no channel it
+            // left running (a long exec, a tunnel) outlives the session the
+            // ledger has closed.
+            if let Some(up) = login.connected_upstream() {
+                let _ = up
+                    .handle
+                    .disconnect(russh::Disconnect::ByApplication, "", "en")
+                    .await;
+            }
             login.guard.close_session(&login.session).await;
         }
     }
@@ -248,6 +258,8 @@ struct Conn {
     slot: Arc<Mutex<Option<Arc<LoggedIn>>>>,
     /// Session channels before their start request.
     pending: HashMap<ChannelId, Pending>,
+    /// Public keys offered so far (each costs a store lookup).
+    key_probes: u8,
 }
 
 struct Pending {
@@ -378,6 +390,35 @@ impl Conn {
     }
 
     /// The permit for a request answered at once, when the guard allows it.
+    /// Whether a forward's port is a TCP port. A larger one is refused before
+    /// policy: the target may read it modulo 65536 (OpenSSH passes it to
+    /// `getaddrinfo` as text, and glibc wraps it), so a rule on
+    /// `ssh.forward.port` would decide another port than the one bound.
+    async fn port_is_tcp(&self, request: SshRequest, host: &str, port: u32) -> bool {
+        if port <= u32::from(u16::MAX) {
+            return true;
+        }
+        if let Some(login) = &self.login {
+            let text: String = format!("{} {host}:{port}", request.as_str())
+                .chars()
+                .take(300)
+                .collect();
+            let _ = login
+                .guard
+                .refuse(
+                    &login.session,
+                    Unpolicied::step(
+                        RefusalClass::Protocol,
+                        &text,
+                        request.as_str(),
+                        "a port above 65535",
+                    ),
+                )
+                .await;
+        }
+        false
+    }
+
     async fn permit(&self, action: vigil_core::ActionKind) -> Option<Permit> {
         match &self.login {
             Some(login) => login.permit_now(action).await,

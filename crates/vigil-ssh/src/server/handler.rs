@@ -7,6 +7,10 @@ use crate::authorized_key;
 use crate::inbound::TARGET_REPLY_TIMEOUT;
 use russh::server::{PublicKeyOffer, VerifiedPublicKey};
 
+/// Public keys one connection may offer: each is a store lookup, and the
+/// answer tells whether a key is registered.
+const MAX_KEY_PROBES: u8 = 10;
+
 impl server::Handler for Conn {
     type Error = ConnError;
 
@@ -32,12 +36,16 @@ impl server::Handler for Conn {
     /// may hold many keys), and the client tries its next key or method.
     async fn auth_publickey_offered(
         &mut self,
-        _user: &str,
+        user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        if self.login.is_some() || self.key_probes >= MAX_KEY_PROBES {
+            return Ok(Auth::reject());
+        }
+        self.key_probes += 1;
         let fingerprint = authorized_key::fingerprint(offer.public_key);
-        let usable = self.login.is_none()
-            && authorized_key::acceptable_signature(offer.algorithm)
+        let usable = authorized_key::acceptable_signature(offer.algorithm)
+            && self.source_may_try(user).await
             && self.guard.ssh_key_is_registered(&fingerprint).await;
         Ok(if usable { Auth::Accept } else { Auth::reject() })
     }
@@ -108,6 +116,15 @@ impl server::Handler for Conn {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if !self
+            .port_is_tcp(SshRequest::DirectTcpip, host_to_connect, port_to_connect)
+            .await
+        {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
         let action = facts::forward(SshRequest::DirectTcpip, host_to_connect, port_to_connect);
         let Some(permit) = self.permit(action).await else {
             reply
@@ -160,6 +177,12 @@ impl server::Handler for Conn {
         let Some(login) = self.login.clone() else {
             return Ok(false);
         };
+        if !self
+            .port_is_tcp(SshRequest::TcpipForward, address, *port)
+            .await
+        {
+            return Ok(false);
+        }
         if let Err(e) = login.inbound.remote_room() {
             tracing::info!(session = %login.session.id, error = %e, "ssh: remote forward refused");
             return Ok(false);
@@ -190,7 +213,7 @@ impl server::Handler for Conn {
                 return Ok(false);
             }
         };
-        if let Err(e) = login.inbound.add_remote(address, bound) {
+        if let Err(e) = login.inbound.add_remote(address, bound, asked) {
             tracing::warn!(session = %login.session.id, error = %e, "ssh: remote forward not kept");
             if let Some(up) = login.connected_upstream() {
                 let cancelling = up.handle.cancel_tcpip_forward(address, bound);
