@@ -4,10 +4,12 @@
 //! forwarded, masking of result rows, the ledger outcome.
 
 pub mod backend;
+pub mod binary_row;
 mod error;
 mod frontend;
 mod handshake;
 mod mask;
+mod mask_binary;
 pub mod packet;
 mod prefixed;
 mod refusal;
