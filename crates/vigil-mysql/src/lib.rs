@@ -15,6 +15,7 @@ mod prefixed;
 mod refusal;
 mod relay;
 mod session;
+mod statements;
 pub mod wire;
 
 pub use backend::UpstreamConfig;
