@@ -6,8 +6,10 @@
 //! refused, cursors are masked, and prepare/close cycles do not grow
 //! Vigil's statement map.
 
+use std::time::{Duration, Instant};
+
 use vigil_e2e::mariadb::MariaDb;
-use vigil_e2e::{Gateway, assert_success, free_port};
+use vigil_e2e::{Gateway, assert_success, free_port, stdout, venv_python};
 
 const CONFIG: &str = r#"[server]
 data_dir = "${VIGIL_DATA}"
@@ -36,6 +38,15 @@ connections = ["shop"]
   effect = "allow"
   when = "sql.read_only"
 
+  [[policy.rule]]
+  name = "order-deletes"
+  effect = "review"
+  when = 'sql.kind == "delete" && "shop.orders" in sql.tables_written'
+  reason = "deleting orders needs a DBA"
+  reviewers = ["dba"]
+  mode = "hold"
+  timeout = "60s"
+
   [[policy.mask]]
   columns = ["customers.email", "customers.score", "customers.pin"]
   style = "redact"
@@ -43,9 +54,10 @@ connections = ["shop"]
 
 struct Env {
     db: MariaDb,
-    _gw: Gateway,
+    gw: Gateway,
     port: u16,
     bot: String,
+    alice: String,
 }
 
 fn env() -> Env {
@@ -56,7 +68,8 @@ fn env() -> Env {
            pin INT NOT NULL);
          INSERT INTO shop.customers VALUES (1, 'Ann', 'ann@example.com', 10, 1234),
            (2, 'Bob', 'bob@example.com', 20, 5678);
-         CREATE TABLE shop.canary (id INT); INSERT INTO shop.canary VALUES (1);",
+         CREATE TABLE shop.canary (id INT); INSERT INTO shop.canary VALUES (1);
+         CREATE TABLE shop.orders (id INT); INSERT INTO shop.orders VALUES (1), (2), (3);",
     );
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -70,8 +83,9 @@ fn env() -> Env {
     );
     Env {
         bot: gw.token("bot", &["agents"], "agent"),
+        alice: gw.token("alice", &["dba", "admins"], "human"),
         db,
-        _gw: gw,
+        gw,
         port,
     }
 }
@@ -79,9 +93,19 @@ fn env() -> Env {
 /// Runs `body` after the shared prologue (`connect()`, `conn`, `err(f)`)
 /// and returns its output.
 fn connector(env: &Env, body: &str) -> String {
-    let code = format!("{PROLOGUE}\n{body}");
-    let out = vigil_e2e::python_code(&code, &[&env.port.to_string(), &env.bot]);
+    let out = connector_command(env, body).output().expect("python");
     assert_success(&out, "mysql-connector-python through vigil")
+}
+
+fn connector_command(env: &Env, body: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(venv_python());
+    cmd.arg("-c")
+        .arg(format!("{PROLOGUE}\n{body}"))
+        .args([&env.port.to_string(), &env.bot])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
 }
 
 const PROLOGUE: &str = r#"
@@ -272,4 +296,51 @@ print("after-reset", err(lambda: conn.cmd_stmt_execute(held[0])))
     assert!(text.contains("cycles done"), "{text}");
     assert!(text.contains("bound error 1226 after 256"), "{text}");
     assert!(text.contains("after-reset error 1047"), "{text}");
+}
+
+#[test]
+fn held_prepared_delete_runs_after_approval() {
+    let env = env();
+    // PREPARE passes (a review is not a refusal); the EXECUTE is held.
+    let client = connector_command(
+        &env,
+        r#"
+c = conn.cursor(prepared=True)
+c.execute("DELETE FROM orders WHERE id = %s", (2,))
+print("deleted", c.rowcount)
+"#,
+    )
+    .spawn()
+    .expect("python");
+    let id = pending(&env);
+    let count = || env.db.exec("SELECT count(*) FROM shop.orders");
+    assert_eq!(count().trim(), "3", "nothing runs before the approval");
+    let out = env.gw.vigil_env(
+        &["approvals", "approve", &id],
+        &[("VIGIL_TOKEN", &env.alice)],
+    );
+    assert_success(&out, "approve");
+    let out = client.wait_with_output().expect("held client");
+    let text = assert_success(&out, "held prepared delete");
+    assert!(text.contains("deleted 1"), "{text}");
+    assert_eq!(count().trim(), "2");
+}
+
+fn pending(env: &Env) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let out = env.gw.vigil_env(
+            &["approvals", "list", "--all", "--json"],
+            &[("VIGIL_TOKEN", &env.alice)],
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        if let Some(a) = v["approvals"].as_array().and_then(|a| {
+            a.iter()
+                .find(|a| a["principal"] == "bot" && a["status"] == "pending")
+        }) {
+            return a["id"].as_str().unwrap_or_default().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no pending approval\n{}", env.gw.log_text());
 }
