@@ -344,3 +344,75 @@ fn pending(env: &Env) -> String {
     }
     panic!("no pending approval\n{}", env.gw.log_text());
 }
+
+/// Random sequences of prepare (allowed or refused), execute (of open,
+/// closed, unknown and "last" ids), close and reset, each answer checked
+/// against a model of the target's statements, and the target's own count
+/// of open statements compared with the model's as it goes.
+const MODEL: &str = r#"
+import random
+rng = random.Random(int(sys.argv[3]))
+SQL = b"SELECT id, email FROM customers WHERE id = ?"
+plain = conn.cursor()
+def server_open():
+    plain.execute("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")
+    return int(plain.fetchall()[0][1])
+open_ids, seen, last, params = set(), set(), None, None
+def execute(sid):
+    count, columns, eof = conn.cmd_stmt_execute(sid, data=(1,), parameters=params)
+    conn.unread_result = True  # what the connector's prepared cursor does
+    rows, eof = conn.get_rows(binary=True, columns=columns)
+    return [tuple(r) for r in rows]
+for step in range(300):
+    op = rng.choice(["prepare", "prepare", "denied", "execute", "execute", "last", "close", "reset"])
+    if op == "prepare":
+        p = conn.cmd_stmt_prepare(SQL)
+        params = p["parameters"]
+        open_ids.add(p["statement_id"]); seen.add(p["statement_id"]); last = p["statement_id"]
+        got, want = "ok", "ok"
+    elif op == "denied":
+        got, want = err(lambda: conn.cmd_stmt_prepare(b"DELETE FROM canary")), "error 1227"
+        last = None
+    elif op in ("execute", "last"):
+        if op == "last":
+            sid, ok = 0xFFFFFFFF, last is not None and last in open_ids
+        else:
+            sid = rng.choice(sorted(seen | {999999}))
+            ok = sid in open_ids
+        if params is None:
+            continue
+        try:
+            rows = execute(sid)
+            got = "ok" if rows == [(1, "[REDACTED]")] else f"rows {rows}"
+        except errors.Error as e:
+            got = f"error {e.errno}"
+        want = "ok" if ok else "error 1047"
+    elif op == "close":
+        if not seen:
+            continue
+        sid = rng.choice(sorted(seen))
+        conn.cmd_stmt_close(sid)
+        open_ids.discard(sid)
+        got = want = "ok"
+    else:
+        conn.cmd_reset_connection()
+        open_ids.clear(); last = None
+        got = want = "ok"
+    if got != want:
+        print(f"mismatch at step {step}: {op} got {got} want {want}")
+    if server_open() != len(open_ids):
+        print(f"mismatch at step {step}: the target holds {server_open()}, the model {len(open_ids)}")
+print("model done")
+"#;
+
+#[test]
+fn statement_map_follows_the_target_under_random_sequences() {
+    let env = env();
+    for seed in ["1", "2", "3"] {
+        let mut cmd = connector_command(&env, MODEL);
+        let out = cmd.arg(seed).output().expect("python");
+        let text = assert_success(&out, "model run");
+        assert!(text.contains("model done"), "{text}");
+        assert!(!text.contains("mismatch"), "seed {seed}: {text}");
+    }
+}
