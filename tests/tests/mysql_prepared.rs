@@ -175,6 +175,39 @@ print("after", c.fetchall())
 }
 
 #[test]
+fn a_column_that_becomes_not_null_after_prepare_is_refused_at_execute() {
+    let env = env();
+    // The target re-prepares a statement whose table changed and describes
+    // the new columns in the EXECUTE's answer: Vigil checks those, and
+    // answers an error in place of rows it cannot mask.
+    let body = r#"
+# One PREPARE, then two EXECUTEs of it (the client never prepares again).
+sid = conn.cmd_stmt_prepare(b"SELECT id, score FROM customers ORDER BY id")["statement_id"]
+def run():
+    count, columns, eof = conn.cmd_stmt_execute(sid)
+    conn.unread_result = True  # what the connector's prepared cursor does
+    rows, eof = conn.get_rows(binary=True, columns=columns)
+    return [tuple(r) for r in rows]
+print("before", run())
+direct = mysql.connector.connect(host="127.0.0.1", port=int(sys.argv[3]), user="app",
+                                 password="app-secret", database="shop", use_pure=True,
+                                 charset="utf8mb4", collation="utf8mb4_general_ci")
+direct.cursor().execute("ALTER TABLE customers MODIFY score INT NOT NULL")
+print("after", err(run))
+c = conn.cursor(prepared=True)
+c.execute("SELECT id FROM customers ORDER BY id")
+print("still", c.fetchall())
+"#;
+    let mut cmd = connector_command(&env, body);
+    let out = cmd.arg(env.db.port().to_string()).output().expect("python");
+    let text = assert_success(&out, "altered column");
+    assert!(text.contains("before [(1, None), (2, None)]"), "{text}");
+    assert!(text.contains("after error 1235"), "{text}");
+    assert!(!text.contains("10") && !text.contains("20"), "{text}");
+    assert!(text.contains("still [(1,), (2,)]"), "{text}");
+}
+
+#[test]
 fn allowed_prepared_select_with_parameters_returns_the_right_rows() {
     let env = env();
     let text = connector(
