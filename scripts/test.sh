@@ -43,13 +43,14 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     DEB_PACKAGES+=(python3 python3-venv)
 fi
 
-# Python clients for the end-to-end tests: psycopg, pytest, paramiko (SSH), the official MCP SDK, and
+# Python clients for the end-to-end tests: psycopg, pytest, paramiko (SSH), PyMySQL and
+# mysql-connector-python (MySQL text and prepared-statement protocols), the official MCP SDK, and
 # CrewAI with crewai-tools' MCP adapter (examples/crewai). Pinned: these move fast.
-PY_PACKAGES=('psycopg[binary]' pytest paramiko PyMySQL 'mcp==1.30.0' 'crewai==1.15.30' 'crewai-tools[mcp]==1.15.30')
+PY_PACKAGES=('psycopg[binary]' pytest paramiko PyMySQL mysql-connector-python 'mcp==1.30.0' 'crewai==1.15.30' 'crewai-tools[mcp]==1.15.30')
 
 setup_venv() {
     local py=.venv/bin/python
-    if [[ -x $py ]] && "$py" -c 'import psycopg, pytest, paramiko, pymysql, mcp, crewai, crewai_tools' >/dev/null 2>&1; then
+    if [[ -x $py ]] && "$py" -c 'import psycopg, pytest, paramiko, pymysql, mysql.connector, mcp, crewai, crewai_tools' >/dev/null 2>&1; then
         echo "Python venv: present ($("$py" -c 'import psycopg, mcp, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
         return
     fi

@@ -4,15 +4,18 @@
 //! forwarded, masking of result rows, the ledger outcome.
 
 pub mod backend;
+pub mod binary_row;
 mod error;
 mod frontend;
 mod handshake;
 mod mask;
+mod mask_binary;
 pub mod packet;
 mod prefixed;
 mod refusal;
 mod relay;
 mod session;
+mod statements;
 pub mod wire;
 
 pub use backend::UpstreamConfig;

@@ -8,12 +8,27 @@ use vigil_core::MaskingSummary;
 use vigil_mask::{ColumnOrigin, Hits, MaskPlan, MaskPolicy, Masked, ResultShape, SourceColumn};
 use vigil_mysql_sql::{Lineage, Origin};
 
-/// A column definition's names (lower case).
+/// A column definition's names (lower case), type and flags.
 #[derive(Clone, Debug, Default)]
 pub struct ColumnDef {
     pub schema: String,
     pub org_table: String,
     pub org_name: String,
+    /// `enum_field_types` (see `binary_row::ty`).
+    pub column_type: u8,
+    pub flags: u16,
+}
+
+/// Column definition flags.
+pub mod flag {
+    pub const NOT_NULL: u16 = 0x0001;
+    pub const UNSIGNED: u16 = 0x0020;
+}
+
+impl ColumnDef {
+    pub fn nullable(&self) -> bool {
+        self.flags & flag::NOT_NULL == 0
+    }
 }
 
 impl ColumnDef {
@@ -29,10 +44,19 @@ impl ColumnDef {
         let org_table = s()?;
         let _name = s()?;
         let org_name = s()?;
+        // The fixed part: its length (0x0C), character set, column length,
+        // then the type and the flags.
+        let _fixed = c.lenenc()?;
+        let _charset = c.u16()?;
+        let _length = c.u32()?;
+        let column_type = c.u8()?;
+        let flags = c.u16()?;
         Some(ColumnDef {
             schema,
             org_table,
             org_name,
+            column_type,
+            flags,
         })
     }
 }

@@ -7,11 +7,12 @@
 use crate::backend::{BaseTables, MAX_UPSTREAM_PACKET, Upstream};
 use crate::error::{MysqlError, Result};
 use crate::mask::{self, ColumnDef, Tally};
+use crate::mask_binary;
 use crate::packet::frame;
 use crate::session::Io;
-use crate::wire::{Cursor, Head, err_code, head, status, status_of};
+use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of};
 use tokio::io::AsyncWriteExt;
-use vigil_mask::MaskPolicy;
+use vigil_mask::{MaskPlan, MaskPolicy};
 use vigil_mysql_sql::Lineage;
 
 /// Flush to the client past this many buffered bytes.
@@ -24,7 +25,30 @@ pub struct ResultEnd {
     /// `code:SQLSTATE` of an error.
     pub error: Option<String>,
     pub masking: Option<vigil_core::MaskingSummary>,
+    /// Vigil answered an error in place of this result (why, for the ledger).
+    pub refused: Option<String>,
+    /// The target opened a cursor: the rows COM_STMT_FETCH will bring.
+    pub cursor: Option<CursorRows>,
 }
+
+/// The rows of an open cursor: their columns and mask plan.
+#[derive(Debug, Default)]
+pub struct CursorRows {
+    pub defs: Vec<ColumnDef>,
+    pub plan: Option<MaskPlan>,
+}
+
+/// How the rows of a result are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// COM_QUERY: length-encoded text values.
+    Text,
+    /// COM_STMT_EXECUTE: the binary protocol (see `binary_row`).
+    Binary,
+}
+
+/// The error sent in place of a binary result Vigil cannot mask.
+const CANNOT_CARRY: (u16, &str) = (1235, "42000");
 
 /// Relays one command's answer; `lineages[i]` is the i-th result's.
 /// Returns how each result ended, in order.
@@ -35,9 +59,13 @@ pub async fn answer(
     policy: &MaskPolicy,
     lineages: &[Lineage],
     base_tables: Option<&BaseTables>,
+    rows: Rows,
 ) -> Result<Vec<ResultEnd>> {
     let mut out = Vec::with_capacity(16 * 1024);
     let mut ends = Vec::new();
+    // After Vigil answered an error in place of a result, the client expects
+    // nothing more: what the target still sends is read and dropped.
+    let mut emit = true;
     loop {
         let first = next(up).await?;
         let more = match head(&first) {
@@ -47,7 +75,9 @@ pub async fn answer(
                     tag: Some(format!("OK {affected}")),
                     ..ResultEnd::default()
                 });
-                frame(&mut out, &mut seq, &first);
+                if emit {
+                    frame(&mut out, &mut seq, &first);
+                }
                 st & status::MORE_RESULTS != 0
             }
             Head::Err => {
@@ -56,7 +86,9 @@ pub async fn answer(
                     error: Some(format!("{code}:{state}")),
                     ..ResultEnd::default()
                 });
-                frame(&mut out, &mut seq, &first);
+                if emit {
+                    frame(&mut out, &mut seq, &first);
+                }
                 false
             }
             Head::LocalInfile => {
@@ -69,13 +101,14 @@ pub async fn answer(
                 let (end, st) = result_set(
                     up,
                     client,
-                    &mut out,
-                    &mut seq,
+                    (&mut out, &mut seq, emit),
                     &first,
                     (policy, base_tables),
                     lineage,
+                    rows,
                 )
                 .await?;
+                emit &= end.refused.is_none();
                 ends.push(end);
                 st & status::MORE_RESULTS != 0
             }
@@ -89,15 +122,15 @@ pub async fn answer(
     Ok(ends)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Relays one result set; with `emit` false it is read and dropped.
 async fn result_set(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    out: &mut Vec<u8>,
-    seq: &mut u8,
+    (out, seq, emit): (&mut Vec<u8>, &mut u8, bool),
     first: &[u8],
     (policy, base_tables): (&MaskPolicy, Option<&BaseTables>),
     lineage: Option<&Lineage>,
+    rows_as: Rows,
 ) -> Result<(ResultEnd, u16)> {
     let columns = Cursor::new(first)
         .lenenc()
@@ -105,7 +138,9 @@ async fn result_set(
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| n > 0 && n <= 4096)
         .ok_or_else(|| MysqlError::Upstream("bad column count".into()))?;
-    frame(out, seq, first);
+    // The head is framed only once the plan is known to be carried.
+    let mut head_packets = Vec::with_capacity(columns + 2);
+    head_packets.push(first.to_vec());
     let mut defs = Vec::with_capacity(columns);
     for _ in 0..columns {
         let p = next(up).await?;
@@ -113,7 +148,7 @@ async fn result_set(
             ColumnDef::decode(&p)
                 .ok_or_else(|| MysqlError::Upstream("bad column definition".into()))?,
         );
-        frame(out, seq, &p);
+        head_packets.push(p);
     }
     let eof = next(up).await?;
     if head(&eof) != Head::Eof {
@@ -121,49 +156,125 @@ async fn result_set(
             "expected EOF after the column definitions".into(),
         ));
     }
-    frame(out, seq, &eof);
+    let eof_status = status_of(&eof);
+    head_packets.push(eof);
     let plan = mask::plan(policy, lineage, &defs, base_tables);
+    let refused = match (&plan, rows_as) {
+        (Some(p), Rows::Binary) => mask_binary::check(p, &defs).err().map(|i| {
+            format!(
+                "column {} of the result must be masked, but its type cannot carry a mask and it \
+                 is NOT NULL",
+                i + 1
+            )
+        }),
+        _ => None,
+    };
+    let emit_rows = emit && refused.is_none();
+    if let (true, Some(why)) = (emit, &refused) {
+        let (code, state) = CANNOT_CARRY;
+        frame(out, seq, &err_packet(code, state, &format!("vigil: {why}")));
+    }
+    if emit_rows {
+        for p in &head_packets {
+            frame(out, seq, p);
+        }
+    }
     let mut tally = Tally::default();
     if let Some(p) = &plan {
         tally.columns = p.described().to_vec();
     }
+    // A cursor: the rows come with COM_STMT_FETCH, not here.
+    if rows_as == Rows::Binary && eof_status & status::CURSOR_EXISTS != 0 {
+        let cursor = refused.is_none().then(|| CursorRows {
+            defs: defs.clone(),
+            plan,
+        });
+        let end = ResultEnd {
+            tag: Some("SELECT 0".into()),
+            refused,
+            cursor,
+            ..ResultEnd::default()
+        };
+        return Ok((end, eof_status));
+    }
+    let (mut end, st) = rows(
+        up,
+        client,
+        (out, seq, emit_rows),
+        &defs,
+        plan.as_ref(),
+        rows_as,
+        tally,
+    )
+    .await?;
+    end.refused = refused;
+    Ok((end, st))
+}
+
+/// Relays rows until their EOF or ERR, masked by `plan`.
+pub async fn rows(
+    up: &mut Upstream,
+    client: &mut Box<dyn Io>,
+    (out, seq, emit): (&mut Vec<u8>, &mut u8, bool),
+    defs: &[ColumnDef],
+    plan: Option<&MaskPlan>,
+    rows_as: Rows,
+    mut tally: Tally,
+) -> Result<(ResultEnd, u16)> {
     let mut rows = 0u64;
     loop {
         let p = next(up).await?;
         match head(&p) {
             Head::Eof => {
-                frame(out, seq, &p);
+                if emit {
+                    frame(out, seq, &p);
+                }
                 let st = status_of(&p);
-                return Ok((
-                    ResultEnd {
-                        tag: Some(format!("SELECT {rows}")),
-                        error: None,
-                        masking: tally.summary(),
-                    },
-                    st,
-                ));
+                let end = ResultEnd {
+                    tag: Some(format!("SELECT {rows}")),
+                    masking: tally.summary(),
+                    ..ResultEnd::default()
+                };
+                return Ok((end, st));
             }
             Head::Err => {
                 let (code, state) = err_code(&p);
-                frame(out, seq, &p);
-                return Ok((
-                    ResultEnd {
-                        tag: None,
-                        error: Some(format!("{code}:{state}")),
-                        masking: tally.summary(),
-                    },
-                    0,
-                ));
+                if emit {
+                    frame(out, seq, &p);
+                }
+                let end = ResultEnd {
+                    error: Some(format!("{code}:{state}")),
+                    masking: tally.summary(),
+                    ..ResultEnd::default()
+                };
+                return Ok((end, 0));
             }
+            _ if !emit => {}
             _ => {
                 rows += 1;
-                match &plan {
-                    Some(plan) => {
-                        let masked = mask::text_row(plan, &p, columns, &mut tally)
-                            .ok_or_else(|| MysqlError::Upstream("bad row".into()))?;
-                        frame(out, seq, &masked);
-                    }
+                let masked = match (plan, rows_as) {
+                    (None, _) => None,
+                    (Some(plan), Rows::Text) => Some(
+                        mask::text_row(plan, &p, defs.len(), &mut tally)
+                            .ok_or_else(|| "a text row that does not parse".to_string()),
+                    ),
+                    (Some(plan), Rows::Binary) => Some(
+                        mask_binary::row(plan, &p, defs, &mut tally).map_err(|e| e.to_string()),
+                    ),
+                };
+                match masked {
                     None => frame(out, seq, &p),
+                    Some(Ok(row)) => frame(out, seq, &row),
+                    Some(Err(why)) => {
+                        // Nothing of the row is passed on: the client gets an
+                        // error and the session ends.
+                        let (code, state) = CANNOT_CARRY;
+                        let msg = "vigil: a result row could not be masked; the session ends";
+                        frame(out, seq, &err_packet(code, state, msg));
+                        client.write_all(out).await?;
+                        client.flush().await?;
+                        return Err(MysqlError::Upstream(format!("masking a row: {why}")));
+                    }
                 }
                 if out.len() >= FLUSH_AT {
                     client.write_all(out).await?;
@@ -174,6 +285,30 @@ async fn result_set(
     }
 }
 
+/// Relays the rows COM_STMT_FETCH brings from an open cursor, masked as
+/// the EXECUTE that opened it was.
+pub async fn fetch(
+    up: &mut Upstream,
+    client: &mut Box<dyn Io>,
+    mut seq: u8,
+    cursor: &CursorRows,
+) -> Result<ResultEnd> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    let (end, _) = rows(
+        up,
+        client,
+        (&mut out, &mut seq, true),
+        &cursor.defs,
+        cursor.plan.as_ref(),
+        Rows::Binary,
+        Tally::default(),
+    )
+    .await?;
+    client.write_all(&out).await?;
+    client.flush().await?;
+    Ok(end)
+}
+
 fn ok_counts(ok: &[u8]) -> (u64, u16) {
     let mut c = Cursor::new(ok);
     let _ = c.u8();
@@ -181,7 +316,7 @@ fn ok_counts(ok: &[u8]) -> (u64, u16) {
     (affected, status_of(ok))
 }
 
-async fn next(up: &mut Upstream) -> Result<Vec<u8>> {
+pub(crate) async fn next(up: &mut Upstream) -> Result<Vec<u8>> {
     up.reader
         .read(&mut up.io, MAX_UPSTREAM_PACKET, false)
         .await?

@@ -1,12 +1,16 @@
 //! One logged-in MySQL session: read a command, decide it with the guard,
 //! forward it only with the permit, relay (and mask) the answer, record the
 //! outcome. The protocol is request/response, so one loop owns everything.
+//! Prepared statements (COM_STMT_*) are in `prepared`.
+
+mod prepared;
 
 use crate::backend::{self, BaseTables, SessionState, Upstream};
 use crate::error::Result;
 use crate::packet::{Packet, Reader, frame};
 use crate::refusal;
 use crate::relay;
+use crate::statements::Statements;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -53,7 +57,13 @@ mod com {
     pub const QUERY: u8 = 0x03;
     pub const PING: u8 = 0x0e;
     pub const SET_OPTION: u8 = 0x1b;
+    pub const STMT_PREPARE: u8 = 0x16;
+    pub const STMT_EXECUTE: u8 = 0x17;
+    pub const STMT_SEND_LONG_DATA: u8 = 0x18;
+    pub const STMT_CLOSE: u8 = 0x19;
+    pub const STMT_RESET: u8 = 0x1a;
     pub const RESET_CONNECTION: u8 = 0x1f;
+    pub const STMT_FETCH: u8 = 0x1c;
 }
 
 /// A command that runs no statement, built by Vigil (never client bytes).
@@ -85,10 +95,15 @@ enum Next {
 struct Session<'a> {
     guard: &'a Guard,
     parts: SessionParts,
+    statements: Statements,
 }
 
 pub async fn run(guard: &Guard, parts: SessionParts, mut shutdown: watch::Receiver<bool>) {
-    let mut s = Session { guard, parts };
+    let mut s = Session {
+        guard,
+        parts,
+        statements: Statements::default(),
+    };
     loop {
         let read = {
             let p = &mut s.parts;
@@ -143,6 +158,9 @@ impl Session<'_> {
                 Ok(next)
             }
             com::RESET_CONNECTION => {
+                // The target drops every prepared statement (and Vigil does
+                // even if it answers an error: unknown ids are refused).
+                self.statements.clear();
                 let next = self.control(Control::ResetConnection, seq).await?;
                 self.refresh().await?;
                 Ok(next)
@@ -163,13 +181,22 @@ impl Session<'_> {
                 self.statements(&payload, seq, analysed).await
             }
             com::QUERY => self.query(&payload, seq).await,
+            com::STMT_PREPARE => self.prepare(&payload, seq).await,
+            com::STMT_EXECUTE => self.execute(payload, seq).await,
+            com::STMT_SEND_LONG_DATA => self.send_long_data(payload).await,
+            com::STMT_CLOSE => self.close_statement(payload).await,
+            com::STMT_RESET => self.reset_statement(payload, seq).await,
+            com::STMT_FETCH => self.fetch(payload, seq).await,
             other => {
                 let (kind, what) = match other {
                     0x11 => (
                         "change_user",
                         "COM_CHANGE_USER is not supported: reconnect with another token",
                     ),
-                    0x16..=0x1a | 0x1c => ("prepared", "prepared statements are not supported yet"),
+                    0xfa => (
+                        "prepared",
+                        "COM_STMT_BULK_EXECUTE is not supported (execute once per row)",
+                    ),
                     0x04 => (
                         "field_list",
                         "COM_FIELD_LIST is not supported (use SHOW COLUMNS; mariadb -A)",
@@ -181,10 +208,11 @@ impl Session<'_> {
         }
     }
 
-    async fn query(&mut self, payload: &[u8], seq: u8) -> Result<Next> {
-        let text = &payload[1..];
+    /// Analyses a statement text under the session's state, as the target
+    /// will read it (COM_QUERY and COM_STMT_PREPARE alike).
+    fn analyse(&self, text: &[u8]) -> std::result::Result<Vec<Analysed>, String> {
         let state = &self.parts.state;
-        let analysed = match &state.mode {
+        match &state.mode {
             Ok(mode) => vigil_mysql_sql::analyze(
                 text,
                 &Context {
@@ -197,9 +225,12 @@ impl Session<'_> {
             Err(why) => Err(format!(
                 "the session reads statements under {why}, which Vigil does not reproduce"
             )),
-        };
-        let shown = String::from_utf8_lossy(text);
-        let analysed = match analysed {
+        }
+    }
+
+    async fn query(&mut self, payload: &[u8], seq: u8) -> Result<Next> {
+        let text = &payload[1..];
+        let analysed = match self.analyse(text) {
             Ok(a) if a.is_empty() => Err("empty statement".to_string()),
             Ok(a) => {
                 // A statement that changes how text is read must be the
@@ -222,17 +253,68 @@ impl Session<'_> {
         match analysed {
             Ok(a) => self.statements(payload, seq, a).await,
             Err(why) => {
-                let refused = self
-                    .guard
-                    .refuse(&self.parts.session, Unpolicied::unanalysable(&shown, &why))
-                    .await;
-                let err = match refused {
-                    Ok(r) => refusal::packet(&r),
-                    Err(_) => refusal::ledger_down(),
-                };
-                self.answer_client(seq, &err).await?;
+                let shown = String::from_utf8_lossy(text);
+                self.refuse_unpolicied(seq, Unpolicied::unanalysable(&shown, &why))
+                    .await?;
                 Ok(Next::Continue)
             }
+        }
+    }
+
+    /// Records a refusal policy could not speak about and answers it.
+    async fn refuse_unpolicied(&mut self, seq: u8, what: Unpolicied<'_>) -> Result<()> {
+        let err = match self.guard.refuse(&self.parts.session, what).await {
+            Ok(r) => refusal::packet(&r),
+            Err(_) => refusal::ledger_down(),
+        };
+        self.answer_client(seq, &err).await
+    }
+
+    /// The guard's decision on `actions`: a review rule holds until a
+    /// reviewer answers; a refusal is answered to the client (`None`).
+    async fn permit(
+        &mut self,
+        seq: u8,
+        actions: &[ActionKind],
+        binding: Binding<'_>,
+    ) -> Result<Option<Permit>> {
+        let session = &self.parts.session;
+        let decision = match self.guard.decide(session, actions, binding).await {
+            Ok(Decision::Held(hold)) => {
+                tracing::info!(session = %session.id, approval = %hold.approval.id, "statement held for approval");
+                self.guard
+                    .await_approval(session, hold, std::future::pending())
+                    .await
+            }
+            other => other,
+        };
+        match decision {
+            Ok(Decision::Allowed(permit)) => Ok(Some(permit)),
+            Ok(Decision::Refused(r)) => {
+                self.answer_client(seq, &refusal::packet(&r)).await?;
+                Ok(None)
+            }
+            Ok(Decision::Held(_)) | Err(_) => {
+                self.answer_client(seq, &refusal::ledger_down()).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records how each permitted statement ended.
+    async fn record(&mut self, permit: &Permit, ends: Vec<relay::ResultEnd>, started: Instant) {
+        let duration_us = started.elapsed().as_micros() as u64;
+        for (statement_seq, end) in permit.seqs.iter().zip(ends) {
+            let outcome = StatementOutcome {
+                statement_seq: *statement_seq,
+                duration_us,
+                tag: end.tag,
+                error_code: end.error,
+                masking: end.masking,
+            };
+            self.guard
+                .statement_done(&self.parts.session, outcome)
+                .await;
         }
     }
 
@@ -248,26 +330,8 @@ impl Session<'_> {
             .iter()
             .map(|a| ActionKind::Sql(a.facts.clone()))
             .collect();
-        let session = &self.parts.session;
-        let decision = match self.guard.decide(session, &actions, Binding::NONE).await {
-            Ok(Decision::Held(hold)) => {
-                tracing::info!(session = %session.id, approval = %hold.approval.id, "statement held for approval");
-                self.guard
-                    .await_approval(session, hold, std::future::pending())
-                    .await
-            }
-            other => other,
-        };
-        let permit = match decision {
-            Ok(Decision::Allowed(permit)) => permit,
-            Ok(Decision::Refused(r)) => {
-                self.answer_client(seq, &refusal::packet(&r)).await?;
-                return Ok(Next::Continue);
-            }
-            Ok(Decision::Held(_)) | Err(_) => {
-                self.answer_client(seq, &refusal::ledger_down()).await?;
-                return Ok(Next::Continue);
-            }
+        let Some(permit) = self.permit(seq, &actions, Binding::NONE).await? else {
+            return Ok(Next::Continue);
         };
         let started = Instant::now();
         forward(&mut self.parts.upstream, &permit, payload).await?;
@@ -279,21 +343,10 @@ impl Session<'_> {
             &self.parts.session.mask,
             &lineages,
             self.parts.base_tables.as_ref(),
+            relay::Rows::Text,
         )
         .await?;
-        let duration_us = started.elapsed().as_micros() as u64;
-        for (statement_seq, end) in permit.seqs.iter().zip(ends) {
-            let outcome = StatementOutcome {
-                statement_seq: *statement_seq,
-                duration_us,
-                tag: end.tag,
-                error_code: end.error,
-                masking: end.masking,
-            };
-            self.guard
-                .statement_done(&self.parts.session, outcome)
-                .await;
-        }
+        self.record(&permit, ends, started).await;
         if analysed.iter().any(|a| a.effect != Effect::None) {
             self.refresh().await?;
         }
@@ -312,6 +365,7 @@ impl Session<'_> {
             &self.parts.session.mask,
             &[],
             None,
+            relay::Rows::Text,
         )
         .await?;
         Ok(Next::Continue)
@@ -319,18 +373,8 @@ impl Session<'_> {
 
     /// Refuses a command policy cannot speak about, recorded in the ledger.
     async fn unsupported(&mut self, seq: u8, kind: &str, what: &str) -> Result<Next> {
-        let refused = self
-            .guard
-            .refuse(
-                &self.parts.session,
-                Unpolicied::step(RefusalClass::Unsupported, kind, kind, what),
-            )
-            .await;
-        let err = match refused {
-            Ok(r) => refusal::packet(&r),
-            Err(_) => refusal::ledger_down(),
-        };
-        self.answer_client(seq, &err).await?;
+        let step = Unpolicied::step(RefusalClass::Unsupported, kind, kind, what);
+        self.refuse_unpolicied(seq, step).await?;
         Ok(Next::Continue)
     }
 

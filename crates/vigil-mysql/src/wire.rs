@@ -27,6 +27,8 @@ pub mod cap {
 pub mod status {
     pub const AUTOCOMMIT: u16 = 0x0002;
     pub const MORE_RESULTS: u16 = 0x0008;
+    /// COM_STMT_EXECUTE opened a cursor: rows come with COM_STMT_FETCH.
+    pub const CURSOR_EXISTS: u16 = 0x0040;
 }
 
 /// A cursor over a payload; every read is bounds-checked.
