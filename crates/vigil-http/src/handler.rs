@@ -1,0 +1,425 @@
+//! One proxied request, from login to answer: read it, log its caller in,
+//! read its body (bounded), ask the guard once, then forward it with the
+//! permit and relay (or mask) the answer. Every exit after login records
+//! the request's outcome and closes its session.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Response as HttpResponse};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use vigil_core::{ActionKind, Protocol, RunId};
+use vigil_guard::{
+    Binding, Decision, GuardError, Login, Permit, RefusalClass, SessionCtx, Unpolicied, Withdrawal,
+};
+use vigil_http_req::headers::forward_response_field;
+use vigil_http_req::{Analysed, BodyFacts, HttpReqError, RequestHead};
+
+use crate::relay::{self, Finished};
+use crate::target::HttpTarget;
+use crate::{BODY_TIMEOUT, HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
+
+pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let fields: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let head = RequestHead {
+        method: parts.method.as_str(),
+        authority: parts.uri.authority().map(|a| a.as_str()),
+        path_and_query,
+        headers: &fields,
+    };
+    let connection = match vigil_http_req::connection_of(path_and_query, PREFIX) {
+        Ok(c) => c,
+        Err(e) => return reply::bad_request(e.status(), &e.to_string()),
+    };
+    let Some(target) = proxy.targets.get(connection).cloned() else {
+        return reply::not_found("no HTTP connection of that name");
+    };
+    let session = match login(&proxy, &parts, connection).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let analysed = vigil_http_req::analyse_head(&head, PREFIX);
+    let outcome = match analysed {
+        Ok(analysed) => decide_and_forward(&proxy, &target, &session, parts, body, analysed).await,
+        Err(e) => {
+            let text = format!("{} {path_and_query}", parts.method);
+            Done(refuse(&proxy, &session, &text, parts.method.as_str(), e).await)
+        }
+    };
+    match outcome {
+        Done(response) => {
+            proxy.guard.close_session(&session).await;
+            response
+        }
+        Streaming(streamed) => {
+            let Streamed {
+                response,
+                upstream,
+                done,
+            } = *streamed;
+            let body = relay::stream(
+                proxy.guard.clone(),
+                session,
+                upstream,
+                target.max_response_bytes,
+                done,
+            );
+            response.map(|()| Body::new(body))
+        }
+    }
+}
+
+/// How a request ends: answered, or answered with a body still coming
+/// from the target (the relay task then owns the session).
+enum Outcome {
+    Done(Response),
+    Streaming(Box<Streamed>),
+}
+
+struct Streamed {
+    response: HttpResponse<()>,
+    upstream: reqwest::Response,
+    done: Finished,
+}
+use Outcome::{Done, Streaming};
+
+/// The caller's login through the guard's one flow, on `connection`.
+async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<SessionCtx, Response> {
+    let Some(credential) = crate::credential::of(&parts.headers) else {
+        return Err(reply::unauthorized("missing bearer token"));
+    };
+    let run_id = match parts.headers.get(RUN_HEADER) {
+        None => None,
+        Some(v) => match v
+            .to_str()
+            .map_err(|_| "X-Vigil-Run must be ASCII")
+            .and_then(RunId::parse)
+        {
+            Ok(r) => Some(r),
+            Err(why) => return Err(reply::bad_request(400, why)),
+        },
+    };
+    let client_addr = parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "http".to_string());
+    let login = Login {
+        protocol: Protocol::Http,
+        credential: &credential,
+        connection,
+        client_addr: &client_addr,
+    };
+    match proxy.guard.login(&login, run_id).await {
+        Ok(session) => Ok(session),
+        Err(GuardError::Authentication(_)) => Err(reply::unauthorized("invalid credential")),
+        Err(e @ GuardError::NotGranted { .. }) => Err(reply::refused(
+            &vigil_guard::Refusal::policy("grant", e.to_string()),
+        )),
+        Err(GuardError::UnknownConnection(_)) => {
+            Err(reply::not_found("no HTTP connection of that name"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "http proxy: login failed");
+            Err(reply::ledger_unavailable())
+        }
+    }
+}
+
+/// Records a request refused before policy (it could not be read one way
+/// only, or is past a limit) and answers it.
+async fn refuse(
+    proxy: &HttpProxy,
+    session: &SessionCtx,
+    text: &str,
+    kind: &str,
+    error: HttpReqError,
+) -> Response {
+    let what = Unpolicied::step(RefusalClass::Analysis, text, kind, &error.to_string());
+    match proxy.guard.refuse(session, what).await {
+        Ok(_) => reply::bad_request(error.status(), &error.to_string()),
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "http proxy: refusal not recorded");
+            reply::ledger_unavailable()
+        }
+    }
+}
+
+async fn decide_and_forward(
+    proxy: &HttpProxy,
+    target: &HttpTarget,
+    session: &SessionCtx,
+    parts: Parts,
+    body: Body,
+    mut analysed: Analysed,
+) -> Outcome {
+    let guard = &proxy.guard;
+    let method = parts.method.as_str().to_string();
+    let masked = mask::needed(session);
+    if masked && parts.headers.contains_key(RANGE) {
+        // A range of a masked body could cut a value in two.
+        let what = Unpolicied::step(
+            RefusalClass::Unsupported,
+            &analysed.facts.text,
+            &method,
+            "Range requests are not served where answers are masked",
+        );
+        return Done(match guard.refuse(session, what).await {
+            Ok(r) => reply::refused(&r),
+            Err(_) => reply::ledger_unavailable(),
+        });
+    }
+    let body = match read_body(&parts, body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            let what = Unpolicied::step(
+                RefusalClass::Limit,
+                &analysed.facts.text,
+                &method,
+                &format!("the request body is larger than {MAX_REQUEST_BODY} bytes"),
+            );
+            return Done(match guard.refuse(session, what).await {
+                Ok(r) => reply::refused(&r),
+                Err(_) => reply::ledger_unavailable(),
+            });
+        }
+        Err(BodyError::Timeout) => return Done(reply::request_timeout()),
+        Err(BodyError::Broken) => {
+            return Done(reply::bad_request(
+                400,
+                "the request body could not be read",
+            ));
+        }
+    };
+    let wanted = BodyFacts {
+        json: guard.reads_http_body(),
+        graphql: target.graphql,
+    };
+    let fields: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let head = RequestHead {
+        method: &method,
+        authority: None,
+        path_and_query: "",
+        headers: &fields,
+    };
+    if let Err(e) = vigil_http_req::analyse_body(&mut analysed.facts, &head, &body, wanted) {
+        let text = analysed.facts.text.clone();
+        return Done(refuse(proxy, session, &text, &method, e).await);
+    }
+    let actions = [ActionKind::Http(analysed.facts.clone())];
+    let decided = guard.decide(session, &actions, Binding::new(&body)).await;
+    let decided = match decided {
+        Ok(Decision::Held(hold)) => {
+            tracing::info!(session = %session.id, approval = %hold.approval.id, "http proxy: request held for approval");
+            let withdrawn = shutdown(proxy.shutdown.clone());
+            guard.await_approval(session, hold, withdrawn).await
+        }
+        other => other,
+    };
+    let permit = match decided {
+        Ok(Decision::Allowed(permit)) => permit,
+        Ok(Decision::Refused(refusal)) => return Done(reply::refused(&refusal)),
+        Ok(Decision::Held(_)) => {
+            let r = vigil_guard::Refusal::policy("review", "the request could not be held");
+            return Done(reply::refused(&r));
+        }
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "http proxy: decision failed");
+            return Done(reply::ledger_unavailable());
+        }
+    };
+    forward(
+        proxy, target, session, &parts, &analysed, body, permit, masked,
+    )
+    .await
+}
+
+/// Sends the permitted request and answers with the target's response.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    proxy: &HttpProxy,
+    target: &HttpTarget,
+    session: &SessionCtx,
+    parts: &Parts,
+    analysed: &Analysed,
+    body: Bytes,
+    permit: Permit,
+    masked: bool,
+) -> Outcome {
+    let started = Instant::now();
+    let seq = permit.seqs.first().copied().unwrap_or_default();
+    let mut done = Finished {
+        seq,
+        started,
+        status: 0,
+        bytes: 0,
+        error: None,
+        masking: None,
+    };
+    let upstream = match crate::forward::send(target, &permit, parts, analysed, body, masked).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let timeout = e.is_timeout();
+            tracing::warn!(session = %session.id, connection = %target.name, timeout, "http proxy: the target could not be reached");
+            done.error = Some(if timeout { "timeout" } else { "unreachable" });
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            return Done(reply::bad_gateway(
+                "the target could not be reached",
+                timeout,
+            ));
+        }
+    };
+    done.status = upstream.status().as_u16();
+    let mut response = HttpResponse::builder().status(upstream.status());
+    let connection = crate::forward::connection_tokens(upstream.headers());
+    for (name, value) in upstream.headers() {
+        if forward_response_field(name.as_str(), &connection) {
+            response = response.header(name, value);
+        }
+    }
+    if !masked {
+        return match response.body(()) {
+            Ok(response) => Streaming(Box::new(Streamed {
+                response,
+                upstream,
+                done,
+            })),
+            Err(_) => {
+                done.error = Some("bad_response");
+                relay::finish_outcome(&proxy.guard, session, done).await;
+                Done(reply::bad_gateway(
+                    "the target's answer could not be relayed",
+                    false,
+                ))
+            }
+        };
+    }
+    let content_type = upstream
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let masked_body = masked_answer(session, target, upstream, &content_type).await;
+    match masked_body {
+        Ok((bytes, masking)) => {
+            done.bytes = bytes.len() as u64;
+            done.masking = masking;
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            let response = response
+                .header(CONTENT_LENGTH, HeaderValue::from(bytes.len()))
+                .body(Body::from(bytes));
+            match response {
+                Ok(r) => Done(r),
+                Err(_) => Done(reply::bad_gateway(
+                    "the target's answer could not be relayed",
+                    false,
+                )),
+            }
+        }
+        Err(why) => {
+            tracing::warn!(session = %session.id, connection = %target.name, reason = %why, "http proxy: answer refused (must be masked)");
+            done.error = Some("unmaskable");
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            Done(reply::bad_gateway(&why.to_string(), false))
+        }
+    }
+}
+
+/// Reads and masks a whole answer, bounded by `max_response_bytes`.
+async fn masked_answer(
+    session: &SessionCtx,
+    target: &HttpTarget,
+    mut upstream: reqwest::Response,
+    content_type: &str,
+) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
+    let encoded = upstream
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(mask::Unmaskable::Encoded);
+    }
+    let max = target.max_response_bytes;
+    if upstream.content_length().is_some_and(|n| n > max) {
+        return Err(mask::Unmaskable::TooLarge);
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                if (buf.len() + chunk.len()) as u64 > max {
+                    return Err(mask::Unmaskable::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(_) => return Err(mask::Unmaskable::Broken),
+        }
+    }
+    mask::body(session, content_type, &buf)
+}
+
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+/// The whole request body, at most [`MAX_REQUEST_BODY`] bytes, within
+/// [`BODY_TIMEOUT`]. A declared length past the bound is refused before
+/// a byte is read.
+async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, BodyError> {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let read = async {
+        let mut body = body;
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyError::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > MAX_REQUEST_BODY {
+                    return Err(BodyError::TooLarge);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+/// Resolves when the gateway shuts down (a held request is withdrawn).
+async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    Withdrawal::Shutdown
+}
