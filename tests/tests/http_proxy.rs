@@ -67,6 +67,10 @@ connections = ["pii"]
   [[policy.mask]]
   detectors = ["email", "credit_card"]
   style = "redact"
+
+  [[policy.mask]]
+  json_paths = ["$.name", "$.items[*].owner"]
+  style = "null"
 "#;
 
 /// The origin's credential, which only Vigil holds.
@@ -424,8 +428,16 @@ fn json_answers_are_masked_and_what_cannot_be_masked_is_502() {
         assert!(!body.contains(secret), "{secret} leaked: {body}");
     }
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["name"], "Ada Lovelace");
+    // Selected by json_paths, in the null style.
+    assert_eq!(v["name"], serde_json::Value::Null, "{body}");
+    assert_eq!(v["items"][0]["owner"], serde_json::Value::Null, "{body}");
+    assert!(!body.contains("Ada Lovelace"), "{body}");
+    // Neither selected nor detected: as the origin sent it.
     assert_eq!(v["items"][0]["sku"], "A1");
+    // The ledger records what was masked (counts, never values).
+    let events = ledger_text(&env);
+    assert!(events.contains("json_paths"), "{events}");
+    assert!(!events.contains("ada@example.com"), "{events}");
     // Binary cannot be masked: refused, not passed through.
     let (status, _, body) = env.curl("/proxy/pii/big/64", &[]);
     assert_eq!(status, 502, "{body}");
@@ -440,6 +452,26 @@ fn json_answers_are_masked_and_what_cannot_be_masked_is_502() {
             .all(|r| r.header("accept-encoding") == vec!["identity"]),
         "{got:?}"
     );
+}
+
+/// The events of every session, as an admin reads them.
+fn ledger_text(env: &Env) -> String {
+    let out = env
+        .gw
+        .vigil_env(&["sessions", "list"], &[("VIGIL_TOKEN", &env.admin)]);
+    let list = assert_success(&out, "vigil sessions list");
+    let mut text = String::new();
+    for id in list
+        .split_whitespace()
+        .filter(|w| w.contains('-') && w.len() > 20)
+    {
+        let out = env.gw.vigil_env(
+            &["sessions", "show", id, "--json"],
+            &[("VIGIL_TOKEN", &env.admin)],
+        );
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    text
 }
 
 #[test]

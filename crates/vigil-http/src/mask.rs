@@ -2,21 +2,22 @@
 //! masked is read whole (up to `max_response_bytes`) and masked, or
 //! refused with 502; it is never passed through unmasked.
 //!
-//! What can be masked: JSON (every string, every number's text and every
-//! object key goes through the session's content detectors) and `text/*`
+//! What can be masked: JSON (the nodes `json_paths` select masked whole,
+//! then every string, every number's text and every object key through
+//! the session's content detectors) and `text/*` when only detectors apply
 //! (scanned as it is). Anything else (binary, an encoding Vigil asked the
-//! target not to use, a body past the bound, JSON that does not parse) is
-//! refused. `[[policy.mask]] columns` speak of tables and do not apply to
-//! HTTP.
+//! target not to use, a body past the bound, JSON that does not parse, a
+//! non-JSON answer where paths apply) is refused. `[[policy.mask]]
+//! columns` speak of tables and do not apply to HTTP.
 
 use serde_json::Value;
 use vigil_core::MaskingSummary;
 use vigil_guard::SessionCtx;
-use vigil_mask::{Hits, Masked, Masker};
+use vigil_mask::{Hits, Masked};
 
 /// Whether this session's answers must be masked.
 pub fn needed(session: &SessionCtx) -> bool {
-    session.mask.content().is_some()
+    session.mask.content().is_some() || !session.mask.json_paths().is_empty()
 }
 
 /// Why an answer could not be masked (the caller gets 502).
@@ -41,87 +42,57 @@ pub fn body(
     content_type: &str,
     body: &[u8],
 ) -> Result<(Vec<u8>, Option<MaskingSummary>), Unmaskable> {
-    let Some(masker) = session.mask.content() else {
-        return Ok((body.to_vec(), None));
-    };
+    let content = session.mask.content().map(|m| m.as_ref());
+    let paths = session.mask.json_paths();
     let media = content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let mut hits = Hits::default();
-    let out = if media == "application/json" || media.ends_with("+json") {
+    if media == "application/json" || media.ends_with("+json") {
         let mut value: Value = serde_json::from_slice(body).map_err(|_| Unmaskable::BadJson)?;
-        json(masker, &mut value, &mut hits);
-        serde_json::to_vec(&value).map_err(|_| Unmaskable::BadJson)?
-    } else if media.starts_with("text/") || body.is_empty() {
-        match masker.scan(body) {
-            Some((Masked::Text(t), h)) => {
-                hits.add(&h);
-                t
-            }
-            Some((Masked::Null, h)) => {
-                hits.add(&h);
-                Vec::new()
-            }
-            None => body.to_vec(),
-        }
-    } else {
-        return Err(Unmaskable::NotText);
-    };
-    Ok((out, summary(&hits)))
-}
-
-/// Every string, number and key of `value`, through `masker`.
-fn json(masker: &Masker, value: &mut Value, hits: &mut Hits) {
-    match value {
-        Value::String(s) => {
-            if let Some(masked) = text(masker, s, hits) {
-                *value = masked;
-            }
-        }
-        Value::Number(n) => {
-            if let Some(masked) = text(masker, &n.to_string(), hits) {
-                *value = masked;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| json(masker, v, hits)),
-        Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut v) in entries {
-                json(masker, &mut v, hits);
-                let key = match text(masker, &key, hits) {
-                    Some(Value::String(k)) => k,
-                    Some(_) => "***".to_string(),
-                    None => key,
-                };
-                map.insert(key, v);
-            }
-        }
-        Value::Null | Value::Bool(_) => {}
+        let masked = paths.mask(&mut value, content);
+        let out = serde_json::to_vec(&value).map_err(|_| Unmaskable::BadJson)?;
+        return Ok((out, summary(&masked.hits, masked.path_values)));
     }
+    // Paths select JSON nodes: an answer they cannot be applied to is
+    // refused, whatever its type.
+    if !paths.is_empty() && !body.is_empty() {
+        return Err(Unmaskable::BadJson);
+    }
+    if !(media.starts_with("text/") || body.is_empty()) {
+        return Err(Unmaskable::NotText);
+    }
+    let mut hits = Hits::default();
+    let out = match content.and_then(|m| m.scan(body)) {
+        Some((Masked::Text(t), h)) => {
+            hits.add(&h);
+            t
+        }
+        Some((Masked::Null, h)) => {
+            hits.add(&h);
+            Vec::new()
+        }
+        None => body.to_vec(),
+    };
+    Ok((out, summary(&hits, 0)))
 }
 
-/// A masked value for `s`, when a detector hit.
-fn text(masker: &Masker, s: &str, hits: &mut Hits) -> Option<Value> {
-    let (masked, h) = masker.scan(s.as_bytes())?;
-    hits.add(&h);
-    Some(match masked {
-        Masked::Text(t) => Value::String(String::from_utf8_lossy(&t).into_owned()),
-        Masked::Null => Value::Null,
-    })
-}
-
-fn summary(hits: &Hits) -> Option<MaskingSummary> {
-    if hits.total() == 0 {
+fn summary(hits: &Hits, path_values: u64) -> Option<MaskingSummary> {
+    if hits.total() == 0 && path_values == 0 {
         return None;
     }
     Some(MaskingSummary {
+        column_values: path_values,
+        columns: if path_values > 0 {
+            vec![format!("{path_values} <- json_paths")]
+        } else {
+            Vec::new()
+        },
         detector_hits: hits
             .iter()
             .map(|(d, n)| (d.as_str().to_string(), u64::from(n)))
             .collect(),
-        ..MaskingSummary::default()
     })
 }

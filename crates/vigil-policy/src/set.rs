@@ -326,6 +326,15 @@ fn compile_rule(env: &Env, policy: &str, rule: &RuleSpec) -> Result<CompiledRule
 }
 
 fn check_masks(spec: &PolicySpec) -> Result<(), PolicyError> {
+    for path in spec.masks.iter().flat_map(|m| m.json_paths.iter()) {
+        if let Err(e) = serde_json_path::JsonPath::parse(path) {
+            return Err(PolicyError::BadJsonPath {
+                policy: spec.name.clone(),
+                path: path.clone(),
+                message: e.to_string(),
+            });
+        }
+    }
     for detector in spec.masks.iter().flat_map(|m| m.detectors.iter()) {
         if !KNOWN_DETECTORS.contains(&detector.as_str()) {
             return Err(PolicyError::UnknownDetector {
