@@ -73,3 +73,88 @@ pub fn connection_tokens(headers: &HeaderMap) -> Vec<&str> {
         .filter(|t| !t.is_empty())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fields;
+    use crate::target::{HttpTarget, HttpTargetConfig, UpstreamAuth};
+    use axum::http::{HeaderMap, HeaderValue};
+    use vigil_core::Secret;
+
+    fn target(auth: Option<UpstreamAuth>) -> HttpTarget {
+        HttpTarget::new(HttpTargetConfig {
+            name: "api".into(),
+            url: "https://api.internal/base/".into(),
+            auth,
+            ca_pem: None,
+            max_response_bytes: 1024,
+            graphql: false,
+        })
+        .unwrap()
+    }
+
+    fn client_fields() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("authorization", "Bearer vgl_caller"),
+            ("proxy-authorization", "Bearer vgl_caller"),
+            ("cookie", "s=1"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("x-api-key", "caller-chosen"),
+            ("accept", "application/json"),
+            ("host", "gw"),
+        ] {
+            h.append(n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_injected_bearer_replaces_the_callers_credentials() {
+        let t = target(Some(UpstreamAuth::Bearer(Secret::new("up".into()))));
+        let out = fields(&t, &client_fields(), false);
+        assert_eq!(out.get_all("authorization").iter().count(), 1);
+        assert_eq!(out["authorization"], "Bearer up");
+        for gone in [
+            "proxy-authorization",
+            "cookie",
+            "connection",
+            "x-hop",
+            "host",
+        ] {
+            assert!(!out.contains_key(gone), "{gone}");
+        }
+        assert_eq!(out["accept"], "application/json");
+        assert_eq!(out["x-api-key"], "caller-chosen");
+    }
+
+    #[test]
+    fn a_named_credential_header_cannot_be_set_by_the_caller() {
+        let t = target(Some(UpstreamAuth::Header {
+            name: "X-Api-Key".into(),
+            value: Secret::new("vigil-held".into()),
+        }));
+        let out = fields(&t, &client_fields(), true);
+        assert_eq!(out.get_all("x-api-key").iter().count(), 1);
+        assert_eq!(out["x-api-key"], "vigil-held");
+        assert!(!out.contains_key("authorization"));
+        assert_eq!(out["accept-encoding"], "identity");
+    }
+
+    #[test]
+    fn basic_credentials_are_encoded_and_the_url_joins_the_base() {
+        let t = target(Some(UpstreamAuth::Basic {
+            user: "svc".into(),
+            password: Secret::new("pw".into()),
+        }));
+        let out = fields(&t, &HeaderMap::new(), false);
+        // base64("svc:pw")
+        assert_eq!(out["authorization"], "Basic c3ZjOnB3");
+        assert_eq!(
+            t.url("/a/b", Some("x=1")),
+            "https://api.internal/base/a/b?x=1"
+        );
+        assert_eq!(t.url("/", None), "https://api.internal/base/");
+    }
+}
