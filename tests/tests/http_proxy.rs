@@ -27,6 +27,22 @@ kind = "http"
 url = "${API_URL}"
 bearer = "${API_TOKEN}"
 
+[[connection]]
+name = "graph"
+kind = "http"
+url = "${API_URL}"
+graphql = true
+
+[[policy]]
+name = "graph-readers"
+groups = ["agents"]
+connections = ["graph"]
+
+  [[policy.rule]]
+  name = "queries"
+  effect = "allow"
+  when = "http.graphql.operation == 'query'"
+
 [[policy]]
 name = "agents"
 groups = ["agents"]
@@ -394,6 +410,64 @@ fn a_held_post_runs_once_after_approval_with_the_cli() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].body, br#"{"item":"widget","qty":3}"#);
+
+    // The approval ran that request once: the same request is held again.
+    let again = Command::new("curl")
+        .args(["-s", "--max-time", "3", "-H"])
+        .arg(format!("Authorization: Bearer {}", env.agent))
+        .args(["--data", r#"{"item":"widget","qty":3}"#])
+        .arg(env.url("/proxy/api/orders?priority=high"))
+        .output()
+        .expect("curl");
+    // 28: curl's "operation timed out": still waiting for a reviewer.
+    assert_eq!(again.status.code(), Some(28), "{again:?}");
+    assert_eq!(env.origin.received().len(), 1);
+}
+
+#[test]
+fn a_denied_held_post_is_403_and_never_reaches_the_origin() {
+    let env = start();
+    let auth = format!("Authorization: Bearer {}", env.agent);
+    let url = env.url("/proxy/api/orders");
+    let post = std::thread::spawn(move || curl(&url, &["-H", &auth, "--data", "{}"]));
+    let id = pending_approval(&env);
+    let out = env.gw.vigil_env(
+        &["approvals", "deny", &id, "--reason", "not today"],
+        &[("VIGIL_TOKEN", &env.reviewer)],
+    );
+    assert_success(&out, "vigil approvals deny");
+    let (status, _, body) = post.join().unwrap();
+    assert_eq!(status, 403, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["rule"], "orders-need-review");
+    assert!(
+        v["reason"].as_str().unwrap().contains("not today"),
+        "{body}"
+    );
+    assert!(env.origin.received().is_empty());
+}
+
+#[test]
+fn graphql_rules_see_the_most_powerful_operation() {
+    let env = start();
+    let post = |doc: &str| {
+        let body = serde_json::json!({ "query": doc }).to_string();
+        env.curl(
+            "/proxy/graph/graphql",
+            &["-H", "Content-Type: application/json", "--data", &body],
+        )
+    };
+    let (status, _, body) = post("query Q { invoices { id } }");
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = post("mutation { deleteInvoice(id: 1) { id } }");
+    assert_eq!(status, 403, "{body}");
+    // A mutation beside a query, chosen with operationName: still a mutation.
+    let (status, _, body) = post("query A { a } mutation B { deleteAll }");
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = env.curl("/proxy/graph/graphql?query=%7B%20a%20%7D", &[]);
+    assert_eq!(status, 200, "{body}");
+    let got = env.origin.received();
+    assert_eq!(got.len(), 2, "{got:?}");
 }
 
 /// Waits for the agent's pending request and returns its id.
