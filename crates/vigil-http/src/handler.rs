@@ -4,26 +4,24 @@
 //! the request's outcome and closes its session.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use axum::http::Response as HttpResponse;
+use axum::http::header::RANGE;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Response as HttpResponse};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
 use vigil_core::{ActionKind, Protocol, RunId};
 use vigil_guard::{
-    Binding, Decision, GuardError, Login, Permit, RefusalClass, SessionCtx, Unpolicied, Withdrawal,
+    Binding, Decision, GuardError, Login, RefusalClass, SessionCtx, Unpolicied, Withdrawal,
 };
-use vigil_http_req::headers::forward_response_field;
 use vigil_http_req::{Analysed, BodyFacts, HttpReqError, RequestHead};
 
+use crate::answer;
+use crate::body::{BodyError, read_body};
 use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
-use crate::{BODY_TIMEOUT, HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
+use crate::{HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
 
 pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -83,17 +81,18 @@ pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Res
 
 /// How a request ends: answered, or answered with a body still coming
 /// from the target (the relay task then owns the session).
-enum Outcome {
+pub enum Outcome {
     Done(Response),
     Streaming(Box<Streamed>),
 }
 
-struct Streamed {
-    response: HttpResponse<()>,
-    upstream: reqwest::Response,
-    done: Finished,
+pub struct Streamed {
+    pub response: HttpResponse<()>,
+    pub upstream: reqwest::Response,
+    pub done: Finished,
 }
-use Outcome::{Done, Streaming};
+use Outcome::Done;
+use Outcome::Streaming;
 
 /// The caller's login through the guard's one flow, on `connection`.
 async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<SessionCtx, Response> {
@@ -244,174 +243,13 @@ async fn decide_and_forward(
             return Done(reply::ledger_unavailable());
         }
     };
-    forward(
-        proxy, target, session, &parts, &analysed, body, permit, masked,
-    )
-    .await
-}
-
-/// Sends the permitted request and answers with the target's response.
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    proxy: &HttpProxy,
-    target: &HttpTarget,
-    session: &SessionCtx,
-    parts: &Parts,
-    analysed: &Analysed,
-    body: Bytes,
-    permit: Permit,
-    masked: bool,
-) -> Outcome {
-    let started = Instant::now();
-    let seq = permit.seqs.first().copied().unwrap_or_default();
-    let mut done = Finished {
-        seq,
-        started,
-        status: 0,
-        bytes: 0,
-        error: None,
-        masking: None,
+    let request = answer::Permitted {
+        parts: &parts,
+        analysed: &analysed,
+        body,
+        masked,
     };
-    let upstream = match crate::forward::send(target, &permit, parts, analysed, body, masked).await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let timeout = e.is_timeout();
-            tracing::warn!(session = %session.id, connection = %target.name, timeout, "http proxy: the target could not be reached");
-            done.error = Some(if timeout { "timeout" } else { "unreachable" });
-            relay::finish_outcome(&proxy.guard, session, done).await;
-            return Done(reply::bad_gateway(
-                "the target could not be reached",
-                timeout,
-            ));
-        }
-    };
-    done.status = upstream.status().as_u16();
-    let mut response = HttpResponse::builder().status(upstream.status());
-    let connection = crate::forward::connection_tokens(upstream.headers());
-    for (name, value) in upstream.headers() {
-        if forward_response_field(name.as_str(), &connection) {
-            response = response.header(name, value);
-        }
-    }
-    if !masked {
-        return match response.body(()) {
-            Ok(response) => Streaming(Box::new(Streamed {
-                response,
-                upstream,
-                done,
-            })),
-            Err(_) => {
-                done.error = Some("bad_response");
-                relay::finish_outcome(&proxy.guard, session, done).await;
-                Done(reply::bad_gateway(
-                    "the target's answer could not be relayed",
-                    false,
-                ))
-            }
-        };
-    }
-    let content_type = upstream
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let masked_body = masked_answer(session, target, upstream, &content_type).await;
-    match masked_body {
-        Ok((bytes, masking)) => {
-            done.bytes = bytes.len() as u64;
-            done.masking = masking;
-            relay::finish_outcome(&proxy.guard, session, done).await;
-            let response = response
-                .header(CONTENT_LENGTH, HeaderValue::from(bytes.len()))
-                .body(Body::from(bytes));
-            match response {
-                Ok(r) => Done(r),
-                Err(_) => Done(reply::bad_gateway(
-                    "the target's answer could not be relayed",
-                    false,
-                )),
-            }
-        }
-        Err(why) => {
-            tracing::warn!(session = %session.id, connection = %target.name, reason = %why, "http proxy: answer refused (must be masked)");
-            done.error = Some("unmaskable");
-            relay::finish_outcome(&proxy.guard, session, done).await;
-            Done(reply::bad_gateway(&why.to_string(), false))
-        }
-    }
-}
-
-/// Reads and masks a whole answer, bounded by `max_response_bytes`.
-async fn masked_answer(
-    session: &SessionCtx,
-    target: &HttpTarget,
-    mut upstream: reqwest::Response,
-    content_type: &str,
-) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
-    let encoded = upstream
-        .headers()
-        .get(axum::http::header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if encoded {
-        return Err(mask::Unmaskable::Encoded);
-    }
-    let max = target.max_response_bytes;
-    if upstream.content_length().is_some_and(|n| n > max) {
-        return Err(mask::Unmaskable::TooLarge);
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                if (buf.len() + chunk.len()) as u64 > max {
-                    return Err(mask::Unmaskable::TooLarge);
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(_) => return Err(mask::Unmaskable::Broken),
-        }
-    }
-    mask::body(session, content_type, &buf)
-}
-
-enum BodyError {
-    TooLarge,
-    Timeout,
-    Broken,
-}
-
-/// The whole request body, at most [`MAX_REQUEST_BODY`] bytes, within
-/// [`BODY_TIMEOUT`]. A declared length past the bound is refused before
-/// a byte is read.
-async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, BodyError> {
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let read = async {
-        let mut body = body;
-        let mut buf = BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| BodyError::Broken)?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > MAX_REQUEST_BODY {
-                    return Err(BodyError::TooLarge);
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
-        Ok(buf.freeze())
-    };
-    tokio::time::timeout(BODY_TIMEOUT, read)
-        .await
-        .unwrap_or(Err(BodyError::Timeout))
+    answer::forward(proxy, target, session, request, permit).await
 }
 
 /// Resolves when the gateway shuts down (a held request is withdrawn).

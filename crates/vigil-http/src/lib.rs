@@ -13,12 +13,16 @@
 //! request. Responses are streamed back, or, when a mask applies, read
 //! whole (bounded), masked, or refused with 502 when they cannot be.
 //!
-//! Layout: `handler.rs` (one request from login to answer), `forward.rs`
-//! (the request to the target), `relay.rs` (the streamed answer and its
-//! ledger outcome), `mask.rs` (JSON masking), `target.rs` (a connection's
+//! Layout: `handler.rs` (one request from login to decision), `body.rs`
+//! (the bounded request body), `answer.rs` (the permitted request sent and
+//! its answer relayed, masked or refused), `forward.rs` (the request's
+//! fields and credential), `relay.rs` (the streamed answer and its ledger
+//! outcome), `mask.rs` (JSON masking), `target.rs` (a connection's
 //! client and credential), `credential.rs` (the caller's token),
 //! `reply.rs` (Vigil's own answers).
 
+mod answer;
+mod body;
 mod credential;
 mod error;
 mod forward;
