@@ -334,6 +334,29 @@ fn smuggling_framing_cannot_desync_the_origin() {
     assert_eq!(env.origin.received().len(), 1);
 }
 
+/// An absolute-form target names its host twice: when the two disagree,
+/// which one was meant is ambiguous.
+#[test]
+fn an_absolute_form_target_that_disagrees_with_host_is_400() {
+    let env = start();
+    let port = env.gw.http_port();
+    let request = format!(
+        "GET http://evil.example/proxy/api/x HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        env.agent
+    );
+    let (status, text) = raw(port, &request);
+    assert_eq!(status, 400, "{text}");
+    let agreeing = format!(
+        "GET http://127.0.0.1:{port}/proxy/api/x HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        env.agent
+    );
+    let (status, text) = raw(port, &agreeing);
+    assert_eq!(status, 200, "{text}");
+    let got = env.origin.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].target, "/x");
+}
+
 #[test]
 fn a_rule_on_the_json_body_decides_and_a_duplicate_key_is_refused() {
     let env = start();
