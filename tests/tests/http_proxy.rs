@@ -445,6 +445,18 @@ fn a_held_post_runs_once_after_approval_with_the_cli() {
     // 28: curl's "operation timed out": still waiting for a reviewer.
     assert_eq!(again.status.code(), Some(28), "{again:?}");
     assert_eq!(env.origin.received().len(), 1);
+    // The client that gave up is not left with an open session in the ledger.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = ledger_text(&env);
+        let starts = events.matches("\"session_start\"").count();
+        let ends = events.matches("\"session_end\"").count();
+        if starts > 0 && starts == ends {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{starts} sessions, {ends} ended:\n{events}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

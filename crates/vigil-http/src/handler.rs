@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Response as HttpResponse;
@@ -23,7 +25,24 @@ use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
 use crate::{HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
 
+/// The route's handler. The request runs in a task of its own so that its
+/// session is closed in the ledger even when the client goes away (hyper
+/// then drops this future): the task hears it and stops the request where
+/// it is (a held request is withdrawn; one not yet sent is not sent).
 pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
+    let (answer_tx, answer_rx) = oneshot::channel();
+    // Dropped with this future: tells the task that the client is gone.
+    let (_client, gone) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let response = run(proxy, request, gone).await;
+        let _ = answer_tx.send(response);
+    });
+    answer_rx
+        .await
+        .unwrap_or_else(|_| reply::bad_gateway("the request could not be completed", false))
+}
+
+async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receiver<()>) -> Response {
     let (parts, body) = request.into_parts();
     let fields: Vec<(&str, &[u8])> = parts
         .headers
@@ -49,11 +68,22 @@ pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Res
         Err(response) => return response,
     };
     let analysed = vigil_http_req::analyse_head(&head, PREFIX);
-    let outcome = match analysed {
-        Ok(analysed) => decide_and_forward(&proxy, &target, &session, parts, body, analysed).await,
-        Err(e) => {
-            let text = format!("{} {path_and_query}", parts.method);
-            Done(refuse(&proxy, &session, &text, parts.method.as_str(), e).await)
+    // What the ledger shows of a request refused before analysis finished.
+    let refused_text = format!("{} {path_and_query}", parts.method);
+    let method = parts.method.as_str().to_string();
+    let work = async {
+        match analysed {
+            Ok(analysed) => {
+                decide_and_forward(&proxy, &target, &session, parts, body, analysed).await
+            }
+            Err(e) => Done(refuse(&proxy, &session, &refused_text, &method, e).await),
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = &mut gone => {
+            tracing::info!(session = %session.id, "http proxy: the client went away; request abandoned");
+            Done(reply::bad_gateway("the client went away", false))
         }
     };
     match outcome {
