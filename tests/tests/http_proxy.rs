@@ -454,7 +454,10 @@ fn a_held_post_runs_once_after_approval_with_the_cli() {
         if starts > 0 && starts == ends {
             break;
         }
-        assert!(Instant::now() < deadline, "{starts} sessions, {ends} ended:\n{events}");
+        assert!(
+            Instant::now() < deadline,
+            "{starts} sessions, {ends} ended:\n{events}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
