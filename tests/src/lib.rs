@@ -30,6 +30,7 @@
 //! ```
 
 mod gateway;
+pub mod http_upstream;
 pub mod mariadb;
 pub mod oidc_issuer;
 mod pg;

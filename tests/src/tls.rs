@@ -65,19 +65,36 @@ impl TestCa {
     /// `<ca>-<server>.pem` and `<ca>-<server>.key` (mode 0600).
     #[track_caller]
     pub fn issue_server(&self, server: &str) -> ServerCert {
-        let base = format!("{}-{server}", self.name);
-        let cert = self.dir.join(format!("{base}.pem"));
-        let key = self.dir.join(format!("{base}.key"));
-        let csr = self.dir.join(format!("{base}.csr"));
-        let ext = self.dir.join(format!("{base}.ext"));
-        std::fs::write(
-            &ext,
+        self.issue(
+            server,
+            "/CN=localhost",
             "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
              basicConstraints=critical,CA:FALSE\n\
              keyUsage=critical,digitalSignature,keyEncipherment\n\
              extendedKeyUsage=serverAuth\n",
         )
-        .expect("could not write the certificate extensions file");
+    }
+
+    /// Issues a TLS client certificate (`CN=<client>`, `clientAuth`) the same way.
+    #[track_caller]
+    pub fn issue_client(&self, client: &str) -> ServerCert {
+        self.issue(
+            client,
+            &format!("/CN={client}"),
+            "basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+    }
+
+    #[track_caller]
+    fn issue(&self, name: &str, subject: &str, extensions: &str) -> ServerCert {
+        let base = format!("{}-{name}", self.name);
+        let cert = self.dir.join(format!("{base}.pem"));
+        let key = self.dir.join(format!("{base}.key"));
+        let csr = self.dir.join(format!("{base}.csr"));
+        let ext = self.dir.join(format!("{base}.ext"));
+        std::fs::write(&ext, extensions).expect("could not write the certificate extensions file");
         openssl(&[
             "req".as_ref(),
             "-new".as_ref(),
@@ -91,7 +108,7 @@ impl TestCa {
             "-out".as_ref(),
             csr.as_os_str(),
             "-subj".as_ref(),
-            "/CN=localhost".as_ref(),
+            subject.as_ref(),
         ]);
         openssl(&[
             "x509".as_ref(),
@@ -113,7 +130,7 @@ impl TestCa {
         ]);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-            .expect("could not chmod the server key");
+            .expect("could not chmod the key");
         ServerCert { cert, key }
     }
 }

@@ -22,14 +22,14 @@ database = "shop"
 user = "app"
 
 [[connection]]
-name = "billing"
-kind = "http"
-url = "https://billing.internal"
+name = "prod"
+kind = "kubernetes"
+url = "https://10.0.0.9:6443"
 bearer = "secret"
 "#;
 
 #[test]
-fn policy_check_accepts_an_http_connection_that_serve_refuses_at_its_kind() {
+fn policy_check_accepts_a_kubernetes_connection_that_serve_refuses_at_its_kind() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("vigil.toml");
@@ -54,7 +54,7 @@ fn policy_check_accepts_an_http_connection_that_serve_refuses_at_its_kind() {
     while serve.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = serve.kill();
-            panic!("vigil serve started with an http connection it cannot serve");
+            panic!("vigil serve started with a kubernetes connection it cannot serve");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -62,7 +62,7 @@ fn policy_check_accepts_an_http_connection_that_serve_refuses_at_its_kind() {
     let err = assert_failure(&out, "vigil serve");
     assert!(
         err.contains(&format!(
-            "{config}:16:8: connection `billing`: kind `http` is not supported yet by `vigil serve` (it serves: postgres, mysql, ssh)"
+            "{config}:16:8: connection `prod`: kind `kubernetes` is not supported yet by `vigil serve` (it serves: postgres, mysql, ssh, http)"
         )),
         "{}",
         stderr(&out)

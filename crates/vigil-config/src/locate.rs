@@ -60,7 +60,8 @@ impl Locations {
                 rule(p, r).map_or_else(|| policy(p), |(name, _)| name)
             }
             PolicyError::DuplicatePolicy { policy: p }
-            | PolicyError::UnknownDetector { policy: p, .. } => policy(p),
+            | PolicyError::UnknownDetector { policy: p, .. }
+            | PolicyError::BadJsonPath { policy: p, .. } => policy(p),
         };
         ConfigError::at(file, at, error)
     }

@@ -56,6 +56,8 @@ pub(crate) struct RawMask {
     pub detectors: Vec<Spanned<Str>>,
     #[serde(default, deserialize_with = "with::opt_parsed")]
     pub style: Option<MaskStyle>,
+    #[serde(default, deserialize_with = "expand::spanned_strs")]
+    pub json_paths: Vec<Spanned<Str>>,
 }
 
 impl RawRule {
@@ -83,6 +85,11 @@ impl RawMask {
                 .map(|d| d.get_ref().0.clone())
                 .collect(),
             style: self.style.unwrap_or_default(),
+            json_paths: self
+                .json_paths
+                .iter()
+                .map(|p| p.get_ref().0.clone())
+                .collect(),
         }
     }
 }

@@ -314,11 +314,17 @@ impl Checker<'_> {
         let mut masks = Vec::with_capacity(policy.mask.len());
         for mask in &policy.mask {
             let raw = mask.get_ref();
-            if raw.columns.is_empty() && raw.detectors.is_empty() {
+            if raw.columns.is_empty() && raw.detectors.is_empty() && raw.json_paths.is_empty() {
                 return self.err(
                     mask.span(),
-                    "a [[policy.mask]] needs `columns`, `detectors`, or both",
+                    "a [[policy.mask]] needs `columns`, `detectors` or `json_paths`",
                 );
+            }
+            for path in &raw.json_paths {
+                let p = &path.get_ref().0;
+                if let Err(e) = vigil_policy::check_json_path(p) {
+                    return self.err(path.span(), e);
+                }
             }
             for detector in &raw.detectors {
                 let d = &detector.get_ref().0;

@@ -209,6 +209,16 @@ fn unknown_mask_detector() {
 }
 
 #[test]
+fn a_json_path_that_is_not_rfc_9535_points_at_itself() {
+    let text = "[[policy]]\nname = \"p\"\n  [[policy.mask]]\n  json_paths = [\"$..email\", \"$.items[\"]\n";
+    assert_error(
+        text,
+        "v.toml:4:29: `$.items[` is not a JSONPath (RFC 9535)",
+        "",
+    );
+}
+
+#[test]
 fn cel_errors_point_at_the_condition() {
     let text = "[[policy]]\nname = \"analysts\"\n\n  [[policy.rule]]\n  name = \"reads\"\n  effect = \"allow\"\n  when = \"sql.read_only &&\"\n";
     assert_error(

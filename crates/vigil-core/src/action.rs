@@ -22,6 +22,7 @@ pub struct Action {
 pub enum ActionKind {
     Sql(SqlFacts),
     Ssh(crate::SshFacts),
+    Http(crate::HttpFacts),
 }
 
 /// What one SQL statement does, as the `sql.*` CEL variables expose it.

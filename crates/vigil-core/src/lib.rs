@@ -8,6 +8,7 @@ mod action;
 mod approval;
 mod connection_kind;
 mod event;
+mod http;
 mod principal;
 mod protocol;
 mod run_id;
@@ -21,6 +22,7 @@ pub use connection_kind::ConnectionKind;
 pub use event::{
     Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictKind, VerdictRecord,
 };
+pub use http::HttpFacts;
 pub use principal::{IdentityKey, PrincipalKind, PrincipalRecord};
 pub use protocol::Protocol;
 pub use run_id::{MAX_RUN_ID, RunId};

@@ -14,6 +14,8 @@ pub enum GatewayError {
     Oidc(String),
     #[error("SSH: {0}")]
     Ssh(String),
+    #[error("HTTP: {0}")]
+    Http(String),
     #[error("TLS: {0}")]
     Tls(String),
     #[error(

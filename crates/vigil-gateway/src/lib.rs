@@ -1,5 +1,6 @@
-//! Wires the gateway together: the store, the guard, the PostgreSQL
-//! front-end and the HTTP listener (health, metrics, REST API).
+//! Wires the gateway together: the store, the guard, the PostgreSQL,
+//! MySQL and SSH front-ends and the HTTP listener (health, metrics, REST
+//! API, MCP, the HTTP proxy).
 
 mod error;
 mod http;
@@ -68,6 +69,7 @@ pub const SERVED_KINDS: &[ConnectionKind] = &[
     ConnectionKind::Postgres,
     ConnectionKind::Mysql,
     ConnectionKind::Ssh,
+    ConnectionKind::Http,
 ];
 
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
@@ -185,7 +187,13 @@ pub async fn serve(
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| GatewayError::Bind(addr, e))?;
+        let proxy = Arc::new(vigil_http::HttpProxy::new(
+            guard.clone(),
+            upstreams::http(&config)?,
+            shutdown.clone(),
+        ));
         let state = http::State {
+            proxy,
             guard: guard.clone(),
             registry,
             admin_groups: config.server.admin_groups.clone(),

@@ -1,4 +1,4 @@
-//! Turns configured connections into the PostgreSQL front-end's upstreams.
+//! Turns configured connections into the front-ends' upstreams.
 
 use std::collections::HashMap;
 use vigil_config::{Config, TlsMode, UpstreamAuth};
@@ -96,6 +96,65 @@ pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
                 },
             )),
             _ => None,
+        })
+        .collect()
+}
+
+/// The `kind = "http"` connections as the HTTP proxy's targets. A CA or
+/// client certificate file that cannot be read fails the start.
+pub fn http(config: &Config) -> Result<Vec<vigil_http::HttpTarget>, crate::GatewayError> {
+    config
+        .connections
+        .iter()
+        .filter_map(|c| match &c.options {
+            vigil_config::ConnectionOptions::Http(o) => Some((&c.name, o)),
+            _ => None,
+        })
+        .map(|(name, c)| {
+            let fail = |reason: String| {
+                crate::GatewayError::Http(format!("connection `{name}`: {reason}"))
+            };
+            let read = |key: &str, path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|e| fail(format!("cannot read `{key}` {}: {e}", path.display())))
+            };
+            let auth = match &c.auth {
+                None => None,
+                Some(vigil_config::HttpAuth::Bearer(t)) => {
+                    Some(vigil_http::UpstreamAuth::Bearer(t.clone()))
+                }
+                Some(vigil_config::HttpAuth::Basic { user, password }) => {
+                    Some(vigil_http::UpstreamAuth::Basic {
+                        user: user.clone(),
+                        password: password.clone(),
+                    })
+                }
+                Some(vigil_config::HttpAuth::Header { name, value }) => {
+                    Some(vigil_http::UpstreamAuth::Header {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                }
+                Some(vigil_config::HttpAuth::ClientCert(cert)) => {
+                    Some(vigil_http::UpstreamAuth::ClientCert {
+                        cert_pem: read("client_cert_file", &cert.cert_file)?,
+                        key_pem: vigil_core::Secret::new(read("client_key_file", &cert.key_file)?),
+                    })
+                }
+            };
+            let ca_pem = match &c.ca_file {
+                Some(path) => Some(read("ca_file", path)?),
+                None => None,
+            };
+            vigil_http::HttpTarget::new(vigil_http::HttpTargetConfig {
+                name: name.clone(),
+                url: c.url.clone(),
+                auth,
+                ca_pem,
+                max_response_bytes: c.max_response_bytes,
+                graphql: c.graphql,
+            })
+            .map_err(|e| crate::GatewayError::Http(e.to_string()))
         })
         .collect()
 }

@@ -28,6 +28,12 @@ impl<'a> Recorded<'a> {
                 tables_read: &[],
                 tables_written: &[],
             },
+            ActionKind::Http(f) => Recorded {
+                text: &f.text,
+                kind: &f.method,
+                tables_read: &[],
+                tables_written: &[],
+            },
         }
     }
 

@@ -94,6 +94,12 @@ impl Guard {
         self
     }
 
+    /// Whether a rule reads `http.body`: the HTTP front-end parses request
+    /// bodies only then.
+    pub fn reads_http_body(&self) -> bool {
+        self.policies.reads_http_body()
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

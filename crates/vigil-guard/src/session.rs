@@ -100,7 +100,7 @@ impl Guard {
             Err(e) => {
                 // Config validation makes this unreachable; fail closed anyway.
                 tracing::error!(connection, error = %e, "mask rules do not compile");
-                return Err(GuardError::MaskConfig(e.to_string()));
+                return Err(GuardError::MaskConfig(e));
             }
         };
         let credential =
@@ -141,23 +141,26 @@ impl Guard {
         Ok(session)
     }
 
-    fn session_masks(
-        &self,
-        principal: &Principal,
-        connection: &str,
-    ) -> Result<MaskPolicy, vigil_mask::PolicyError> {
+    fn session_masks(&self, principal: &Principal, connection: &str) -> Result<MaskPolicy, String> {
         let specs = self.policies.masks_for(principal, connection);
+        let style = |s: vigil_policy::MaskStyle| match s {
+            vigil_policy::MaskStyle::Redact => Style::Redact,
+            vigil_policy::MaskStyle::Partial => Style::Partial,
+            vigil_policy::MaskStyle::Hash => Style::Hash,
+            vigil_policy::MaskStyle::Null => Style::Null,
+        };
         let rules = specs.iter().map(|m| MaskRule {
             columns: &m.columns,
             detectors: &m.detectors,
-            style: match m.style {
-                vigil_policy::MaskStyle::Redact => Style::Redact,
-                vigil_policy::MaskStyle::Partial => Style::Partial,
-                vigil_policy::MaskStyle::Hash => Style::Hash,
-                vigil_policy::MaskStyle::Null => Style::Null,
-            },
+            style: style(m.style),
         });
+        let json = specs
+            .iter()
+            .map(|m| (m.json_paths.as_slice(), style(m.style)));
         MaskPolicy::compile(rules, &self.mask_key)
+            .map_err(|e| e.to_string())?
+            .with_json_paths(json, &self.mask_key)
+            .map_err(|e| e.to_string())
     }
 
     /// Records the session's end. Never fails: the session is over either way.

@@ -22,12 +22,14 @@
 //! ```
 
 mod detect;
+mod json;
 mod masker;
 mod plan;
 mod policy;
 mod style;
 
 pub use detect::{Detector, iban_valid, luhn_valid};
+pub use json::{JsonMasked, JsonPathError, JsonPaths, parse_json_path};
 pub use masker::{Hits, Masked, Masker};
 pub use plan::{ColumnOrigin, MaskPlan, ResultShape, SourceColumn};
 pub use policy::{MaskPolicy, MaskRule, PolicyError};

@@ -77,6 +77,8 @@ pub struct MaskPolicy {
     /// Strongest style first, so the first match is the one to apply.
     columns: Vec<(ColumnPattern, Arc<Masker>)>,
     content: Option<Arc<Masker>>,
+    /// `json_paths` (HTTP answers).
+    json: crate::JsonPaths,
 }
 
 impl MaskPolicy {
@@ -119,12 +121,32 @@ impl MaskPolicy {
             .collect();
         let content =
             content_style.map(|style| Arc::new(Masker::new(&detectors, style, key.clone())));
-        Ok(MaskPolicy { columns, content })
+        Ok(MaskPolicy {
+            columns,
+            content,
+            json: crate::JsonPaths::default(),
+        })
+    }
+
+    /// Adds the `json_paths` of each rule (`(paths, style)`), which apply to
+    /// JSON answers of HTTP connections.
+    pub fn with_json_paths<'a>(
+        mut self,
+        rules: impl IntoIterator<Item = (&'a [String], Style)>,
+        key: &MaskKey,
+    ) -> Result<MaskPolicy, crate::JsonPathError> {
+        self.json = crate::JsonPaths::compile(rules, key)?;
+        Ok(self)
+    }
+
+    /// The compiled `json_paths`.
+    pub fn json_paths(&self) -> &crate::JsonPaths {
+        &self.json
     }
 
     /// Nothing to mask at all: the proxy can skip every result.
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty() && self.content.is_none()
+        self.columns.is_empty() && self.content.is_none() && self.json.is_empty()
     }
 
     pub fn has_column_rules(&self) -> bool {

@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp};
+use cel::common::types::{
+    CelBool, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelTimestamp,
+};
 use cel::common::value::Val;
 use cel::{Context, Env};
-use vigil_core::{ActionKind, SqlFacts, SshFacts};
+use vigil_core::{ActionKind, HttpFacts, SqlFacts, SshFacts};
 
 use crate::EvalInput;
 use crate::check::{Var, VarSet};
@@ -53,6 +55,11 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
                 ctx.add_variable_as_val("ssh", ssh(facts));
             }
         }
+        ActionKind::Http(facts) => {
+            if needed.contains(Var::Http) {
+                ctx.add_variable_as_val("http", http(facts, needed.contains(Var::HttpBody)));
+            }
+        }
     }
     ctx
 }
@@ -72,6 +79,7 @@ pub fn protocol_of(kind: &ActionKind) -> Var {
     match kind {
         ActionKind::Sql(_) => Var::Sql,
         ActionKind::Ssh(_) => Var::Ssh,
+        ActionKind::Http(_) => Var::Http,
     }
 }
 
@@ -120,6 +128,42 @@ fn ssh(f: &SshFacts) -> Boxed<'_> {
                 ("name", string(&f.env_name)),
                 ("value", string(&f.env_value)),
             ]),
+        ),
+    ])
+}
+
+/// `http.*`. The body is converted only when a rule reads it (`with_body`);
+/// a body that is absent (or does not convert) is `null`, so a condition
+/// on its fields fails, and a failing condition denies.
+fn http(f: &HttpFacts, with_body: bool) -> Boxed<'_> {
+    let query: HashMap<CelMapKey<'_>, Boxed<'_>> = f
+        .query
+        .iter()
+        .map(|(k, v)| (CelMapKey::from(k.as_str()), strings(v)))
+        .collect();
+    let headers: HashMap<CelMapKey<'_>, Boxed<'_>> = f
+        .headers
+        .iter()
+        .map(|(k, v)| (CelMapKey::from(k.as_str()), string(v)))
+        .collect();
+    let body = match (&f.body, with_body) {
+        (Some(json), true) => cel::to_value(json)
+            .ok()
+            .and_then(|v| Boxed::try_from(v).ok())
+            .unwrap_or_else(|| Box::new(CelNull)),
+        _ => Box::new(CelNull),
+    };
+    object(vec![
+        ("method", string(&f.method)),
+        ("path", string(&f.path)),
+        ("path_template", string(&f.path_template)),
+        ("query", Box::new(CelMap::from(query))),
+        ("headers", Box::new(CelMap::from(headers))),
+        ("host", string(&f.host)),
+        ("body", body),
+        (
+            "graphql",
+            object(vec![("operation", string(&f.graphql_operation))]),
         ),
     ])
 }

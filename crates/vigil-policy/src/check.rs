@@ -46,7 +46,19 @@ const VARIABLES: &[(&str, &[&str])] = &[
             "env",
         ],
     ),
-    ("http", &["method", "path", "query"]),
+    (
+        "http",
+        &[
+            "method",
+            "path",
+            "path_template",
+            "query",
+            "headers",
+            "host",
+            "body",
+            "graphql",
+        ],
+    ),
     (
         "k8s",
         &["verb", "resource", "namespace", "name", "subresource"],
@@ -71,7 +83,7 @@ const BUILTIN_IDENTS: &[&str] = &[
 
 /// The variables a condition reads, as a bit set indexed like [`Var`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VarSet(u8);
+pub struct VarSet(u16);
 
 /// A top-level CEL variable. The discriminant is its bit in a [`VarSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +96,9 @@ pub enum Var {
     Http = 5,
     K8s = 6,
     Mcp = 7,
+    /// Not a variable of its own: set with [`Var::Http`] when a condition
+    /// reads `http.body`, so the front-end parses request bodies only then.
+    HttpBody = 8,
 }
 
 impl Var {
@@ -104,19 +119,19 @@ impl Var {
 
 impl VarSet {
     pub const PROTOCOLS: VarSet = VarSet(
-        1 << Var::Sql as u8
-            | 1 << Var::Ssh as u8
-            | 1 << Var::Http as u8
-            | 1 << Var::K8s as u8
-            | 1 << Var::Mcp as u8,
+        1 << Var::Sql as u16
+            | 1 << Var::Ssh as u16
+            | 1 << Var::Http as u16
+            | 1 << Var::K8s as u16
+            | 1 << Var::Mcp as u16,
     );
 
     pub fn insert(&mut self, var: Var) {
-        self.0 |= 1 << var as u8;
+        self.0 |= 1 << var as u16;
     }
 
     pub fn contains(self, var: Var) -> bool {
-        self.0 & (1 << var as u8) != 0
+        self.0 & (1 << var as u16) != 0
     }
 
     pub fn union(self, other: VarSet) -> VarSet {
@@ -221,6 +236,9 @@ impl<'e> Walker<'e> {
             .map(|(_, f)| *f)
             .unwrap_or_default();
         if fields.contains(&field) {
+            if var == Var::Http && field == "body" {
+                self.used.insert(Var::HttpBody);
+            }
             return Ok(());
         }
         if fields.is_empty() {

@@ -27,4 +27,13 @@ pub enum PolicyError {
         detector: String,
         known: String,
     },
+    /// A mask's `json_paths` entry is not RFC 9535 JSONPath.
+    #[error(
+        "policy '{policy}': mask json_paths entry `{path}` is not a JSONPath (RFC 9535): {message}"
+    )]
+    BadJsonPath {
+        policy: String,
+        path: String,
+        message: String,
+    },
 }

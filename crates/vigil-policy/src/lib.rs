@@ -22,6 +22,14 @@ pub use spec::{
     MaskStyle, PolicySpec, RuleSpec,
 };
 
+/// Checks one `[[policy.mask]] json_paths` entry: an RFC 9535 JSONPath, or
+/// a message saying why not.
+pub fn check_json_path(path: &str) -> Result<(), String> {
+    serde_json_path::JsonPath::parse(path)
+        .map(|_| ())
+        .map_err(|e| format!("`{path}` is not a JSONPath (RFC 9535): {e}"))
+}
+
 #[cfg(test)]
 mod send_sync {
     fn assert_send_sync<T: Send + Sync>() {}

@@ -43,6 +43,8 @@ pub struct Evaluation {
 pub struct PolicySet {
     env: Arc<Env>,
     policies: Vec<CompiledPolicy>,
+    /// Some condition reads `http.body`.
+    reads_http_body: bool,
 }
 
 impl std::fmt::Debug for PolicySet {
@@ -100,7 +102,15 @@ impl PolicySet {
             check_masks(&spec)?;
             policies.push(CompiledPolicy { spec, rules });
         }
-        Ok(PolicySet { env, policies })
+        let reads_http_body = policies
+            .iter()
+            .flat_map(|p| p.rules.iter())
+            .any(|r| r.uses.contains(check::Var::HttpBody));
+        Ok(PolicySet {
+            env,
+            policies,
+            reads_http_body,
+        })
     }
 
     /// Does any policy speak about this principal on this connection? Checked
@@ -139,6 +149,12 @@ impl PolicySet {
             .filter(|p| p.applies_to(principal) && p.covers(connection))
             .flat_map(|p| p.spec.masks.iter().cloned())
             .collect()
+    }
+
+    /// Whether any condition reads `http.body`: the HTTP front-end parses
+    /// request bodies as JSON only then.
+    pub fn reads_http_body(&self) -> bool {
+        self.reads_http_body
     }
 
     /// The policies' names, in load order.
@@ -310,6 +326,15 @@ fn compile_rule(env: &Env, policy: &str, rule: &RuleSpec) -> Result<CompiledRule
 }
 
 fn check_masks(spec: &PolicySpec) -> Result<(), PolicyError> {
+    for path in spec.masks.iter().flat_map(|m| m.json_paths.iter()) {
+        if let Err(e) = serde_json_path::JsonPath::parse(path) {
+            return Err(PolicyError::BadJsonPath {
+                policy: spec.name.clone(),
+                path: path.clone(),
+                message: e.to_string(),
+            });
+        }
+    }
     for detector in spec.masks.iter().flat_map(|m| m.detectors.iter()) {
         if !KNOWN_DETECTORS.contains(&detector.as_str()) {
             return Err(PolicyError::UnknownDetector {

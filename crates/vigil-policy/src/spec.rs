@@ -160,10 +160,14 @@ pub const KNOWN_DETECTORS: &[&str] = &[
     "pem_private_key",
 ];
 
-/// One `[[policy.mask]]`: columns (`table.column`, globs allowed) and content detectors.
+/// One `[[policy.mask]]`: columns (`table.column`, globs allowed), content
+/// detectors, and JSONPath expressions (RFC 9535) for JSON answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MaskSpec {
     pub columns: Vec<String>,
     pub detectors: Vec<String>,
     pub style: MaskStyle,
+    /// Nodes of an HTTP connection's JSON answers masked whole
+    /// (`$..email`, `$.items[*].ssn`).
+    pub json_paths: Vec<String>,
 }

@@ -79,7 +79,8 @@ fn every_documented_variable_compiles() {
         || ssh.request == 'exec' || size(ssh.opaque_reasons) > 0 || size(ssh.wrappers) > 0 \
         || ssh.forward.host == '' || ssh.forward.port == 22 || ssh.sftp.op == '' || ssh.sftp.path == '' \
         || ssh.env.name == '' || ssh.env.value == '' \
-        || ssh.subsystem == 'sftp' || http.method == 'GET' || http.path == '/' || http.query == '' \
+        || ssh.subsystem == 'sftp' || http.method == 'GET' || http.path == '/' || size(http.query) == 0 || http.path_template == '' \
+        || size(http.headers) == 0 || http.host == '' || http.body == null || http.graphql.operation == '' \
         || k8s.verb == 'get' || k8s.resource == '' || k8s.namespace == '' || k8s.name == '' \
         || k8s.subresource == '' || mcp.tool == '' || mcp.arguments == {})";
     let spec = policy("p", &[], &[], vec![rule("r", Allow, Some(when))]);

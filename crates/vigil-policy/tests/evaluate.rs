@@ -363,12 +363,14 @@ fn masks_add_up_across_matching_policies() {
         columns: vec!["customers.email".into()],
         detectors: vec![],
         style: MaskStyle::Partial,
+        ..MaskSpec::default()
     }];
     let mut second = policy("p2", &["analysts"], &[], vec![]);
     second.masks = vec![MaskSpec {
         columns: vec!["*.ssn".into()],
         detectors: vec!["credit_card".into()],
         style: MaskStyle::Hash,
+        ..MaskSpec::default()
     }];
     let mut unrelated = policy("p3", &["nobody"], &[], vec![]);
     unrelated.masks = vec![MaskSpec::default()];

@@ -1,5 +1,5 @@
-//! `kind = "http"`: an HTTP API. Parsed and checked; the front-end that
-//! serves it is still to come.
+//! `kind = "http"`: an HTTP API, served by `vigil-http` under
+//! `/proxy/<connection>/` on the HTTP listener.
 
 use std::ops::Range;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Failed logins over HTTP: the same per-source budget as the PostgreSQL
 //! listener's (`[server] login_failures_per_minute`). A request answered
-//! `401` to a request with an `Authorization` header spends one; a source
+//! `401` to a request with an `Authorization` (or `Proxy-Authorization`)
+//! header spends one; a source
 //! with none left gets `429` for such requests before the credential is
 //! read or recorded, so bad bearers on `/mcp` or `/api/v1`
 //! cannot fill the ledger or guess tokens at line rate.
@@ -38,15 +39,20 @@ pub async fn failed_logins(
     let ip = peer.ip();
     // The front-ends behind this listener record the peer with a login.
     request.extensions_mut().insert(peer);
-    let protocol = match request.uri().path().starts_with("/mcp") {
-        true => Protocol::Mcp,
-        false => Protocol::Rest,
+    let path = request.uri().path();
+    let protocol = if path.starts_with("/mcp") {
+        Protocol::Mcp
+    } else if path.starts_with("/proxy/") {
+        Protocol::Http
+    } else {
+        Protocol::Rest
     };
     // Only a request that carries a credential is a login; health checks
-    // and the console's sign-in page stay reachable.
-    if !request
-        .headers()
-        .contains_key(axum::http::header::AUTHORIZATION)
+    // and the console's sign-in page stay reachable. The proxy also reads
+    // `Proxy-Authorization`.
+    let headers = request.headers();
+    if !headers.contains_key(axum::http::header::AUTHORIZATION)
+        && !headers.contains_key(axum::http::header::PROXY_AUTHORIZATION)
     {
         return next.run(request).await;
     }

@@ -1,5 +1,5 @@
-//! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`
-//! and the MCP endpoint `/mcp`.
+//! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`,
+//! the MCP endpoint `/mcp` and the HTTP proxy `/proxy/<connection>/...`.
 
 mod api;
 mod approvals;
@@ -33,6 +33,8 @@ pub struct State {
     pub exec_targets: HashMap<String, Arc<dyn vigil_target::ExecTarget>>,
     /// `data_dir/recordings`: SSH channel recordings, served to admins.
     pub recordings: std::path::PathBuf,
+    /// The `kind = "http"` connections, under `/proxy/`.
+    pub proxy: Arc<vigil_http::HttpProxy>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -63,6 +65,7 @@ pub async fn serve(
                 .merge(recordings::routes()),
         )
         .merge(vigil_mcp::router(mcp))
+        .merge(vigil_http::router(state.proxy.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::failed_logins,

@@ -1,0 +1,157 @@
+//! The permitted request sent, and the target's answer turned into the
+//! caller's: streamed (the relay task takes the session), or read whole
+//! and masked, or refused with 502.
+
+use axum::body::Body;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Response as HttpResponse};
+use bytes::{Bytes, BytesMut};
+use std::time::Instant;
+use vigil_guard::{Permit, SessionCtx};
+use vigil_http_req::Analysed;
+use vigil_http_req::headers::forward_response_field;
+
+use crate::handler::Outcome::{self, Done, Streaming};
+use crate::handler::Streamed;
+use crate::relay::{self, Finished};
+use crate::target::HttpTarget;
+use crate::{HttpProxy, mask, reply};
+
+/// What is sent: the request as read and analysed, and its body.
+pub struct Permitted<'a> {
+    pub parts: &'a Parts,
+    pub analysed: &'a Analysed,
+    pub body: Bytes,
+    /// The answer must be masked.
+    pub masked: bool,
+}
+
+/// Sends the permitted request and answers with the target's response.
+pub async fn forward(
+    proxy: &HttpProxy,
+    target: &HttpTarget,
+    session: &SessionCtx,
+    request: Permitted<'_>,
+    permit: Permit,
+) -> Outcome {
+    let Permitted {
+        parts,
+        analysed,
+        body,
+        masked,
+    } = request;
+    let started = Instant::now();
+    let seq = permit.seqs.first().copied().unwrap_or_default();
+    let mut done = Finished {
+        seq,
+        started,
+        status: 0,
+        bytes: 0,
+        error: None,
+        masking: None,
+    };
+    let upstream = match crate::forward::send(target, &permit, parts, analysed, body, masked).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let timeout = e.is_timeout();
+            tracing::warn!(session = %session.id, connection = %target.name, timeout, "http proxy: the target could not be reached");
+            done.error = Some(if timeout { "timeout" } else { "unreachable" });
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            return Done(reply::bad_gateway(
+                "the target could not be reached",
+                timeout,
+            ));
+        }
+    };
+    done.status = upstream.status().as_u16();
+    let mut response = HttpResponse::builder().status(upstream.status());
+    let connection = crate::forward::connection_tokens(upstream.headers());
+    for (name, value) in upstream.headers() {
+        if forward_response_field(name.as_str(), &connection) {
+            response = response.header(name, value);
+        }
+    }
+    if !masked {
+        return match response.body(()) {
+            Ok(response) => Streaming(Box::new(Streamed {
+                response,
+                upstream,
+                done,
+            })),
+            Err(_) => {
+                done.error = Some("bad_response");
+                relay::finish_outcome(&proxy.guard, session, done).await;
+                Done(reply::bad_gateway(
+                    "the target's answer could not be relayed",
+                    false,
+                ))
+            }
+        };
+    }
+    let content_type = upstream
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let masked_body = masked_answer(session, target, upstream, &content_type).await;
+    match masked_body {
+        Ok((bytes, masking)) => {
+            done.bytes = bytes.len() as u64;
+            done.masking = masking;
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            let response = response
+                .header(CONTENT_LENGTH, HeaderValue::from(bytes.len()))
+                .body(Body::from(bytes));
+            match response {
+                Ok(r) => Done(r),
+                Err(_) => Done(reply::bad_gateway(
+                    "the target's answer could not be relayed",
+                    false,
+                )),
+            }
+        }
+        Err(why) => {
+            tracing::warn!(session = %session.id, connection = %target.name, reason = %why, "http proxy: answer refused (must be masked)");
+            done.error = Some("unmaskable");
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            Done(reply::bad_gateway(&why.to_string(), false))
+        }
+    }
+}
+
+/// Reads and masks a whole answer, bounded by `max_response_bytes`.
+async fn masked_answer(
+    session: &SessionCtx,
+    target: &HttpTarget,
+    mut upstream: reqwest::Response,
+    content_type: &str,
+) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
+    let encoded = upstream
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return Err(mask::Unmaskable::Encoded);
+    }
+    let max = target.max_response_bytes;
+    if upstream.content_length().is_some_and(|n| n > max) {
+        return Err(mask::Unmaskable::TooLarge);
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                if (buf.len() + chunk.len()) as u64 > max {
+                    return Err(mask::Unmaskable::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(_) => return Err(mask::Unmaskable::Broken),
+        }
+    }
+    mask::body(session, content_type, &buf)
+}

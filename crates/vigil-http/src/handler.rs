@@ -1,0 +1,293 @@
+//! One proxied request, from login to answer: read it, log its caller in,
+//! read its body (bounded), ask the guard once, then forward it with the
+//! permit and relay (or mask) the answer. Every exit after login records
+//! the request's outcome and closes its session.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Response as HttpResponse;
+use axum::http::header::RANGE;
+use axum::http::request::Parts;
+use axum::response::Response;
+use vigil_core::{ActionKind, Protocol, RunId};
+use vigil_guard::{
+    Binding, Decision, GuardError, Login, RefusalClass, SessionCtx, Unpolicied, Withdrawal,
+};
+use vigil_http_req::{Analysed, BodyFacts, HttpReqError, RequestHead};
+
+use crate::answer;
+use crate::body::{BodyError, read_body};
+use crate::relay::{self, Finished};
+use crate::target::HttpTarget;
+use crate::{HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
+
+/// The route's handler. The request runs in a task of its own so that its
+/// session is closed in the ledger even when the client goes away (hyper
+/// then drops this future): the task hears it and stops the request where
+/// it is (a held request is withdrawn; one not yet sent is not sent).
+pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
+    let (answer_tx, answer_rx) = oneshot::channel();
+    // Dropped with this future: tells the task that the client is gone.
+    let (_client, gone) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let response = run(proxy, request, gone).await;
+        let _ = answer_tx.send(response);
+    });
+    answer_rx
+        .await
+        .unwrap_or_else(|_| reply::bad_gateway("the request could not be completed", false))
+}
+
+async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receiver<()>) -> Response {
+    let (parts, body) = request.into_parts();
+    let fields: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let head = RequestHead {
+        method: parts.method.as_str(),
+        authority: parts.uri.authority().map(|a| a.as_str()),
+        path_and_query,
+        headers: &fields,
+    };
+    let connection = match vigil_http_req::connection_of(path_and_query, PREFIX) {
+        Ok(c) => c,
+        Err(e) => return reply::bad_request(e.status(), &e.to_string()),
+    };
+    let Some(target) = proxy.targets.get(connection).cloned() else {
+        return reply::not_found("no HTTP connection of that name");
+    };
+    let session = match login(&proxy, &parts, connection).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let analysed = vigil_http_req::analyse_head(&head, PREFIX);
+    // What the ledger shows of a request refused before analysis finished.
+    let refused_text = format!("{} {path_and_query}", parts.method);
+    let method = parts.method.as_str().to_string();
+    let work = async {
+        match analysed {
+            Ok(analysed) => {
+                decide_and_forward(&proxy, &target, &session, parts, body, analysed).await
+            }
+            Err(e) => Done(refuse(&proxy, &session, &refused_text, &method, e).await),
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = &mut gone => {
+            tracing::info!(session = %session.id, "http proxy: the client went away; request abandoned");
+            Done(reply::bad_gateway("the client went away", false))
+        }
+    };
+    match outcome {
+        Done(response) => {
+            proxy.guard.close_session(&session).await;
+            response
+        }
+        Streaming(streamed) => {
+            let Streamed {
+                response,
+                upstream,
+                done,
+            } = *streamed;
+            let body = relay::stream(
+                proxy.guard.clone(),
+                session,
+                upstream,
+                target.max_response_bytes,
+                done,
+            );
+            response.map(|()| Body::new(body))
+        }
+    }
+}
+
+/// How a request ends: answered, or answered with a body still coming
+/// from the target (the relay task then owns the session).
+pub enum Outcome {
+    Done(Response),
+    Streaming(Box<Streamed>),
+}
+
+pub struct Streamed {
+    pub response: HttpResponse<()>,
+    pub upstream: reqwest::Response,
+    pub done: Finished,
+}
+use Outcome::Done;
+use Outcome::Streaming;
+
+/// The caller's login through the guard's one flow, on `connection`.
+async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<SessionCtx, Response> {
+    let Some(credential) = crate::credential::of(&parts.headers) else {
+        return Err(reply::unauthorized("missing bearer token"));
+    };
+    let run_id = match parts.headers.get(RUN_HEADER) {
+        None => None,
+        Some(v) => match v
+            .to_str()
+            .map_err(|_| "X-Vigil-Run must be ASCII")
+            .and_then(RunId::parse)
+        {
+            Ok(r) => Some(r),
+            Err(why) => return Err(reply::bad_request(400, why)),
+        },
+    };
+    let client_addr = parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "http".to_string());
+    let login = Login {
+        protocol: Protocol::Http,
+        credential: &credential,
+        connection,
+        client_addr: &client_addr,
+    };
+    match proxy.guard.login(&login, run_id).await {
+        Ok(session) => Ok(session),
+        Err(GuardError::Authentication(_)) => Err(reply::unauthorized("invalid credential")),
+        Err(e @ GuardError::NotGranted { .. }) => Err(reply::refused(
+            &vigil_guard::Refusal::policy("grant", e.to_string()),
+        )),
+        Err(GuardError::UnknownConnection(_)) => {
+            Err(reply::not_found("no HTTP connection of that name"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "http proxy: login failed");
+            Err(reply::ledger_unavailable())
+        }
+    }
+}
+
+/// Records a request refused before policy (it could not be read one way
+/// only, or is past a limit) and answers it.
+async fn refuse(
+    proxy: &HttpProxy,
+    session: &SessionCtx,
+    text: &str,
+    kind: &str,
+    error: HttpReqError,
+) -> Response {
+    let what = Unpolicied::step(RefusalClass::Analysis, text, kind, &error.to_string());
+    match proxy.guard.refuse(session, what).await {
+        Ok(_) => reply::bad_request(error.status(), &error.to_string()),
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "http proxy: refusal not recorded");
+            reply::ledger_unavailable()
+        }
+    }
+}
+
+async fn decide_and_forward(
+    proxy: &HttpProxy,
+    target: &HttpTarget,
+    session: &SessionCtx,
+    parts: Parts,
+    body: Body,
+    mut analysed: Analysed,
+) -> Outcome {
+    let guard = &proxy.guard;
+    let method = parts.method.as_str().to_string();
+    let masked = mask::needed(session);
+    if masked && parts.headers.contains_key(RANGE) {
+        // A range of a masked body could cut a value in two.
+        let what = Unpolicied::step(
+            RefusalClass::Unsupported,
+            &analysed.facts.text,
+            &method,
+            "Range requests are not served where answers are masked",
+        );
+        return Done(match guard.refuse(session, what).await {
+            Ok(r) => reply::refused(&r),
+            Err(_) => reply::ledger_unavailable(),
+        });
+    }
+    let body = match read_body(&parts, body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            let what = Unpolicied::step(
+                RefusalClass::Limit,
+                &analysed.facts.text,
+                &method,
+                &format!("the request body is larger than {MAX_REQUEST_BODY} bytes"),
+            );
+            return Done(match guard.refuse(session, what).await {
+                Ok(r) => reply::refused(&r),
+                Err(_) => reply::ledger_unavailable(),
+            });
+        }
+        Err(BodyError::Timeout) => return Done(reply::request_timeout()),
+        Err(BodyError::Broken) => {
+            return Done(reply::bad_request(
+                400,
+                "the request body could not be read",
+            ));
+        }
+    };
+    let wanted = BodyFacts {
+        json: guard.reads_http_body(),
+        graphql: target.graphql,
+    };
+    let fields: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let head = RequestHead {
+        method: &method,
+        authority: None,
+        path_and_query: "",
+        headers: &fields,
+    };
+    if let Err(e) = vigil_http_req::analyse_body(&mut analysed.facts, &head, &body, wanted) {
+        let text = analysed.facts.text.clone();
+        return Done(refuse(proxy, session, &text, &method, e).await);
+    }
+    let actions = [ActionKind::Http(analysed.facts.clone())];
+    let decided = guard.decide(session, &actions, Binding::new(&body)).await;
+    let decided = match decided {
+        Ok(Decision::Held(hold)) => {
+            tracing::info!(session = %session.id, approval = %hold.approval.id, "http proxy: request held for approval");
+            let withdrawn = shutdown(proxy.shutdown.clone());
+            guard.await_approval(session, hold, withdrawn).await
+        }
+        other => other,
+    };
+    let permit = match decided {
+        Ok(Decision::Allowed(permit)) => permit,
+        Ok(Decision::Refused(refusal)) => return Done(reply::refused(&refusal)),
+        Ok(Decision::Held(_)) => {
+            let r = vigil_guard::Refusal::policy("review", "the request could not be held");
+            return Done(reply::refused(&r));
+        }
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "http proxy: decision failed");
+            return Done(reply::ledger_unavailable());
+        }
+    };
+    let request = answer::Permitted {
+        parts: &parts,
+        analysed: &analysed,
+        body,
+        masked,
+    };
+    answer::forward(proxy, target, session, request, permit).await
+}
+
+/// Resolves when the gateway shuts down (a held request is withdrawn).
+async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    Withdrawal::Shutdown
+}

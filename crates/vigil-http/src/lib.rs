@@ -1,0 +1,86 @@
+//! Vigil's HTTP proxy front-end: `/proxy/<connection>/<path>` on the
+//! gateway's HTTP listener.
+//!
+//! Each request is read by [`vigil_http_req`] (a request it could read in
+//! more than one way is refused with 400 before policy), its caller logs
+//! in through the guard's one login flow (`Authorization: Bearer`,
+//! `Proxy-Authorization`, or basic with the token as the password), and
+//! the guard decides it once: nothing is sent to the target without the
+//! [`vigil_guard::Permit`] that decision returns. The caller's own
+//! credentials and cookies never reach the target; the connection's
+//! credential is injected instead. A `review` rule holds the request
+//! (its body buffered, bounded) until a reviewer approves exactly that
+//! request. Responses are streamed back, or, when a mask applies, read
+//! whole (bounded), masked, or refused with 502 when they cannot be.
+//!
+//! Layout: `handler.rs` (one request from login to decision), `body.rs`
+//! (the bounded request body), `answer.rs` (the permitted request sent and
+//! its answer relayed, masked or refused), `forward.rs` (the request's
+//! fields and credential), `relay.rs` (the streamed answer and its ledger
+//! outcome), `mask.rs` (JSON masking), `target.rs` (a connection's
+//! client and credential), `credential.rs` (the caller's token),
+//! `reply.rs` (Vigil's own answers).
+
+mod answer;
+mod body;
+mod credential;
+mod error;
+mod forward;
+mod handler;
+mod mask;
+mod relay;
+mod reply;
+mod target;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use vigil_guard::Guard;
+
+pub use error::HttpError;
+pub use target::{HttpTarget, HttpTargetConfig, UpstreamAuth};
+
+/// Where the proxy is mounted on the HTTP listener.
+pub const PREFIX: &str = "/proxy/";
+/// The largest request body Vigil accepts (it is read whole, so that the
+/// decision, an approval's binding and the forwarded bytes are the same).
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// How long a client has to send its request body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Ties the requests of one agent run together in the ledger (as on `/mcp`).
+pub const RUN_HEADER: &str = "x-vigil-run";
+
+/// The proxy: the guard and the HTTP connections it serves.
+pub struct HttpProxy {
+    guard: Arc<Guard>,
+    targets: HashMap<String, Arc<HttpTarget>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl HttpProxy {
+    pub fn new(
+        guard: Arc<Guard>,
+        targets: impl IntoIterator<Item = HttpTarget>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        HttpProxy {
+            guard,
+            targets: targets
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+            shutdown,
+        }
+    }
+}
+
+/// The `/proxy/...` routes, to merge into the listener's router.
+pub fn router<S>(proxy: Arc<HttpProxy>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    axum::Router::new()
+        .route("/proxy/{*rest}", axum::routing::any(handler::proxy))
+        .with_state(proxy)
+}

@@ -1,0 +1,140 @@
+//! A small HTTP/1.1 origin for the proxy tests: it logs every request it
+//! receives (method, target, header fields, body) so a test can prove what
+//! reached the target, and nothing else. One thread per connection, one
+//! request per connection (`Connection: close`).
+//!
+//! Answers by path: `/json/...` returns a JSON document with personal
+//! data (for masking), `/big/<n>` returns `n` bytes, anything else echoes
+//! `ok <METHOD> <target>` as text.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request as the origin received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub target: String,
+    /// Names lower case, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The values of the field `name` (lower case).
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The JSON the origin serves under `/json/`.
+pub const PERSON_JSON: &str = r#"{"name":"Ada Lovelace","email":"ada@example.com","items":[{"sku":"A1","owner":"bob@example.org"}],"note":"call 4111 1111 1111 1111"}"#;
+
+/// A running origin on a loopback port.
+pub struct Upstream {
+    port: u16,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test origin");
+        let port = listener.local_addr().expect("origin address").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = shared.clone();
+                std::thread::spawn(move || serve(stream, &log));
+            }
+        });
+        Upstream { port, log }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.clear();
+        }
+    }
+}
+
+fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or_default().to_string();
+    let target = words.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            break;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        body.clear();
+    }
+    let (content_type, answer) = if target.starts_with("/json") {
+        ("application/json", PERSON_JSON.as_bytes().to_vec())
+    } else if let Some(n) = target.strip_prefix("/big/") {
+        let n: usize = n.parse().unwrap_or(0);
+        ("application/octet-stream", vec![b'x'; n])
+    } else {
+        ("text/plain", format!("ok {method} {target}").into_bytes())
+    };
+    if let Ok(mut l) = log.lock() {
+        l.push(Received {
+            method,
+            target,
+            headers,
+            body,
+        });
+    }
+    let mut out = stream;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nset-cookie: upstream-session=s3cr3t\r\nconnection: close\r\n\r\n",
+        answer.len()
+    );
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(&answer);
+    let _ = out.flush();
+}
