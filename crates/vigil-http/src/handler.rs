@@ -147,7 +147,7 @@ async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<Ses
         .unwrap_or_else(|| "http".to_string());
     let login = Login {
         protocol: Protocol::Http,
-        credential: &credential,
+        credential: vigil_guard::Credential::Secret(&credential),
         connection,
         client_addr: &client_addr,
     };
