@@ -289,6 +289,18 @@ fn ambiguous_paths_are_400_before_policy_and_never_reach_the_origin() {
     // A lower-case method is another method to HTTP but not to every server.
     let (status, _, body) = env.curl("/proxy/api/x", &["-X", "delete"]);
     assert_eq!(status, 400, "{body}");
+    // TRACE would echo the request, Vigil's credential with it.
+    let (status, _, body) = env.curl("/proxy/api/x", &["-X", "TRACE"]);
+    assert_eq!(status, 400, "{body}");
+    // Fields some frameworks read as the method or the path instead of the request line's.
+    for field in [
+        "X-HTTP-Method-Override: DELETE",
+        "X-Method-Override: DELETE",
+        "X-Original-URL: /admin",
+    ] {
+        let (status, _, body) = env.curl("/proxy/api/x", &["-H", field]);
+        assert_eq!(status, 400, "{field}: {body}");
+    }
     assert!(
         env.origin.received().is_empty(),
         "{:?}",

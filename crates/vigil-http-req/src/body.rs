@@ -28,6 +28,23 @@ pub fn parse_json(body: &[u8]) -> Result<Option<Value>, HttpReqError> {
     }
 }
 
+/// The media type of a `Content-Type` value, lower case, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// `application/json` or a `+json` type: the bodies Vigil reads as JSON.
+/// Any other body (a form, multipart) may hold parameters a server reads
+/// while Vigil would see other ones in a JSON reading of the same bytes.
+pub fn is_json_media(media: &str) -> bool {
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
 /// A JSON value whose objects have unique keys.
 struct Strict(Value);
 
@@ -84,9 +101,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
+        // Keys equal but for ASCII case are duplicates too: Go's
+        // encoding/json matches struct fields case-insensitively.
+        let mut folded = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             let Strict(value) = map.next_value()?;
-            if out.insert(key, value).is_some() {
+            if !folded.insert(key.to_ascii_lowercase()) || out.insert(key, value).is_some() {
                 return Err(de::Error::custom("duplicate key"));
             }
         }
@@ -119,6 +139,10 @@ mod tests {
         );
         assert_eq!(
             parse_json(br#"[{"x": {"a": 1, "a": 2}}]"#),
+            Err(HttpReqError::DuplicateJsonKey)
+        );
+        assert_eq!(
+            parse_json(br#"{"admin": false, "Admin": true}"#),
             Err(HttpReqError::DuplicateJsonKey)
         );
         // The same key in two objects is fine.

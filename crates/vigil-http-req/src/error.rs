@@ -37,7 +37,7 @@ pub enum HttpReqError {
     QuerySemicolon,
     #[error("the query has too many parameters")]
     TooManyQueryParameters,
-    #[error("the method is not an upper-case token (or is CONNECT)")]
+    #[error("the method is not an upper-case token (or is CONNECT, TRACE or TRACK)")]
     BadMethod,
     #[error("the absolute-form target names another host than the Host header")]
     AuthorityMismatch,
@@ -61,6 +61,12 @@ pub enum HttpReqError {
     DuplicateJsonKey,
     #[error("the GraphQL request could not be read")]
     GraphqlUnreadable,
+    #[error("the request has more than one Content-Type")]
+    DuplicateContentType,
+    #[error(
+        "the request has a field some servers read as another method or path (X-HTTP-Method-Override, X-Original-URL, ...)"
+    )]
+    OverrideHeader,
 }
 
 impl HttpReqError {

@@ -49,15 +49,18 @@ pub fn operation(
             None => Ok(None),
         };
     }
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    // Servers such as express-graphql read the URL's `query` before the
+    // body's, even on POST: a document there counts too, whichever wins.
+    let from_url = query_param.map(document).transpose()?;
+    let media = crate::body::media_type(content_type);
     if media == "application/graphql" {
         let text = std::str::from_utf8(body).map_err(|_| HttpReqError::GraphqlUnreadable)?;
-        return document(text).map(Some);
+        return Ok(from_url.max(Some(document(text)?)));
+    }
+    // Only a JSON body is read as one: a form body could hold other
+    // parameters (`query=...`) for a server that parses forms.
+    if !crate::body::is_json_media(&media) {
+        return Err(HttpReqError::GraphqlUnreadable);
     }
     let json = crate::body::parse_json(body)?.ok_or(HttpReqError::GraphqlUnreadable)?;
     let requests = match &json {
@@ -74,7 +77,7 @@ pub fn operation(
             .ok_or(HttpReqError::GraphqlUnreadable)?;
         strongest = strongest.max(Some(document(text)?));
     }
-    Ok(strongest)
+    Ok(strongest.max(from_url))
 }
 
 /// The most powerful operation a document defines.
@@ -325,6 +328,39 @@ mod tests {
                 b"mutation { m }"
             ),
             Ok(Some(Operation::Mutation))
+        );
+    }
+
+    #[test]
+    fn a_post_counts_the_urls_document_and_reads_only_json_or_graphql_bodies() {
+        // express-graphql runs the URL's `query` before the body's.
+        assert_eq!(
+            operation(
+                "POST",
+                Some("mutation { deleteAll }"),
+                "application/json",
+                br#"{"query": "{ me { id } }"}"#
+            ),
+            Ok(Some(Operation::Mutation))
+        );
+        // A form body could carry `query=mutation...` for a form parser.
+        assert_eq!(
+            operation(
+                "POST",
+                None,
+                "application/x-www-form-urlencoded",
+                br#"{"query": "{ a }"}"#
+            ),
+            Err(HttpReqError::GraphqlUnreadable)
+        );
+        assert_eq!(
+            operation(
+                "POST",
+                None,
+                "application/vnd.api+json",
+                br#"{"query": "{ a }"}"#
+            ),
+            Ok(Some(Operation::Query))
         );
     }
 }

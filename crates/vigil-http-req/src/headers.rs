@@ -56,6 +56,20 @@ const CALLER_ONLY: &[&str] = &[
     "x-vigil-run",
 ];
 
+/// Request fields that some frameworks read as the method or the path in
+/// place of the request line's (ASP.NET, Express method-override, Symfony,
+/// IIS): a rule would decide one request and the target run another, so a
+/// request that carries one is refused.
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+];
+
 /// Response fields the caller does not get: a session the target opens
 /// for Vigil's credential stays with Vigil.
 const TARGET_ONLY: &[&str] = &["set-cookie", "set-cookie2"];
@@ -94,6 +108,12 @@ pub fn check(fields: &[(&str, &[u8])]) -> Result<BTreeMap<String, String>, HttpR
     if values(fields, "host").len() > 1 {
         return Err(HttpReqError::DuplicateHost);
     }
+    if fields
+        .iter()
+        .any(|(n, _)| OVERRIDES.iter().any(|o| n.eq_ignore_ascii_case(o)))
+    {
+        return Err(HttpReqError::OverrideHeader);
+    }
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in fields {
         let name = name.to_ascii_lowercase();
@@ -126,6 +146,9 @@ pub fn forward_request_field(name: &str, connection: &[&str]) -> bool {
     let name = name.to_ascii_lowercase();
     !HOP_BY_HOP.contains(&name.as_str())
         && !CALLER_ONLY.contains(&name.as_str())
+        // Every X-Forwarded-* (Prefix, Port, Uri, ...): claims about the
+        // request's origin and path that only Vigil may make.
+        && !name.starts_with("x-forwarded-")
         && !connection
             .iter()
             .any(|c| c.trim().eq_ignore_ascii_case(&name))
@@ -145,6 +168,17 @@ pub fn forward_response_field(name: &str, connection: &[&str]) -> bool {
 mod tests {
     use super::{check, forward_request_field, forward_response_field};
     use crate::HttpReqError;
+
+    #[test]
+    fn method_and_path_overrides_are_refused_and_forwarded_claims_stripped() {
+        for name in ["X-HTTP-Method-Override", "x-original-url", "X-Rewrite-URL"] {
+            let delete: &[u8] = b"DELETE";
+            assert_eq!(check(&[(name, delete)]), Err(HttpReqError::OverrideHeader));
+        }
+        assert!(!forward_request_field("X-Forwarded-Prefix", &[]));
+        assert!(!forward_request_field("x-forwarded-port", &[]));
+        assert!(forward_request_field("x-request-id", &[]));
+    }
 
     #[test]
     fn smuggling_shapes_are_refused() {

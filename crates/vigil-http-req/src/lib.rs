@@ -28,5 +28,6 @@ pub use body::parse_json;
 pub use error::HttpReqError;
 pub use path::NormalPath;
 pub use target::{
-    Analysed, BodyFacts, RequestHead, analyse_body, analyse_head, connection_of, method_ok,
+    Analysed, BodyFacts, RequestHead, analyse_body, analyse_head, connection_of, content_type,
+    method_ok,
 };

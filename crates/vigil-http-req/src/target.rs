@@ -107,16 +107,11 @@ pub fn analyse_body(
     if encoded && !body.is_empty() {
         return Err(HttpReqError::EncodedBody);
     }
-    if wanted.json {
+    let content_type = content_type(head)?;
+    if wanted.json && crate::body::is_json_media(&crate::body::media_type(&content_type)) {
         facts.body = crate::body::parse_json(body)?;
     }
     if wanted.graphql {
-        let content_type = head
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default();
         // Several `query` parameters would be read differently by
         // different servers.
         let docs = facts
@@ -138,8 +133,25 @@ pub fn analyse_body(
     Ok(())
 }
 
+/// The request's one `Content-Type` ("" when absent); two are refused, as
+/// servers disagree on which one counts.
+pub fn content_type(head: &RequestHead<'_>) -> Result<String, HttpReqError> {
+    let mut types = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let first = types.next();
+    if types.next().is_some() {
+        return Err(HttpReqError::DuplicateContentType);
+    }
+    Ok(first
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default())
+}
+
 /// An upper-case token of at most 32 bytes, not CONNECT (whose target is
-/// an authority, not a path). Lower-case methods are refused: `delete` is
+/// an authority, not a path), not TRACE or TRACK (the target would echo the
+/// request back, the injected credential with it). Lower-case methods are refused: `delete` is
 /// another method than `DELETE` to HTTP, but not to every server.
 pub fn method_ok(method: &str) -> bool {
     !method.is_empty()
@@ -147,7 +159,7 @@ pub fn method_ok(method: &str) -> bool {
         && method
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
-        && method != "CONNECT"
+        && !matches!(method, "CONNECT" | "TRACE" | "TRACK")
 }
 
 /// The connection a raw target names after `prefix`, when it is a plain
@@ -206,6 +218,52 @@ mod tests {
             path_and_query: target,
             headers,
         }
+    }
+
+    #[test]
+    fn trace_and_track_are_refused_and_http_body_reads_only_json_types() {
+        let h: &[(&str, &[u8])] = &[("host", b"gw")];
+        for method in ["TRACE", "TRACK", "CONNECT"] {
+            assert!(analyse_head(&head(method, "/proxy/api/x", h), "/proxy/").is_err());
+        }
+        let wanted = BodyFacts {
+            json: true,
+            graphql: false,
+        };
+        let form: &[(&str, &[u8])] = &[("content-type", b"application/x-www-form-urlencoded")];
+        let mut a = analyse_head(&head("POST", "/proxy/api/x", form), "/proxy/").unwrap();
+        analyse_body(
+            &mut a.facts,
+            &head("POST", "/proxy/api/x", form),
+            br#"{"role":"user"}"#,
+            wanted,
+        )
+        .unwrap();
+        assert_eq!(a.facts.body, None, "a form body is not read as JSON");
+        let json: &[(&str, &[u8])] = &[("content-type", b"application/json; charset=utf-8")];
+        let mut a = analyse_head(&head("POST", "/proxy/api/x", json), "/proxy/").unwrap();
+        analyse_body(
+            &mut a.facts,
+            &head("POST", "/proxy/api/x", json),
+            br#"{"role":"user"}"#,
+            wanted,
+        )
+        .unwrap();
+        assert!(a.facts.body.is_some());
+        let two: &[(&str, &[u8])] = &[
+            ("content-type", b"application/json"),
+            ("content-type", b"text/plain"),
+        ];
+        let mut a = analyse_head(&head("POST", "/proxy/api/x", two), "/proxy/").unwrap();
+        assert_eq!(
+            analyse_body(
+                &mut a.facts,
+                &head("POST", "/proxy/api/x", two),
+                b"{}",
+                wanted
+            ),
+            Err(HttpReqError::DuplicateContentType)
+        );
     }
 
     #[test]

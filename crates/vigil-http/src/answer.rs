@@ -129,10 +129,16 @@ async fn masked_answer(
     mut upstream: reqwest::Response,
     content_type: &str,
 ) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
+    // Every Content-Encoding field counts: `identity` then `gzip` is gzip.
     let encoded = upstream
         .headers()
-        .get(axum::http::header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .any(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"))
+        });
     if encoded {
         return Err(mask::Unmaskable::Encoded);
     }

@@ -252,7 +252,9 @@ async fn decide_and_forward(
         return Done(refuse(proxy, session, &text, &method, e).await);
     }
     let actions = [ActionKind::Http(analysed.facts.clone())];
-    let decided = guard.decide(session, &actions, Binding::new(&body)).await;
+    // The approval binds what the target reads the body as, with the body.
+    let bound = binding_bytes(&fields, &body);
+    let decided = guard.decide(session, &actions, Binding::new(&bound)).await;
     let decided = match decided {
         Ok(Decision::Held(hold)) => {
             tracing::info!(session = %session.id, approval = %hold.approval.id, "http proxy: request held for approval");
@@ -290,4 +292,23 @@ async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
         }
     }
     Withdrawal::Shutdown
+}
+
+/// What a held request's approval is bound to besides its text: the body
+/// and the fields that say how the target reads it (`Content-Type`,
+/// `Content-Encoding`), so an approved request cannot be replayed with the
+/// same bytes read another way. Each part length-prefixed.
+fn binding_bytes(fields: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 64);
+    for name in ["content-type", "content-encoding"] {
+        for (_, value) in fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&(value.len() as u64).to_be_bytes());
+            out.extend_from_slice(value);
+        }
+    }
+    out.extend_from_slice(b"body");
+    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    out.extend_from_slice(body);
+    out
 }
