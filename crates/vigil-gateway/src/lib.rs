@@ -190,6 +190,11 @@ pub async fn serve(
         let proxy = Arc::new(vigil_http::HttpProxy::new(
             guard.clone(),
             upstreams::http(&config)?,
+            &vigil_guard::admission::AdmissionConfig {
+                max_connections: config.server.max_connections,
+                max_connections_per_principal: config.server.max_connections_per_principal,
+                login_failures_per_minute: config.server.login_failures_per_minute,
+            },
             shutdown.clone(),
         ));
         let state = http::State {

@@ -14,8 +14,10 @@ use axum::http::header::RANGE;
 use axum::http::request::Parts;
 use axum::response::Response;
 use vigil_core::{ActionKind, Protocol, RunId};
+use vigil_guard::admission::SessionSlot;
 use vigil_guard::{
-    Binding, Decision, GuardError, Login, RefusalClass, SessionCtx, Unpolicied, Withdrawal,
+    Binding, Decision, GuardError, Login, RefusalClass, SessionCtx, SessionRequest, Unpolicied,
+    Withdrawal,
 };
 use vigil_http_req::{Analysed, BodyFacts, HttpReqError, RequestHead};
 
@@ -63,7 +65,8 @@ async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receive
     let Some(target) = proxy.targets.get(connection).cloned() else {
         return reply::not_found("no HTTP connection of that name");
     };
-    let session = match login(&proxy, &parts, connection).await {
+    // The slot is held until the request is answered.
+    let (session, _slot) = match login(&proxy, &parts, connection).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -125,7 +128,15 @@ use Outcome::Done;
 use Outcome::Streaming;
 
 /// The caller's login through the guard's one flow, on `connection`.
-async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<SessionCtx, Response> {
+/// The caller's login through the guard's gate, then a slot under the
+/// gateway's caps (`max_connections`, `max_connections_per_principal`: each
+/// request in flight holds one, as a SQL or SSH session does), then its
+/// session.
+async fn login(
+    proxy: &HttpProxy,
+    parts: &Parts,
+    connection: &str,
+) -> Result<(SessionCtx, SessionSlot), Response> {
     let Some(credential) = crate::credential::of(&parts.headers) else {
         return Err(reply::unauthorized("missing bearer token"));
     };
@@ -151,9 +162,34 @@ async fn login(proxy: &HttpProxy, parts: &Parts, connection: &str) -> Result<Ses
         connection,
         client_addr: &client_addr,
     };
-    match proxy.guard.login(&login, run_id).await {
-        Ok(session) => Ok(session),
-        Err(GuardError::Authentication(_)) => Err(reply::unauthorized("invalid credential")),
+    let principal = match proxy.guard.authenticate(&login).await {
+        Ok(p) => p,
+        Err(GuardError::Authentication(_)) => {
+            return Err(reply::unauthorized("invalid credential"));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "http proxy: login failed");
+            return Err(reply::ledger_unavailable());
+        }
+    };
+    let slot = match proxy.caps.session(&principal.identity()) {
+        Ok(slot) => slot,
+        Err(cap) => {
+            proxy
+                .guard
+                .record_rejected_login(Protocol::Http, connection, &client_addr, &cap.message())
+                .await;
+            return Err(reply::too_many(&cap.message()));
+        }
+    };
+    let request = SessionRequest {
+        protocol: Protocol::Http,
+        connection,
+        client_addr: &client_addr,
+        run_id,
+    };
+    match proxy.guard.open_session(principal, &request).await {
+        Ok(session) => Ok((session, slot)),
         Err(e @ GuardError::NotGranted { .. }) => Err(reply::refused(
             &vigil_guard::Refusal::policy("grant", e.to_string()),
         )),

@@ -54,18 +54,27 @@ pub const RUN_HEADER: &str = "x-vigil-run";
 /// The proxy: the guard and the HTTP connections it serves.
 pub struct HttpProxy {
     guard: Arc<Guard>,
+    /// Requests in flight, globally and per principal.
+    caps: Arc<vigil_guard::admission::Caps>,
     targets: HashMap<String, Arc<HttpTarget>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl HttpProxy {
+    /// `admission` bounds the requests in flight like sessions of the other
+    /// protocols (its failed-login budget is the listener's own).
     pub fn new(
         guard: Arc<Guard>,
         targets: impl IntoIterator<Item = HttpTarget>,
+        admission: &vigil_guard::admission::AdmissionConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         HttpProxy {
             guard,
+            caps: vigil_guard::admission::Caps::new(
+                admission.max_connections,
+                admission.max_connections_per_principal,
+            ),
             targets: targets
                 .into_iter()
                 .map(|t| (t.name.clone(), Arc::new(t)))

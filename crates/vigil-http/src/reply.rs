@@ -91,6 +91,14 @@ pub fn bad_gateway(reason: &str, timeout: bool) -> Response {
     )
 }
 
+/// Past the gateway's caps on requests in flight (global or per principal).
+pub fn too_many(reason: &str) -> Response {
+    json(
+        StatusCode::TOO_MANY_REQUESTS,
+        serde_json::json!({ "error": "limit", "reason": reason }),
+    )
+}
+
 pub fn request_timeout() -> Response {
     json(
         StatusCode::REQUEST_TIMEOUT,
