@@ -113,6 +113,12 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     if reader.read_exact(&mut body).is_err() {
         body.clear();
     }
+    // A JSON answer also names its owner in a header field, as some APIs do.
+    let extra = if target.starts_with("/json") {
+        "x-owner-email: ada@example.com\r\n"
+    } else {
+        ""
+    };
     let (content_type, answer) = if target.starts_with("/json") {
         ("application/json", PERSON_JSON.as_bytes().to_vec())
     } else if let Some(n) = target.strip_prefix("/big/") {
@@ -131,7 +137,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     }
     let mut out = stream;
     let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nset-cookie: upstream-session=s3cr3t\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{extra}set-cookie: upstream-session=s3cr3t\r\nconnection: close\r\n\r\n",
         answer.len()
     );
     let _ = out.write_all(head.as_bytes());

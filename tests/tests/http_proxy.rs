@@ -238,6 +238,9 @@ fn no_or_a_bad_token_is_401_and_nothing_reaches_the_origin() {
     assert_eq!(status, 401);
     let (status, _, body) = env.curl("/proxy/nosuch/x", &[]);
     assert_eq!(status, 404, "{body}");
+    // Without a token, an unknown connection is not told apart from a known one.
+    let (status, _, _) = curl(&env.url("/proxy/nosuch/x"), &[]);
+    assert_eq!(status, 401);
     assert!(env.origin.received().is_empty());
 }
 
@@ -550,7 +553,12 @@ fn json_answers_are_masked_and_what_cannot_be_masked_is_502() {
     assert_eq!(status, 200, "{head}{body}");
     for secret in ["ada@example.com", "bob@example.org", "4111 1111 1111 1111"] {
         assert!(!body.contains(secret), "{secret} leaked: {body}");
+        assert!(
+            !head.contains(secret),
+            "{secret} leaked in a header: {head}"
+        );
     }
+    assert!(head.contains("content-type: application/json"), "{head}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     // Selected by json_paths, in the null style.
     assert_eq!(v["name"], serde_json::Value::Null, "{body}");

@@ -70,6 +70,19 @@ const OVERRIDES: &[&str] = &[
     "x-original-uri",
 ];
 
+/// The only response fields relayed when the answer is masked: fields that
+/// describe the body's form, not its content. Any other (`Location`,
+/// `Link`, `Content-Disposition`, `ETag`, custom `X-*`) could carry the
+/// data the mask hides, or a hash of it.
+const MASKED_RESPONSE: &[&str] = &[
+    "content-type",
+    "content-language",
+    "cache-control",
+    "expires",
+    "date",
+    "vary",
+];
+
 /// Response fields the caller does not get: a session the target opens
 /// for Vigil's credential stays with Vigil.
 const TARGET_ONLY: &[&str] = &["set-cookie", "set-cookie2"];
@@ -154,6 +167,11 @@ pub fn forward_request_field(name: &str, connection: &[&str]) -> bool {
             .any(|c| c.trim().eq_ignore_ascii_case(&name))
 }
 
+/// Whether a response field is relayed to the caller of a masked answer.
+pub fn forward_masked_response_field(name: &str) -> bool {
+    MASKED_RESPONSE.iter().any(|f| name.eq_ignore_ascii_case(f))
+}
+
 /// Whether a response field is relayed to the caller.
 pub fn forward_response_field(name: &str, connection: &[&str]) -> bool {
     let name = name.to_ascii_lowercase();
@@ -168,6 +186,22 @@ pub fn forward_response_field(name: &str, connection: &[&str]) -> bool {
 mod tests {
     use super::{check, forward_request_field, forward_response_field};
     use crate::HttpReqError;
+
+    #[test]
+    fn a_masked_answer_keeps_only_fields_of_its_form() {
+        use super::forward_masked_response_field as kept;
+        assert!(kept("Content-Type") && kept("cache-control") && kept("vary"));
+        for name in [
+            "location",
+            "link",
+            "content-disposition",
+            "etag",
+            "x-user-email",
+            "set-cookie",
+        ] {
+            assert!(!kept(name), "{name}");
+        }
+    }
 
     #[test]
     fn method_and_path_overrides_are_refused_and_forwarded_claims_stripped() {

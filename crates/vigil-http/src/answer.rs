@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use std::time::Instant;
 use vigil_guard::{Permit, SessionCtx};
 use vigil_http_req::Analysed;
-use vigil_http_req::headers::forward_response_field;
+use vigil_http_req::headers::{forward_masked_response_field, forward_response_field};
 
 use crate::handler::Outcome::{self, Done, Streaming};
 use crate::handler::Streamed;
@@ -69,7 +69,13 @@ pub async fn forward(
     let mut response = HttpResponse::builder().status(upstream.status());
     let connection = crate::forward::connection_tokens(upstream.headers());
     for (name, value) in upstream.headers() {
-        if forward_response_field(name.as_str(), &connection) {
+        // A masked answer keeps only the fields that describe its form.
+        let relayed = if masked {
+            forward_masked_response_field(name.as_str())
+        } else {
+            forward_response_field(name.as_str(), &connection)
+        };
+        if relayed {
             response = response.header(name, value);
         }
     }

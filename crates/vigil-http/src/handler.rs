@@ -62,13 +62,16 @@ async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receive
         Ok(c) => c,
         Err(e) => return reply::bad_request(e.status(), &e.to_string()),
     };
-    let Some(target) = proxy.targets.get(connection).cloned() else {
-        return reply::not_found("no HTTP connection of that name");
-    };
+    // Log in first: before it, nobody learns which connection names exist.
     // The slot is held until the request is answered.
     let (session, _slot) = match login(&proxy, &parts, connection).await {
         Ok(s) => s,
         Err(response) => return response,
+    };
+    let Some(target) = proxy.targets.get(connection).cloned() else {
+        // A connection of another kind (the guard knows its name).
+        proxy.guard.close_session(&session).await;
+        return reply::not_found("no HTTP connection of that name");
     };
     let analysed = vigil_http_req::analyse_head(&head, PREFIX);
     // What the ledger shows of a request refused before analysis finished.
