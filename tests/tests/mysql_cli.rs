@@ -194,6 +194,21 @@ fn mysql_cli_session() {
         assert!(!text.contains("@example.com"), "{sql}: {text}");
     }
 
+    // An error can echo what a statement touched: in a masked session its
+    // text is withheld, its code kept.
+    let out = env.through("SELECT nosuchcol FROM customers");
+    let err = vigil_e2e::stderr(&out);
+    assert!(
+        err.contains("ERROR 1054") && err.contains("withheld"),
+        "{err}"
+    );
+    assert!(!err.contains("Unknown column"), "{err}");
+    // Warnings quote values too (a failed conversion): SHOW WARNINGS must not
+    // hand them over in a masked session.
+    let out = env.through("SELECT id FROM customers WHERE id = email; SHOW WARNINGS");
+    let all = format!("{}{}", vigil_e2e::stdout(&out), vigil_e2e::stderr(&out));
+    assert!(!all.contains("ann@example.com"), "{all}");
+
     // Unsupported commands are refused (COM_FIELD_LIST via the CLI's rehash
     // is avoided by batch mode; COM_STMT_* comes from drivers).
 

@@ -10,7 +10,7 @@ use crate::mask::{self, ColumnDef, Tally};
 use crate::mask_binary;
 use crate::packet::frame;
 use crate::session::Io;
-use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of};
+use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of, withheld_err};
 use tokio::io::AsyncWriteExt;
 use vigil_mask::{MaskPlan, MaskPolicy};
 use vigil_mysql_sql::Lineage;
@@ -87,7 +87,11 @@ pub async fn answer(
                     ..ResultEnd::default()
                 });
                 if emit {
-                    frame(&mut out, &mut seq, &first);
+                    if policy.has_column_rules() {
+                        frame(&mut out, &mut seq, &withheld_err(&first));
+                    } else {
+                        frame(&mut out, &mut seq, &first);
+                    }
                 }
                 false
             }
@@ -200,7 +204,7 @@ async fn result_set(
     let (mut end, st) = rows(
         up,
         client,
-        (out, seq, emit_rows),
+        (out, seq, emit_rows, policy.has_column_rules()),
         &defs,
         plan.as_ref(),
         rows_as,
@@ -215,7 +219,9 @@ async fn result_set(
 pub async fn rows(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    (out, seq, emit): (&mut Vec<u8>, &mut u8, bool),
+    // Where rows go, whether they are sent at all, and whether an error's
+    // text is withheld (a session with column mask rules).
+    (out, seq, emit, hide_errors): (&mut Vec<u8>, &mut u8, bool, bool),
     defs: &[ColumnDef],
     plan: Option<&MaskPlan>,
     rows_as: Rows,
@@ -239,7 +245,9 @@ pub async fn rows(
             }
             Head::Err => {
                 let (code, state) = err_code(&p);
-                if emit {
+                if emit && hide_errors {
+                    frame(out, seq, &withheld_err(&p));
+                } else if emit {
                     frame(out, seq, &p);
                 }
                 let end = ResultEnd {
@@ -292,12 +300,13 @@ pub async fn fetch(
     client: &mut Box<dyn Io>,
     mut seq: u8,
     cursor: &CursorRows,
+    hide_errors: bool,
 ) -> Result<ResultEnd> {
     let mut out = Vec::with_capacity(16 * 1024);
     let (end, _) = rows(
         up,
         client,
-        (&mut out, &mut seq, true),
+        (&mut out, &mut seq, true, hide_errors),
         &cursor.defs,
         cursor.plan.as_ref(),
         Rows::Binary,

@@ -147,6 +147,22 @@ pub fn err_packet(code: u16, sqlstate: &str, message: &str) -> Vec<u8> {
     out
 }
 
+/// The target's ERR packet with its message replaced, for a session with
+/// column mask rules: error text can echo any value the statement touched
+/// (`EXTRACTVALUE(1, CONCAT('~', (SELECT email ...)))` puts it in an XPath
+/// error, a failed cast quotes it), in a form no detector knows. The code
+/// and SQLSTATE stay, so clients still tell errors apart.
+pub fn withheld_err(payload: &[u8]) -> Vec<u8> {
+    let (code, state) = err_code(payload);
+    err_packet(
+        code,
+        &state,
+        &format!(
+            "vigil: the target's message for error {code} is withheld in a session with masked columns"
+        ),
+    )
+}
+
 /// An OK packet's payload (nothing affected).
 pub fn ok_packet(status: u16) -> Vec<u8> {
     let mut out = vec![0x00, 0, 0];

@@ -90,8 +90,18 @@ impl Session<'_> {
         send_step(&mut self.parts.upstream, payload).await?;
         let answer = self.prepare_answer().await?;
         let Some(ok) = answer.ok else {
-            // An error: the target prepared nothing.
-            self.relay_packets(seq, &answer.packets).await?;
+            // An error: the target prepared nothing. Its text is withheld
+            // in a masked session, as a query's is.
+            let packets: Vec<Vec<u8>> = if self.parts.session.mask.has_column_rules() {
+                answer
+                    .packets
+                    .iter()
+                    .map(|p| crate::wire::withheld_err(p))
+                    .collect()
+            } else {
+                answer.packets
+            };
+            self.relay_packets(seq, &packets).await?;
             return Ok(Next::Continue);
         };
         // The result's columns as the target describes them: a masked
@@ -329,6 +339,7 @@ impl Session<'_> {
             &mut self.parts.client,
             seq,
             cursor,
+            self.parts.session.mask.has_column_rules(),
         )
         .await?;
         Ok(Next::Continue)
