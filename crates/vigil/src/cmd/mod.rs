@@ -61,3 +61,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SshKeys(cmd) => ssh_keys::run(cmd).await,
     }
 }
+
+/// Milliseconds since the Unix epoch, as the store keeps times.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}

@@ -76,7 +76,7 @@ pub async fn run(cmd: SshKeysCommand) -> anyhow::Result<ExitCode> {
                     kind,
                     fingerprint: key.fingerprint,
                     public_key: key.line,
-                    created_at_ms: now_ms(),
+                    created_at_ms: super::now_ms(),
                 })
                 .await?;
             println!("added {name} {}", fingerprint_text(&key.fingerprint));
@@ -116,11 +116,4 @@ pub async fn run(cmd: SshKeysCommand) -> anyhow::Result<ExitCode> {
     };
     store.close().await?;
     Ok(code)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }

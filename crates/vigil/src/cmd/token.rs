@@ -35,7 +35,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 "{:<24} {:<6} {:<30} {:<10}",
                 "NAME", "KIND", "GROUPS", "STATE"
             );
-            let now = now_ms();
+            let now = super::now_ms();
             for t in authority.list().await? {
                 let state = if t.revoked_at_ms.is_some() {
                     "revoked"
@@ -66,11 +66,4 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     };
     store.close().await?;
     Ok(code)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
