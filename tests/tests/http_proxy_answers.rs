@@ -1,0 +1,55 @@
+//! Answers through the HTTP proxy: JSON answers masked by `json_paths` and detectors (the
+//! header fields of a masked answer too), what cannot be masked refused with 502, and an
+//! unmasked answer streamed whole.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
+
+mod http_common;
+use http_common::*;
+
+#[test]
+fn json_answers_are_masked_and_what_cannot_be_masked_is_502() {
+    let env = start();
+    let (status, head, body) = env.curl("/proxy/pii/json/person", &[]);
+    assert_eq!(status, 200, "{head}{body}");
+    for secret in ["ada@example.com", "bob@example.org", "4111 1111 1111 1111"] {
+        assert!(!body.contains(secret), "{secret} leaked: {body}");
+        assert!(
+            !head.contains(secret),
+            "{secret} leaked in a header: {head}"
+        );
+    }
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Selected by json_paths, in the null style.
+    assert_eq!(v["name"], serde_json::Value::Null, "{body}");
+    assert_eq!(v["items"][0]["owner"], serde_json::Value::Null, "{body}");
+    assert!(!body.contains("Ada Lovelace"), "{body}");
+    // Neither selected nor detected: as the origin sent it.
+    assert_eq!(v["items"][0]["sku"], "A1");
+    // The ledger records what was masked (counts, never values).
+    let events = ledger_text(&env);
+    assert!(events.contains("json_paths"), "{events}");
+    assert!(!events.contains("ada@example.com"), "{events}");
+    // Binary cannot be masked: refused, not passed through.
+    let (status, _, body) = env.curl("/proxy/pii/big/64", &[]);
+    assert_eq!(status, 502, "{body}");
+    assert!(!body.contains("xxxx"), "{body}");
+    // A range of a masked answer could cut a value in two.
+    let (status, _, body) = env.curl("/proxy/pii/json/person", &["-H", "Range: bytes=0-9"]);
+    assert_eq!(status, 400, "{body}");
+    // Vigil asked the origin for an unencoded answer.
+    let got = env.origin.received();
+    assert!(
+        got.iter()
+            .all(|r| r.header("accept-encoding") == vec!["identity"]),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn an_unmasked_answer_streams_whole() {
+    let env = start();
+    let (status, _, body) = env.curl("/proxy/api/big/3000000", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 3_000_000);
+}
