@@ -56,6 +56,16 @@ pub struct HttpTarget {
     pub max_response_bytes: u64,
     pub graphql: bool,
     pub(crate) client: reqwest::Client,
+    /// What a connection made outside reqwest (a Kubernetes exec's
+    /// WebSocket) needs to verify the target and present Vigil's certificate.
+    pub(crate) tls: TlsMaterial,
+}
+
+/// The connection's CA bundle and client certificate, PEM.
+#[derive(Default)]
+pub(crate) struct TlsMaterial {
+    pub ca_pem: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Secret<Vec<u8>>)>,
 }
 
 impl HttpTarget {
@@ -109,7 +119,17 @@ impl HttpTarget {
         let client = builder
             .build()
             .map_err(|_| setup("the HTTP client could not be built".into()))?;
+        let client_cert = match &config.auth {
+            Some(UpstreamAuth::ClientCert { cert_pem, key_pem }) => {
+                Some((cert_pem.clone(), key_pem.clone()))
+            }
+            _ => None,
+        };
         Ok(HttpTarget {
+            tls: TlsMaterial {
+                ca_pem: config.ca_pem.clone(),
+                client: client_cert,
+            },
             base: config.url.trim_end_matches('/').to_string(),
             name: config.name,
             header,
@@ -125,6 +145,12 @@ impl HttpTarget {
             Some(q) => format!("{}{path}?{q}", self.base),
             None => format!("{}{path}", self.base),
         }
+    }
+
+    /// The URL of a request target (path and query) already in canonical
+    /// form, appended to the base URL as it is.
+    pub(crate) fn url_of_target(&self, target: &str) -> String {
+        format!("{}{target}", self.base)
     }
 
     /// The header that carries Vigil's credential, if the credential is one.
