@@ -193,7 +193,7 @@ pub fn kubernetes(config: &Config) -> Result<Vec<vigil_http::HttpTarget>, crate:
                 Some(path) => Some(read("ca_file", path)?),
                 None => None,
             };
-            vigil_http::HttpTarget::new(vigil_http::HttpTargetConfig {
+            vigil_http::HttpTarget::kubernetes(vigil_http::HttpTargetConfig {
                 name: name.clone(),
                 url: c.url.clone(),
                 auth: Some(auth),

@@ -14,6 +14,10 @@ use crate::HttpError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a target may stay silent while answering.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a Kubernetes API server may stay silent: a watch waits for
+/// changes (the server itself ends a watch after `timeoutSeconds`, at most
+/// its `--min-request-timeout` range of 30 to 60 minutes).
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// The credential Vigil adds to every request to the target.
 #[derive(Clone, Debug)]
@@ -70,6 +74,16 @@ pub(crate) struct TlsMaterial {
 
 impl HttpTarget {
     pub fn new(config: HttpTargetConfig) -> Result<HttpTarget, HttpError> {
+        Self::build(config, READ_TIMEOUT)
+    }
+
+    /// A Kubernetes API server: as [`HttpTarget::new`], with a read
+    /// timeout a watch can live with.
+    pub fn kubernetes(config: HttpTargetConfig) -> Result<HttpTarget, HttpError> {
+        Self::build(config, WATCH_READ_TIMEOUT)
+    }
+
+    fn build(config: HttpTargetConfig, read_timeout: Duration) -> Result<HttpTarget, HttpError> {
         let setup = |reason: String| HttpError::Setup {
             connection: config.name.clone(),
             reason,
@@ -78,7 +92,7 @@ impl HttpTarget {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT);
+            .read_timeout(read_timeout);
         if let Some(pem) = &config.ca_pem {
             let roots = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|_| setup("`ca_file` holds no usable PEM certificate".into()))?;

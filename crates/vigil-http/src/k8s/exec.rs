@@ -22,6 +22,8 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as UpMessage;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame as UpCloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use vigil_core::{K8sFacts, StatementOutcome};
 use vigil_guard::{Guard, SessionCtx};
 use vigil_record::{Header, Recorder, Recording};
@@ -77,7 +79,7 @@ pub fn refuse_upgraded(
             let mut frame = vec![ERROR];
             frame.extend_from_slice(status.to_string().as_bytes());
             let _ = socket.send(ws::Message::Binary(frame.into())).await;
-            let _ = socket.send(ws::Message::Close(None)).await;
+            let _ = socket.send(normal_close()).await;
         })
 }
 
@@ -200,8 +202,12 @@ async fn relay(
                     }
                     ws::Message::Ping(p) => UpMessage::Ping(p),
                     ws::Message::Pong(p) => UpMessage::Pong(p),
-                    ws::Message::Close(_) => {
-                        let _ = upstream.close(None).await;
+                    ws::Message::Close(frame) => {
+                        let frame = frame.map(|f| UpCloseFrame {
+                            code: CloseCode::from(f.code),
+                            reason: f.reason.as_str().into(),
+                        });
+                        let _ = upstream.close(frame).await;
                         break;
                     }
                     // The channel protocols are binary; text is not theirs.
@@ -221,7 +227,7 @@ async fn relay(
                     if ended.exit.is_none() {
                         ended.error.get_or_insert("upstream_broke");
                     }
-                    let _ = client.send(ws::Message::Close(None)).await;
+                    let _ = client.send(normal_close()).await;
                     break;
                 };
                 let down = match message {
@@ -241,13 +247,17 @@ async fn relay(
                     }
                     UpMessage::Ping(p) => ws::Message::Ping(p),
                     UpMessage::Pong(p) => ws::Message::Pong(p),
-                    UpMessage::Close(_) => {
-                        let _ = client.send(ws::Message::Close(None)).await;
+                    UpMessage::Close(frame) => {
+                        let frame = frame.map(|f| ws::CloseFrame {
+                            code: u16::from(f.code),
+                            reason: f.reason.as_str().into(),
+                        });
+                        let _ = client.send(ws::Message::Close(frame)).await;
                         break;
                     }
                     UpMessage::Text(_) | UpMessage::Frame(_) => {
                         ended.error = Some("protocol");
-                        let _ = client.send(ws::Message::Close(None)).await;
+                        let _ = client.send(normal_close()).await;
                         break;
                     }
                 };
@@ -260,12 +270,21 @@ async fn relay(
             _ = shutdown.changed() => {
                 ended.error = Some("shutdown");
                 let _ = upstream.close(None).await;
-                let _ = client.send(ws::Message::Close(None)).await;
+                let _ = client.send(normal_close()).await;
                 break;
             }
         }
     }
     ended
+}
+
+/// A close with code 1000: kubectl reports a close without a code as a
+/// broken error stream.
+fn normal_close() -> ws::Message {
+    ws::Message::Close(Some(ws::CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    }))
 }
 
 /// A resize message: `{"Width": cols, "Height": rows}`.
