@@ -37,6 +37,7 @@ DEB_PACKAGES=(
     "${VIGIL_BUILD_PACKAGES[@]}"
     postgresql postgresql-contrib pgbouncer openssl
     openssh-server openssh-client sshpass asciinema rsync
+    gzip brotli zstd
     mariadb-server mariadb-client
 )
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

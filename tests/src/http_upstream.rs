@@ -4,8 +4,10 @@
 //! request per connection (`Connection: close`).
 //!
 //! Answers by path: `/json/...` returns a JSON document with personal
-//! data (for masking), `/big/<n>` returns `n` bytes, anything else echoes
-//! `ok <METHOD> <target>` as text.
+//! data (for masking), `/encoded/<coding>` the same document compressed
+//! with `gzip`, `br` or `zstd` (by those programs) and labelled so, whatever
+//! the request's `Accept-Encoding` (as a careless API does), `/big/<n>`
+//! returns `n` bytes, anything else echoes `ok <METHOD> <target>` as text.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -119,8 +121,12 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     } else {
         ""
     };
+    let mut extra = extra.to_string();
     let (content_type, answer) = if target.starts_with("/json") {
         ("application/json", PERSON_JSON.as_bytes().to_vec())
+    } else if let Some(coding) = target.strip_prefix("/encoded/") {
+        extra.push_str(&format!("content-encoding: {coding}\r\n"));
+        ("application/json", compress(coding, PERSON_JSON.as_bytes()))
     } else if let Some(n) = target.strip_prefix("/big/") {
         let n: usize = n.parse().unwrap_or(0);
         ("application/octet-stream", vec![b'x'; n])
@@ -143,4 +149,27 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     let _ = out.write_all(head.as_bytes());
     let _ = out.write_all(&answer);
     let _ = out.flush();
+}
+
+/// `data` compressed by the `gzip`, `brotli` or `zstd` program.
+fn compress(coding: &str, data: &[u8]) -> Vec<u8> {
+    let program = match coding {
+        "gzip" => "gzip",
+        "br" => "brotli",
+        "zstd" => "zstd",
+        other => panic!("no compressor for {other}"),
+    };
+    let mut child = std::process::Command::new(program)
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} (install it: scripts/test.sh does): {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(data);
+    }
+    child
+        .wait_with_output()
+        .map(|o| o.stdout)
+        .unwrap_or_default()
 }

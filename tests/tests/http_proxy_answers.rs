@@ -47,6 +47,28 @@ fn json_answers_are_masked_and_what_cannot_be_masked_is_502() {
 }
 
 #[test]
+fn encoded_answers_are_decoded_then_masked() {
+    let env = start();
+    for coding in ["gzip", "br", "zstd"] {
+        let path = format!("/proxy/pii/encoded/{coding}");
+        let (status, head, body) = env.curl(&path, &[]);
+        assert_eq!(status, 200, "{coding}: {head}{body}");
+        // Sent decoded: the masked answer names no coding.
+        assert!(
+            !head.to_ascii_lowercase().contains("content-encoding"),
+            "{coding}: {head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{coding}: not JSON ({e}): {body}"));
+        assert_eq!(v["name"], serde_json::Value::Null, "{coding}: {body}");
+        assert_eq!(v["items"][0]["sku"], "A1", "{coding}: {body}");
+        for secret in ["ada@example.com", "bob@example.org", "Ada Lovelace"] {
+            assert!(!body.contains(secret), "{coding}: {secret} leaked: {body}");
+        }
+    }
+}
+
+#[test]
 fn an_unmasked_answer_streams_whole() {
     let env = start();
     let (status, _, body) = env.curl("/proxy/api/big/3000000", &[]);

@@ -136,18 +136,13 @@ async fn masked_answer(
     content_type: &str,
 ) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
     // Every Content-Encoding field counts: `identity` then `gzip` is gzip.
-    let encoded = upstream
-        .headers()
-        .get_all(axum::http::header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"))
-        });
-    if encoded {
-        return Err(mask::Unmaskable::Encoded);
-    }
+    let codings = crate::decode::codings(
+        upstream
+            .headers()
+            .get_all(axum::http::header::CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
     let max = target.max_response_bytes;
     if upstream.content_length().is_some_and(|n| n > max) {
         return Err(mask::Unmaskable::TooLarge);
@@ -165,5 +160,13 @@ async fn masked_answer(
             Err(_) => return Err(mask::Unmaskable::Broken),
         }
     }
-    mask::body(session, content_type, &buf)
+    let decoded = if codings.is_empty() {
+        buf.to_vec()
+    } else {
+        crate::decode::decode(&codings, &buf, max).map_err(|e| match e {
+            crate::decode::DecodeError::TooLarge => mask::Unmaskable::TooLarge,
+            _ => mask::Unmaskable::Encoded,
+        })?
+    };
+    mask::body(session, content_type, &decoded)
 }

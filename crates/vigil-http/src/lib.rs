@@ -27,6 +27,7 @@
 mod answer;
 mod body;
 mod credential;
+mod decode;
 mod error;
 mod forward;
 mod handler;

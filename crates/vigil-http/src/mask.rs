@@ -23,7 +23,7 @@ pub fn needed(session: &SessionCtx) -> bool {
 /// Why an answer could not be masked (the caller gets 502).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unmaskable {
-    #[error("the target's answer is encoded (Content-Encoding) and must be masked")]
+    #[error("the target's answer has a Content-Encoding Vigil cannot decode, and must be masked")]
     Encoded,
     #[error("the target's answer is not JSON or text and must be masked")]
     NotText,

@@ -128,7 +128,7 @@ pub async fn forward(
             done,
         }));
     }
-    if let Err(why) = maskable(&upstream, masking) {
+    if let Err(why) = maskable(&upstream, masking, facts.verb == "watch") {
         tracing::warn!(session = %session.id, connection = %target.name, reason = why, "k8s proxy: answer refused (must be masked)");
         done.error = Some("unmaskable");
         relay::finish_outcome(&proxy.guard, session, done).await;
@@ -156,6 +156,7 @@ async fn whole(
     mut done: Finished,
 ) -> Answer {
     let media = media_of(upstream.headers());
+    let codings = codings(&upstream);
     let max = target.max_response_bytes;
     let mut buf = BytesMut::new();
     let mut failure = None;
@@ -175,12 +176,19 @@ async fn whole(
             Err(_) => failure = Some("the API server broke off its answer"),
         }
     }
-    let masked = match failure {
+    let decoded = match failure {
         Some(why) => Err(why.to_string()),
-        None if mask::is_json(&media) => mask_json(session, masking, &buf),
-        // Pod logs and other text: only detectors can apply (a request on
-        // Secrets answers JSON, checked before).
-        None => mask::body(session, &media, &buf).map_err(|e| e.to_string()),
+        None if codings.is_empty() => Ok(buf.to_vec()),
+        None => crate::decode::decode(&codings, &buf, max).map_err(|e| e.to_string()),
+    };
+    let masked = match decoded {
+        Err(why) => Err(why),
+        Ok(buf) => match () {
+            () if mask::is_json(&media) => mask_json(session, masking, &buf),
+            // Pod logs and other text: only detectors can apply (a request
+            // on Secrets answers JSON, checked before).
+            () => mask::body(session, &media, &buf).map_err(|e| e.to_string()),
+        },
     };
     match masked {
         Ok((bytes, summary)) => {
@@ -215,20 +223,26 @@ fn mask_json(
     Ok((out, mask::summary(&counts.0, counts.1)))
 }
 
-/// An answer Vigil can mask: not encoded (Vigil asked for identity), and
-/// JSON when Secret values may be in it.
-fn maskable(upstream: &reqwest::Response, masking: Masking) -> Result<(), &'static str> {
-    let encoded = upstream
-        .headers()
-        .get_all(CONTENT_ENCODING)
-        .iter()
-        .any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"))
-        });
-    if encoded {
-        return Err("the API server's answer is encoded (Content-Encoding) and must be masked");
+/// The content codings of an answer.
+fn codings(upstream: &reqwest::Response) -> Vec<String> {
+    crate::decode::codings(
+        upstream
+            .headers()
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )
+}
+
+/// An answer Vigil can mask: JSON when Secret values may be in it, and a
+/// watch not encoded (Vigil asked for identity; a whole answer is decoded).
+fn maskable(
+    upstream: &reqwest::Response,
+    masking: Masking,
+    watch: bool,
+) -> Result<(), &'static str> {
+    if watch && !codings(upstream).is_empty() {
+        return Err("the API server's watch is encoded (Content-Encoding) and must be masked");
     }
     if masking.secrets && !mask::is_json(&media_of(upstream.headers())) {
         return Err("the API server's answer is not JSON and must be masked");
