@@ -202,7 +202,7 @@ async fn whole(
     }
 }
 
-fn mask_json(
+pub(crate) fn mask_json(
     session: &SessionCtx,
     masking: Masking,
     body: &[u8],
@@ -217,7 +217,7 @@ fn mask_json(
 
 /// An answer Vigil can mask: not encoded (Vigil asked for identity), and
 /// JSON when Secret values may be in it.
-fn maskable(upstream: &reqwest::Response, masking: Masking) -> Result<(), &'static str> {
+pub(crate) fn maskable(upstream: &reqwest::Response, masking: Masking) -> Result<(), &'static str> {
     let encoded = upstream
         .headers()
         .get_all(CONTENT_ENCODING)
