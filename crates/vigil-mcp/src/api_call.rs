@@ -252,7 +252,7 @@ fn ok(a: &vigil_target::ApiAnswer) -> CallToolResult {
     if let Some(m) = &a.masking {
         value["masked"] = json!({
             "values": m.column_values,
-            "detector_hits": m.detector_hits.iter().map(|(_, n)| n).sum::<u64>(),
+            "detector_hits": m.detector_hits.values().sum::<u64>(),
         });
     }
     outcome::result(value, false)

@@ -273,3 +273,37 @@ fn tool(name: &'static str, description: &str, schema: Value, read_only: bool) -
     annotations.open_world_hint = Some(false);
     Tool::new(name, description.to_string(), Arc::new(schema)).with_annotations(annotations)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connections(t: &Tool) -> Value {
+        t.input_schema
+            .get("properties")
+            .and_then(|p| p.get("connection"))
+            .and_then(|c| c.get("enum"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn api_tools_name_only_the_granted_connections_and_their_outcomes() {
+        let limits = crate::Limits::default();
+        let http = http_request(&["api".into(), "pii".into()], &limits);
+        assert_eq!(http.name, HTTP_REQUEST);
+        assert_eq!(connections(&http), json!(["api", "pii"]));
+        let kube = kubernetes(&["prod".into()], &limits);
+        assert_eq!(kube.name, KUBERNETES);
+        assert_eq!(connections(&kube), json!(["prod"]));
+        for t in [&http, &kube] {
+            let d = t.description.as_deref().unwrap_or_default();
+            for outcome in ["\"ok\"", "\"denied\"", "\"pending_approval\"", "\"error\""] {
+                assert!(d.contains(outcome), "{outcome} in {d}");
+            }
+            assert!(d.contains(&format!("call {} again", t.name)), "{d}");
+        }
+        // A principal without SQL connections gets none of the SQL tools.
+        assert!(for_principal(&[], true, &limits).is_empty());
+    }
+}
