@@ -129,7 +129,7 @@ pub async fn forward(
 }
 
 /// Reads and masks a whole answer, bounded by `max_response_bytes`.
-async fn masked_answer(
+pub(crate) async fn masked_answer(
     session: &SessionCtx,
     target: &HttpTarget,
     mut upstream: reqwest::Response,

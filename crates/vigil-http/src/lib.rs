@@ -25,6 +25,7 @@
 //! `reply.rs` (Vigil's own answers).
 
 mod answer;
+mod api_target;
 mod body;
 mod credential;
 mod decode;
@@ -43,6 +44,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use vigil_guard::Guard;
 
+pub use api_target::{HttpApi, KubeApi};
 pub use error::HttpError;
 pub use target::{HttpTarget, HttpTargetConfig, UpstreamAuth};
 

@@ -1,7 +1,9 @@
 //! Vigil's MCP front-end: `/mcp` on the HTTP listener, streamable HTTP.
 //!
 //! Agents reach databases through four tools (`list_connections`,
-//! `describe_connection`, `query`, `approval_status`). Like every front-end
+//! `describe_connection`, `query`, `approval_status`), SSH servers through
+//! `ssh_exec`, HTTP APIs through `http_request` and Kubernetes API servers
+//! through `kubernetes`. Like every front-end
 //! it decides nothing: each request is authenticated by the guard's one
 //! gate, each statement goes through `guard.decide` exactly as a psql
 //! statement does (analysis, policy, review, ledger before forwarding), and
@@ -12,9 +14,11 @@
 //! wait: the request is recorded in retry mode, and the same call passes
 //! once a reviewer approved it) and `error`.
 
+mod api_call;
 mod approval;
 mod auth;
 mod describe;
+mod k8s_path;
 mod outcome;
 mod query;
 mod server;
@@ -28,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use vigil_guard::Guard;
-use vigil_target::{ExecTarget, SqlTarget};
+use vigil_target::{ApiTarget, ExecTarget, SqlTarget};
 
 /// Bounds of what one tool call may ask for.
 #[derive(Clone, Debug)]
@@ -80,6 +84,9 @@ pub struct Mcp {
     targets: HashMap<String, Arc<dyn SqlTarget>>,
     /// Connections that run commands (SSH), for `ssh_exec`.
     exec_targets: HashMap<String, Arc<dyn ExecTarget>>,
+    /// HTTP APIs and Kubernetes API servers, for `http_request` and
+    /// `kubernetes` (each target says which it is).
+    api_targets: HashMap<String, Arc<dyn ApiTarget>>,
     limits: Limits,
     /// One permit per tool call that holds an upstream connection.
     calls: Arc<tokio::sync::Semaphore>,
@@ -98,6 +105,7 @@ impl Mcp {
             guard,
             targets,
             exec_targets: HashMap::new(),
+            api_targets: HashMap::new(),
             calls: Arc::new(tokio::sync::Semaphore::new(
                 Limits::default().max_concurrent_calls,
             )),
@@ -112,6 +120,12 @@ impl Mcp {
     /// Serves `ssh_exec` on these connections.
     pub fn with_exec_targets(mut self, targets: HashMap<String, Arc<dyn ExecTarget>>) -> Self {
         self.exec_targets = targets;
+        self
+    }
+
+    /// Serves `http_request` and `kubernetes` on these connections.
+    pub fn with_api_targets(mut self, targets: HashMap<String, Arc<dyn ApiTarget>>) -> Self {
+        self.api_targets = targets;
         self
     }
 

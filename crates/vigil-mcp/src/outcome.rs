@@ -34,6 +34,22 @@ pub fn denied(r: &Refusal) -> CallToolResult {
 }
 
 pub fn pending(a: &ApprovalRecord) -> CallToolResult {
+    pending_again(
+        a,
+        "call query again with exactly the same connection, sql and parameters",
+    )
+}
+
+/// `pending_approval` for a call of `tool`, which is repeated as it was.
+pub fn pending_for(a: &ApprovalRecord, tool: &str) -> CallToolResult {
+    pending_again(
+        a,
+        &format!("call {tool} again with exactly the same arguments"),
+    )
+}
+
+/// `again`: what the agent does once the request is approved.
+fn pending_again(a: &ApprovalRecord, again: &str) -> CallToolResult {
     let who = a.reviewers.join(", ");
     result(
         json!({
@@ -45,7 +61,7 @@ pub fn pending(a: &ApprovalRecord) -> CallToolResult {
             "retry_after_seconds": RETRY_AFTER_SECONDS,
             "expires_at_ms": a.expires_at_ms,
             "next": format!(
-                "A member of {who} must approve it (`vigil approvals approve {id}`). Call approval_status with approval_id {id} and wait_seconds to wait for the decision, then call query again with exactly the same connection, sql and parameters: it runs once.",
+                "A member of {who} must approve it (`vigil approvals approve {id}`). Call approval_status with approval_id {id} and wait_seconds to wait for the decision, then {again}: it runs once.",
                 id = a.id
             ),
         }),

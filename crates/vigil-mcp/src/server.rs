@@ -13,6 +13,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
 use vigil_core::RunId;
 use vigil_guard::Principal;
+use vigil_target::ApiKind;
 
 /// The `_meta` key that names the agent run of one tool call.
 const RUN_META: &str = "vigil_run";
@@ -44,6 +45,23 @@ impl VigilMcp {
             .connections_for(principal)
             .into_iter()
             .filter(|c| self.mcp.exec_targets.contains_key(&c.name))
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// The HTTP (or Kubernetes) connections `principal` may use through
+    /// `http_request` (or `kubernetes`).
+    fn api_connections(&self, principal: &Principal, kind: ApiKind) -> Vec<String> {
+        self.mcp
+            .guard
+            .connections_for(principal)
+            .into_iter()
+            .filter(|c| {
+                self.mcp
+                    .api_targets
+                    .get(&c.name)
+                    .is_some_and(|t| t.kind() == kind)
+            })
             .map(|c| c.name)
             .collect()
     }
@@ -88,6 +106,19 @@ impl ServerHandler for VigilMcp {
         if !exec_connections.is_empty() {
             listed.push(tools::ssh_exec(&exec_connections, &self.mcp.limits));
         }
+        let http = self.api_connections(&caller.principal, ApiKind::Http);
+        let kube = self.api_connections(&caller.principal, ApiKind::Kubernetes);
+        if !http.is_empty() {
+            listed.push(tools::http_request(&http, &self.mcp.limits));
+        }
+        if !kube.is_empty() {
+            listed.push(tools::kubernetes(&kube, &self.mcp.limits));
+        }
+        // A principal with API connections only still waits on its approvals.
+        let apis = !http.is_empty() || !kube.is_empty();
+        if connections.is_empty() && apis && self.mcp.guard.approvals_supported() {
+            listed.push(tools::approval_status(&self.mcp.limits));
+        }
         Ok(ListToolsResult::with_all_items(listed))
     }
 
@@ -112,12 +143,31 @@ impl ServerHandler for VigilMcp {
         let args = request.arguments.unwrap_or_default();
         let connections = self.connections(&caller.principal);
         let exec_connections = self.exec_connections(&caller.principal);
+        let http = self.api_connections(&caller.principal, ApiKind::Http);
+        let kube = self.api_connections(&caller.principal, ApiKind::Kubernetes);
         let result = match request.name.as_ref() {
             tools::SSH_EXEC if !exec_connections.is_empty() => {
                 match connection_arg(&args, &exec_connections) {
                     Ok(c) => self.mcp.ssh_exec(caller, &c, &args).await,
                     Err(e) => e,
                 }
+            }
+            tools::HTTP_REQUEST if !http.is_empty() => match connection_arg(&args, &http) {
+                Ok(c) => self.mcp.http_request(caller, &c, &args).await,
+                Err(e) => e,
+            },
+            tools::KUBERNETES if !kube.is_empty() => match connection_arg(&args, &kube) {
+                Ok(c) => self.mcp.kubernetes(caller, &c, &args).await,
+                Err(e) => e,
+            },
+            tools::APPROVAL_STATUS
+                if connections.is_empty()
+                    && (!http.is_empty() || !kube.is_empty())
+                    && self.mcp.guard.approvals_supported() =>
+            {
+                self.mcp
+                    .approval_status(&caller.principal, &args, &context)
+                    .await
             }
             _ if connections.is_empty() => {
                 return Err(ErrorData::invalid_params("unknown tool", None));
@@ -152,6 +202,7 @@ impl VigilMcp {
             .filter(|c| {
                 self.mcp.targets.contains_key(&c.name)
                     || self.mcp.exec_targets.contains_key(&c.name)
+                    || self.mcp.api_targets.contains_key(&c.name)
             })
             .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind }))
             .collect();

@@ -122,7 +122,9 @@ impl Mcp {
                 answer
             }
             Ok(Decision::Refused(r)) => outcome::denied(&r),
-            Ok(Decision::Held(hold)) => outcome::pending(&hold.approval),
+            Ok(Decision::Held(hold)) => {
+                outcome::pending_for(&hold.approval, crate::tools::SSH_EXEC)
+            }
             Err(e) => {
                 tracing::error!(session = %session.id, error = %e, "mcp: command refused: guard failed");
                 outcome::error(e.to_string())

@@ -21,8 +21,10 @@
 
 mod result;
 
+mod api;
 mod exec;
 
+pub use api::{ApiAnswer, ApiKind, ApiRequest, ApiTarget};
 pub use exec::{ExecOutput, ExecTarget};
 pub use result::{Column, QueryError, QueryResult, RelationColumn, ValueType};
 

@@ -55,7 +55,8 @@ pub async fn serve(
         }
     };
     let mcp = vigil_mcp::Mcp::new(state.guard.clone(), state.targets.clone(), shutdown.clone())
-        .with_exec_targets(state.exec_targets.clone());
+        .with_exec_targets(state.exec_targets.clone())
+        .with_api_targets(state.proxy.api_targets());
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))

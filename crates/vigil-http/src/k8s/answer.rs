@@ -210,7 +210,7 @@ async fn whole(
     }
 }
 
-fn mask_json(
+pub(crate) fn mask_json(
     session: &SessionCtx,
     masking: Masking,
     body: &[u8],
@@ -236,7 +236,7 @@ fn codings(upstream: &reqwest::Response) -> Vec<String> {
 
 /// An answer Vigil can mask: JSON when Secret values may be in it, and a
 /// watch not encoded (Vigil asked for identity; a whole answer is decoded).
-fn maskable(
+pub(crate) fn maskable(
     upstream: &reqwest::Response,
     masking: Masking,
     watch: bool,

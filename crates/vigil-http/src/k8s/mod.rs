@@ -18,14 +18,14 @@
 //! recorded), `dial.rs` (the API server's WebSocket), `status.rs` (Vigil's
 //! own answers as `Status` objects).
 
-mod answer;
+pub(crate) mod answer;
 mod dial;
 mod exec;
-mod facts;
+pub(crate) mod facts;
 pub(crate) mod handler;
 mod secrets;
 mod status;
-mod watch;
+pub(crate) mod watch;
 
 /// Where the Kubernetes proxy is mounted on the HTTP listener.
 pub const PREFIX: &str = "/k8s/";
