@@ -1,9 +1,11 @@
 //! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`,
-//! the MCP endpoint `/mcp` and the HTTP proxy `/proxy/<connection>/...`.
+//! the MCP endpoint `/mcp` and the HTTP proxy `/proxy/<connection>/...`
+//! (and `/k8s/<connection>/...`).
 
 mod api;
 mod approvals;
 mod auth;
+mod kubeconfig;
 mod limit;
 mod recordings;
 mod sniff;
@@ -35,6 +37,8 @@ pub struct State {
     pub recordings: std::path::PathBuf,
     /// The `kind = "http"` connections, under `/proxy/`.
     pub proxy: Arc<vigil_http::HttpProxy>,
+    /// The certificate (PEM) this listener offers, for `/api/v1/kubeconfig`.
+    pub tls_cert_pem: Arc<String>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -62,7 +66,8 @@ pub async fn serve(
             "/api/v1",
             api::routes()
                 .merge(approvals::routes())
-                .merge(recordings::routes()),
+                .merge(recordings::routes())
+                .merge(kubeconfig::routes()),
         )
         .merge(vigil_mcp::router(mcp))
         .merge(vigil_http::router(state.proxy.clone()))
