@@ -38,6 +38,34 @@ fn get_pods_lists_them_with_vigils_credential_only() {
 }
 
 #[test]
+fn logs_are_a_read() {
+    let env = start();
+    let out = env.kubectl(&["logs", "web-1"]);
+    let text = assert_success(&out, "kubectl logs web-1");
+    assert!(text.contains("log line 1 from web-1"), "{text}");
+    assert_eq!(
+        env.api
+            .received_matching("GET", "/api/v1/namespaces/default/pods/web-1/log")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_connection_the_agent_is_not_granted_is_refused_before_the_api_server() {
+    let env = start();
+    // The agent's own kubeconfig, pointed at `other-kube` (granted to nobody).
+    let yaml = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    let other = env.dir.path().join("other-kubeconfig");
+    std::fs::write(&other, yaml.replace("/k8s/kube\"", "/k8s/other-kube\"")).unwrap();
+    let out = k8s_common::kubectl_command(env.dir.path(), &other, &["get", "pods"])
+        .output()
+        .unwrap();
+    vigil_e2e::assert_failure(&out, "kubectl get pods on other-kube");
+    assert!(env.api.received().is_empty(), "{:?}", env.api.received());
+}
+
+#[test]
 fn impersonation_never_reaches_the_api_server() {
     let env = start();
     // Refused or stripped: either way the API server sees no Impersonate-* field.

@@ -63,9 +63,27 @@ connections = ["kube", "api"]
   reviewers = ["reviewers"]
 "#;
 
-/// kubectl: `KUBECTL` if set, else the one on PATH.
+/// kubectl (1.30 or later, for exec over WebSocket): `KUBECTL` if set, else the one on
+/// PATH. Panics with what to do when there is none.
 pub fn kubectl_bin() -> String {
-    std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string())
+    static CHECKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(find_kubectl).clone()
+}
+
+fn find_kubectl() -> String {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
+    let found = Command::new(&bin)
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "kubectl not found ({bin}): the Kubernetes tests drive the real kubectl; put it on \
+         PATH or set KUBECTL"
+    );
+    bin
 }
 
 pub struct Env {
