@@ -26,6 +26,30 @@ pub(crate) struct RawPolicy {
     pub rule: Vec<RawRule>,
     #[serde(default)]
     pub mask: Vec<Spanned<RawMask>>,
+    /// `k8s_secrets = "reveal" | "mask"` (default `mask`).
+    #[serde(default, deserialize_with = "with::opt_parsed")]
+    pub k8s_secrets: Option<K8sSecrets>,
+}
+
+/// `k8s_secrets = "reveal" | "mask"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum K8sSecrets {
+    Mask,
+    Reveal,
+}
+
+impl std::str::FromStr for K8sSecrets {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mask" => Ok(K8sSecrets::Mask),
+            "reveal" => Ok(K8sSecrets::Reveal),
+            other => Err(format!(
+                "unknown k8s_secrets `{other}`, expected `mask` or `reveal`"
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -352,6 +352,7 @@ impl Checker<'_> {
                 .collect(),
             rules,
             masks,
+            reveal_k8s_secrets: policy.k8s_secrets == Some(crate::policy::K8sSecrets::Reveal),
         })
     }
 }

@@ -264,3 +264,12 @@ fn missing_required_key() {
         "missing field `database`",
     );
 }
+
+#[test]
+fn an_unknown_k8s_secrets_value_is_located() {
+    assert_error(
+        "[[policy]]\nname = \"p\"\nk8s_secrets = \"show\"\n",
+        "v.toml:3:15: unknown k8s_secrets `show`",
+        "`mask` or `reveal`",
+    );
+}

@@ -296,3 +296,17 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(matches!(missing, Some(ConfigError::Read { .. })));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn k8s_secrets_reveal_is_read_and_masking_is_the_default() {
+    let config = load_ok(
+        "[[policy]]\nname = \"ops\"\nk8s_secrets = \"reveal\"\n\n[[policy]]\nname = \"agents\"\n\n[[policy]]\nname = \"explicit\"\nk8s_secrets = \"mask\"\n",
+        &[],
+    );
+    let reveals: Vec<bool> = config
+        .policies
+        .iter()
+        .map(|p| p.reveal_k8s_secrets)
+        .collect();
+    assert_eq!(reveals, [true, false, false]);
+}

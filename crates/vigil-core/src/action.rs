@@ -23,6 +23,7 @@ pub enum ActionKind {
     Sql(SqlFacts),
     Ssh(crate::SshFacts),
     Http(crate::HttpFacts),
+    K8s(crate::K8sFacts),
 }
 
 /// What one SQL statement does, as the `sql.*` CEL variables expose it.

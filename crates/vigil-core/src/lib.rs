@@ -9,6 +9,7 @@ mod approval;
 mod connection_kind;
 mod event;
 mod http;
+mod k8s;
 mod principal;
 mod protocol;
 mod run_id;
@@ -23,6 +24,7 @@ pub use event::{
     Event, EventBody, MaskingSummary, SessionId, StatementOutcome, VerdictKind, VerdictRecord,
 };
 pub use http::HttpFacts;
+pub use k8s::{K8sExec, K8sFacts};
 pub use principal::{IdentityKey, PrincipalKind, PrincipalRecord};
 pub use protocol::Protocol;
 pub use run_id::{MAX_RUN_ID, RunId};

@@ -187,16 +187,22 @@ pub async fn serve(
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| GatewayError::Bind(addr, e))?;
-        let proxy = Arc::new(vigil_http::HttpProxy::new(
-            guard.clone(),
-            upstreams::http(&config)?,
-            &vigil_guard::admission::AdmissionConfig {
-                max_connections: config.server.max_connections,
-                max_connections_per_principal: config.server.max_connections_per_principal,
-                login_failures_per_minute: config.server.login_failures_per_minute,
-            },
-            shutdown.clone(),
-        ));
+        let proxy = Arc::new(
+            vigil_http::HttpProxy::new(
+                guard.clone(),
+                upstreams::http(&config)?,
+                &vigil_guard::admission::AdmissionConfig {
+                    max_connections: config.server.max_connections,
+                    max_connections_per_principal: config.server.max_connections_per_principal,
+                    login_failures_per_minute: config.server.login_failures_per_minute,
+                },
+                shutdown.clone(),
+            )
+            .with_kubernetes(
+                upstreams::kubernetes(&config)?,
+                config.server.data_dir.join("recordings"),
+            ),
+        );
         let state = http::State {
             proxy,
             tls_cert_pem: Arc::new(tls::cert_pem(&config)?),

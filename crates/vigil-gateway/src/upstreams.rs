@@ -158,3 +158,50 @@ pub fn http(config: &Config) -> Result<Vec<vigil_http::HttpTarget>, crate::Gatew
         })
         .collect()
 }
+
+/// The `kind = "kubernetes"` connections as the Kubernetes proxy's targets.
+/// Answers are bounded like an HTTP connection's default
+/// `max_response_bytes` (a masked answer is read whole; a watch per event).
+pub fn kubernetes(config: &Config) -> Result<Vec<vigil_http::HttpTarget>, crate::GatewayError> {
+    config
+        .connections
+        .iter()
+        .filter_map(|c| match &c.options {
+            vigil_config::ConnectionOptions::Kubernetes(o) => Some((&c.name, o)),
+            _ => None,
+        })
+        .map(|(name, c)| {
+            let fail = |reason: String| {
+                crate::GatewayError::Http(format!("connection `{name}`: {reason}"))
+            };
+            let read = |key: &str, path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|e| fail(format!("cannot read `{key}` {}: {e}", path.display())))
+            };
+            let auth = match &c.auth {
+                vigil_config::KubernetesAuth::Bearer(t) => {
+                    vigil_http::UpstreamAuth::Bearer(t.clone())
+                }
+                vigil_config::KubernetesAuth::ClientCert(cert) => {
+                    vigil_http::UpstreamAuth::ClientCert {
+                        cert_pem: read("client_cert_file", &cert.cert_file)?,
+                        key_pem: vigil_core::Secret::new(read("client_key_file", &cert.key_file)?),
+                    }
+                }
+            };
+            let ca_pem = match &c.ca_file {
+                Some(path) => Some(read("ca_file", path)?),
+                None => None,
+            };
+            vigil_http::HttpTarget::kubernetes(vigil_http::HttpTargetConfig {
+                name: name.clone(),
+                url: c.url.clone(),
+                auth: Some(auth),
+                ca_pem,
+                max_response_bytes: vigil_config::DEFAULT_MAX_RESPONSE_BYTES,
+                graphql: false,
+            })
+            .map_err(|e| crate::GatewayError::Http(e.to_string()))
+        })
+        .collect()
+}

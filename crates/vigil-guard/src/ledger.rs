@@ -34,6 +34,12 @@ impl<'a> Recorded<'a> {
                 tables_read: &[],
                 tables_written: &[],
             },
+            ActionKind::K8s(f) => Recorded {
+                text: &f.text,
+                kind: &f.verb,
+                tables_read: &[],
+                tables_written: &[],
+            },
         }
     }
 

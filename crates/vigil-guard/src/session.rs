@@ -18,6 +18,9 @@ pub struct SessionCtx {
     pub run_id: Option<RunId>,
     /// What this principal must not see on this connection; compiled once.
     pub mask: Arc<MaskPolicy>,
+    /// A policy lets this principal read Kubernetes Secrets' values here
+    /// (`k8s_secrets = "reveal"`); otherwise they are masked.
+    pub reveal_k8s_secrets: bool,
     pub(crate) started: Instant,
     pub(crate) statements: AtomicU64,
     /// Whether the credential still holds (expiry, revocation).
@@ -103,6 +106,7 @@ impl Guard {
                 return Err(GuardError::MaskConfig(e));
             }
         };
+        let reveal_k8s_secrets = self.policies.reveals_k8s_secrets(&principal, connection);
         let credential =
             crate::expiry::CredentialWatch::new(principal.stored_credential().is_some());
         let session = SessionCtx {
@@ -112,6 +116,7 @@ impl Guard {
             connection: conn.clone(),
             protocol,
             run_id: request.run_id.clone(),
+            reveal_k8s_secrets,
             mask,
             started: Instant::now(),
             statements: AtomicU64::new(0),

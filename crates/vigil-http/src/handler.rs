@@ -64,7 +64,7 @@ async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receive
     };
     // Log in first: before it, nobody learns which connection names exist.
     // The slot is held until the request is answered.
-    let (session, _slot) = match login(&proxy, &parts, connection).await {
+    let (session, _slot) = match login(&proxy, &parts, connection, Protocol::Http).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -130,15 +130,15 @@ pub struct Streamed {
 use Outcome::Done;
 use Outcome::Streaming;
 
-/// The caller's login through the guard's one flow, on `connection`.
 /// The caller's login through the guard's gate, then a slot under the
 /// gateway's caps (`max_connections`, `max_connections_per_principal`: each
 /// request in flight holds one, as a SQL or SSH session does), then its
 /// session.
-async fn login(
+pub(crate) async fn login(
     proxy: &HttpProxy,
     parts: &Parts,
     connection: &str,
+    protocol: Protocol,
 ) -> Result<(SessionCtx, SessionSlot), Response> {
     let Some(credential) = crate::credential::of(&parts.headers) else {
         return Err(reply::unauthorized("missing bearer token"));
@@ -160,7 +160,7 @@ async fn login(
         .map(ToString::to_string)
         .unwrap_or_else(|| "http".to_string());
     let login = Login {
-        protocol: Protocol::Http,
+        protocol,
         credential: vigil_guard::Credential::Secret(&credential),
         connection,
         client_addr: &client_addr,
@@ -180,13 +180,13 @@ async fn login(
         Err(cap) => {
             proxy
                 .guard
-                .record_rejected_login(Protocol::Http, connection, &client_addr, &cap.message())
+                .record_rejected_login(protocol, connection, &client_addr, &cap.message())
                 .await;
             return Err(reply::too_many(&cap.message()));
         }
     };
     let request = SessionRequest {
-        protocol: Protocol::Http,
+        protocol,
         connection,
         client_addr: &client_addr,
         run_id,
@@ -197,7 +197,7 @@ async fn login(
             &vigil_guard::Refusal::policy("grant", e.to_string()),
         )),
         Err(GuardError::UnknownConnection(_)) => {
-            Err(reply::not_found("no HTTP connection of that name"))
+            Err(reply::not_found("no connection of that name"))
         }
         Err(e) => {
             tracing::error!(error = %e, "http proxy: login failed");
@@ -324,7 +324,7 @@ async fn decide_and_forward(
 }
 
 /// Resolves when the gateway shuts down (a held request is withdrawn).
-async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
+pub(crate) async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
             std::future::pending::<()>().await;
@@ -337,7 +337,7 @@ async fn shutdown(mut rx: tokio::sync::watch::Receiver<bool>) -> Withdrawal {
 /// and the fields that say how the target reads it (`Content-Type`,
 /// `Content-Encoding`), so an approved request cannot be replayed with the
 /// same bytes read another way. Each part length-prefixed.
-fn binding_bytes(fields: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+pub(crate) fn binding_bytes(fields: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 64);
     for name in ["content-type", "content-encoding"] {
         for (_, value) in fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {

@@ -13,6 +13,9 @@
 //! request. Responses are streamed back, or, when a mask applies, read
 //! whole (bounded), masked, or refused with 502 when they cannot be.
 //!
+//! The Kubernetes API proxy (`/k8s/<connection>/...`) is [`k8s`]; it
+//! shares the login, the body bound and the forwarding client.
+//!
 //! Layout: `handler.rs` (one request from login to decision), `body.rs`
 //! (the bounded request body), `answer.rs` (the permitted request sent and
 //! its answer relayed, masked or refused), `forward.rs` (the request's
@@ -27,6 +30,7 @@ mod credential;
 mod error;
 mod forward;
 mod handler;
+pub mod k8s;
 mod mask;
 mod relay;
 mod reply;
@@ -57,6 +61,10 @@ pub struct HttpProxy {
     /// Requests in flight, globally and per principal.
     caps: Arc<vigil_guard::admission::Caps>,
     targets: HashMap<String, Arc<HttpTarget>>,
+    /// The `kind = "kubernetes"` connections, under `/k8s/`.
+    kube: HashMap<String, Arc<HttpTarget>>,
+    /// `data_dir/recordings`: where exec streams are recorded.
+    recordings: std::path::PathBuf,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -79,8 +87,25 @@ impl HttpProxy {
                 .into_iter()
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
+            kube: HashMap::new(),
+            recordings: std::path::PathBuf::from("recordings"),
             shutdown,
         }
+    }
+
+    /// Serves `targets` (Kubernetes API servers) under `/k8s/`, recording
+    /// exec streams under `recordings` (`data_dir/recordings`).
+    pub fn with_kubernetes(
+        mut self,
+        targets: impl IntoIterator<Item = HttpTarget>,
+        recordings: std::path::PathBuf,
+    ) -> Self {
+        self.kube = targets
+            .into_iter()
+            .map(|t| (t.name.clone(), Arc::new(t)))
+            .collect();
+        self.recordings = recordings;
+        self
     }
 }
 
@@ -91,5 +116,6 @@ where
 {
     axum::Router::new()
         .route("/proxy/{*rest}", axum::routing::any(handler::proxy))
+        .route("/k8s/{*rest}", axum::routing::any(k8s::handler::kube))
         .with_state(proxy)
 }

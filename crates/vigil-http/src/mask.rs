@@ -50,11 +50,11 @@ pub fn body(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    if media == "application/json" || media.ends_with("+json") {
+    if is_json(&media) {
         let mut value: Value = serde_json::from_slice(body).map_err(|_| Unmaskable::BadJson)?;
-        let masked = paths.mask(&mut value, content);
+        let (hits, path_values) = json(session, &mut value);
         let out = serde_json::to_vec(&value).map_err(|_| Unmaskable::BadJson)?;
-        return Ok((out, summary(&masked.hits, masked.path_values)));
+        return Ok((out, summary(&hits, path_values)));
     }
     // Paths select JSON nodes: an answer they cannot be applied to is
     // refused, whatever its type.
@@ -79,7 +79,21 @@ pub fn body(
     Ok((out, summary(&hits, 0)))
 }
 
-fn summary(hits: &Hits, path_values: u64) -> Option<MaskingSummary> {
+/// Whether a media type (lower case, without parameters) is JSON.
+pub fn is_json(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
+}
+
+/// Masks a parsed JSON document with the session's `json_paths` and
+/// detectors; returns the detector hits and how many path values.
+pub fn json(session: &SessionCtx, value: &mut Value) -> (Hits, u64) {
+    let content = session.mask.content().map(|m| m.as_ref());
+    let masked = session.mask.json_paths().mask(value, content);
+    (masked.hits, masked.path_values)
+}
+
+/// What the ledger records of a masked answer (counts only).
+pub fn summary(hits: &Hits, path_values: u64) -> Option<MaskingSummary> {
     if hits.total() == 0 && path_values == 0 {
         return None;
     }

@@ -19,6 +19,15 @@ const CHANNEL_CHUNKS: usize = 8;
 /// A response body fed by the relay task.
 pub struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
 
+/// The sending side of a [`ChannelBody`].
+pub type BodySender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// A bounded channel and the response body it feeds.
+pub fn channel() -> (BodySender, ChannelBody) {
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    (tx, ChannelBody(rx))
+}
+
 impl http_body::Body for ChannelBody {
     type Data = Bytes;
     type Error = std::io::Error;
@@ -99,6 +108,6 @@ pub fn stream(
     ChannelBody(rx)
 }
 
-fn broken(why: &'static str) -> std::io::Error {
+pub fn broken(why: &'static str) -> std::io::Error {
     std::io::Error::other(why)
 }

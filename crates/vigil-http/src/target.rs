@@ -14,6 +14,10 @@ use crate::HttpError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a target may stay silent while answering.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a Kubernetes API server may stay silent: a watch waits for
+/// changes (the server itself ends a watch after `timeoutSeconds`, at most
+/// its `--min-request-timeout` range of 30 to 60 minutes).
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// The credential Vigil adds to every request to the target.
 #[derive(Clone, Debug)]
@@ -56,10 +60,30 @@ pub struct HttpTarget {
     pub max_response_bytes: u64,
     pub graphql: bool,
     pub(crate) client: reqwest::Client,
+    /// What a connection made outside reqwest (a Kubernetes exec's
+    /// WebSocket) needs to verify the target and present Vigil's certificate.
+    pub(crate) tls: TlsMaterial,
+}
+
+/// The connection's CA bundle and client certificate, PEM.
+#[derive(Default)]
+pub(crate) struct TlsMaterial {
+    pub ca_pem: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Secret<Vec<u8>>)>,
 }
 
 impl HttpTarget {
     pub fn new(config: HttpTargetConfig) -> Result<HttpTarget, HttpError> {
+        Self::build(config, READ_TIMEOUT)
+    }
+
+    /// A Kubernetes API server: as [`HttpTarget::new`], with a read
+    /// timeout a watch can live with.
+    pub fn kubernetes(config: HttpTargetConfig) -> Result<HttpTarget, HttpError> {
+        Self::build(config, WATCH_READ_TIMEOUT)
+    }
+
+    fn build(config: HttpTargetConfig, read_timeout: Duration) -> Result<HttpTarget, HttpError> {
         let setup = |reason: String| HttpError::Setup {
             connection: config.name.clone(),
             reason,
@@ -68,7 +92,7 @@ impl HttpTarget {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT);
+            .read_timeout(read_timeout);
         if let Some(pem) = &config.ca_pem {
             let roots = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|_| setup("`ca_file` holds no usable PEM certificate".into()))?;
@@ -109,7 +133,17 @@ impl HttpTarget {
         let client = builder
             .build()
             .map_err(|_| setup("the HTTP client could not be built".into()))?;
+        let client_cert = match &config.auth {
+            Some(UpstreamAuth::ClientCert { cert_pem, key_pem }) => {
+                Some((cert_pem.clone(), key_pem.clone()))
+            }
+            _ => None,
+        };
         Ok(HttpTarget {
+            tls: TlsMaterial {
+                ca_pem: config.ca_pem.clone(),
+                client: client_cert,
+            },
             base: config.url.trim_end_matches('/').to_string(),
             name: config.name,
             header,
@@ -125,6 +159,12 @@ impl HttpTarget {
             Some(q) => format!("{}{path}?{q}", self.base),
             None => format!("{}{path}", self.base),
         }
+    }
+
+    /// The URL of a request target (path and query) already in canonical
+    /// form, appended to the base URL as it is.
+    pub(crate) fn url_of_target(&self, target: &str) -> String {
+        format!("{}{target}", self.base)
     }
 
     /// The header that carries Vigil's credential, if the credential is one.

@@ -12,7 +12,7 @@ use cel::common::types::{
 };
 use cel::common::value::Val;
 use cel::{Context, Env};
-use vigil_core::{ActionKind, HttpFacts, SqlFacts, SshFacts};
+use vigil_core::{ActionKind, HttpFacts, K8sFacts, SqlFacts, SshFacts};
 
 use crate::EvalInput;
 use crate::check::{Var, VarSet};
@@ -60,6 +60,11 @@ pub fn build<'a>(env: &Arc<Env>, input: &EvalInput<'a>, needed: VarSet) -> Conte
                 ctx.add_variable_as_val("http", http(facts, needed.contains(Var::HttpBody)));
             }
         }
+        ActionKind::K8s(facts) => {
+            if needed.contains(Var::K8s) {
+                ctx.add_variable_as_val("k8s", k8s(facts));
+            }
+        }
     }
     ctx
 }
@@ -80,6 +85,7 @@ pub fn protocol_of(kind: &ActionKind) -> Var {
         ActionKind::Sql(_) => Var::Sql,
         ActionKind::Ssh(_) => Var::Ssh,
         ActionKind::Http(_) => Var::Http,
+        ActionKind::K8s(_) => Var::K8s,
     }
 }
 
@@ -164,6 +170,38 @@ fn http(f: &HttpFacts, with_body: bool) -> Boxed<'_> {
         (
             "graphql",
             object(vec![("operation", string(&f.graphql_operation))]),
+        ),
+    ])
+}
+
+/// `k8s.*`, with `k8s.exec` always present (empty outside exec and attach)
+/// so that a condition on it is false rather than an error.
+fn k8s(f: &K8sFacts) -> Boxed<'_> {
+    let e = &f.exec;
+    object(vec![
+        ("verb", string(&f.verb)),
+        ("group", string(&f.group)),
+        ("version", string(&f.version)),
+        ("resource", string(&f.resource)),
+        ("subresource", string(&f.subresource)),
+        ("namespace", string(&f.namespace)),
+        ("name", string(&f.name)),
+        ("label_selector", string(&f.label_selector)),
+        ("field_selector", string(&f.field_selector)),
+        ("dry_run", boolean(f.dry_run)),
+        ("path", string(&f.path)),
+        (
+            "exec",
+            object(vec![
+                ("command", strings(&e.command)),
+                ("argv", strings(&e.argv)),
+                ("argv0", string(&e.argv0)),
+                ("opaque", boolean(e.opaque)),
+                ("opaque_reasons", strings(&e.opaque_reasons)),
+                ("container", string(&e.container)),
+                ("tty", boolean(e.tty)),
+                ("stdin", boolean(e.stdin)),
+            ]),
         ),
     ])
 }

@@ -61,7 +61,20 @@ const VARIABLES: &[(&str, &[&str])] = &[
     ),
     (
         "k8s",
-        &["verb", "resource", "namespace", "name", "subresource"],
+        &[
+            "verb",
+            "group",
+            "version",
+            "resource",
+            "subresource",
+            "namespace",
+            "name",
+            "label_selector",
+            "field_selector",
+            "dry_run",
+            "path",
+            "exec",
+        ],
     ),
     ("mcp", &["tool", "arguments"]),
 ];

@@ -151,6 +151,15 @@ impl PolicySet {
             .collect()
     }
 
+    /// Whether a policy that matches this principal on this connection says
+    /// `k8s_secrets = "reveal"`.
+    pub fn reveals_k8s_secrets(&self, principal: &PrincipalRecord, connection: &str) -> bool {
+        self.policies
+            .iter()
+            .filter(|p| p.applies_to(principal) && p.covers(connection))
+            .any(|p| p.spec.reveal_k8s_secrets)
+    }
+
     /// Whether any condition reads `http.body`: the HTTP front-end parses
     /// request bodies as JSON only then.
     pub fn reads_http_body(&self) -> bool {

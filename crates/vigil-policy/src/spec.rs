@@ -24,6 +24,10 @@ pub struct PolicySpec {
     pub connections: Vec<String>,
     pub rules: Vec<RuleSpec>,
     pub masks: Vec<MaskSpec>,
+    /// `k8s_secrets = "reveal"`: the principals it speaks about read the
+    /// values of Kubernetes Secrets on its connections; without it (the
+    /// default) they are masked.
+    pub reveal_k8s_secrets: bool,
 }
 
 /// What a matching rule asks for.

@@ -109,6 +109,42 @@ pub fn analyze(command: &[u8]) -> ExecAnalysis {
     }
 }
 
+/// Analyses a command that arrives as an argv, run without a shell (a
+/// Kubernetes exec's `command` parameters): the words are literal as they
+/// are, and only the wrappers are read (`sh -c SCRIPT` analyses SCRIPT as
+/// the SSH exec string would be; `env`, `timeout`, `sudo`... unwrap).
+pub fn analyze_argv(argv: &[String]) -> ExecAnalysis {
+    let mut reasons = BTreeSet::new();
+    if argv.iter().map(|w| w.len() + 1).sum::<usize>() > MAX_COMMAND_LEN {
+        reasons.insert(Reason::TooLong);
+    }
+    if argv.iter().any(|w| w.contains('\0')) {
+        reasons.insert(Reason::Nul);
+    }
+    if argv.is_empty() {
+        reasons.insert(Reason::Empty);
+    }
+    if !reasons.is_empty() {
+        return ExecAnalysis::opaque_because(reasons, Vec::new());
+    }
+    let mut wrappers = Vec::new();
+    match unwrap(argv.to_vec(), 0, &mut wrappers) {
+        Ok(argv) => {
+            let argv0 = argv
+                .first()
+                .map(|w| argv0::normalise(w))
+                .unwrap_or_default();
+            ExecAnalysis {
+                argv: Some(argv),
+                argv0,
+                reasons: Vec::new(),
+                wrappers,
+            }
+        }
+        Err(reasons) => ExecAnalysis::opaque_because(reasons, wrappers),
+    }
+}
+
 /// The literal words of `text`, unwrapped, at wrapper depth `depth`.
 fn analyze_str(
     text: &str,

@@ -12,9 +12,9 @@ use russh::{ChannelReadHalf, ChannelWriteHalf};
 use vigil_core::StatementOutcome;
 use vigil_guard::{Binding, Decision, Permit, Refusal, Withdrawal};
 
-use crate::record::{Header, Recorder, Recording};
 use crate::server::LoggedIn;
 use crate::{MAX_HELD_STDIN, facts, relay};
+use vigil_record::{Header, Recorder, Recording};
 
 /// The request that starts the channel's program.
 pub enum Start {

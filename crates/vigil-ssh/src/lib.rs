@@ -24,7 +24,6 @@ mod facts;
 pub mod hostkey;
 mod inbound;
 mod mask;
-mod record;
 mod relay;
 mod server;
 pub mod sftp;

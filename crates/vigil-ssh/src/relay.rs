@@ -10,8 +10,8 @@ use bytes::Bytes;
 use russh::{Channel, ChannelMsg, client, server};
 
 use crate::mask::{IDLE_FLUSH, OutputMask};
-use crate::record::Recording;
 use russh::{ChannelReadHalf, ChannelWriteHalf};
+use vigil_record::Recording;
 
 /// How an upstream channel ended.
 #[derive(Debug, Default)]

@@ -15,11 +15,11 @@ use tokio::sync::mpsc;
 use vigil_guard::{Binding, Decision, RefusalClass, Unpolicied, Withdrawal};
 
 use crate::facts;
-use crate::record::Recording;
 use crate::relay::Ended;
 use crate::server::LoggedIn;
 use crate::sftp::{FX_PERMISSION_DENIED, Framer, Op, parse_request, status_packet};
 use crate::upstream::SftpMode;
+use vigil_record::Recording;
 
 /// Answers Vigil has queued for the client at most.
 const MAX_QUEUED_ANSWERS: usize = 64;

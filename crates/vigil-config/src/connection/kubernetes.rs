@@ -1,5 +1,5 @@
-//! `kind = "kubernetes"`: a Kubernetes API server. Parsed and checked; the
-//! front-end that serves it is still to come.
+//! `kind = "kubernetes"`: a Kubernetes API server, served under
+//! `/k8s/<connection>/` by the HTTP front-end.
 
 use std::ops::Range;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`,
-//! the MCP endpoint `/mcp` and the HTTP proxy `/proxy/<connection>/...`
-//! (and `/k8s/<connection>/...`).
+//! the MCP endpoint `/mcp`, the HTTP proxy `/proxy/<connection>/...` and
+//! the Kubernetes proxy `/k8s/<connection>/...`.
 
 mod api;
 mod approvals;

@@ -249,6 +249,6 @@ impl Guard {
 fn writes(action: &ActionKind) -> bool {
     match action {
         ActionKind::Sql(f) => f.writes,
-        ActionKind::Ssh(_) | ActionKind::Http(_) => false,
+        ActionKind::Ssh(_) | ActionKind::Http(_) | ActionKind::K8s(_) => false,
     }
 }

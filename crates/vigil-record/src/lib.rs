@@ -1,7 +1,8 @@
-//! Channel recordings as asciicast v2: a JSON header line, then one JSON
-//! array per event (`[seconds, "o", text]` output, `[seconds, "i", text]`
-//! client input when the connection has `record_input = true`, `[seconds,
-//! "r", "COLSxROWS"]` resize, `[seconds, "m", text]` a marker for a
+//! Terminal recordings (SSH channels, Kubernetes exec and attach streams)
+//! as asciicast v2: a JSON header line, then one JSON array per event
+//! (`[seconds, "o", text]` output, `[seconds, "i", text]` client input
+//! when the connection has `record_input = true`, `[seconds, "r",
+//! "COLSxROWS"]` resize, `[seconds, "m", text]` a marker for a
 //! decision). Written by hand (the format is three lines of code) under
 //! `data_dir/recordings/<session id>/<channel number>.cast`. A recording
 //! with input says so in its header (`"vigil": {"input": true}`), so a
@@ -368,7 +369,7 @@ impl Recording {
             };
         };
         if let Err(e) = f(recorder) {
-            tracing::error!(path = %recorder.path.display(), error = %e, required = self.required, "ssh: recording write failed");
+            tracing::error!(path = %recorder.path.display(), error = %e, required = self.required, "recording write failed");
             *guard = None;
             if self.required {
                 return Err(RecordingFailed);
@@ -405,7 +406,7 @@ impl Recording {
         match recorder.finish() {
             Ok(d) => Some(d),
             Err(e) => {
-                tracing::error!(error = %e, "ssh: recording could not be finished");
+                tracing::error!(error = %e, "recording could not be finished");
                 None
             }
         }
