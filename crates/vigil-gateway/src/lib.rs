@@ -70,6 +70,7 @@ pub const SERVED_KINDS: &[ConnectionKind] = &[
     ConnectionKind::Mysql,
     ConnectionKind::Ssh,
     ConnectionKind::Http,
+    ConnectionKind::Kubernetes,
 ];
 
 /// Runs the gateway until `shutdown` turns true, then drains sessions,
