@@ -17,7 +17,7 @@
 //! - get, list (`PodList` with items without kind), a `meta.k8s.io/v1` `Table` when the
 //!   Accept field asks `as=Table`, watch (`watch=1|true`: one ADDED event per object, then
 //!   the stream stays open up to 2 s), create (POST), delete, pod logs;
-//! - exec over WebSocket ([`exec`]); a SPDY upgrade gets 400.
+//! - exec over WebSocket (v5, or v4; see `exec.rs`); a SPDY upgrade gets 400.
 
 mod exec;
 mod objects;
