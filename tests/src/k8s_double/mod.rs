@@ -15,8 +15,9 @@
 //!   `password` = `hunter2`, `user` = `admin`, and a last-applied annotation repeating
 //!   them), configmap `settings` (`mode: fast`); namespaces `default`, `kube-system`;
 //! - get, list (`PodList` with items without kind), a `meta.k8s.io/v1` `Table` when the
-//!   Accept field asks `as=Table`, watch (`watch=1|true`: one ADDED event per object, then
-//!   the stream stays open up to 2 s), create (POST), delete, pod logs;
+//!   Accept field asks `as=Table`, watch (`watch=1|true`: one ADDED event per object whatever
+//!   `resourceVersion` names, so `kubectl get -w` prints each object twice; then the stream
+//!   stays open up to 2 s), create (POST), delete, pod logs;
 //! - exec over WebSocket (v5, or v4; see `exec.rs`); a SPDY upgrade gets 400.
 
 mod exec;
