@@ -31,6 +31,7 @@
 
 mod gateway;
 pub mod http_upstream;
+pub mod k8s_double;
 pub mod mariadb;
 pub mod oidc_issuer;
 mod pg;

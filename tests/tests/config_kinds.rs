@@ -1,6 +1,7 @@
-//! A config naming a connection kind that has no front-end yet: `vigil policy
-//! check` accepts it (the file can be written ahead), `vigil serve` refuses to
-//! start, naming the file, line and column of the `kind`.
+//! A config asking for what `vigil serve` cannot do yet (every kind has a front-end now;
+//! dialing through a connector with `via` has none): `vigil policy check` accepts it (the
+//! file can be written ahead), `vigil serve` refuses to start, naming the file, line and
+//! column of the `via`.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
 
 use std::process::{Command, Stdio};
@@ -26,10 +27,11 @@ name = "prod"
 kind = "kubernetes"
 url = "https://10.0.0.9:6443"
 bearer = "secret"
+via = "dc1"
 "#;
 
 #[test]
-fn policy_check_accepts_a_kubernetes_connection_that_serve_refuses_at_its_kind() {
+fn policy_check_accepts_a_connector_dial_that_serve_refuses_at_its_via() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("vigil.toml");
@@ -54,7 +56,7 @@ fn policy_check_accepts_a_kubernetes_connection_that_serve_refuses_at_its_kind()
     while serve.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = serve.kill();
-            panic!("vigil serve started with a kubernetes connection it cannot serve");
+            panic!("vigil serve started with a connection it cannot dial");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -62,7 +64,7 @@ fn policy_check_accepts_a_kubernetes_connection_that_serve_refuses_at_its_kind()
     let err = assert_failure(&out, "vigil serve");
     assert!(
         err.contains(&format!(
-            "{config}:16:8: connection `prod`: kind `kubernetes` is not supported yet by `vigil serve` (it serves: postgres, mysql, ssh, http)"
+            "{config}:19:7: connection `prod`: `via = \"dc1\"` (dialing through a connector) is not supported yet by `vigil serve`"
         )),
         "{}",
         stderr(&out)

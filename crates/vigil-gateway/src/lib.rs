@@ -206,6 +206,7 @@ pub async fn serve(
         );
         let state = http::State {
             proxy,
+            tls_cert_pem: Arc::new(tls::cert_pem(&config)?),
             guard: guard.clone(),
             registry,
             admin_groups: config.server.admin_groups.clone(),

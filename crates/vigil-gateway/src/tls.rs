@@ -12,10 +12,7 @@ const GENERATED_CERT: &str = "tls-cert.pem";
 const GENERATED_KEY: &str = "tls-key.pem";
 
 pub fn acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, GatewayError> {
-    let (cert, key) = match (&config.tls.cert, &config.tls.key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => generated(&config.server.data_dir)?,
-    };
+    let (cert, key) = paths(config)?;
     let certs = CertificateDer::pem_file_iter(&cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| GatewayError::Tls(format!("reading {}: {e}", cert.display())))?;
@@ -29,6 +26,22 @@ pub fn acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, GatewayErr
         .with_single_cert(certs, key)
         .map_err(|e| GatewayError::Tls(e.to_string()))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// The certificate chain the listeners offer, as PEM (for `vigil kubeconfig`, whose
+/// kubectl must trust exactly what the HTTP listener serves).
+pub fn cert_pem(config: &Config) -> Result<String, GatewayError> {
+    let (cert, _) = paths(config)?;
+    std::fs::read_to_string(&cert)
+        .map_err(|e| GatewayError::Tls(format!("reading {}: {e}", cert.display())))
+}
+
+/// The configured certificate and key, or the generated pair (created on first use).
+fn paths(config: &Config) -> Result<(PathBuf, PathBuf), GatewayError> {
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
+        _ => generated(&config.server.data_dir),
+    }
 }
 
 fn generated(data_dir: &Path) -> Result<(PathBuf, PathBuf), GatewayError> {

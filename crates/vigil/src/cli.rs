@@ -54,6 +54,8 @@ pub enum Command {
     /// Vigil's SSH keys.
     #[command(subcommand)]
     SshKeys(SshKeysCommand),
+    // The help text is the doc comment of `KubeconfigArgs` (with its usage example).
+    Kubeconfig(crate::cmd::kubeconfig::KubeconfigArgs),
 }
 
 #[derive(Subcommand)]

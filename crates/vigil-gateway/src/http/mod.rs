@@ -5,6 +5,7 @@
 mod api;
 mod approvals;
 mod auth;
+mod kubeconfig;
 mod limit;
 mod recordings;
 mod sniff;
@@ -36,6 +37,8 @@ pub struct State {
     pub recordings: std::path::PathBuf,
     /// The `kind = "http"` connections, under `/proxy/`.
     pub proxy: Arc<vigil_http::HttpProxy>,
+    /// The certificate (PEM) this listener offers, for `/api/v1/kubeconfig`.
+    pub tls_cert_pem: Arc<String>,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -64,7 +67,8 @@ pub async fn serve(
             "/api/v1",
             api::routes()
                 .merge(approvals::routes())
-                .merge(recordings::routes()),
+                .merge(recordings::routes())
+                .merge(kubeconfig::routes()),
         )
         .merge(vigil_mcp::router(mcp))
         .merge(vigil_http::router(state.proxy.clone()))

@@ -1,6 +1,7 @@
 pub mod approvals;
 mod audit;
 pub mod grants;
+pub mod kubeconfig;
 mod policy;
 mod replay;
 mod serve;
@@ -59,6 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => replay::run(server, id, speed, no_wait).await,
         Command::SshKeys(SshKeysCommand::Host(args)) => ssh_keys::host(&args.config),
         Command::SshKeys(cmd) => ssh_keys::run(cmd).await,
+        Command::Kubeconfig(args) => kubeconfig::run(args).await,
     }
 }
 
