@@ -70,6 +70,10 @@ fi
 setup_pg_path
 setup_rust rustfmt clippy
 echo "PostgreSQL: $(command -v initdb) ($(postgres --version 2>/dev/null || echo missing))"
+# The Kubernetes tests drive the real kubectl (1.30 or later: exec over WebSocket). Debian's
+# kubernetes-client is 1.20, too old, and kubectl comes from no registry these machines reach,
+# so it must already be on the machine (or named by KUBECTL); the tests fail clearly without it.
+echo "kubectl: $("${KUBECTL:-kubectl}" version --client 2>/dev/null | head -1 || echo 'missing: the k8s_* tests will fail')"
 TARGET_DIR=$(cargo_target_dir "$ROOT")
 
 section "2/7 cargo fmt --all -- --check"
