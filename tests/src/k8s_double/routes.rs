@@ -55,6 +55,7 @@ pub(super) fn resource_path(path: &str) -> Option<ResourcePath<'_>> {
         let tail = parts.next()?;
         (&r[..group.len() + 1 + version.len()], tail)
     };
+    let rest = rest.strip_prefix("watch/").unwrap_or(rest);
     let segments: Vec<&str> = rest.split('/').collect();
     let (namespace, segments) = match segments.as_slice() {
         ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(*ns), tail.to_vec()),
@@ -84,8 +85,10 @@ pub(super) fn handle(req: &Request, cluster: &mut Cluster) -> Reply {
             "the server could not find the requested resource",
         );
     };
+    // The legacy `/api/v1/watch/...` form, which API servers still serve.
+    let legacy_watch = req.path.starts_with("/api/v1/watch/");
     match (req.method.as_str(), rp.name, rp.subresource) {
-        ("GET", None, None) if req.is_watch() => watch(req, &rp, cluster),
+        ("GET", None, None) if req.is_watch() || legacy_watch => watch(req, &rp, cluster),
         ("GET", None, None) => list(req, &rp, cluster),
         ("GET", Some(name), None) => match cluster.get(rp.kind.resource, ns(&rp), name) {
             Some(o) if req.wants_table() => json_reply(

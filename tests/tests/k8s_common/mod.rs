@@ -61,6 +61,22 @@ connections = ["kube", "api"]
   effect = "review"
   when = "k8s.verb == 'exec' && k8s.exec.command[0] == 'hostname'"
   reviewers = ["reviewers"]
+
+[[policy]]
+name = "ops-on-kube"
+groups = ["ops"]
+connections = ["kube"]
+k8s_secrets = "reveal"
+
+  [[policy.rule]]
+  name = "reads"
+  effect = "allow"
+  when = "k8s.verb in ['get', 'list', 'watch']"
+
+  [[policy.rule]]
+  name = "provable-echo"
+  effect = "allow"
+  when = "k8s.verb == 'exec' && !k8s.exec.opaque && k8s.exec.argv0 == 'echo'"
 "#;
 
 /// kubectl (1.30 or later, for exec over WebSocket): `KUBECTL` if set, else the one on
