@@ -274,3 +274,8 @@ async fn next(up: &mut Upstream) -> Result<Vec<u8>> {
         .map(|p| p.payload)
         .ok_or_else(|| MysqlError::Upstream("the target closed the connection".into()))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "backend_tests.rs"]
+mod tests;
