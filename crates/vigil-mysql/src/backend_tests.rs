@@ -30,8 +30,11 @@ const CAPS: u32 = cap::PROTOCOL_41
     | cap::PLUGIN_AUTH_LENENC
     | cap::CONNECT_WITH_DB;
 
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 struct Script {
-    tcp: TcpStream,
+    tcp: Box<dyn Io>,
     reader: Reader,
     seq: u8,
 }
@@ -41,6 +44,21 @@ impl Script {
         let mut out = Vec::new();
         frame(&mut out, &mut self.seq, payload);
         self.tcp.write_all(&out).await.unwrap();
+    }
+
+    /// Reads the SSL request (exactly: the ClientHello follows it) and
+    /// accepts TLS with `acceptor`; `None` when the client gives up.
+    async fn start_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Option<Script> {
+        use tokio::io::AsyncReadExt;
+        let mut request = [0u8; 36];
+        self.tcp.read_exact(&mut request).await.unwrap();
+        assert_eq!(&request[..4], &[32, 0, 0, 1], "an SSL request");
+        let tls = acceptor.accept(self.tcp).await.ok()?;
+        Some(Script {
+            tcp: Box::new(tls),
+            reader: Reader::default(),
+            seq: 2,
+        })
     }
 
     async fn read(&mut self) -> Vec<u8> {
@@ -67,7 +85,7 @@ where
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let mut s = Script {
-            tcp,
+            tcp: Box::new(tcp),
             reader: Reader::default(),
             seq: 0,
         };
@@ -174,5 +192,82 @@ async fn a_mariadb_target_switching_to_caching_sha2_is_refused_without_the_passw
         }
         Err(e) => panic!("expected a login error, got {e}"),
         Ok(_) => panic!("answered a method the flavor does not allow"),
+    }
+}
+
+/// A CA (its PEM in `dir`) and a TLS acceptor with a certificate it signs for `names`.
+fn tls_target(
+    dir: &std::path::Path,
+    names: &[&str],
+) -> (std::path::PathBuf, tokio_rustls::TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::PrivateKeyDer;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    (
+        ca_path,
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    )
+}
+
+#[tokio::test]
+async fn caching_sha2_full_authentication_over_verified_tls_sends_the_password_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, acceptor) = tls_target(dir.path(), &["127.0.0.1"]);
+    let cfg = target(greeting(CAPS | cap::SSL), |s| async move {
+        let mut s = s.start_tls(acceptor).await.unwrap();
+        let r = Response::decode(&s.read().await).unwrap();
+        assert!(r.capabilities & cap::SSL != 0);
+        s.send(&[0x01, 0x04]).await;
+        assert_eq!(s.read().await, b"s3cret\0");
+        s.send(&OK).await;
+        let _ = s.read().await;
+    })
+    .await;
+    let cfg = UpstreamConfig {
+        tls: UpstreamTls::VerifyFull { ca: Some(ca) },
+        ..cfg
+    };
+    let up = connect(&cfg, 0, 45).await.unwrap();
+    assert!(up.io.is_tls());
+}
+
+#[tokio::test]
+async fn verify_full_refuses_a_certificate_for_another_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, acceptor) = tls_target(dir.path(), &["db.example.com"]);
+    let cfg = target(greeting(CAPS | cap::SSL), |s| async move {
+        // Vigil refuses the certificate: no session follows.
+        assert!(s.start_tls(acceptor).await.is_none());
+    })
+    .await;
+    let cfg = UpstreamConfig {
+        tls: UpstreamTls::VerifyFull { ca: Some(ca) },
+        ..cfg
+    };
+    match connect(&cfg, 0, 45).await {
+        Err(MysqlError::Login(why)) => {
+            assert!(
+                why.contains("TLS") && why.to_lowercase().contains("certificate"),
+                "{why}"
+            )
+        }
+        Err(e) => panic!("expected a TLS login error, got {e}"),
+        Ok(_) => panic!("a certificate for another host was accepted"),
     }
 }
