@@ -181,3 +181,30 @@ pub async fn send<S: AsyncWrite + Unpin>(io: &mut S, seq: &mut u8, payload: &[u8
     io.write_all(&out).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flavor_comes_from_the_version_string() {
+        assert_eq!(
+            Flavor::from_version("5.5.5-10.11.6-MariaDB-0+deb12u1"),
+            Flavor::Mariadb
+        );
+        assert_eq!(Flavor::from_version("8.0.36"), Flavor::Mysql);
+    }
+
+    #[test]
+    fn each_flavor_answers_its_own_methods_only() {
+        assert!(Flavor::Mariadb.answers("client_ed25519"));
+        assert!(!Flavor::Mariadb.answers(CACHING_SHA2));
+        assert!(Flavor::Mysql.answers(CACHING_SHA2));
+        assert!(!Flavor::Mysql.answers("client_ed25519"));
+        for f in [Flavor::Mariadb, Flavor::Mysql] {
+            assert!(f.answers(NATIVE));
+            assert!(!f.answers("mysql_clear_password"));
+            assert!(!f.answers("dialog"));
+        }
+    }
+}
