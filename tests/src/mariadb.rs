@@ -20,6 +20,11 @@ pub struct MariaDb {
 impl MariaDb {
     /// Starts a server; panics with its log when it does not come up.
     pub fn start() -> MariaDb {
+        MariaDb::start_with(&[])
+    }
+
+    /// Starts a server with extra `mariadbd` options (`--ssl-cert=…`).
+    pub fn start_with(extra: &[String]) -> MariaDb {
         let dir = tempfile::Builder::new()
             .prefix("vigil-mariadb-")
             .tempdir()
@@ -59,6 +64,7 @@ impl MariaDb {
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", run.join("sock").display()))
             .arg(format!("--pid-file={}", run.join("pid").display()))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -170,11 +176,12 @@ impl Drop for MariaDb {
     }
 }
 
-fn chown_mysql(path: &Path) {
+/// Makes `path` readable by `mariadbd` (which runs as `mysql`).
+pub fn chown_mysql(path: &Path) {
     let _ = Command::new("chown").arg("mysql").arg(path).status();
 }
 
-fn chmod_755(path: &Path) {
+pub fn chmod_755(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
 }

@@ -23,8 +23,8 @@ use vigil_policy::{PolicySet, PolicySpec};
 pub use connection::{
     COMMON_KEYS, ClientCert, ConnectionConfig, ConnectionKind, ConnectionOptions,
     DEFAULT_MAX_RESPONSE_BYTES, HttpAuth, HttpOptions, KubernetesAuth, KubernetesOptions,
-    MysqlOptions, PostgresOptions, SftpMode, SshAuth, SshOptions, SshRecording, TlsMode,
-    UpstreamAuth,
+    MysqlFlavor, MysqlOptions, PostgresOptions, SftpMode, SshAuth, SshOptions, SshRecording,
+    TlsMode, UpstreamAuth,
 };
 pub use error::{ConfigError, Location};
 pub use identity::{IdentityConfig, OidcConfig};

@@ -139,6 +139,21 @@ fn bad_tls_mode() {
 }
 
 #[test]
+fn bad_mysql_tls_mode_and_flavor() {
+    let mysql = "[[connection]]\nname = \"shop\"\nkind = \"mysql\"\naddress = \"127.0.0.1:3306\"\ndatabase = \"shop\"\nuser = \"app\"\n";
+    assert_error(
+        &format!("{mysql}tls = \"prefer\"\n"),
+        "v.toml:7:7: unknown tls mode `prefer`",
+        "verify-full",
+    );
+    assert_error(
+        &format!("{mysql}flavor = \"percona\"\n"),
+        "v.toml:7:10: unknown mysql flavor `percona`",
+        "`mariadb` or `mysql`",
+    );
+}
+
+#[test]
 fn duplicate_connection_name() {
     assert_error(
         &format!("{CONN}{CONN}"),

@@ -93,6 +93,17 @@ pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
                     database: o.database.clone(),
                     user: o.user.clone(),
                     password: o.password.clone(),
+                    tls: match o.tls {
+                        TlsMode::Disable => vigil_mysql::UpstreamTls::Disable,
+                        TlsMode::Require => vigil_mysql::UpstreamTls::Require,
+                        TlsMode::VerifyFull => vigil_mysql::UpstreamTls::VerifyFull {
+                            ca: o.tls_ca.clone(),
+                        },
+                    },
+                    flavor: o.flavor.map(|f| match f {
+                        vigil_config::MysqlFlavor::Mariadb => vigil_mysql::Flavor::Mariadb,
+                        vigil_config::MysqlFlavor::Mysql => vigil_mysql::Flavor::Mysql,
+                    }),
                 },
             )),
             _ => None,

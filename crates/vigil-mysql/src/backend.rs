@@ -1,31 +1,39 @@
 //! The upstream side: Vigil logs in to the target with the connection's own
-//! credential (`mysql_native_password`; the password never leaves this
-//! module), then reads the session state analysis depends on.
+//! credential (the password never leaves this module and the login
+//! conversation), over TLS when the connection asks for it, then reads the
+//! session state analysis depends on.
 
 use crate::error::{MysqlError, Result};
-use crate::handshake::{Greeting, Response, native_password};
-use crate::packet::{Reader, frame};
+use crate::handshake::{Greeting, Response};
+use crate::packet::Reader;
+use crate::upstream_login::{Conversation, first_answer, send};
 use crate::wire::{Cursor, Head, cap, err_code, head};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use vigil_core::Secret;
 use vigil_mysql_sql::{LexMode, Target, charset_reproduced};
+
+pub use crate::upstream_login::Flavor;
+pub use crate::upstream_tls::{UpstreamStream, UpstreamTls};
 
 /// The largest packet Vigil accepts from the target (a row, a column).
 pub const MAX_UPSTREAM_PACKET: usize = 1 << 30;
 
 /// One MySQL connection's target and credential.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct UpstreamConfig {
     pub address: String,
     pub database: String,
     pub user: String,
     pub password: Option<Secret<String>>,
+    /// TLS towards the target (default: none).
+    pub tls: UpstreamTls,
+    /// `None`: read from the greeting's version string.
+    pub flavor: Option<Flavor>,
 }
 
 /// A logged-in target connection.
 pub struct Upstream {
-    pub io: TcpStream,
+    pub io: UpstreamStream,
     pub reader: Reader,
     pub greeting: Greeting,
     pub target: Target,
@@ -51,11 +59,11 @@ pub const PASSED: u32 = cap::FOUND_ROWS | cap::MULTI_STATEMENTS | cap::INTERACTI
 
 /// Connects and logs in; `client_caps` (masked by [`PASSED`]) are added.
 pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Result<Upstream> {
-    let mut io = TcpStream::connect(&cfg.address).await?;
-    let _ = io.set_nodelay(true);
+    let mut tcp = TcpStream::connect(&cfg.address).await?;
+    let _ = tcp.set_nodelay(true);
     let mut reader = Reader::default();
     let hello = reader
-        .read(&mut io, 64 * 1024, false)
+        .read(&mut tcp, 64 * 1024, false)
         .await?
         .ok_or_else(|| MysqlError::Login("the target closed the connection".into()))?;
     if head(&hello.payload) == Head::Err {
@@ -73,17 +81,34 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
             "the target is too old (no protocol 4.1 auth)".into(),
         ));
     }
-    let capabilities = (BASE | (client_caps & PASSED)) & greeting.capabilities;
+    let mut capabilities = (BASE | (client_caps & PASSED)) & greeting.capabilities;
+    let mut seq = hello.last_seq.wrapping_add(1);
+    let mut io = if cfg.tls == UpstreamTls::Disable {
+        UpstreamStream::Plain(tcp)
+    } else {
+        if greeting.capabilities & cap::SSL == 0 {
+            return Err(MysqlError::Login(
+                "the target does not offer TLS, and the connection's tls mode requires it".into(),
+            ));
+        }
+        capabilities |= cap::SSL;
+        send(&mut tcp, &mut seq, &ssl_request(capabilities, charset)).await?;
+        if reader.has_buffered() {
+            return Err(MysqlError::Login(
+                "the target sent data before the TLS handshake".into(),
+            ));
+        }
+        crate::upstream_tls::start(tcp, &cfg.tls, &cfg.address).await?
+    };
+    let flavor = cfg
+        .flavor
+        .unwrap_or_else(|| Flavor::from_version(&greeting.server_version));
     let password = cfg
         .password
         .as_ref()
-        .map(|p| p.expose().as_bytes().to_vec())
+        .map(|p| p.expose().as_bytes())
         .unwrap_or_default();
-    let auth = match greeting.plugin.as_str() {
-        "mysql_native_password" | "" => native_password(&password, &greeting.salt),
-        // Answer with the native method; the target switches if it must.
-        _ => native_password(&password, &greeting.salt),
-    };
+    let (plugin, auth) = first_answer(flavor, &greeting.plugin, password, &greeting.salt);
     let response = Response {
         capabilities,
         max_packet: 1 << 30,
@@ -91,50 +116,19 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
         user: cfg.user.clone(),
         auth,
         database: Some(cfg.database.clone()),
-        plugin: Some("mysql_native_password".into()),
+        plugin: Some(plugin.clone()),
         ..Response::default()
     };
-    let mut seq = hello.last_seq.wrapping_add(1);
     send(&mut io, &mut seq, &response.encode()).await?;
-    loop {
-        let answer = reader
-            .read(&mut io, 64 * 1024, false)
-            .await?
-            .ok_or_else(|| MysqlError::Login("the target closed the connection".into()))?;
-        seq = answer.last_seq.wrapping_add(1);
-        match answer.payload.first() {
-            Some(0x00) => break,
-            Some(0xFF) => {
-                let (code, state) = err_code(&answer.payload);
-                return Err(MysqlError::Login(format!(
-                    "the target refused Vigil's credential (error {code}, {state})"
-                )));
-            }
-            Some(0xFE) => {
-                // Auth switch: only to mysql_native_password.
-                let mut c = Cursor::new(&answer.payload[1..]);
-                let plugin = c.cstr().map(|p| String::from_utf8_lossy(p).into_owned());
-                let salt = c.rest();
-                let salt = salt.strip_suffix(&[0]).unwrap_or(salt);
-                match plugin.as_deref() {
-                    Some("mysql_native_password") => {
-                        send(&mut io, &mut seq, &native_password(&password, salt)).await?;
-                    }
-                    other => {
-                        return Err(MysqlError::Login(format!(
-                            "the target asks for authentication method {:?}, which Vigil does not answer",
-                            other.unwrap_or_default()
-                        )));
-                    }
-                }
-            }
-            _ => {
-                return Err(MysqlError::Login(
-                    "the target asked for an authentication step Vigil does not answer".into(),
-                ));
-            }
-        }
+    Conversation {
+        flavor,
+        password,
+        tls: io.is_tls(),
+        plugin,
+        nonce: greeting.salt.clone(),
     }
+    .run(&mut io, &mut reader)
+    .await?;
     let target = Target::from_server_version(&greeting.server_version);
     Ok(Upstream {
         io,
@@ -145,11 +139,14 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
     })
 }
 
-async fn send(io: &mut TcpStream, seq: &mut u8, payload: &[u8]) -> Result<()> {
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    frame(&mut out, seq, payload);
-    io.write_all(&out).await?;
-    Ok(())
+/// The SSL request: the handshake response's first 32 bytes.
+fn ssl_request(capabilities: u32, charset: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(&capabilities.to_le_bytes());
+    out.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    out.push(charset);
+    out.extend_from_slice(&[0; 23]);
+    out
 }
 
 /// The session state statements are analysed under, as the target reports it.
@@ -277,3 +274,8 @@ async fn next(up: &mut Upstream) -> Result<Vec<u8>> {
         .map(|p| p.payload)
         .ok_or_else(|| MysqlError::Upstream("the target closed the connection".into()))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "backend_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 //! with `vigil-mysql-sql`, the guard's decision before any byte is
 //! forwarded, masking of result rows, the ledger outcome.
 
+mod auth;
 pub mod backend;
 pub mod binary_row;
 mod error;
@@ -16,8 +17,10 @@ mod refusal;
 mod relay;
 mod session;
 mod statements;
+mod upstream_login;
+mod upstream_tls;
 pub mod wire;
 
-pub use backend::UpstreamConfig;
+pub use backend::{Flavor, UpstreamConfig, UpstreamTls};
 pub use error::MysqlError;
 pub use frontend::{MysqlFrontend, MysqlFrontendConfig};

@@ -25,7 +25,7 @@ pub use vigil_core::ConnectionKind;
 
 pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpAuth, HttpOptions};
 pub use kubernetes::{KubernetesAuth, KubernetesOptions};
-pub use mysql::MysqlOptions;
+pub use mysql::{MysqlFlavor, MysqlOptions};
 pub use postgres::{PostgresOptions, TlsMode, UpstreamAuth};
 pub use ssh::{SftpMode, SshAuth, SshOptions, SshRecording};
 
