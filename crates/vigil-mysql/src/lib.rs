@@ -3,8 +3,10 @@
 //! with `vigil-mysql-sql`, the guard's decision before any byte is
 //! forwarded, masking of result rows, the ledger outcome.
 
+mod analysis;
 pub mod backend;
 pub mod binary_row;
+mod binary_text;
 mod error;
 mod frontend;
 mod handshake;
@@ -16,8 +18,11 @@ mod refusal;
 mod relay;
 mod session;
 mod statements;
+mod target;
+mod target_query;
 pub mod wire;
 
 pub use backend::UpstreamConfig;
 pub use error::MysqlError;
 pub use frontend::{MysqlFrontend, MysqlFrontendConfig};
+pub use target::MysqlTarget;
