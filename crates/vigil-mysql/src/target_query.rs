@@ -216,7 +216,15 @@ async fn answer(up: &mut Upstream, run: &Run<'_>, rows: Rows) -> Result<QueryRes
                 let lineage = kept.is_none().then_some(run.lineage);
                 let (result, st) = result_set(up, run, &first, lineage, rows).await?;
                 if result.truncated {
-                    return Ok(result);
+                    // The rest is left unread; a later result's rows are not
+                    // the ones kept.
+                    return Ok(match kept {
+                        Some(mut k) => {
+                            k.truncated = true;
+                            k
+                        }
+                        None => result,
+                    });
                 }
                 (result, st & status::MORE_RESULTS != 0)
             }
