@@ -414,3 +414,7 @@ fn value_type(def: &ColumnDef) -> ValueType {
         _ => ValueType::Text,
     }
 }
+
+#[cfg(test)]
+#[path = "target_query_tests.rs"]
+mod tests;
