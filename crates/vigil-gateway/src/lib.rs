@@ -100,9 +100,15 @@ pub async fn serve(
     // One target per SQL connection, shared by every front-end: one catalog
     // and one analysis cache per connection.
     let pg_targets = PgTarget::for_connections(upstreams::postgres(&config));
+    let mysql_targets = vigil_mysql::MysqlTarget::for_connections(upstreams::mysql(&config));
     let sql_targets: HashMap<String, Arc<dyn SqlTarget>> = pg_targets
         .iter()
         .map(|(name, t)| (name.clone(), t.clone() as Arc<dyn SqlTarget>))
+        .chain(
+            mysql_targets
+                .into_iter()
+                .map(|(name, t)| (name, t as Arc<dyn SqlTarget>)),
+        )
         .collect();
     // The reviewer's EXPLAIN estimate of each held or refused DML statement.
     let previewer = preview::ExplainPreviewer::new(sql_targets.clone());

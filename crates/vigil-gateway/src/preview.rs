@@ -22,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Previews running at once; past it a request gets `{"error": ...}`.
 const MAX_RUNNING: usize = 4;
 /// Statement kinds that are previewed.
-const DML: &[&str] = &["insert", "update", "delete", "merge"];
+const DML: &[&str] = &["insert", "update", "delete", "merge", "replace"];
 /// Longest error text kept with a request.
 const MAX_ERROR: usize = 300;
 
@@ -36,7 +36,7 @@ pub struct ExplainPreviewer {
 /// What is done with one request.
 #[derive(Debug, PartialEq)]
 enum Plan {
-    /// Not DML, or not a PostgreSQL connection: no preview at all.
+    /// Not DML, or not a SQL connection: no preview at all.
     Skip,
     /// DML, but no preview can be made; stored as the reason.
     Unavailable(&'static str),
@@ -126,6 +126,9 @@ fn estimate(text: &str) -> Value {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return json!({ "error": "EXPLAIN returned no JSON plan" });
     };
+    if let Some(block) = v.get("query_block") {
+        return mysql_estimate(block);
+    }
     let Some(top) = v.get(0).and_then(|p| p.get("Plan")) else {
         return json!({ "error": "EXPLAIN returned no plan" });
     };
@@ -151,6 +154,46 @@ fn estimate(text: &str) -> Value {
         None => kind.to_string(),
     };
     json!({ "estimated_rows": rows.max(0.0).round() as u64, "plan_node": plan_node })
+}
+
+/// The same estimate from MySQL's or MariaDB's `EXPLAIN FORMAT=JSON`
+/// (`{"query_block": {"table": {"table_name", "access_type", "rows"}}}`,
+/// joins in `nested_loop`): the first table's rows.
+fn mysql_estimate(block: &Value) -> Value {
+    fn first_table(v: &Value, depth: usize) -> Option<&Value> {
+        if depth > 32 {
+            return None;
+        }
+        match v {
+            Value::Object(o) => {
+                if let Some(t) = o.get("table").filter(|t| t.get("table_name").is_some()) {
+                    return Some(t);
+                }
+                o.values().find_map(|c| first_table(c, depth + 1))
+            }
+            Value::Array(a) => a.iter().find_map(|c| first_table(c, depth + 1)),
+            _ => None,
+        }
+    }
+    let Some(table) = first_table(block, 0) else {
+        return json!({ "error": "the plan names no table" });
+    };
+    let rows = table.get("rows").and_then(|r| {
+        r.as_f64()
+            .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+    });
+    let Some(rows) = rows else {
+        return json!({ "error": "the plan has no row estimate" });
+    };
+    let access = table
+        .get("access_type")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let name = table
+        .get("table_name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    json!({ "estimated_rows": rows.max(0.0).round() as u64, "plan_node": format!("{access} on {name}") })
 }
 
 fn short(text: &str) -> String {
@@ -190,6 +233,19 @@ mod tests {
             .map(|(name, t)| (name, t as Arc<dyn SqlTarget>))
             .collect();
         ExplainPreviewer::new(targets)
+    }
+
+    #[test]
+    fn mariadb_plans_give_the_first_tables_rows() {
+        let plan = r#"{"query_block": {"select_id": 1, "table": {"update": 1,
+            "table_name": "orders", "access_type": "ALL", "rows": 42}}}"#;
+        assert_eq!(
+            estimate(plan),
+            json!({ "estimated_rows": 42, "plan_node": "ALL on orders" })
+        );
+        let join = r#"{"query_block": {"nested_loop": [{"table": {"table_name": "a",
+            "access_type": "ref", "rows": 7}}]}}"#;
+        assert_eq!(estimate(join)["estimated_rows"], json!(7));
     }
 
     #[test]

@@ -27,7 +27,8 @@ impl VigilMcp {
         Self { mcp }
     }
 
-    /// The connections `principal` may use through MCP (PostgreSQL ones).
+    /// The SQL connections `principal` may use through MCP (PostgreSQL and
+    /// MySQL ones).
     fn connections(&self, principal: &Principal) -> Vec<String> {
         self.mcp
             .guard

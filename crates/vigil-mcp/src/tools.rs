@@ -181,8 +181,9 @@ pub fn for_principal(connections: &[String], approvals: bool, limits: &crate::Li
         tool(
             QUERY,
             &format!(
-                "Run ONE PostgreSQL statement on a connection. Vigil checks it against policy \
-                 first and records it. The result's \"status\" says what happened:\n\
+                "Run ONE SQL statement on a connection, in its dialect (list_connections gives each \
+                 connection's kind: postgres, or mysql for MySQL and MariaDB). Vigil checks it \
+                 against policy first and records it. The result's \"status\" says what happened:\n\
                  - \"ok\": \"columns\" and \"rows\" (arrays of values), \"truncated\": true when \
                  more rows existed than were returned (at most max_rows, default {default}, \
                  up to {max}); \"command\" is the server's tag (e.g. \"DELETE 3\").\n\
@@ -194,8 +195,9 @@ pub fn for_principal(connections: &[String], approvals: bool, limits: &crate::Li
                  with exactly the same sql and parameters: it then runs once.\n\
                  - \"error\": the statement failed or could not be sent (\"reason\", or \
                  \"sqlstate\" and \"message\" from the database).\n\
-                 Use $1, $2, ... placeholders with \"parameters\" for values instead of \
-                 writing literals into the SQL.",
+                 Use placeholders with \"parameters\" for values instead of writing literals \
+                 into the SQL: $1, $2, ... on postgres connections, ? (one per parameter, in \
+                 order) on mysql connections.",
                 default = limits.default_rows,
                 max = limits.max_rows,
                 wait = limits.max_wait.as_secs(),
@@ -210,7 +212,7 @@ pub fn for_principal(connections: &[String], approvals: bool, limits: &crate::Li
                     },
                     "parameters": {
                         "type": "array",
-                        "description": "Values for $1, $2, ... in order (strings, numbers, booleans or null).",
+                        "description": "Values for the placeholders ($1, $2, ... on postgres; ? on mysql), in order (strings, numbers, booleans or null).",
                         "items": {},
                         "maxItems": limits.max_parameters,
                     },

@@ -3,9 +3,11 @@
 //! with `vigil-mysql-sql`, the guard's decision before any byte is
 //! forwarded, masking of result rows, the ledger outcome.
 
+mod analysis;
 mod auth;
 pub mod backend;
 pub mod binary_row;
+mod binary_text;
 mod error;
 mod frontend;
 mod handshake;
@@ -17,6 +19,8 @@ mod refusal;
 mod relay;
 mod session;
 mod statements;
+mod target;
+mod target_query;
 mod upstream_login;
 mod upstream_tls;
 pub mod wire;
@@ -24,3 +28,4 @@ pub mod wire;
 pub use backend::{Flavor, UpstreamConfig, UpstreamTls};
 pub use error::MysqlError;
 pub use frontend::{MysqlFrontend, MysqlFrontendConfig};
+pub use target::MysqlTarget;

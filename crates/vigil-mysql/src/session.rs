@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use vigil_core::{ActionKind, SqlFacts, StatementOutcome};
 use vigil_guard::{Binding, Decision, Guard, Permit, RefusalClass, SessionCtx, Unpolicied};
-use vigil_mysql_sql::{Analysed, Context, Effect, Lineage};
+use vigil_mysql_sql::{Analysed, Effect, Lineage};
 
 /// The largest command a client may send (a statement with its data).
 pub const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
@@ -211,40 +211,12 @@ impl Session<'_> {
     /// Analyses a statement text under the session's state, as the target
     /// will read it (COM_QUERY and COM_STMT_PREPARE alike).
     fn analyse(&self, text: &[u8]) -> std::result::Result<Vec<Analysed>, String> {
-        let analysed = self.analyse_text(text)?;
-        // Warnings and errors quote the values a statement touched (a failed
-        // conversion of a masked column prints it), in a form no detector
-        // knows: in a session with masked columns they are not handed over.
-        if self.parts.session.mask.has_column_rules()
-            && analysed.iter().any(|a| {
-                let upper = a.facts.text.to_ascii_uppercase();
-                a.facts.kind == "show" && (upper.contains("WARNINGS") || upper.contains("ERRORS"))
-            })
-        {
-            return Err(
-                "SHOW WARNINGS and SHOW ERRORS can quote masked values, so they are not available in a session with masked columns"
-                    .into(),
-            );
-        }
-        Ok(analysed)
-    }
-
-    fn analyse_text(&self, text: &[u8]) -> std::result::Result<Vec<Analysed>, String> {
-        let state = &self.parts.state;
-        match &state.mode {
-            Ok(mode) => vigil_mysql_sql::analyze(
-                text,
-                &Context {
-                    mode: *mode,
-                    target: self.parts.upstream.target,
-                    database: state.database.as_deref(),
-                },
-            )
-            .map_err(|e| e.to_string()),
-            Err(why) => Err(format!(
-                "the session reads statements under {why}, which Vigil does not reproduce"
-            )),
-        }
+        crate::analysis::analyse(
+            text,
+            &self.parts.state,
+            self.parts.upstream.target,
+            self.parts.session.mask.has_column_rules(),
+        )
     }
 
     async fn query(&mut self, payload: &[u8], seq: u8) -> Result<Next> {
