@@ -7,7 +7,8 @@
 //! data (for masking), `/encoded/<coding>` the same document compressed
 //! with `gzip`, `br` or `zstd` (by those programs) and labelled so, whatever
 //! the request's `Accept-Encoding` (as a careless API does), `/big/<n>`
-//! returns `n` bytes, anything else echoes `ok <METHOD> <target>` as text.
+//! returns `n` bytes, `/events` is a server-sent event stream held open until the test
+//! releases it, anything else echoes `ok <METHOD> <target>` as text.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -42,6 +43,8 @@ pub const PERSON_JSON: &str = r#"{"name":"Ada Lovelace","email":"ada@example.com
 pub struct Upstream {
     port: u16,
     log: Arc<Mutex<Vec<Received>>>,
+    /// Lets `/events` finish its stream.
+    released: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Upstream {
@@ -50,13 +53,24 @@ impl Upstream {
         let port = listener.local_addr().expect("origin address").port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = log.clone();
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = released.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let log = shared.clone();
-                std::thread::spawn(move || serve(stream, &log));
+                let gate = gate.clone();
+                std::thread::spawn(move || {
+                    if let Some(stream) = serve(stream, &log) {
+                        events(stream, &gate);
+                    }
+                });
             }
         });
-        Upstream { port, log }
+        Upstream {
+            port,
+            log,
+            released,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -72,6 +86,12 @@ impl Upstream {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Lets every `/events` stream send its last event and end.
+    pub fn release_events(&self) {
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn clear(&self) {
         if let Ok(mut l) = self.log.lock() {
             l.clear();
@@ -79,15 +99,16 @@ impl Upstream {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
+/// Serves one request; returns the stream when the answer is `/events` (sent by [`events`]).
+fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok(clone) = stream.try_clone() else {
-        return;
+        return None;
     };
     let mut reader = BufReader::new(clone);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut words = line.split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
@@ -133,6 +154,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     } else {
         ("text/plain", format!("ok {method} {target}").into_bytes())
     };
+    let is_events = target == "/events";
     if let Ok(mut l) = log.lock() {
         l.push(Received {
             method,
@@ -141,6 +163,9 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
             body,
         });
     }
+    if is_events {
+        return Some(stream);
+    }
     let mut out = stream;
     let head = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{extra}set-cookie: upstream-session=s3cr3t\r\nconnection: close\r\n\r\n",
@@ -148,6 +173,25 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) {
     );
     let _ = out.write_all(head.as_bytes());
     let _ = out.write_all(&answer);
+    let _ = out.flush();
+    None
+}
+
+/// `/events`: a server-sent event stream (no length, ended by closing): one event at once,
+/// the second only after [`Upstream::release_events`], so a test can see the first arrive
+/// while the stream is still open.
+fn events(mut out: TcpStream, released: &std::sync::atomic::AtomicBool) {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(b"data: first\n\n");
+    let _ = out.flush();
+    for _ in 0..600 {
+        if released.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = out.write_all(b"data: second\n\n");
     let _ = out.flush();
 }
 

@@ -1,6 +1,6 @@
 //! Answers through the HTTP proxy: JSON answers masked by `json_paths` and detectors (the
 //! header fields of a masked answer too), what cannot be masked refused with 502, and an
-//! unmasked answer streamed whole.
+//! unmasked answer streamed whole, a server-sent event stream as it comes.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // tests may fail loudly
 
 mod http_common;
@@ -66,6 +66,41 @@ fn encoded_answers_are_decoded_then_masked() {
             assert!(!body.contains(secret), "{coding}: {secret} leaked: {body}");
         }
     }
+}
+
+#[test]
+fn a_server_sent_event_stream_is_relayed_as_it_comes() {
+    use std::io::{BufRead, BufReader};
+    let env = start();
+    let auth = format!("Authorization: Bearer {}", env.agent);
+    let mut curl = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "60", "-H", &auth])
+        .arg(env.url("/proxy/api/events"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let stdout = curl.stdout.take().expect("curl's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first event arrives while the origin still holds the stream open.
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the first event, before the stream ends");
+    assert_eq!(first, "data: first");
+    assert!(
+        curl.try_wait().expect("curl").is_none(),
+        "the stream ended early"
+    );
+    env.origin.release_events();
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(rest.iter().any(|l| l == "data: second"), "{rest:?}");
+    assert!(curl.wait().expect("curl").success());
 }
 
 #[test]
