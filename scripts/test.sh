@@ -62,10 +62,24 @@ setup_venv() {
     echo "Python venv: ready ($("$py" -c 'import psycopg, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
 }
 
+# Node clients for the end-to-end tests (mysql2), pinned by tests/node/package-lock.json.
+setup_node() {
+    if [[ -d tests/node/node_modules/mysql2 ]]; then
+        echo "Node packages: present"
+        return
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        install_debian_packages nodejs npm
+    fi
+    npm ci --prefix tests/node --no-audit --no-fund
+    echo "Node packages: ready"
+}
+
 section "1/7 install what is missing"
 if [[ "${SKIP_INSTALL:-}" != "1" ]]; then
     install_debian_packages "${DEB_PACKAGES[@]}"
     setup_venv
+    setup_node
 fi
 setup_pg_path
 setup_rust rustfmt clippy

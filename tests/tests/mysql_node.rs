@@ -1,0 +1,99 @@
+//! Node's mysql2 driver through the MySQL front-end: `execute` (server-side prepared
+//! statements, binary rows) and `query` (text rows) against a private MariaDB. Reads are
+//! allowed and masked in both row formats, a write is refused with Vigil's error and never
+//! reaches the target (the canary still has its row).
+
+use vigil_e2e::mariadb::MariaDb;
+use vigil_e2e::{Gateway, assert_success, free_port, stdout};
+
+const CONFIG: &str = r#"[server]
+data_dir = "${VIGIL_DATA}"
+admin_groups = ["admins"]
+
+[listen]
+postgres = "${VIGIL_PG_LISTEN}"
+mysql = "${VIGIL_MYSQL_LISTEN}"
+http = "${VIGIL_HTTP_LISTEN}"
+
+[[connection]]
+name = "shop"
+kind = "mysql"
+address = "${SHOP_MYSQL_ADDR}"
+database = "shop"
+user = "app"
+password = "${SHOP_MYSQL_PASSWORD}"
+
+[[policy]]
+name = "agents"
+groups = ["agents"]
+connections = ["shop"]
+
+  [[policy.rule]]
+  name = "reads"
+  effect = "allow"
+  when = "sql.read_only"
+
+  [[policy.mask]]
+  columns = ["customers.email"]
+  style = "redact"
+"#;
+
+/// `tests/node`, with mysql2 installed (`npm ci` there: scripts/test.sh does it).
+fn node_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    assert!(
+        dir.join("node_modules/mysql2").is_dir(),
+        "mysql2 is not installed: run `npm ci` in {} (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn mysql2_prepared_and_text_reads_are_masked_and_writes_refused() {
+    let dir = node_dir();
+    let db = MariaDb::start();
+    db.create_user_and_database("app", "app-secret", "shop");
+    db.exec(
+        "CREATE TABLE shop.customers (id INT PRIMARY KEY, name TEXT, email TEXT);
+         INSERT INTO shop.customers VALUES (1, 'Ann', 'ann@example.com'), (2, 'Bob', 'bob@example.com');
+         CREATE TABLE shop.canary (id INT); INSERT INTO shop.canary VALUES (1);",
+    );
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let gw = Gateway::start(
+        CONFIG,
+        &[
+            ("VIGIL_MYSQL_LISTEN", &listen),
+            ("SHOP_MYSQL_ADDR", &db.address()),
+            ("SHOP_MYSQL_PASSWORD", "app-secret"),
+        ],
+    );
+    let bot = gw.token("bot", &["agents"], "agent");
+    let out = std::process::Command::new("node")
+        .arg(dir.join("mysql2_client.js"))
+        .args([&port.to_string(), bot.as_str(), "shop"])
+        .current_dir(&dir)
+        .output()
+        .expect("node");
+    assert_success(&out, "mysql2 through vigil");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("the client's JSON");
+
+    for step in ["read", "readAgain", "text"] {
+        assert_eq!(v[step]["ok"], true, "{step}: {v}");
+    }
+    assert_eq!(v["read"]["rows"][0]["name"], "Ann", "{v}");
+    assert_eq!(v["readAgain"]["rows"][0]["name"], "Bob", "{v}");
+    let text = v.to_string();
+    for email in ["ann@example.com", "bob@example.com"] {
+        assert!(!text.contains(email), "{email} leaked: {text}");
+    }
+    // The write: Vigil's error 1227 / 42000, nothing executed.
+    assert_eq!(v["write"]["ok"], false, "{v}");
+    assert_eq!(v["write"]["code"], 1227, "{v}");
+    let message = v["write"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("vigil: denied by rule"), "{message}");
+    assert_eq!(v["after"]["rows"][0]["n"], 1, "{v}");
+    let count = db.exec("SELECT COUNT(*) FROM shop.canary");
+    assert_eq!(count.lines().last(), Some("1"), "{count}");
+}
