@@ -9,6 +9,7 @@ pub mod backend;
 pub mod binary_row;
 mod binary_text;
 mod error;
+mod error_text;
 mod frontend;
 mod handshake;
 mod mask;

@@ -6,11 +6,12 @@
 
 use crate::backend::{BaseTables, MAX_UPSTREAM_PACKET, Upstream};
 use crate::error::{MysqlError, Result};
+use crate::error_text::ErrorText;
 use crate::mask::{self, ColumnDef, Tally};
 use crate::mask_binary;
 use crate::packet::frame;
 use crate::session::Io;
-use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of, withheld_err};
+use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of};
 use tokio::io::AsyncWriteExt;
 use vigil_mask::{MaskPlan, MaskPolicy};
 use vigil_mysql_sql::Lineage;
@@ -87,11 +88,7 @@ pub async fn answer(
                     ..ResultEnd::default()
                 });
                 if emit {
-                    if policy.has_column_rules() {
-                        frame(&mut out, &mut seq, &withheld_err(&first));
-                    } else {
-                        frame(&mut out, &mut seq, &first);
-                    }
+                    frame(&mut out, &mut seq, &ErrorText::of(policy).packet(&first));
                 }
                 false
             }
@@ -204,7 +201,7 @@ async fn result_set(
     let (mut end, st) = rows(
         up,
         client,
-        (out, seq, emit_rows, policy.has_column_rules()),
+        (out, seq, emit_rows, ErrorText::of(policy)),
         &defs,
         plan.as_ref(),
         rows_as,
@@ -219,9 +216,9 @@ async fn result_set(
 pub async fn rows(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    // Where rows go, whether they are sent at all, and whether an error's
-    // text is withheld (a session with column mask rules).
-    (out, seq, emit, hide_errors): (&mut Vec<u8>, &mut u8, bool, bool),
+    // Where rows go, whether they are sent at all, and what the client
+    // reads of an error's text.
+    (out, seq, emit, errors): (&mut Vec<u8>, &mut u8, bool, ErrorText<'_>),
     defs: &[ColumnDef],
     plan: Option<&MaskPlan>,
     rows_as: Rows,
@@ -245,10 +242,8 @@ pub async fn rows(
             }
             Head::Err => {
                 let (code, state) = err_code(&p);
-                if emit && hide_errors {
-                    frame(out, seq, &withheld_err(&p));
-                } else if emit {
-                    frame(out, seq, &p);
+                if emit {
+                    frame(out, seq, &errors.packet(&p));
                 }
                 let end = ResultEnd {
                     error: Some(format!("{code}:{state}")),
@@ -300,13 +295,13 @@ pub async fn fetch(
     client: &mut Box<dyn Io>,
     mut seq: u8,
     cursor: &CursorRows,
-    hide_errors: bool,
+    errors: ErrorText<'_>,
 ) -> Result<ResultEnd> {
     let mut out = Vec::with_capacity(16 * 1024);
     let (end, _) = rows(
         up,
         client,
-        (&mut out, &mut seq, true, hide_errors),
+        (&mut out, &mut seq, true, errors),
         &cursor.defs,
         cursor.plan.as_ref(),
         Rows::Binary,

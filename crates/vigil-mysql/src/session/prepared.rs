@@ -92,15 +92,12 @@ impl Session<'_> {
         let Some(ok) = answer.ok else {
             // An error: the target prepared nothing. Its text is withheld
             // in a masked session, as a query's is.
-            let packets: Vec<Vec<u8>> = if self.parts.session.mask.has_column_rules() {
-                answer
-                    .packets
-                    .iter()
-                    .map(|p| crate::wire::withheld_err(p))
-                    .collect()
-            } else {
-                answer.packets
-            };
+            let errors = crate::error_text::ErrorText::of(&self.parts.session.mask);
+            let packets: Vec<Vec<u8>> = answer
+                .packets
+                .iter()
+                .map(|p| errors.packet(p).into_owned())
+                .collect();
             self.relay_packets(seq, &packets).await?;
             return Ok(Next::Continue);
         };
@@ -339,7 +336,7 @@ impl Session<'_> {
             &mut self.parts.client,
             seq,
             cursor,
-            self.parts.session.mask.has_column_rules(),
+            crate::error_text::ErrorText::of(&self.parts.session.mask),
         )
         .await?;
         Ok(Next::Continue)
