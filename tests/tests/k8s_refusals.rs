@@ -188,3 +188,32 @@ fn an_exec_is_decided_on_what_its_argv_provably_runs() {
     assert_denied(&out, "an opaque exec");
     assert!(env.api.exec_requests().is_empty());
 }
+
+#[test]
+fn impersonation_is_sent_only_when_a_rule_allows_it() {
+    let env = start();
+    let ops = env.gw.token("opal", &["ops"], "human");
+    let pods = "/api/v1/namespaces/default/pods";
+    let (status, body) = curl(&env, &ops, "GET", pods, &["-H", "Impersonate-User: viewer"]);
+    assert_eq!(status, 200, "{body}");
+    // Not allowed: stripped, and the request runs as Vigil's own credential.
+    let (status, body) = curl(
+        &env,
+        &ops,
+        "GET",
+        pods,
+        &["-H", "Impersonate-User: admin", "-H", "Impersonate-Group: system:masters"],
+    );
+    assert_eq!(status, 200, "{body}");
+    let got = env.api.received_matching("GET", pods);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].header("impersonate-user"), ["viewer"]);
+    assert!(got[1].header("impersonate-user").is_empty(), "{:?}", got[1]);
+    assert!(got[1].header("impersonate-group").is_empty(), "{:?}", got[1]);
+    // The agent's policy allows no impersonation at all.
+    let agent = env.agent.clone();
+    let (status, _) = curl(&env, &agent, "GET", pods, &["-H", "Impersonate-User: viewer"]);
+    assert_eq!(status, 200);
+    let got = env.api.received_matching("GET", pods);
+    assert!(got[2].header("impersonate-user").is_empty(), "{:?}", got[2]);
+}

@@ -164,7 +164,12 @@ impl ApiTarget for KubeApi {
                 .0
                 .client
                 .request(method, url)
-                .headers(k8s_answer::fields(&self.0, &parts.headers, masking.any()));
+                .headers(k8s_answer::fields(
+                    &self.0,
+                    &parts.headers,
+                    masking.any(),
+                    false,
+                ));
             if !request.body.is_empty() {
                 send = send.body(request.body.to_vec());
             }

@@ -74,6 +74,11 @@ k8s_secrets = "reveal"
   when = "k8s.verb in ['get', 'list', 'watch']"
 
   [[policy.rule]]
+  name = "impersonate-viewer"
+  effect = "allow"
+  when = "k8s.verb == 'impersonate' && k8s.resource == 'users' && k8s.name == 'viewer'"
+
+  [[policy.rule]]
   name = "provable-echo"
   effect = "allow"
   when = "k8s.verb == 'exec' && !k8s.exec.opaque && k8s.exec.argv0 == 'echo'"

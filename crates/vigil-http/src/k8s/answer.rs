@@ -35,6 +35,8 @@ pub struct Permitted<'a> {
     pub facts: &'a K8sFacts,
     pub body: Bytes,
     pub masking: Masking,
+    /// Policy allowed the request's `Impersonate-*` fields: they are sent.
+    pub impersonate: bool,
 }
 
 /// How a request ends: answered; answered with the API server's body
@@ -67,6 +69,7 @@ pub async fn forward(
         facts,
         body,
         masking,
+        impersonate,
     } = request;
     let mut done = Finished {
         seq: permit.seqs.first().copied().unwrap_or_default(),
@@ -80,7 +83,7 @@ pub async fn forward(
     let mut send = target
         .client
         .request(parts.method.clone(), url)
-        .headers(fields(target, &parts.headers, masking.any()));
+        .headers(fields(target, &parts.headers, masking.any(), impersonate));
     if !body.is_empty() {
         send = send.body(body);
     }
@@ -263,15 +266,21 @@ fn media_of(headers: &reqwest::header::HeaderMap) -> String {
 }
 
 /// The fields the API server gets: the caller's, less its credentials,
-/// hop-by-hop fields and impersonation; JSON asked for; identity encoding
-/// when the answer is masked; Vigil's credential.
-pub fn fields(target: &HttpTarget, from: &HeaderMap, identity: bool) -> HeaderMap {
+/// hop-by-hop fields and impersonation (kept only when policy allowed
+/// it); JSON asked for; identity encoding when the answer is masked;
+/// Vigil's credential.
+pub fn fields(
+    target: &HttpTarget,
+    from: &HeaderMap,
+    identity: bool,
+    impersonate: bool,
+) -> HeaderMap {
     let connection = crate::forward::connection_tokens(from);
     let injected = target.credential_header();
     let mut out = HeaderMap::with_capacity(from.len() + 2);
     for (name, value) in from {
         if !forward_request_field(name.as_str(), &connection)
-            || facts::is_impersonation(name.as_str())
+            || (!impersonate && facts::is_impersonation(name.as_str()))
             || name == ACCEPT
             || injected.is_some_and(|(n, _)| n == name)
         {
@@ -324,12 +333,16 @@ mod tests {
                 HeaderValue::from_static(v),
             );
         }
-        let out = fields(&target, &h, true);
+        let out = fields(&target, &h, true, false);
         assert_eq!(out["authorization"], "Bearer sa-token");
         assert_eq!(out.get_all("authorization").iter().count(), 1);
         assert!(out.keys().all(|k| !k.as_str().starts_with("impersonate-")));
         assert_eq!(out["accept"], "application/json");
         assert_eq!(out["accept-encoding"], "identity");
         assert_eq!(out["user-agent"], "kubectl/v1.32.4");
+        // Allowed by policy, impersonation is sent as the caller wrote it.
+        let out = fields(&target, &h, true, true);
+        assert_eq!(out["impersonate-user"], "system:admin");
+        assert_eq!(out["authorization"], "Bearer sa-token");
     }
 }

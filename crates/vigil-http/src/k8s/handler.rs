@@ -229,7 +229,49 @@ async fn handle(
             }
         }
     };
-    let permit = match decide(proxy, session, parts, &facts, &body).await {
+    // Impersonation is decided on its own: sent only when allowed,
+    // stripped (the refusal recorded) otherwise.
+    let impersonate = match super::impersonate::actions(&parts.headers) {
+        Ok(a) => a,
+        Err(why) => {
+            let class = RefusalClass::Analysis;
+            return done(
+                refuse(
+                    proxy,
+                    session,
+                    class,
+                    &facts.text,
+                    &facts.verb,
+                    &why,
+                    upgrade,
+                )
+                .await,
+            );
+        }
+    };
+    let impersonate = if impersonate.is_empty() {
+        false
+    } else {
+        let actions: Vec<ActionKind> = impersonate.into_iter().map(ActionKind::K8s).collect();
+        match decide(proxy, session, &actions, b"impersonate").await {
+            Ok(_) => true,
+            Err(refusal) if refusal.class == RefusalClass::LedgerUnavailable => {
+                return done(status::ledger_unavailable());
+            }
+            Err(refusal) => {
+                tracing::info!(session = %session.id, rule = %refusal.rule, "k8s proxy: impersonation not allowed; stripped");
+                false
+            }
+        }
+    };
+    let fields: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let bound = binding_bytes(&fields, &body);
+    let actions = [ActionKind::K8s(facts.clone())];
+    let permit = match decide(proxy, session, &actions, &bound).await {
         Ok(permit) => permit,
         Err(refusal) => {
             return done(match upgrade {
@@ -250,6 +292,7 @@ async fn handle(
                 facts: &facts,
                 body,
                 masking,
+                impersonate,
             };
             Owned::Answer(answer::forward(proxy, target, session, request, permit).await)
         }
@@ -315,23 +358,16 @@ async fn refuse(
     }
 }
 
-/// The guard's one decision (a held request waits for its reviewer).
+/// The guard's decision on `actions` (a held request waits for its
+/// reviewer), its approval bound to `bound` besides their text.
 async fn decide(
     proxy: &HttpProxy,
     session: &SessionCtx,
-    parts: &Parts,
-    facts: &K8sFacts,
-    body: &Bytes,
+    actions: &[ActionKind],
+    bound: &[u8],
 ) -> Result<vigil_guard::Permit, vigil_guard::Refusal> {
     let guard = &proxy.guard;
-    let fields: Vec<(&str, &[u8])> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
-    let actions = [ActionKind::K8s(facts.clone())];
-    let bound = binding_bytes(&fields, body);
-    let decided = match guard.decide(session, &actions, Binding::new(&bound)).await {
+    let decided = match guard.decide(session, actions, Binding::new(bound)).await {
         Ok(Decision::Held(hold)) => {
             tracing::info!(session = %session.id, approval = %hold.approval.id, "k8s proxy: request held for approval");
             guard

@@ -12,7 +12,7 @@
 //! `attach` are relayed over WebSocket and recorded.
 //!
 //! Layout: `handler.rs` (one request, login to answer), `facts.rs`
-//! (`k8s.*` and the forwarded fields), `answer.rs` (the request sent, the
+//! (`k8s.*` and the forwarded fields), `impersonate.rs` (`--as` as actions), `answer.rs` (the request sent, the
 //! answer relayed or masked), `watch.rs` (masked document streams),
 //! `secrets.rs` (Secret masking), `exec.rs` (the exec stream relayed and
 //! recorded), `dial.rs` (the API server's WebSocket), `status.rs` (Vigil's
@@ -23,6 +23,7 @@ mod dial;
 mod exec;
 pub(crate) mod facts;
 pub(crate) mod handler;
+mod impersonate;
 mod secrets;
 mod status;
 pub(crate) mod watch;
