@@ -132,10 +132,18 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        body.clear();
-    }
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        read_chunked(&mut reader).unwrap_or_default()
+    } else {
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            body.clear();
+        }
+        body
+    };
     // A JSON answer also names its owner in a header field, as some APIs do.
     let extra = if target.starts_with("/json") {
         "x-owner-email: ada@example.com\r\n"
@@ -216,4 +224,24 @@ fn compress(coding: &str, data: &[u8]) -> Vec<u8> {
         .wait_with_output()
         .map(|o| o.stdout)
         .unwrap_or_default()
+}
+
+/// A chunked body, whole; `None` when it breaks off (the origin then logs an empty body).
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+        if size == 0 {
+            let mut end = String::new();
+            reader.read_line(&mut end).ok()?;
+            return Some(body);
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).ok()?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).ok()?;
+    }
 }

@@ -213,6 +213,27 @@ impl Guard {
         })
     }
 
+    /// Whether policy would hold any of `actions` for review now: the one
+    /// case where [`Guard::decide`] reads the binding. A front-end that can
+    /// only know the binding by buffering (an HTTP request body) asks
+    /// first, and streams what policy allows outright. Records nothing.
+    pub fn would_review(&self, session: &SessionCtx, actions: &[ActionKind]) -> bool {
+        let now = SystemTime::now();
+        actions.iter().any(|action| {
+            matches!(
+                self.policies
+                    .evaluate(&EvalInput {
+                        principal: &session.principal,
+                        connection: &session.connection,
+                        action,
+                        now,
+                    })
+                    .verdict,
+                Verdict::Review { .. }
+            )
+        })
+    }
+
     /// Refuses and records an operation that policy cannot speak about: one
     /// that could not be analysed, a protocol step with no statement to
     /// analyse (a fast-path function call, an Execute of a portal the

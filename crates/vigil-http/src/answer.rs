@@ -18,11 +18,21 @@ use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
 use crate::{HttpProxy, mask, reply};
 
+/// A request body: read whole before the decision, or streamed to the
+/// target as it arrives (`cut` set if it went past its bound).
+pub enum RequestBody {
+    Whole(Bytes),
+    Streamed {
+        body: reqwest::Body,
+        cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+}
+
 /// What is sent: the request as read and analysed, and its body.
 pub struct Permitted<'a> {
     pub parts: &'a Parts,
     pub analysed: &'a Analysed,
-    pub body: Bytes,
+    pub body: RequestBody,
     /// The answer must be masked.
     pub masked: bool,
 }
@@ -51,9 +61,20 @@ pub async fn forward(
         error: None,
         masking: None,
     };
+    let cut = match &body {
+        RequestBody::Streamed { cut, .. } => Some(cut.clone()),
+        RequestBody::Whole(_) => None,
+    };
     let upstream = match crate::forward::send(target, &permit, parts, analysed, body, masked).await
     {
         Ok(r) => r,
+        Err(_) if cut.is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) => {
+            // The streamed body went past its bound: the target got a
+            // broken body, never a complete one.
+            done.error = Some("too_large");
+            relay::finish_outcome(&proxy.guard, session, done).await;
+            return Done(reply::too_large(crate::MAX_STREAMED_BODY));
+        }
         Err(e) => {
             let timeout = e.is_timeout();
             tracing::warn!(session = %session.id, connection = %target.name, timeout, "http proxy: the target could not be reached");

@@ -96,7 +96,8 @@ impl ApiTarget for HttpApi {
             let analysed = self.analyse(request, false).map_err(TargetError::Failed)?;
             let parts = parts_of(request)?;
             let masked = mask::needed(session);
-            let body = bytes::Bytes::copy_from_slice(request.body);
+            let body =
+                crate::answer::RequestBody::Whole(bytes::Bytes::copy_from_slice(request.body));
             let upstream = crate::forward::send(&self.0, permit, &parts, &analysed, body, masked)
                 .await
                 .map_err(|e| unreachable(&e))?;

@@ -5,7 +5,6 @@
 use axum::http::header::{ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use bytes::Bytes;
 use vigil_guard::Permit;
 use vigil_http_req::Analysed;
 use vigil_http_req::headers::forward_request_field;
@@ -19,20 +18,23 @@ pub async fn send(
     _permit: &Permit,
     parts: &Parts,
     analysed: &Analysed,
-    body: Bytes,
+    body: crate::answer::RequestBody,
     identity: bool,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let url = target.url(&analysed.forward_path, analysed.forward_query.as_deref());
     let headers = fields(target, &parts.headers, identity);
-    let had_body = !body.is_empty()
-        || parts.headers.contains_key(CONTENT_LENGTH)
-        || parts.headers.contains_key(TRANSFER_ENCODING);
+    let had_body = parts.headers.contains_key(CONTENT_LENGTH)
+        || parts.headers.contains_key(TRANSFER_ENCODING)
+        || matches!(&body, crate::answer::RequestBody::Whole(b) if !b.is_empty());
     let mut request = target
         .client
         .request(parts.method.clone(), url)
         .headers(headers);
     if had_body {
-        request = request.body(body);
+        request = match body {
+            crate::answer::RequestBody::Whole(bytes) => request.body(bytes),
+            crate::answer::RequestBody::Streamed { body, .. } => request.body(body),
+        };
     }
     request.send().await
 }

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Response as HttpResponse;
-use axum::http::header::RANGE;
+use axum::http::header::{CONTENT_LENGTH, RANGE, TRANSFER_ENCODING};
 use axum::http::request::Parts;
 use axum::response::Response;
 use vigil_core::{ActionKind, Protocol, RunId};
@@ -25,7 +25,7 @@ use crate::answer;
 use crate::body::{BodyError, read_body};
 use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
-use crate::{HttpProxy, MAX_REQUEST_BODY, PREFIX, RUN_HEADER, mask, reply};
+use crate::{HttpProxy, MAX_REQUEST_BODY, MAX_STREAMED_BODY, PREFIX, RUN_HEADER, mask, reply};
 
 /// The route's handler. The request runs in a task of its own so that its
 /// session is closed in the ledger even when the client goes away (hyper
@@ -249,6 +249,15 @@ async fn decide_and_forward(
             Err(_) => reply::ledger_unavailable(),
         });
     }
+    // A body nothing reads or binds (no rule reads `http.body`, the
+    // connection is not GraphQL, policy would not hold the request) is
+    // streamed to the target as it arrives, not held in memory.
+    let actions = [ActionKind::Http(analysed.facts.clone())];
+    let body_needed =
+        guard.reads_http_body() || target.graphql || guard.would_review(session, &actions);
+    if !body_needed && has_body(&parts) {
+        return stream_and_forward(proxy, target, session, &parts, body, &analysed).await;
+    }
     let body = match read_body(&parts, body).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -317,8 +326,77 @@ async fn decide_and_forward(
     let request = answer::Permitted {
         parts: &parts,
         analysed: &analysed,
-        body,
+        body: answer::RequestBody::Whole(body),
         masked,
+    };
+    answer::forward(proxy, target, session, request, permit).await
+}
+
+/// Whether the request says it has a body.
+fn has_body(parts: &Parts) -> bool {
+    parts.headers.contains_key(TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// Decides a request whose body nothing reads, then streams the body to
+/// the target as it arrives (bounded by [`MAX_STREAMED_BODY`]).
+async fn stream_and_forward(
+    proxy: &HttpProxy,
+    target: &HttpTarget,
+    session: &SessionCtx,
+    parts: &Parts,
+    body: Body,
+    analysed: &Analysed,
+) -> Outcome {
+    let guard = &proxy.guard;
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_STREAMED_BODY) {
+        let what = Unpolicied::step(
+            RefusalClass::Limit,
+            &analysed.facts.text,
+            parts.method.as_str(),
+            &format!("the request body is larger than {MAX_STREAMED_BODY} bytes"),
+        );
+        return Done(match guard.refuse(session, what).await {
+            Ok(r) => reply::refused(&r),
+            Err(_) => reply::ledger_unavailable(),
+        });
+    }
+    let actions = [ActionKind::Http(analysed.facts.clone())];
+    // Policy would not review it, so nothing reads the binding.
+    let permit = match guard.decide(session, &actions, Binding::NONE).await {
+        Ok(Decision::Allowed(permit)) => permit,
+        Ok(Decision::Refused(refusal)) => return Done(reply::refused(&refusal)),
+        Ok(Decision::Held(_)) => {
+            // Policy changed between the check and the decision: the body
+            // was never bound, so this request cannot be approved.
+            let r = vigil_guard::Refusal::policy(
+                "review",
+                "policy changed while the request arrived: send it again",
+            );
+            return Done(reply::refused(&r));
+        }
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "http proxy: decision failed");
+            return Done(reply::ledger_unavailable());
+        }
+    };
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = answer::Permitted {
+        parts,
+        analysed,
+        body: answer::RequestBody::Streamed {
+            body: crate::body::stream(body, MAX_STREAMED_BODY, cut.clone()),
+            cut,
+        },
+        masked: mask::needed(session),
     };
     answer::forward(proxy, target, session, request, permit).await
 }

@@ -53,7 +53,11 @@ pub const PREFIX: &str = "/proxy/";
 /// The largest request body Vigil accepts (it is read whole, so that the
 /// decision, an approval's binding and the forwarded bytes are the same).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
-/// How long a client has to send its request body.
+/// The largest request body streamed to the target (policy allowed the
+/// request outright and no rule reads bodies): not held in memory, so it
+/// may be larger than [`MAX_REQUEST_BODY`].
+pub const MAX_STREAMED_BODY: u64 = 1024 * 1024 * 1024;
+/// How long a client has to send its request body (streamed: each chunk).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Ties the requests of one agent run together in the ledger (as on `/mcp`).
 pub const RUN_HEADER: &str = "x-vigil-run";

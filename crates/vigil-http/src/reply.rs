@@ -105,3 +105,15 @@ pub fn request_timeout() -> Response {
         serde_json::json!({ "error": "timeout", "reason": "the request body did not arrive in time" }),
     )
 }
+
+/// A streamed request body that went past its bound (the target got a
+/// broken body, never a complete one).
+pub fn too_large(limit: u64) -> Response {
+    json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        serde_json::json!({
+            "error": "too_large",
+            "reason": format!("the request body is larger than {limit} bytes"),
+        }),
+    )
+}
