@@ -7,8 +7,8 @@
 //! data (for masking), `/encoded/<coding>` the same document compressed
 //! with `gzip`, `br` or `zstd` (by those programs) and labelled so, whatever
 //! the request's `Accept-Encoding` (as a careless API does), `/big/<n>`
-//! returns `n` bytes, `/events` is a server-sent event stream held open until the test
-//! releases it, anything else echoes `ok <METHOD> <target>` as text.
+//! returns `n` bytes, `/events` is a server-sent event stream (and `/ndjson` a stream of
+//! JSON lines with personal data) held open until the test releases it, anything else echoes `ok <METHOD> <target>` as text.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -60,8 +60,8 @@ impl Upstream {
                 let log = shared.clone();
                 let gate = gate.clone();
                 std::thread::spawn(move || {
-                    if let Some(stream) = serve(stream, &log) {
-                        events(stream, &gate);
+                    if let Some((stream, ndjson)) = serve(stream, &log) {
+                        events(stream, &gate, ndjson);
                     }
                 });
             }
@@ -99,8 +99,9 @@ impl Upstream {
     }
 }
 
-/// Serves one request; returns the stream when the answer is `/events` (sent by [`events`]).
-fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
+/// Serves one request; returns the stream when the answer is `/events` or `/ndjson` (sent
+/// by [`events`]; true for NDJSON).
+fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<(TcpStream, bool)> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok(clone) = stream.try_clone() else {
         return None;
@@ -162,7 +163,8 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
     } else {
         ("text/plain", format!("ok {method} {target}").into_bytes())
     };
-    let is_events = target == "/events";
+    let is_events = target == "/events" || target == "/ndjson";
+    let is_ndjson = target == "/ndjson";
     if let Ok(mut l) = log.lock() {
         l.push(Received {
             method,
@@ -172,7 +174,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
         });
     }
     if is_events {
-        return Some(stream);
+        return Some((stream, is_ndjson));
     }
     let mut out = stream;
     let head = format!(
@@ -188,10 +190,21 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>) -> Option<TcpStream> {
 /// `/events`: a server-sent event stream (no length, ended by closing): one event at once,
 /// the second only after [`Upstream::release_events`], so a test can see the first arrive
 /// while the stream is still open.
-fn events(mut out: TcpStream, released: &std::sync::atomic::AtomicBool) {
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
+fn events(mut out: TcpStream, released: &std::sync::atomic::AtomicBool, ndjson: bool) {
+    let (media, first, second): (&str, &[u8], &[u8]) = if ndjson {
+        (
+            "application/x-ndjson",
+            b"{\"n\":1,\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\"}\n",
+            b"{\"n\":2,\"name\":\"Bob\",\"email\":\"bob@example.org\"}\n",
+        )
+    } else {
+        ("text/event-stream", b"data: first\n\n", b"data: second\n\n")
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {media}\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+    );
     let _ = out.write_all(head.as_bytes());
-    let _ = out.write_all(b"data: first\n\n");
+    let _ = out.write_all(first);
     let _ = out.flush();
     for _ in 0..600 {
         if released.load(std::sync::atomic::Ordering::SeqCst) {
@@ -199,7 +212,7 @@ fn events(mut out: TcpStream, released: &std::sync::atomic::AtomicBool) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = out.write_all(b"data: second\n\n");
+    let _ = out.write_all(second);
     let _ = out.flush();
 }
 

@@ -104,6 +104,48 @@ fn a_server_sent_event_stream_is_relayed_as_it_comes() {
 }
 
 #[test]
+fn a_json_lines_stream_is_masked_line_by_line_as_it_comes() {
+    use std::io::{BufRead, BufReader};
+    let env = start();
+    let auth = format!("Authorization: Bearer {}", env.agent);
+    let mut curl = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "60", "-H", &auth])
+        .arg(env.url("/proxy/pii/ndjson"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let stdout = curl.stdout.take().expect("curl's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first line, masked, while the origin still holds the stream open.
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the first line, before the stream ends");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+    assert_eq!(v["n"], 1, "{first}");
+    assert_eq!(v["name"], serde_json::Value::Null, "json_paths: {first}");
+    assert!(!first.contains("ada@example.com"), "{first}");
+    assert!(
+        curl.try_wait().expect("curl").is_none(),
+        "the stream ended early"
+    );
+    env.origin.release_events();
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(
+        rest[0].contains("\"n\":2") && !rest[0].contains("bob@example.org"),
+        "{rest:?}"
+    );
+    assert!(curl.wait().expect("curl").success());
+}
+
+#[test]
 fn an_unmasked_answer_streams_whole() {
     let env = start();
     let (status, _, body) = env.curl("/proxy/api/big/3000000", &[]);

@@ -12,7 +12,7 @@ use vigil_guard::{Permit, SessionCtx};
 use vigil_http_req::Analysed;
 use vigil_http_req::headers::{forward_masked_response_field, forward_response_field};
 
-use crate::handler::Outcome::{self, Done, Streaming};
+use crate::handler::Outcome::{self, Done, MaskedLines, Streaming};
 use crate::handler::Streamed;
 use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
@@ -123,6 +123,35 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let encoded = upstream
+        .headers()
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+    if crate::ndjson::is_ndjson(&media) && !encoded {
+        // One document per line: masked as it streams.
+        return match response.body(()) {
+            Ok(response) => MaskedLines(Box::new(Streamed {
+                response,
+                upstream,
+                done,
+            })),
+            Err(_) => {
+                done.error = Some("bad_response");
+                relay::finish_outcome(&proxy.guard, session, done).await;
+                Done(reply::bad_gateway(
+                    "the target's answer could not be relayed",
+                    false,
+                ))
+            }
+        };
+    }
     let masked_body = masked_answer(session, target, upstream, &content_type).await;
     match masked_body {
         Ok((bytes, masking)) => {

@@ -112,6 +112,21 @@ async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receive
             );
             response.map(|()| Body::new(body))
         }
+        MaskedLines(streamed) => {
+            let Streamed {
+                response,
+                upstream,
+                done,
+            } = *streamed;
+            let body = crate::ndjson::stream(
+                proxy.guard.clone(),
+                session,
+                upstream,
+                target.max_response_bytes,
+                done,
+            );
+            response.map(|()| Body::new(body))
+        }
     }
 }
 
@@ -120,6 +135,9 @@ async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receive
 pub enum Outcome {
     Done(Response),
     Streaming(Box<Streamed>),
+    /// A masked answer of newline-delimited JSON, masked line by line as
+    /// it streams (the relay task owns the session).
+    MaskedLines(Box<Streamed>),
 }
 
 pub struct Streamed {
@@ -128,6 +146,7 @@ pub struct Streamed {
     pub done: Finished,
 }
 use Outcome::Done;
+use Outcome::MaskedLines;
 use Outcome::Streaming;
 
 /// The caller's login through the guard's gate, then a slot under the

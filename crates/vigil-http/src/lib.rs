@@ -34,6 +34,7 @@ mod forward;
 mod handler;
 pub mod k8s;
 mod mask;
+mod ndjson;
 mod relay;
 mod reply;
 mod target;
