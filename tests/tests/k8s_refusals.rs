@@ -202,17 +202,32 @@ fn impersonation_is_sent_only_when_a_rule_allows_it() {
         &ops,
         "GET",
         pods,
-        &["-H", "Impersonate-User: admin", "-H", "Impersonate-Group: system:masters"],
+        &[
+            "-H",
+            "Impersonate-User: admin",
+            "-H",
+            "Impersonate-Group: system:masters",
+        ],
     );
     assert_eq!(status, 200, "{body}");
     let got = env.api.received_matching("GET", pods);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].header("impersonate-user"), ["viewer"]);
     assert!(got[1].header("impersonate-user").is_empty(), "{:?}", got[1]);
-    assert!(got[1].header("impersonate-group").is_empty(), "{:?}", got[1]);
+    assert!(
+        got[1].header("impersonate-group").is_empty(),
+        "{:?}",
+        got[1]
+    );
     // The agent's policy allows no impersonation at all.
     let agent = env.agent.clone();
-    let (status, _) = curl(&env, &agent, "GET", pods, &["-H", "Impersonate-User: viewer"]);
+    let (status, _) = curl(
+        &env,
+        &agent,
+        "GET",
+        pods,
+        &["-H", "Impersonate-User: viewer"],
+    );
     assert_eq!(status, 200);
     let got = env.api.received_matching("GET", pods);
     assert!(got[2].header("impersonate-user").is_empty(), "{:?}", got[2]);
