@@ -3,14 +3,13 @@
 //! and masked, or refused with 502.
 
 use axum::body::Body;
+use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Response as HttpResponse};
 use bytes::{Bytes, BytesMut};
 use std::time::Instant;
 use vigil_guard::{Permit, SessionCtx};
 use vigil_http_req::Analysed;
-use vigil_http_req::headers::{forward_masked_response_field, forward_response_field};
 
 use crate::handler::Outcome::{self, Done, MaskedLines, Streaming};
 use crate::handler::Streamed;
@@ -87,36 +86,7 @@ pub async fn forward(
         }
     };
     done.status = upstream.status().as_u16();
-    let mut response = HttpResponse::builder().status(upstream.status());
-    let connection = crate::forward::connection_tokens(upstream.headers());
-    for (name, value) in upstream.headers() {
-        // A masked answer keeps only the fields that describe its form.
-        let relayed = if masked {
-            forward_masked_response_field(name.as_str())
-        } else {
-            forward_response_field(name.as_str(), &connection)
-        };
-        if relayed {
-            response = response.header(name, value);
-        }
-    }
-    if !masked {
-        return match response.body(()) {
-            Ok(response) => Streaming(Box::new(Streamed {
-                response,
-                upstream,
-                done,
-            })),
-            Err(_) => {
-                done.error = Some("bad_response");
-                relay::finish_outcome(&proxy.guard, session, done).await;
-                Done(reply::bad_gateway(
-                    "the target's answer could not be relayed",
-                    false,
-                ))
-            }
-        };
-    }
+    let response = crate::forward::response_head(&upstream, masked);
     let content_type = upstream
         .headers()
         .get(CONTENT_TYPE)
@@ -134,10 +104,18 @@ pub async fn forward(
         .get_all(axum::http::header::CONTENT_ENCODING)
         .iter()
         .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
-    if crate::ndjson::is_ndjson(&media) && !encoded {
-        // One document per line: masked as it streams.
+    // An unmasked answer streams as it is; newline-delimited JSON streams
+    // masked line by line; anything else that must be masked is read whole.
+    let stream_as: Option<fn(Box<Streamed>) -> Outcome> = if !masked {
+        Some(Streaming)
+    } else if crate::ndjson::is_ndjson(&media) && !encoded {
+        Some(MaskedLines)
+    } else {
+        None
+    };
+    if let Some(wrap) = stream_as {
         return match response.body(()) {
-            Ok(response) => MaskedLines(Box::new(Streamed {
+            Ok(response) => wrap(Box::new(Streamed {
                 response,
                 upstream,
                 done,

@@ -65,6 +65,24 @@ fn fields(target: &HttpTarget, from: &HeaderMap, identity: bool) -> HeaderMap {
 }
 
 /// The field names a `Connection` field lists (hop-by-hop as well).
+/// The head of the caller's answer: the target's status and the fields
+/// relayed (a masked answer keeps only those that describe its form).
+pub fn response_head(upstream: &reqwest::Response, masked: bool) -> axum::http::response::Builder {
+    let mut response = axum::http::Response::builder().status(upstream.status());
+    let connection = connection_tokens(upstream.headers());
+    for (name, value) in upstream.headers() {
+        let relayed = if masked {
+            vigil_http_req::headers::forward_masked_response_field(name.as_str())
+        } else {
+            vigil_http_req::headers::forward_response_field(name.as_str(), &connection)
+        };
+        if relayed {
+            response = response.header(name, value);
+        }
+    }
+    response
+}
+
 pub fn connection_tokens(headers: &HeaderMap) -> Vec<&str> {
     headers
         .get_all(CONNECTION)

@@ -32,16 +32,27 @@ use crate::{HttpProxy, MAX_REQUEST_BODY, MAX_STREAMED_BODY, PREFIX, RUN_HEADER, 
 /// then drops this future): the task hears it and stops the request where
 /// it is (a held request is withdrawn; one not yet sent is not sent).
 pub async fn proxy(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
+    detached(|gone| run(proxy, request, gone))
+        .await
+        .unwrap_or_else(|| reply::bad_gateway("the request could not be completed", false))
+}
+
+/// Runs one request in a task of its own; `gone` (what `run` gets)
+/// resolves when the client leaves and hyper drops the returned future.
+/// `None` when the task ended without an answer.
+pub(crate) async fn detached<F, Fut>(run: F) -> Option<Response>
+where
+    F: FnOnce(oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
     let (answer_tx, answer_rx) = oneshot::channel();
     // Dropped with this future: tells the task that the client is gone.
     let (_client, gone) = oneshot::channel::<()>();
+    let work = run(gone);
     tokio::spawn(async move {
-        let response = run(proxy, request, gone).await;
-        let _ = answer_tx.send(response);
+        let _ = answer_tx.send(work.await);
     });
-    answer_rx
-        .await
-        .unwrap_or_else(|_| reply::bad_gateway("the request could not be completed", false))
+    answer_rx.await.ok()
 }
 
 async fn run(proxy: Arc<HttpProxy>, request: Request, mut gone: oneshot::Receiver<()>) -> Response {

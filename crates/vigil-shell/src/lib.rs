@@ -64,6 +64,22 @@ impl ExecAnalysis {
             .collect()
     }
 
+    /// The analysis of an unwrapped command: its words, or why it is opaque.
+    fn of(words: Result<Vec<String>, BTreeSet<Reason>>, wrappers: Vec<String>) -> Self {
+        match words {
+            Ok(argv) => ExecAnalysis {
+                argv0: argv
+                    .first()
+                    .map(|w| argv0::normalise(w))
+                    .unwrap_or_default(),
+                argv: Some(argv),
+                reasons: Vec::new(),
+                wrappers,
+            },
+            Err(reasons) => ExecAnalysis::opaque_because(reasons, wrappers),
+        }
+    }
+
     fn opaque_because(reasons: BTreeSet<Reason>, wrappers: Vec<String>) -> Self {
         ExecAnalysis {
             argv: None,
@@ -92,21 +108,8 @@ pub fn analyze(command: &[u8]) -> ExecAnalysis {
         return ExecAnalysis::opaque_because(reasons, Vec::new());
     }
     let mut wrappers = Vec::new();
-    match analyze_str(text, 0, &mut wrappers) {
-        Ok(argv) => {
-            let argv0 = argv
-                .first()
-                .map(|w| argv0::normalise(w))
-                .unwrap_or_default();
-            ExecAnalysis {
-                argv: Some(argv),
-                argv0,
-                reasons: Vec::new(),
-                wrappers,
-            }
-        }
-        Err(reasons) => ExecAnalysis::opaque_because(reasons, wrappers),
-    }
+    let words = analyze_str(text, 0, &mut wrappers);
+    ExecAnalysis::of(words, wrappers)
 }
 
 /// Analyses a command that arrives as an argv, run without a shell (a
@@ -128,21 +131,8 @@ pub fn analyze_argv(argv: &[String]) -> ExecAnalysis {
         return ExecAnalysis::opaque_because(reasons, Vec::new());
     }
     let mut wrappers = Vec::new();
-    match unwrap(argv.to_vec(), 0, &mut wrappers) {
-        Ok(argv) => {
-            let argv0 = argv
-                .first()
-                .map(|w| argv0::normalise(w))
-                .unwrap_or_default();
-            ExecAnalysis {
-                argv: Some(argv),
-                argv0,
-                reasons: Vec::new(),
-                wrappers,
-            }
-        }
-        Err(reasons) => ExecAnalysis::opaque_because(reasons, wrappers),
-    }
+    let words = unwrap(argv.to_vec(), 0, &mut wrappers);
+    ExecAnalysis::of(words, wrappers)
 }
 
 /// The literal words of `text`, unwrapped, at wrapper depth `depth`.

@@ -15,9 +15,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use vigil_core::K8sFacts;
 use vigil_guard::{Permit, SessionCtx};
-use vigil_http_req::headers::{
-    forward_masked_response_field, forward_request_field, forward_response_field,
-};
+use vigil_http_req::headers::forward_request_field;
 use vigil_mask::Hits;
 
 use super::watch::{self, Masking};
@@ -101,19 +99,7 @@ pub async fn forward(
         }
     };
     done.status = upstream.status().as_u16();
-    let mut response = HttpResponse::builder().status(upstream.status());
-    let connection = crate::forward::connection_tokens(upstream.headers());
-    for (name, value) in upstream.headers() {
-        let relayed = if masking.any() {
-            forward_masked_response_field(name.as_str())
-        } else {
-            forward_response_field(name.as_str(), &connection)
-        };
-        if relayed {
-            response = response.header(name, value);
-        }
-    }
-    let response = match response.body(()) {
+    let response = match crate::forward::response_head(&upstream, masking.any()).body(()) {
         Ok(r) => r,
         Err(_) => {
             done.error = Some("bad_response");

@@ -28,15 +28,9 @@ use crate::{HttpProxy, MAX_REQUEST_BODY, mask, relay};
 /// The route's handler; the request runs in a task of its own, as on
 /// `/proxy/`, so that its session is closed even when the client leaves.
 pub async fn kube(State(proxy): State<Arc<HttpProxy>>, request: Request) -> Response {
-    let (answer_tx, answer_rx) = oneshot::channel();
-    let (_client, gone) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let response = run(proxy, request, gone).await;
-        let _ = answer_tx.send(response);
-    });
-    answer_rx
+    crate::handler::detached(|gone| run(proxy, request, gone))
         .await
-        .unwrap_or_else(|_| status::bad_gateway("the request could not be completed", false))
+        .unwrap_or_else(|| status::bad_gateway("the request could not be completed", false))
 }
 
 /// An answer that needs the session after the handler returns.
