@@ -24,6 +24,7 @@ mod path;
 pub mod query;
 mod target;
 
+pub use body::media_type;
 pub use body::parse_json;
 pub use error::HttpReqError;
 pub use path::NormalPath;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::time::Instant;
 use vigil_guard::{Permit, SessionCtx};
 use vigil_http_req::Analysed;
@@ -93,17 +93,8 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let encoded = upstream
-        .headers()
-        .get_all(axum::http::header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+    let media = vigil_http_req::media_type(&content_type);
+    let encoded = !crate::decode::codings_of(upstream.headers()).is_empty();
     // An unmasked answer streams as it is; newline-delimited JSON streams
     // masked line by line; anything else that must be masked is read whole.
     let stream_as: Option<fn(Box<Streamed>) -> Outcome> = if !masked {
@@ -160,41 +151,9 @@ pub async fn forward(
 pub(crate) async fn masked_answer(
     session: &SessionCtx,
     target: &HttpTarget,
-    mut upstream: reqwest::Response,
+    upstream: reqwest::Response,
     content_type: &str,
 ) -> Result<(Vec<u8>, Option<vigil_core::MaskingSummary>), mask::Unmaskable> {
-    // Every Content-Encoding field counts: `identity` then `gzip` is gzip.
-    let codings = crate::decode::codings(
-        upstream
-            .headers()
-            .get_all(axum::http::header::CONTENT_ENCODING)
-            .iter()
-            .map(|v| v.as_bytes()),
-    );
-    let max = target.max_response_bytes;
-    if upstream.content_length().is_some_and(|n| n > max) {
-        return Err(mask::Unmaskable::TooLarge);
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                if (buf.len() + chunk.len()) as u64 > max {
-                    return Err(mask::Unmaskable::TooLarge);
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(_) => return Err(mask::Unmaskable::Broken),
-        }
-    }
-    let decoded = if codings.is_empty() {
-        buf.to_vec()
-    } else {
-        crate::decode::decode(&codings, &buf, max).map_err(|e| match e {
-            crate::decode::DecodeError::TooLarge => mask::Unmaskable::TooLarge,
-            _ => mask::Unmaskable::Encoded,
-        })?
-    };
+    let decoded = crate::decode::read_decoded(upstream, target.max_response_bytes).await?;
     mask::body(session, content_type, &decoded)
 }

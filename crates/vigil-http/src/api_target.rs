@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use bytes::BytesMut;
@@ -183,12 +183,7 @@ impl ApiTarget for KubeApi {
             k8s_answer::maskable(&upstream, masking, true)
                 .map_err(|why| TargetError::Failed(why.to_string()))?;
             let whole = read_whole(upstream, self.0.max_response_bytes).await?;
-            let media = content_type
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
+            let media = vigil_http_req::media_type(&content_type);
             let (body, masking) = if mask::is_json(&media) {
                 k8s_answer::mask_json(session, masking, &whole).map_err(TargetError::Failed)?
             } else {
@@ -287,40 +282,13 @@ async fn read_truncated(
 
 /// A whole answer that must be masked, refused past `max` bytes or when
 /// it is encoded (Vigil asked for identity).
-async fn read_whole(mut upstream: reqwest::Response, max: u64) -> Result<Vec<u8>, TargetError> {
-    let too_large = || {
-        TargetError::Failed(
-            "the target's answer is larger than max_response_bytes and must be masked".into(),
-        )
-    };
-    let encoded = upstream
-        .headers()
-        .get_all(CONTENT_ENCODING)
-        .iter()
-        .any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
-                .any(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"))
-        });
-    if encoded {
+async fn read_whole(upstream: reqwest::Response, max: u64) -> Result<Vec<u8>, TargetError> {
+    if !crate::decode::codings_of(upstream.headers()).is_empty() {
         return Err(TargetError::Failed(mask::Unmaskable::Encoded.to_string()));
     }
-    if upstream.content_length().is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) if (buf.len() + chunk.len()) as u64 > max => return Err(too_large()),
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            Ok(None) => return Ok(buf.to_vec()),
-            Err(_) => {
-                return Err(TargetError::Failed(
-                    "the target broke off its answer".into(),
-                ));
-            }
-        }
-    }
+    crate::decode::read_decoded(upstream, max)
+        .await
+        .map_err(|e| TargetError::Failed(e.to_string()))
 }
 
 /// A masked answer within the tool's bound, or refused whole.

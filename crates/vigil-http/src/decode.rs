@@ -28,6 +28,48 @@ pub fn codings<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
         .collect()
 }
 
+/// The codings of a message's `Content-Encoding` fields.
+pub fn codings_of(headers: &axum::http::HeaderMap) -> Vec<String> {
+    codings(
+        headers
+            .get_all(axum::http::header::CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )
+}
+
+/// An answer that must be masked, read whole (at most `max` bytes) with
+/// its content codings undone (bounded too).
+pub async fn read_decoded(
+    mut upstream: reqwest::Response,
+    max: u64,
+) -> Result<Vec<u8>, crate::mask::Unmaskable> {
+    use crate::mask::Unmaskable;
+    // Every Content-Encoding field counts: `identity` then `gzip` is gzip.
+    let codings = codings_of(upstream.headers());
+    if upstream.content_length().is_some_and(|n| n > max) {
+        return Err(Unmaskable::TooLarge);
+    }
+    let mut buf = Vec::new();
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) if (buf.len() + chunk.len()) as u64 > max => {
+                return Err(Unmaskable::TooLarge);
+            }
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(_) => return Err(Unmaskable::Broken),
+        }
+    }
+    if codings.is_empty() {
+        return Ok(buf);
+    }
+    decode(&codings, &buf, max).map_err(|e| match e {
+        DecodeError::TooLarge => Unmaskable::TooLarge,
+        DecodeError::Unknown | DecodeError::Corrupt => Unmaskable::Encoded,
+    })
+}
+
 /// `body` with `codings` undone, at most `max` bytes.
 pub fn decode(codings: &[String], body: &[u8], max: u64) -> Result<Vec<u8>, DecodeError> {
     let mut data = body.to_vec();

@@ -44,12 +44,7 @@ pub fn body(
 ) -> Result<(Vec<u8>, Option<MaskingSummary>), Unmaskable> {
     let content = session.mask.content().map(|m| m.as_ref());
     let paths = session.mask.json_paths();
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let media = vigil_http_req::media_type(content_type);
     if is_json(&media) {
         let mut value: Value = serde_json::from_slice(body).map_err(|_| Unmaskable::BadJson)?;
         let (hits, path_values) = json(session, &mut value);

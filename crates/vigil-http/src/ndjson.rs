@@ -12,7 +12,7 @@ use serde_json::Value;
 use vigil_guard::{Guard, SessionCtx};
 use vigil_mask::Hits;
 
-use crate::relay::{self, BodySender, ChannelBody, Finished};
+use crate::relay::{self, ChannelBody, Finished};
 
 /// Whether a media type (lower case, no parameters) is newline-delimited JSON.
 pub fn is_ndjson(media: &str) -> bool {
@@ -63,6 +63,32 @@ pub fn drain_lines(
     Ok(())
 }
 
+/// The lines of a masked NDJSON answer, each at most `max_line` bytes.
+struct Lines {
+    max_line: u64,
+}
+
+impl relay::Documents for Lines {
+    fn drain(
+        &mut self,
+        session: &SessionCtx,
+        buf: &mut BytesMut,
+        last: bool,
+        out: &mut Vec<u8>,
+        counts: &mut (Hits, u64),
+    ) -> Result<(), &'static str> {
+        let mut mask = |v: &mut Value| {
+            let (hits, paths) = crate::mask::json(session, v);
+            counts.0.add(&hits);
+            counts.1 += paths;
+        };
+        drain_lines(buf, self.max_line, last, &mut mask, out).map_err(|e| match e {
+            LineError::NotJson => "a line that is not JSON",
+            LineError::TooLarge => "a line larger than max_response_bytes",
+        })
+    }
+}
+
 /// Starts the task that masks `upstream`'s lines and feeds the returned
 /// body; it records the outcome and closes the session.
 pub fn stream(
@@ -72,61 +98,7 @@ pub fn stream(
     max_line: u64,
     done: Finished,
 ) -> ChannelBody {
-    let (tx, body) = relay::channel();
-    tokio::spawn(relay_lines(guard, session, upstream, max_line, done, tx));
-    body
-}
-
-async fn relay_lines(
-    guard: Arc<Guard>,
-    session: SessionCtx,
-    mut upstream: reqwest::Response,
-    max_line: u64,
-    mut done: Finished,
-    tx: BodySender,
-) {
-    let mut buf = BytesMut::new();
-    let mut hits = Hits::default();
-    let mut path_values = 0u64;
-    loop {
-        let (chunk, last) = match upstream.chunk().await {
-            Ok(Some(chunk)) => (Some(chunk), false),
-            Ok(None) => (None, true),
-            Err(_) => {
-                done.error = Some("upstream_broke");
-                let _ = tx.send(Err(relay::broken("the target broke off"))).await;
-                break;
-            }
-        };
-        if let Some(chunk) = chunk {
-            buf.extend_from_slice(&chunk);
-        }
-        let mut out = Vec::new();
-        let mut mask = |v: &mut Value| {
-            let (h, n) = crate::mask::json(&session, v);
-            hits.add(&h);
-            path_values += n;
-        };
-        if let Err(e) = drain_lines(&mut buf, max_line, last, &mut mask, &mut out) {
-            tracing::warn!(session = %session.id, reason = ?e, "http proxy: a streamed answer could not be masked; stream ended");
-            done.error = Some("unmaskable");
-            let _ = tx.send(Err(relay::broken("unmaskable"))).await;
-            break;
-        }
-        if !out.is_empty() {
-            done.bytes += out.len() as u64;
-            if tx.send(Ok(out.into())).await.is_err() {
-                done.error = Some("client_gone");
-                break;
-            }
-        }
-        if last {
-            break;
-        }
-    }
-    done.masking = crate::mask::summary(&hits, path_values);
-    relay::finish_outcome(&guard, &session, done).await;
-    guard.close_session(&session).await;
+    relay::masked_documents(guard, session, upstream, Lines { max_line }, done)
 }
 
 #[cfg(test)]

@@ -111,3 +111,86 @@ pub fn stream(
 pub fn broken(why: &'static str) -> std::io::Error {
     std::io::Error::other(why)
 }
+
+/// How a masked document stream is cut and masked: takes the complete
+/// documents out of the buffer (masked, written to the output; `last` when
+/// the target's body has ended), adding to the masked counts, or fails when
+/// what is there cannot be masked.
+pub trait Documents: Send + 'static {
+    fn drain(
+        &mut self,
+        session: &SessionCtx,
+        buf: &mut bytes::BytesMut,
+        last: bool,
+        out: &mut Vec<u8>,
+        counts: &mut (vigil_mask::Hits, u64),
+    ) -> Result<(), &'static str>;
+}
+
+/// Starts the task that relays a masked answer document by document as it
+/// streams (a Kubernetes watch, NDJSON); it records the outcome and closes
+/// the session. Nothing of a document that cannot be masked is sent: the
+/// stream ends there.
+pub fn masked_documents(
+    guard: Arc<Guard>,
+    session: SessionCtx,
+    upstream: reqwest::Response,
+    documents: impl Documents,
+    done: Finished,
+) -> ChannelBody {
+    let (tx, body) = channel();
+    tokio::spawn(relay_documents(
+        guard, session, upstream, documents, done, tx,
+    ));
+    body
+}
+
+async fn relay_documents(
+    guard: Arc<Guard>,
+    session: SessionCtx,
+    mut upstream: reqwest::Response,
+    mut documents: impl Documents,
+    mut done: Finished,
+    tx: BodySender,
+) {
+    let mut buf = bytes::BytesMut::new();
+    let mut counts = (vigil_mask::Hits::default(), 0u64);
+    loop {
+        let last = match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                false
+            }
+            Ok(None) => true,
+            Err(_) => {
+                done.error = Some("upstream_broke");
+                let _ = tx.send(Err(broken("the target broke off"))).await;
+                break;
+            }
+        };
+        let mut out = Vec::new();
+        let mut drained = documents.drain(&session, &mut buf, last, &mut out, &mut counts);
+        if drained.is_ok() && last && buf.iter().any(|b| !b.is_ascii_whitespace()) {
+            drained = Err("a truncated document");
+        }
+        if let Err(why) = drained {
+            tracing::warn!(session = %session.id, reason = why, "a streamed answer could not be masked; stream ended");
+            done.error = Some("unmaskable");
+            let _ = tx.send(Err(broken("unmaskable"))).await;
+            break;
+        }
+        if !out.is_empty() {
+            done.bytes += out.len() as u64;
+            if tx.send(Ok(out.into())).await.is_err() {
+                done.error = Some("client_gone");
+                break;
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    done.masking = crate::mask::summary(&counts.0, counts.1);
+    finish_outcome(&guard, &session, done).await;
+    guard.close_session(&session).await;
+}

@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response as HttpResponse};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde_json::Value;
 use vigil_core::K8sFacts;
 use vigil_guard::{Permit, SessionCtx};
@@ -21,6 +21,7 @@ use vigil_mask::Hits;
 use super::watch::{self, Masking};
 use super::{facts, status};
 use crate::handler::Streamed;
+use crate::mask::Unmaskable;
 use crate::relay::{self, Finished};
 use crate::target::HttpTarget;
 use crate::{HttpProxy, mask};
@@ -139,37 +140,22 @@ async fn whole(
     proxy: &HttpProxy,
     target: &HttpTarget,
     session: &SessionCtx,
-    mut upstream: reqwest::Response,
+    upstream: reqwest::Response,
     masking: Masking,
     response: HttpResponse<()>,
     mut done: Finished,
 ) -> Answer {
-    let media = media_of(upstream.headers());
-    let codings = codings(&upstream);
-    let max = target.max_response_bytes;
-    let mut buf = BytesMut::new();
-    let mut failure = None;
-    if upstream.content_length().is_some_and(|n| n > max) {
-        failure =
-            Some("the API server's answer is larger than max_response_bytes and must be masked");
-    }
-    while failure.is_none() {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) if (buf.len() + chunk.len()) as u64 > max => {
-                failure = Some(
-                    "the API server's answer is larger than max_response_bytes and must be masked",
-                );
+    let media = vigil_http_req::media_type(content_type_of(&upstream));
+    let decoded = crate::decode::read_decoded(upstream, target.max_response_bytes)
+        .await
+        .map_err(|e| match e {
+            Unmaskable::TooLarge => {
+                "the API server's answer is larger than max_response_bytes and must be masked"
+                    .to_string()
             }
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            Ok(None) => break,
-            Err(_) => failure = Some("the API server broke off its answer"),
-        }
-    }
-    let decoded = match failure {
-        Some(why) => Err(why.to_string()),
-        None if codings.is_empty() => Ok(buf.to_vec()),
-        None => crate::decode::decode(&codings, &buf, max).map_err(|e| e.to_string()),
-    };
+            Unmaskable::Broken => "the API server broke off its answer".to_string(),
+            other => other.to_string(),
+        });
     let masked = match decoded {
         Err(why) => Err(why),
         Ok(buf) => match () {
@@ -212,17 +198,6 @@ pub(crate) fn mask_json(
     Ok((out, mask::summary(&counts.0, counts.1)))
 }
 
-/// The content codings of an answer.
-fn codings(upstream: &reqwest::Response) -> Vec<String> {
-    crate::decode::codings(
-        upstream
-            .headers()
-            .get_all(CONTENT_ENCODING)
-            .iter()
-            .map(|v| v.as_bytes()),
-    )
-}
-
 /// An answer Vigil can mask: JSON when Secret values may be in it, and a
 /// watch not encoded (Vigil asked for identity; a whole answer is decoded).
 pub(crate) fn maskable(
@@ -230,25 +205,22 @@ pub(crate) fn maskable(
     masking: Masking,
     watch: bool,
 ) -> Result<(), &'static str> {
-    if watch && !codings(upstream).is_empty() {
+    if watch && !crate::decode::codings_of(upstream.headers()).is_empty() {
         return Err("the API server's watch is encoded (Content-Encoding) and must be masked");
     }
-    if masking.secrets && !mask::is_json(&media_of(upstream.headers())) {
+    if masking.secrets && !mask::is_json(&vigil_http_req::media_type(content_type_of(upstream))) {
         return Err("the API server's answer is not JSON and must be masked");
     }
     Ok(())
 }
 
-fn media_of(headers: &reqwest::header::HeaderMap) -> String {
-    headers
+/// An answer's `Content-Type` ("" when absent or not text).
+fn content_type_of(upstream: &reqwest::Response) -> &str {
+    upstream
+        .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
 }
 
 /// The fields the API server gets: the caller's, less its credentials,

@@ -53,7 +53,8 @@ pub fn touches_secrets(facts: &K8sFacts) -> bool {
 /// Vigil's own credential may carry: impersonation (`Impersonate-User`,
 /// `-Group`, `-Uid`, `-Extra-*`).
 pub fn is_impersonation(name: &str) -> bool {
-    name.len() >= 12 && name[..12].eq_ignore_ascii_case("impersonate-")
+    name.get(..12)
+        .is_some_and(|p| p.eq_ignore_ascii_case("impersonate-"))
 }
 
 /// The `Accept` the API server gets: JSON only (with its parameters, so

@@ -11,7 +11,7 @@ use serde_json::Value;
 use vigil_guard::{Guard, SessionCtx};
 use vigil_mask::Hits;
 
-use crate::relay::{self, BodySender, ChannelBody, Finished};
+use crate::relay::{self, ChannelBody, Finished};
 
 /// How the documents are masked.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +93,31 @@ pub fn mask_document(
     }
 }
 
+/// A watch's documents, masked as `masking` says, each at most
+/// `max_document` bytes.
+struct WatchDocuments {
+    masking: Masking,
+    max_document: u64,
+}
+
+impl relay::Documents for WatchDocuments {
+    fn drain(
+        &mut self,
+        session: &SessionCtx,
+        buf: &mut BytesMut,
+        _last: bool,
+        out: &mut Vec<u8>,
+        counts: &mut (Hits, u64),
+    ) -> Result<(), &'static str> {
+        let masking = self.masking;
+        let mut mask = |v: &mut Value| mask_document(session, masking, v, counts);
+        drain(buf, self.max_document, &mut mask, out).map_err(|e| match e {
+            StreamError::NotJson => "a document that is not a JSON object",
+            StreamError::TooLarge => "a document larger than max_response_bytes",
+        })
+    }
+}
+
 /// Starts the task that reads `upstream`, masks each document and feeds
 /// the returned body; it records the outcome and closes the session.
 pub fn stream(
@@ -103,67 +128,11 @@ pub fn stream(
     max_document: u64,
     done: Finished,
 ) -> ChannelBody {
-    let (tx, body) = relay::channel();
-    tokio::spawn(relay_documents(
-        guard,
-        session,
-        upstream,
+    let documents = WatchDocuments {
         masking,
         max_document,
-        done,
-        tx,
-    ));
-    body
-}
-
-async fn relay_documents(
-    guard: Arc<Guard>,
-    session: SessionCtx,
-    mut upstream: reqwest::Response,
-    masking: Masking,
-    max_document: u64,
-    mut done: Finished,
-    tx: BodySender,
-) {
-    let mut buf = BytesMut::new();
-    let mut counts = (Hits::default(), 0u64);
-    loop {
-        let chunk = match upstream.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                if buf.iter().any(|b| !b.is_ascii_whitespace()) {
-                    done.error = Some("unmaskable");
-                    let _ = tx.send(Err(relay::broken("a truncated document"))).await;
-                }
-                break;
-            }
-            Err(_) => {
-                done.error = Some("upstream_broke");
-                let _ = tx.send(Err(relay::broken("the target broke off"))).await;
-                break;
-            }
-        };
-        buf.extend_from_slice(&chunk);
-        let mut out = Vec::new();
-        let mut mask = |v: &mut Value| mask_document(&session, masking, v, &mut counts);
-        if let Err(e) = drain(&mut buf, max_document, &mut mask, &mut out) {
-            tracing::warn!(session = %session.id, reason = ?e, "k8s proxy: a streamed answer could not be masked; stream ended");
-            done.error = Some("unmaskable");
-            let _ = tx.send(Err(relay::broken("unmaskable"))).await;
-            break;
-        }
-        if out.is_empty() {
-            continue;
-        }
-        done.bytes += out.len() as u64;
-        if tx.send(Ok(out.into())).await.is_err() {
-            done.error = Some("client_gone");
-            break;
-        }
-    }
-    done.masking = crate::mask::summary(&counts.0, counts.1);
-    relay::finish_outcome(&guard, &session, done).await;
-    guard.close_session(&session).await;
+    };
+    relay::masked_documents(guard, session, upstream, documents, done)
 }
 
 #[cfg(test)]
