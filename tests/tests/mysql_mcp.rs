@@ -299,3 +299,21 @@ fn mcp_query_on_a_mariadb_connection() {
     assert_eq!(email["masked"], true, "{d}");
     assert!(!env.gw.log_text().contains("app-secret"));
 }
+
+/// A statement is decided on its analysis under the state a fresh login had. When the
+/// target's settings change before the statement's own login (`SET GLOBAL sql_mode` by its
+/// administrator), the statement is not run under settings it was not analysed under: the
+/// call fails, and the next one is analysed under the new settings.
+#[test]
+fn a_statement_is_not_run_under_settings_it_was_not_analysed_under() {
+    let env = env();
+    let first = env.query("SELECT name FROM customers ORDER BY id LIMIT 1", json!([]));
+    assert_eq!(first["status"], "ok", "{first}");
+    // A fresh login now reads "..." as an identifier, not a string.
+    env.db.exec("SET GLOBAL sql_mode = 'ANSI_QUOTES'");
+    let changed = env.query("SELECT name FROM customers ORDER BY id LIMIT 1", json!([]));
+    // (Without the check it would run: the text has no quotes to read differently.)
+    assert_eq!(changed["status"], "error", "{changed}");
+    let again = env.query("SELECT name FROM customers ORDER BY id LIMIT 1", json!([]));
+    assert_eq!(again["status"], "ok", "{again}");
+}

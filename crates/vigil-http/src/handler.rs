@@ -283,9 +283,12 @@ async fn decide_and_forward(
     // connection is not GraphQL, policy would not hold the request) is
     // streamed to the target as it arrives, not held in memory.
     let actions = [ActionKind::Http(analysed.facts.clone())];
-    let body_needed =
-        guard.reads_http_body() || target.graphql || guard.would_review(session, &actions);
-    if !body_needed && has_body(&parts) {
+    // (Bodyless requests skip the check: it evaluates policy once more.)
+    let streamable = has_body(&parts)
+        && !guard.reads_http_body()
+        && !target.graphql
+        && !guard.would_review(session, &actions);
+    if streamable {
         return stream_and_forward(proxy, target, session, &parts, body, &analysed).await;
     }
     let body = match read_body(&parts, body).await {

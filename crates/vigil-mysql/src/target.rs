@@ -50,7 +50,7 @@ pub struct MysqlTarget {
 }
 
 /// What a statement is analysed under.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct LoginState {
     state: SessionState,
     target: Target,
@@ -73,8 +73,10 @@ impl MysqlTarget {
             .collect()
     }
 
-    /// A new login with its state read, within [`LOGIN_TIMEOUT`].
-    async fn login(&self) -> Result<(Upstream, SessionState), TargetError> {
+    /// A new login with its state read, within [`LOGIN_TIMEOUT`]; true when
+    /// that state differs from the one last remembered (what a statement
+    /// decided just before may have been analysed under).
+    async fn login(&self) -> Result<(Upstream, SessionState, bool), TargetError> {
         let login = async {
             let mut up = backend::connect(&self.upstream, 0, CHARSET).await?;
             let state = backend::read_state(&mut up).await?;
@@ -82,8 +84,8 @@ impl MysqlTarget {
         };
         match tokio::time::timeout(LOGIN_TIMEOUT, login).await {
             Ok(Ok((up, state))) => {
-                self.remember(&up, &state).await;
-                Ok((up, state))
+                let changed = self.remember(&up, &state).await;
+                Ok((up, state, changed))
             }
             Ok(Err(e)) => Err(TargetError::Unreachable(e.to_string())),
             Err(_) => Err(TargetError::Unreachable(format!(
@@ -93,12 +95,16 @@ impl MysqlTarget {
         }
     }
 
-    async fn remember(&self, up: &Upstream, state: &SessionState) {
+    /// Remembers a login's state; true when it differs from the last one.
+    async fn remember(&self, up: &Upstream, state: &SessionState) -> bool {
         let login = LoginState {
             state: state.clone(),
             target: up.target,
         };
-        *self.state.lock().await = Some((Instant::now(), login));
+        let mut remembered = self.state.lock().await;
+        let changed = remembered.as_ref().is_some_and(|(_, old)| *old != login);
+        *remembered = Some((Instant::now(), login));
+        changed
     }
 
     /// The state of a fresh login: the one last read while it is fresh,
@@ -109,7 +115,7 @@ impl MysqlTarget {
         {
             return Ok(login.clone());
         }
-        let (up, state) = self.login().await?;
+        let (up, state, _) = self.login().await?;
         let target = up.target;
         quit(up).await;
         Ok(LoginState { state, target })
@@ -171,11 +177,12 @@ impl SqlTarget for MysqlTarget {
         _application: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn SqlSession>, TargetError>> {
         Box::pin(async move {
-            let (upstream, state) = self.login().await?;
+            let (upstream, state, state_changed) = self.login().await?;
             let session: Box<dyn SqlSession> = Box::new(MysqlSession {
                 connection_id: upstream.greeting.connection_id,
                 upstream,
                 state,
+                state_changed,
                 base_tables: None,
                 config: self.upstream.clone(),
                 broken: false,
@@ -196,7 +203,7 @@ impl SqlTarget for MysqlTarget {
                 let params = decode_params(binding).ok_or_else(|| {
                     TargetError::Failed("the approval's parameters do not decode".into())
                 })?;
-                let (mut up, state) = self.login().await?;
+                let (mut up, state, _) = self.login().await?;
                 let result = explain_on(&mut up, &state, statement, &params).await;
                 quit(up).await;
                 result
@@ -290,6 +297,9 @@ struct MysqlSession {
     upstream: Upstream,
     /// The state this login reads statements under.
     state: SessionState,
+    /// That state is not the one last remembered: a statement decided on
+    /// an analysis under the old one is not run under this one.
+    state_changed: bool,
     /// Read on the first statement of a session with column mask rules.
     base_tables: Option<Option<BaseTables>>,
     /// For the second login a cancel needs.
@@ -310,6 +320,13 @@ impl SqlSession for MysqlSession {
         Box::pin(async move {
             if self.broken {
                 return Err(QueryError::Protocol("the login is no longer usable".into()));
+            }
+            if self.state_changed {
+                return Err(QueryError::Protocol(
+                    "the target's session settings changed since the statement was analysed: \
+                     send it again"
+                        .into(),
+                ));
             }
             let column_rules = mask.policy.has_column_rules();
             let analysed = analysis::analyse(
