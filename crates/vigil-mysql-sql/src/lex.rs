@@ -18,7 +18,7 @@
 use crate::{AnalysisError, LexMode, MAX_STATEMENTS};
 
 /// Which server reads the text: the two differ on versioned comments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Flavor {
     #[default]
     Mariadb,
@@ -26,7 +26,7 @@ pub enum Flavor {
 }
 
 /// The target as its handshake describes it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Target {
     pub flavor: Flavor,
     /// `major * 10000 + minor * 100 + patch` (`10.11.6` is `101106`), when known.

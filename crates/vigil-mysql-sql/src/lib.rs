@@ -8,6 +8,7 @@
 //! allow-list walk gives the same [`SqlFacts`] the PostgreSQL analyser gives,
 //! with a sound `read_only`.
 
+mod cache;
 mod error;
 mod facts;
 mod functions;
@@ -19,6 +20,7 @@ mod set;
 #[cfg(test)]
 mod tests;
 
+pub use cache::{AnalysisCache, MAX_CACHED_LEN};
 pub use error::AnalysisError;
 pub use lex::{Flavor, Target};
 pub use lineage::{Lineage, Origin, Source};

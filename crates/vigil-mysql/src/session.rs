@@ -49,6 +49,8 @@ pub struct SessionParts {
     /// `backend::read_base_tables`); `None` proves no source.
     pub base_tables: Option<BaseTables>,
     pub multi_statements: bool,
+    /// The listener's statement analyses, shared by its sessions.
+    pub analyses: std::sync::Arc<vigil_mysql_sql::AnalysisCache>,
 }
 
 mod com {
@@ -216,6 +218,7 @@ impl Session<'_> {
             &self.parts.state,
             self.parts.upstream.target,
             self.parts.session.mask.has_column_rules(),
+            Some(&self.parts.analyses),
         )
     }
 
