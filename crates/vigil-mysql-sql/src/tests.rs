@@ -233,6 +233,43 @@ fn a_double_dash_comment_swallows_the_rest_of_the_line() {
     assert!(v.iter().any(|a| a.facts.kind == "delete"), "{v:?}");
 }
 
+/// DDL names what it changes: a deny rule on `sql.tables_written` holds for
+/// DROP, ALTER, CREATE and RENAME as it does for DML.
+#[test]
+fn ddl_writes_the_tables_it_changes() {
+    for (sql, written) in [
+        ("DROP TABLE customers", vec!["shop.customers"]),
+        ("DROP TABLE IF EXISTS crm.a, b", vec!["crm.a", "shop.b"]),
+        ("DROP VIEW v", vec!["shop.v"]),
+        ("DROP INDEX i ON customers", vec!["shop.customers"]),
+        (
+            "ALTER TABLE customers ADD COLUMN x INT",
+            vec!["shop.customers"],
+        ),
+        ("CREATE TABLE t2 (id INT)", vec!["shop.t2"]),
+        (
+            "CREATE TABLE t3 AS SELECT * FROM customers",
+            vec!["shop.t3"],
+        ),
+        ("CREATE VIEW v2 AS SELECT 1", vec!["shop.v2"]),
+        (
+            "CREATE INDEX i ON customers (email)",
+            vec!["shop.customers"],
+        ),
+        (
+            "RENAME TABLE customers TO old_customers",
+            vec!["shop.customers", "shop.old_customers"],
+        ),
+    ] {
+        let f = one(sql);
+        assert!(f.writes && f.ddl && !f.read_only, "{sql}: {f:?}");
+        assert_eq!(f.tables_written, written, "{sql}");
+    }
+    // What it reads stays read.
+    let f = one("CREATE TABLE t3 AS SELECT * FROM customers");
+    assert_eq!(f.tables_read, vec!["shop.customers".to_string()]);
+}
+
 /// Big data arrives in string literals: a 20 MiB one (with escapes and
 /// doubled quotes) is analysed whole, in about the time of a copy.
 #[test]
