@@ -140,7 +140,7 @@ fn checked(eof: &[u8]) -> Result<&[u8]> {
 /// place of `eof`, as `net_send_ok(.., is_eof)` builds it: no rows
 /// affected, no insert id, the EOF's status flags and warning count, no
 /// message.
-pub fn ok_for_eof(eof: &[u8]) -> Result<Vec<u8>> {
+fn ok_for_eof(eof: &[u8]) -> Result<Vec<u8>> {
     let mut c = Cursor::new(checked(eof)?);
     let _ = c.u8();
     let (Some(warnings), Some(status)) = (c.u16(), c.u16()) else {
@@ -236,6 +236,29 @@ mod tests {
                 assert!(out.end(&bad).is_err(), "{bad:?}");
                 assert!(out.definitions_end(&bad).is_err(), "{bad:?}");
                 assert_eq!(out.buffered(), 0);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_as_an_eof_are_refused_or_carried_exactly(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+        ) {
+            let mut sent = ClientOut::new(0, Eofs::Sent);
+            let mut deprecated = ClientOut::new(0, Eofs::Deprecated);
+            let (a, b) = (sent.end(&bytes), deprecated.end(&bytes));
+            proptest::prop_assert_eq!(a.is_ok(), b.is_ok());
+            if a.is_err() {
+                proptest::prop_assert_eq!((sent.buffered(), deprecated.buffered()), (0, 0));
+            } else {
+                proptest::prop_assert_eq!(framed(&sent), vec![(0, bytes.clone())]);
+                // 0xFE, no rows, no insert id, the EOF's status, its warnings.
+                let ok = vec![0xFE, 0, 0, bytes[3], bytes[4], bytes[1], bytes[2]];
+                proptest::prop_assert_eq!(framed(&deprecated), vec![(0, ok)]);
+                let mut dropped = ClientOut::new(0, Eofs::Deprecated);
+                proptest::prop_assert!(dropped.definitions_end(&bytes).is_ok());
+                proptest::prop_assert_eq!(dropped.buffered(), 0);
             }
         }
     }
