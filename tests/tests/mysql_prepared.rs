@@ -294,6 +294,59 @@ conn.cmd_stmt_close(sid)
     assert!(text.contains("opened True"), "{text}");
     assert!(!text.contains("@example.com"), "{text}");
     assert!(text.contains("'[REDACTED]'"), "{text}");
+    // The fetched rows' masking is in the ledger, against the EXECUTE that
+    // opened the cursor: the EXECUTE itself returned no rows. (Outcomes are
+    // appended without waiting: poll.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcomes = loop {
+        let outcomes = statement_outcomes(&env);
+        if outcomes.iter().any(|o| o["tag"] == "FETCH 2") || Instant::now() > deadline {
+            break outcomes;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let fetch = outcomes
+        .iter()
+        .find(|o| o["tag"] == "FETCH 2")
+        .unwrap_or_else(|| panic!("no FETCH outcome in {outcomes:?}"));
+    assert_eq!(fetch["masking"]["column_values"], 2, "{fetch}");
+    let execute_seq = &fetch["statement_seq"];
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| &o["statement_seq"] == execute_seq && o["tag"] == "SELECT 0"),
+        "the EXECUTE's own outcome: {outcomes:?}"
+    );
+}
+
+/// Every statement outcome (an object with `statement_seq`) in the ledger
+/// events of the gateway's sessions.
+fn statement_outcomes(env: &Env) -> Vec<serde_json::Value> {
+    fn collect(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if map.contains_key("statement_seq") {
+                    out.push(v.clone());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let (status, body) = env.gw.http_get("/api/v1/sessions", Some(&env.alice));
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let mut out = Vec::new();
+    for s in list["sessions"].as_array().into_iter().flatten() {
+        let id = s["id"].as_str().unwrap_or_default();
+        let (status, body) = env
+            .gw
+            .http_get(&format!("/api/v1/sessions/{id}"), Some(&env.alice));
+        assert_eq!(status, 200, "{body}");
+        collect(&serde_json::from_str(&body).expect("json"), &mut out);
+    }
+    out
 }
 
 #[test]

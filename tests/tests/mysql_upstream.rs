@@ -38,6 +38,24 @@ tls = "verify-full"
 tls_ca = "${WRONG_CA}"
 
 [[connection]]
+name = "preferred"
+kind = "mysql"
+address = "${DB_ADDR}"
+database = "shop"
+user = "app"
+password = "${APP_PASSWORD}"
+tls = "prefer"
+
+[[connection]]
+name = "plainpref"
+kind = "mysql"
+address = "${PLAIN_DB_ADDR}"
+database = "shop"
+user = "app"
+password = "${APP_PASSWORD}"
+tls = "prefer"
+
+[[connection]]
 name = "edshop"
 kind = "mysql"
 address = "${DB_ADDR}"
@@ -49,7 +67,7 @@ flavor = "mariadb"
 [[policy]]
 name = "agents"
 groups = ["agents"]
-connections = ["shop", "impostor", "edshop"]
+connections = ["shop", "impostor", "edshop", "preferred", "plainpref"]
 
   [[policy.rule]]
   name = "reads"
@@ -60,6 +78,8 @@ connections = ["shop", "impostor", "edshop"]
 struct Env {
     _certs: tempfile::TempDir,
     _db: MariaDb,
+    /// A second target that offers no TLS.
+    _plain: MariaDb,
     gw: Gateway,
     port: u16,
     bot: String,
@@ -78,6 +98,9 @@ fn env() -> Env {
         format!("--ssl-key={}", server.key.display()),
     ]);
     db.create_user_and_database("app", "app-secret", "shop");
+    let plain = MariaDb::start();
+    plain.create_user_and_database("app", "app-secret", "shop");
+    plain.exec("CREATE TABLE shop.items (id INT PRIMARY KEY, name TEXT); INSERT INTO shop.items VALUES (1, 'desk');");
     db.exec(
         "CREATE TABLE shop.items (id INT PRIMARY KEY, name TEXT);
          INSERT INTO shop.items VALUES (1, 'lamp');
@@ -92,6 +115,7 @@ fn env() -> Env {
         &[
             ("VIGIL_MYSQL_LISTEN", &listen),
             ("DB_ADDR", &db.address()),
+            ("PLAIN_DB_ADDR", &plain.address()),
             ("APP_PASSWORD", "app-secret"),
             ("ED_PASSWORD", "ed-secret"),
             ("RIGHT_CA", &ca.cert().display().to_string()),
@@ -102,6 +126,7 @@ fn env() -> Env {
         bot: gw.token("bot", &["agents"], "agent"),
         _certs: certs,
         _db: db,
+        _plain: plain,
         gw,
         port,
     }
@@ -156,4 +181,38 @@ fn an_ed25519_user_logs_in_through_the_gateway() {
     let text = assert_success(&out, "a session as the ed25519 user");
     assert!(text.contains("edna@%"), "{text}");
     assert!(text.contains("lamp"), "{text}");
+}
+
+/// The `Ssl_cipher` the target reports for a session through `connection`.
+fn cipher_through(env: &Env, connection: &str) -> (String, String) {
+    let out = mariadb_cli(
+        env.port,
+        "bot",
+        &env.bot,
+        connection,
+        "SELECT name FROM items; SHOW STATUS LIKE 'Ssl_cipher'",
+    );
+    let text = assert_success(&out, connection);
+    let cipher = text
+        .lines()
+        .find(|l| l.starts_with("Ssl_cipher"))
+        .unwrap_or_default()
+        .trim_start_matches("Ssl_cipher")
+        .trim()
+        .to_string();
+    (text, cipher)
+}
+
+#[test]
+fn prefer_uses_tls_when_the_target_offers_it_and_plaintext_when_not() {
+    let env = env();
+    let (text, cipher) = cipher_through(&env, "preferred");
+    assert!(text.contains("lamp"), "{text}");
+    assert!(
+        !cipher.is_empty(),
+        "prefer did not use the offered TLS: {text}"
+    );
+    let (text, cipher) = cipher_through(&env, "plainpref");
+    assert!(text.contains("desk"), "{text}");
+    assert!(cipher.is_empty(), "{text}");
 }

@@ -10,6 +10,7 @@ mod connection_kind;
 mod event;
 mod http;
 mod k8s;
+pub mod lru;
 mod principal;
 mod protocol;
 mod run_id;

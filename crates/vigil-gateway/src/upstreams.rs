@@ -12,6 +12,7 @@ pub fn postgres(config: &Config) -> HashMap<String, UpstreamConfig> {
         .map(|(name, c)| {
             let tls = match c.tls {
                 TlsMode::Disable => UpstreamTls::Disable,
+                TlsMode::Prefer => UpstreamTls::Prefer,
                 TlsMode::Require => UpstreamTls::Require,
                 TlsMode::VerifyFull => UpstreamTls::VerifyFull {
                     ca: c.tls_ca.clone(),
@@ -95,6 +96,7 @@ pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
                     password: o.password.clone(),
                     tls: match o.tls {
                         TlsMode::Disable => vigil_mysql::UpstreamTls::Disable,
+                        TlsMode::Prefer => vigil_mysql::UpstreamTls::Prefer,
                         TlsMode::Require => vigil_mysql::UpstreamTls::Require,
                         TlsMode::VerifyFull => vigil_mysql::UpstreamTls::VerifyFull {
                             ca: o.tls_ca.clone(),
@@ -104,6 +106,7 @@ pub fn mysql(config: &Config) -> HashMap<String, vigil_mysql::UpstreamConfig> {
                         vigil_config::MysqlFlavor::Mariadb => vigil_mysql::Flavor::Mariadb,
                         vigil_config::MysqlFlavor::Mysql => vigil_mysql::Flavor::Mysql,
                     }),
+                    mirror_version: o.mirror_version,
                 },
             )),
             _ => None,

@@ -6,7 +6,7 @@
 use crate::AnalysisError;
 
 /// How the target lexes text in this session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LexMode {
     /// `"` quotes identifiers, not strings.
     pub ansi_quotes: bool,

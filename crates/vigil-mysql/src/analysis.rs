@@ -3,28 +3,33 @@
 //! tools), so both read a text the same way and refuse the same texts.
 
 use crate::backend::SessionState;
-use vigil_mysql_sql::{Analysed, Context, Target};
+use vigil_mysql_sql::{Analysed, AnalysisCache, Context, Target};
 
-/// Analyses `text` as the target will read it under `state`. With column
-/// mask rules (`column_rules`), SHOW WARNINGS and SHOW ERRORS are refused:
-/// they quote the values a statement touched (a failed conversion of a
-/// masked column prints it), in a form no detector knows.
+/// Analyses `text` as the target will read it under `state` (through
+/// `cache` on the proxy's hot path). With column mask rules
+/// (`column_rules`), SHOW WARNINGS and SHOW ERRORS are refused: they quote
+/// the values a statement touched (a failed conversion of a masked column
+/// prints it), in a form no detector knows.
 pub(crate) fn analyse(
     text: &[u8],
     state: &SessionState,
     target: Target,
     column_rules: bool,
+    cache: Option<&AnalysisCache>,
 ) -> Result<Vec<Analysed>, String> {
     let analysed = match &state.mode {
-        Ok(mode) => vigil_mysql_sql::analyze(
-            text,
-            &Context {
+        Ok(mode) => {
+            let ctx = Context {
                 mode: *mode,
                 target,
                 database: state.database.as_deref(),
-            },
-        )
-        .map_err(|e| e.to_string())?,
+            };
+            match cache {
+                Some(cache) => cache.analyze(text, &ctx).map(|a| a.to_vec()),
+                None => vigil_mysql_sql::analyze(text, &ctx),
+            }
+            .map_err(|e| e.to_string())?
+        }
         Err(why) => {
             return Err(format!(
                 "the session reads statements under {why}, which Vigil does not reproduce"

@@ -29,6 +29,9 @@ pub struct UpstreamConfig {
     pub tls: UpstreamTls,
     /// `None`: read from the greeting's version string.
     pub flavor: Option<Flavor>,
+    /// Vigil's greeting may announce this target's version (see
+    /// `crate::announce`).
+    pub mirror_version: bool,
 }
 
 /// A logged-in target connection.
@@ -64,19 +67,7 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
     let mut tcp = TcpStream::connect(&cfg.address).await?;
     let _ = tcp.set_nodelay(true);
     let mut reader = Reader::default();
-    let hello = reader
-        .read(&mut tcp, 64 * 1024, false)
-        .await?
-        .ok_or_else(|| MysqlError::Login("the target closed the connection".into()))?;
-    if head(&hello.payload) == Head::Err {
-        let (code, _) = err_code(&hello.payload);
-        return Err(MysqlError::Login(format!(
-            "the target refused the connection ({code})"
-        )));
-    }
-    let greeting = Greeting::decode(&hello.payload).ok_or_else(|| {
-        MysqlError::Login("the target's greeting is not MySQL protocol 10".into())
-    })?;
+    let (greeting, hello_seq) = read_greeting(&mut tcp, &mut reader).await?;
     let needed = cap::PROTOCOL_41 | cap::SECURE_CONNECTION | cap::PLUGIN_AUTH;
     if greeting.capabilities & needed != needed {
         return Err(MysqlError::Login(
@@ -84,11 +75,13 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
         ));
     }
     let mut capabilities = (BASE | (client_caps & PASSED)) & greeting.capabilities;
-    let mut seq = hello.last_seq.wrapping_add(1);
-    let mut io = if cfg.tls == UpstreamTls::Disable {
+    let mut seq = hello_seq.wrapping_add(1);
+    let offered = greeting.capabilities & cap::SSL != 0;
+    let mut io = if cfg.tls == UpstreamTls::Disable || (cfg.tls == UpstreamTls::Prefer && !offered)
+    {
         UpstreamStream::Plain(tcp)
     } else {
-        if greeting.capabilities & cap::SSL == 0 {
+        if !offered {
             return Err(MysqlError::Login(
                 "the target does not offer TLS, and the connection's tls mode requires it".into(),
             ));
@@ -139,6 +132,33 @@ pub async fn connect(cfg: &UpstreamConfig, client_caps: u32, charset: u8) -> Res
         target,
         capabilities,
     })
+}
+
+/// The target's greeting, read without logging in (what it announces
+/// itself as).
+pub async fn greeting(cfg: &UpstreamConfig) -> Result<Greeting> {
+    let mut tcp = TcpStream::connect(&cfg.address).await?;
+    let (greeting, _) = read_greeting(&mut tcp, &mut Reader::default()).await?;
+    Ok(greeting)
+}
+
+/// The greeting and its sequence id; an ERR in its place is the target
+/// refusing the connection.
+async fn read_greeting(tcp: &mut TcpStream, reader: &mut Reader) -> Result<(Greeting, u8)> {
+    let hello = reader
+        .read(tcp, 64 * 1024, false)
+        .await?
+        .ok_or_else(|| MysqlError::Login("the target closed the connection".into()))?;
+    if head(&hello.payload) == Head::Err {
+        let (code, _) = err_code(&hello.payload);
+        return Err(MysqlError::Login(format!(
+            "the target refused the connection ({code})"
+        )));
+    }
+    let greeting = Greeting::decode(&hello.payload).ok_or_else(|| {
+        MysqlError::Login("the target's greeting is not MySQL protocol 10".into())
+    })?;
+    Ok((greeting, hello.last_seq))
 }
 
 /// The SSL request: the handshake response's first 32 bytes.

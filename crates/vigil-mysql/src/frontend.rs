@@ -1,9 +1,11 @@
 //! Accepts MySQL clients: the greeting, TLS when the client asks, the
-//! password exchange (the password is the Vigil credential, asked for with
-//! `mysql_clear_password`), the guard's login, the upstream login, then the
+//! password exchange (the password is the Vigil credential, see
+//! [`crate::client_auth`]), the guard's login, the upstream login, then the
 //! session relay.
 
+use crate::announce::Announced;
 use crate::backend::{self, UpstreamConfig};
+use crate::client_auth::{self, Credential, PasswordKey};
 use crate::handshake::{Greeting, Response};
 use crate::packet::{Reader, frame};
 use crate::prefixed::Prefixed;
@@ -22,14 +24,16 @@ use vigil_guard::admission::{
     accept_until_shutdown,
 };
 use vigil_guard::{Guard, GuardError, Login, SessionRequest};
-use vigil_mysql_sql::collation_reproduced;
+use vigil_mysql_sql::{AnalysisCache, collation_reproduced};
 
 /// Clients must finish the login within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A login packet larger than this is not a login.
 const MAX_LOGIN_PACKET: usize = 16 * 1024;
-/// What Vigil tells clients it is.
-const SERVER_VERSION: &str = "10.11.99-MariaDB-vigil";
+/// How long the listener waits for a target's greeting when it starts.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Statement analyses kept for the listener's sessions.
+const ANALYSIS_CACHE_ENTRIES: usize = 4096;
 
 pub struct MysqlFrontendConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
@@ -44,6 +48,11 @@ pub struct MysqlFrontend {
     config: MysqlFrontendConfig,
     caps: Arc<Caps>,
     failures: FailedLogins,
+    announced: Announced,
+    analyses: Arc<AnalysisCache>,
+    /// For `caching_sha2_password` clients without TLS; `None` if the key
+    /// could not be made (such clients must then send the password in clear).
+    password_key: Option<PasswordKey>,
 }
 
 /// Why a login ended without a session (already answered to the client).
@@ -56,16 +65,46 @@ impl MysqlFrontend {
             config.admission.max_connections_per_principal,
         );
         let failures = FailedLogins::new(config.admission.login_failures_per_minute);
+        let password_key = PasswordKey::generate()
+            .inspect_err(|e| tracing::warn!(error = %e, "caching_sha2_password without TLS will need the password in clear"))
+            .ok();
         MysqlFrontend {
             guard,
             config,
             caps,
             failures,
+            announced: Announced::default(),
+            analyses: Arc::new(AnalysisCache::new(ANALYSIS_CACHE_ENTRIES)),
+            password_key,
         }
+    }
+
+    /// Reads each mirrored target's greeting once, so the first client is
+    /// greeted with the targets' version. A target that does not answer is
+    /// left out until a login reaches it.
+    async fn probe_versions(self: &Arc<Self>) {
+        let mut probes = tokio::task::JoinSet::new();
+        for (name, cfg) in &self.config.upstreams {
+            if !cfg.mirror_version {
+                continue;
+            }
+            let (this, name, cfg) = (self.clone(), name.clone(), cfg.clone());
+            probes.spawn(async move {
+                match tokio::time::timeout(PROBE_TIMEOUT, backend::greeting(&cfg)).await {
+                    Ok(Ok(greeting)) => this.announced.seen(&name, &greeting.server_version),
+                    Ok(Err(e)) => {
+                        tracing::info!(connection = %name, error = %e, "could not read the target's version")
+                    }
+                    Err(_) => tracing::info!(connection = %name, "the target did not greet in time"),
+                }
+            });
+        }
+        while probes.join_next().await.is_some() {}
     }
 
     /// Accepts clients until `shutdown` turns true, then waits for open sessions.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        self.probe_versions().await;
         let caps = self.caps.clone();
         accept_until_shutdown(
             "mysql",
@@ -135,14 +174,15 @@ impl MysqlFrontend {
         if self.config.tls.is_some() {
             offered |= cap::SSL;
         }
+        let (server_version, plugin) = self.announced.greeting();
         let greeting = Greeting {
-            server_version: SERVER_VERSION.into(),
+            server_version,
             connection_id: 1,
             salt: salt.to_vec(),
             capabilities: offered,
             charset: 45,
             status: status::AUTOCOMMIT,
-            plugin: "mysql_native_password".into(),
+            plugin: plugin.into(),
         };
         let mut seq = 0u8;
         send(&mut io, &mut seq, &greeting.encode()).await?;
@@ -210,21 +250,17 @@ impl MysqlFrontend {
             .await;
             return Ok(Err(Refused));
         }
-        // The token travels in clear (inside TLS or on loopback).
-        let credential = if response.plugin.as_deref() == Some("mysql_clear_password") {
-            response.auth.clone()
-        } else {
-            let mut switch = vec![0xFE];
-            switch.extend_from_slice(b"mysql_clear_password\0");
-            send(&mut io, &mut seq, &switch).await?;
-            let Some(p) = reader.read(&mut io, MAX_LOGIN_PACKET, true).await? else {
-                return Ok(Err(Refused));
+        // The token travels in clear inside TLS or on loopback, or
+        // RSA-encrypted under Vigil's key (caching_sha2_password).
+        let key = self.password_key.as_ref();
+        let credential =
+            match client_auth::exchange(&mut io, &mut reader, &mut seq, &response, &salt, tls, key)
+                .await?
+            {
+                Credential::Password(p) => p,
+                Credential::Gone => return Ok(Err(Refused)),
             };
-            seq = p.last_seq.wrapping_add(1);
-            p.payload
-        };
-        let credential = credential.strip_suffix(&[0]).unwrap_or(&credential);
-        let credential = Secret::new(String::from_utf8_lossy(credential).into_owned());
+        let credential = Secret::new(String::from_utf8_lossy(&credential).into_owned());
         let login = Login {
             protocol: Protocol::Mysql,
             credential: vigil_guard::Credential::Secret(&credential),
@@ -303,6 +339,10 @@ impl MysqlFrontend {
                 return Ok(Err(Refused));
             }
         };
+        if upstream_cfg.mirror_version {
+            self.announced
+                .seen(&database, &upstream.greeting.server_version);
+        }
         let state = match backend::read_state(&mut upstream).await {
             Ok(s) => s,
             Err(e) => {
@@ -342,6 +382,7 @@ impl MysqlFrontend {
                 base_tables,
                 multi_statements: caps & cap::MULTI_STATEMENTS != 0,
                 eofs: crate::client_out::Eofs::negotiated(caps),
+                analyses: self.analyses.clone(),
             },
             slot,
         )))

@@ -4,10 +4,12 @@
 //! forwarded, masking of result rows, the ledger outcome.
 
 mod analysis;
+mod announce;
 mod auth;
 pub mod backend;
 pub mod binary_row;
 mod binary_text;
+mod client_auth;
 mod client_out;
 mod error;
 mod error_text;

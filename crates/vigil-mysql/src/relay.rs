@@ -37,6 +37,9 @@ pub struct ResultEnd {
 pub struct CursorRows {
     pub defs: Vec<ColumnDef>,
     pub plan: Option<MaskPlan>,
+    /// The ledger `seq` of the EXECUTE that opened the cursor: each FETCH's
+    /// outcome (its masking counts) is recorded against it.
+    pub statement_seq: Option<i64>,
 }
 
 /// How the rows of a result are encoded.
@@ -201,6 +204,7 @@ async fn result_set(
         let cursor = refused.is_none().then(|| CursorRows {
             defs: defs.clone(),
             plan,
+            statement_seq: None,
         });
         let end = ResultEnd {
             tag: Some("SELECT 0".into()),

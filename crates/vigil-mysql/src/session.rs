@@ -56,6 +56,8 @@ pub struct SessionParts {
     pub multi_statements: bool,
     /// How EOF packets reach this client (`CLIENT_DEPRECATE_EOF`).
     pub eofs: Eofs,
+    /// The listener's statement analyses, shared by its sessions.
+    pub analyses: std::sync::Arc<vigil_mysql_sql::AnalysisCache>,
 }
 
 mod com {
@@ -189,6 +191,7 @@ impl Session<'_> {
             &self.parts.state,
             self.parts.upstream.target,
             self.parts.session.mask.has_column_rules(),
+            Some(&self.parts.analyses),
         )
     }
 

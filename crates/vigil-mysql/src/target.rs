@@ -128,7 +128,13 @@ impl MysqlTarget {
         column_rules: bool,
     ) -> Result<Vec<vigil_mysql_sql::Analysed>, String> {
         let login = self.login_state().await.map_err(|e| e.to_string())?;
-        analysis::analyse(sql.as_bytes(), &login.state, login.target, column_rules)
+        analysis::analyse(
+            sql.as_bytes(),
+            &login.state,
+            login.target,
+            column_rules,
+            None,
+        )
     }
 }
 
@@ -225,7 +231,7 @@ async fn explain_on(
     statement: &str,
     params: &[Option<String>],
 ) -> Result<String, TargetError> {
-    let analysed = analysis::analyse(statement.as_bytes(), state, up.target, false)
+    let analysed = analysis::analyse(statement.as_bytes(), state, up.target, false, None)
         .map_err(TargetError::Failed)?;
     let kind_ok =
         matches!(analysed.as_slice(), [one] if EXPLAINED.contains(&one.facts.kind.as_str()));
@@ -236,7 +242,7 @@ async fn explain_on(
     }
     let sql = format!("EXPLAIN FORMAT=JSON {statement}");
     // The prefixed text must still be one statement as the target reads it.
-    match analysis::analyse(sql.as_bytes(), state, up.target, false) {
+    match analysis::analyse(sql.as_bytes(), state, up.target, false, None) {
         Ok(a) if a.len() == 1 => {}
         _ => {
             return Err(TargetError::Failed(
@@ -334,6 +340,7 @@ impl SqlSession for MysqlSession {
                 &self.state,
                 self.upstream.target,
                 column_rules,
+                None,
             )
             .map_err(QueryError::Protocol)?;
             let [one] = analysed.as_slice() else {

@@ -25,6 +25,9 @@ pub enum UpstreamTls {
     /// Plaintext.
     #[default]
     Disable,
+    /// Encrypted (any certificate) when the target offers TLS, plaintext
+    /// when it does not.
+    Prefer,
     /// Encrypted, any certificate.
     Require,
     /// Encrypted, chain and host name checked; `ca`: the trusted roots

@@ -10,18 +10,12 @@
 //! the statement's own text. Case, whitespace, comments, names and every
 //! other literal still make a different entry.
 
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use vigil_core::lru::ShardedLru;
 
 use crate::literals::literal_key;
 use crate::{AnalysisError, Catalog, SqlFacts, analyze};
-
-/// Shards (each behind its own lock), so sessions on different statements do
-/// not wait for each other.
-const SHARDS: usize = 16;
 
 /// Statements longer than this are analysed but not cached: they are rarely
 /// repeated, and caching them would let a few clients fill the memory budget.
@@ -39,48 +33,24 @@ pub const MAX_CACHED_LEN: usize = 16 * 1024;
 /// way, and is re-analysed if it is sent again.
 #[derive(Debug)]
 pub struct AnalysisCache {
-    shards: Box<[RwLock<Shard>]>,
-    hasher: RandomState,
-    /// Per shard.
-    max_entries: usize,
-    /// Per shard.
-    max_bytes: usize,
-}
-
-#[derive(Debug, Default)]
-struct Shard {
-    /// Keyed by the 64-bit hash of (generation, text); the entry holds both
-    /// to tell a true hit from a hash collision.
-    entries: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
-    bytes: usize,
-    /// Ticks on every hit or insert: the "time" of `Entry::used`.
-    clock: AtomicU64,
+    /// Keyed by (catalog generation, exact text or literal key).
+    entries: ShardedLru<(u64, Box<str>), Cached>,
 }
 
 #[derive(Debug)]
-struct Entry {
-    generation: u64,
-    /// The exact text, or the literal key (see [`crate::literals`]).
-    text: Box<str>,
+struct Cached {
     facts: Arc<[SqlFacts]>,
     /// For a literal-key entry (one statement): bytes of the message before
     /// and after the statement's own text, which hold no replaced number and
     /// so are the same in every text of this key.
     around: Option<(usize, usize)>,
-    bytes: usize,
-    /// `Shard::clock` when last used; atomic so a hit needs only a read lock.
-    used: AtomicU64,
 }
 
 impl AnalysisCache {
     /// A cache of about `capacity` statements (at least one per shard).
     pub fn new(capacity: usize) -> AnalysisCache {
-        let max_entries = capacity.div_ceil(SHARDS).max(1);
         AnalysisCache {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
-            max_entries,
-            max_bytes: max_entries.saturating_mul(4 * 1024).max(2 * MAX_CACHED_LEN),
+            entries: ShardedLru::new(capacity, 4 * 1024, 2 * MAX_CACHED_LEN),
         }
     }
 
@@ -110,20 +80,14 @@ impl AnalysisCache {
             },
             None => (sql, None),
         };
-        let hash = self.hasher.hash_one((generation, text));
-        let entry = Entry {
-            generation,
-            text: text.into(),
-            bytes: text.len() + facts.iter().map(|f| f.text.len()).sum::<usize>(),
+        let bytes = text.len() + facts.iter().map(|f| f.text.len()).sum::<usize>();
+        let hash = self.entries.hash(&(generation, text));
+        let cached = Cached {
             facts: Arc::clone(&facts),
             around,
-            used: AtomicU64::new(0),
         };
-        let mut guard = self
-            .shard(hash)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.insert(hash, entry, self.max_entries, self.max_bytes);
+        self.entries
+            .insert(hash, (generation, text.into()), cached, bytes);
         Ok(facts)
     }
 
@@ -135,62 +99,36 @@ impl AnalysisCache {
         key: &str,
         original: Option<&str>,
     ) -> Option<Arc<[SqlFacts]>> {
-        let hash = self.hasher.hash_one((generation, key));
-        let guard = self
-            .shard(hash)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let entry = guard.entries.get(&hash)?;
-        if entry.generation != generation || *entry.text != *key {
-            return None;
-        }
-        let facts = match (original, entry.around) {
-            (None, None) => Arc::clone(&entry.facts),
-            (Some(sql), Some((before, after))) => {
-                let text = sql.get(before..sql.len().checked_sub(after)?)?;
-                let mut facts = entry.facts.first()?.clone();
-                facts.text = text.to_owned();
-                Arc::from([facts])
-            }
-            _ => return None,
-        };
-        let now = guard.clock.fetch_add(1, Ordering::Relaxed);
-        entry.used.store(now, Ordering::Relaxed);
-        Some(facts)
+        let hash = self.entries.hash(&(generation, key));
+        self.entries.get(
+            hash,
+            |(g, text)| *g == generation && **text == *key,
+            |cached| match (original, cached.around) {
+                (None, None) => Some(Arc::clone(&cached.facts)),
+                (Some(sql), Some((before, after))) => {
+                    let text = sql.get(before..sql.len().checked_sub(after)?)?;
+                    let mut facts = cached.facts.first()?.clone();
+                    facts.text = text.to_owned();
+                    Some(Arc::from([facts]))
+                }
+                _ => None,
+            },
+        )
     }
 
     /// How many statements the cache holds.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entries
-                    .len()
-            })
-            .sum()
+        self.entries.len()
     }
 
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
     /// Forgets everything (for example when every catalog was refreshed).
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            let mut guard = shard.write().unwrap_or_else(PoisonError::into_inner);
-            guard.entries.clear();
-            guard.bytes = 0;
-        }
-    }
-
-    fn shard(&self, hash: u64) -> &RwLock<Shard> {
-        // Middle bits pick the shard: the map itself uses the low bits (bucket)
-        // and the top 7 (tag), which should stay varied within a shard.
-        let index = usize::try_from((hash >> 32) & 0xffff).unwrap_or(0) % self.shards.len();
-        &self.shards[index]
+        self.entries.clear();
     }
 }
 
@@ -208,56 +146,4 @@ fn statement_around(
         .match_indices(text)
         .find(|(start, _)| *start <= first && last <= start + text.len())?;
     Some((start, sql.len() - start - text.len()))
-}
-
-impl Shard {
-    fn insert(&mut self, hash: u64, entry: Entry, max_entries: usize, max_bytes: usize) {
-        let now = self.clock.fetch_add(1, Ordering::Relaxed);
-        entry.used.store(now, Ordering::Relaxed);
-        if let Some(old) = self.entries.remove(&hash) {
-            self.bytes = self.bytes.saturating_sub(old.bytes);
-        }
-        while !self.entries.is_empty()
-            && (self.entries.len() >= max_entries || self.bytes + entry.bytes > max_bytes)
-        {
-            self.evict_oldest();
-        }
-        self.bytes += entry.bytes;
-        self.entries.insert(hash, entry);
-    }
-
-    /// Drops the least recently used entry (a scan: a shard is small, and
-    /// this runs only on a miss, after a parse that costs far more).
-    fn evict_oldest(&mut self) {
-        let oldest = self
-            .entries
-            .iter()
-            .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
-            .map(|(k, _)| *k);
-        if let Some(old) = oldest.and_then(|k| self.entries.remove(&k)) {
-            self.bytes = self.bytes.saturating_sub(old.bytes);
-        }
-    }
-}
-
-/// The shard maps' hasher: their keys are already uniformly distributed
-/// 64-bit hashes (from a randomly keyed SipHash), so they are used as is.
-#[derive(Debug, Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is expected; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }

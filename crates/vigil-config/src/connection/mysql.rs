@@ -25,12 +25,23 @@ pub struct MysqlOptions {
     pub tls_ca: Option<PathBuf>,
     /// Which server family the target is; `None`: read from its greeting.
     pub flavor: Option<MysqlFlavor>,
+    /// Vigil's greeting may announce this target's version string, so
+    /// drivers pick its dialect (default true). `false` keeps the target's
+    /// version from clients that have not logged in.
+    pub mirror_version: bool,
 }
 
 impl MysqlOptions {
     /// The keys of a `mysql` connection besides `name`, `kind` and `via`.
     pub const KEYS: &'static [&'static str] = &[
-        "address", "database", "user", "password", "tls", "tls_ca", "flavor",
+        "address",
+        "database",
+        "user",
+        "password",
+        "tls",
+        "tls_ca",
+        "flavor",
+        "mirror_version",
     ];
 }
 
@@ -73,6 +84,8 @@ pub(crate) struct RawMysql {
     tls_ca: Option<PathBuf>,
     #[serde(default)]
     flavor: Option<Parsed<MysqlFlavor>>,
+    #[serde(default)]
+    mirror_version: Option<bool>,
 }
 
 impl RawMysql {
@@ -86,6 +99,7 @@ impl RawMysql {
             tls: self.tls.map(|t| t.0).unwrap_or_default(),
             tls_ca: self.tls_ca,
             flavor: self.flavor.map(|f| f.0),
+            mirror_version: self.mirror_version.unwrap_or(true),
         })
     }
 }

@@ -83,6 +83,10 @@ pub enum TlsMode {
     /// Plaintext to the target.
     #[default]
     Disable,
+    /// TLS when the target offers it, plaintext when it does not; the
+    /// certificate is not checked (libpq's `prefer`). Anyone in the path can
+    /// strip the offer: use `require` or `verify-full` where that matters.
+    Prefer,
     /// Encrypted, certificate not checked.
     Require,
     /// Encrypted, certificate and host name checked.
@@ -95,10 +99,11 @@ impl std::str::FromStr for TlsMode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "disable" => Ok(TlsMode::Disable),
+            "prefer" => Ok(TlsMode::Prefer),
             "require" => Ok(TlsMode::Require),
             "verify-full" => Ok(TlsMode::VerifyFull),
             other => Err(format!(
-                "unknown tls mode `{other}`, expected `disable`, `require` or `verify-full`"
+                "unknown tls mode `{other}`, expected `disable`, `prefer`, `require` or `verify-full`"
             )),
         }
     }

@@ -25,7 +25,7 @@ use crate::statements::Prepared;
 use crate::wire::Cursor;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
-use vigil_core::ActionKind;
+use vigil_core::{ActionKind, StatementOutcome};
 use vigil_guard::{Binding, Decision, RefusalClass, Unpolicied};
 use vigil_mysql_sql::Effect;
 
@@ -191,9 +191,10 @@ impl Session<'_> {
         )
         .await?;
         let refused: Vec<String> = ends.iter_mut().filter_map(|e| e.refused.take()).collect();
-        if let Some(cursor) = ends.first_mut().and_then(|e| e.cursor.take())
+        if let Some(mut cursor) = ends.first_mut().and_then(|e| e.cursor.take())
             && let Some(p) = self.statements.get_mut(id)
         {
+            cursor.statement_seq = permit.seqs.first().copied();
             p.cursor = Some(cursor);
         }
         self.record(&permit, ends, started).await;
@@ -287,9 +288,10 @@ impl Session<'_> {
                 .await;
         };
         rewrite_id(&mut payload, id);
+        let started = Instant::now();
         send_step(&mut self.parts.upstream, &payload).await?;
         let out = crate::client_out::ClientOut::new(seq, self.parts.eofs);
-        relay::fetch(
+        let end = relay::fetch(
             &mut self.parts.upstream,
             &mut self.parts.client,
             out,
@@ -297,6 +299,19 @@ impl Session<'_> {
             crate::error_text::ErrorText::of(&self.parts.session.mask),
         )
         .await?;
+        // The rows were the EXECUTE's: their masking is recorded against it.
+        if let Some(statement_seq) = cursor.statement_seq {
+            let outcome = StatementOutcome {
+                statement_seq,
+                duration_us: started.elapsed().as_micros() as u64,
+                tag: end.tag.map(|t| t.replacen("SELECT", "FETCH", 1)),
+                error_code: end.error,
+                masking: end.masking,
+            };
+            self.guard
+                .statement_done(&self.parts.session, outcome)
+                .await;
+        }
         Ok(Next::Continue)
     }
 

@@ -23,6 +23,9 @@ pub struct UpstreamConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpstreamTls {
     Disable,
+    /// Encrypt when the server agrees, without checking its certificate;
+    /// plaintext when it refuses (libpq's `prefer`).
+    Prefer,
     /// Encrypt, without checking the server's certificate (libpq's `require`).
     Require,
     /// Encrypt and verify the certificate and host name against a CA file.

@@ -22,6 +22,9 @@ pub async fn start(
     let mut answer = [0u8; 1];
     tcp.read_exact(&mut answer).await?;
     if answer[0] != b'S' {
+        if *mode == UpstreamTls::Prefer && answer[0] == b'N' {
+            return Ok(PgStream::Plain(tcp));
+        }
         return Err(BackendError::TlsRefused);
     }
     let config = client_config(mode)?;
@@ -243,5 +246,44 @@ mod tests {
             dial(&addr, wrong_ca).await,
             Err(BackendError::Tls(_))
         ));
+    }
+
+    /// A one-shot server that answers SSLRequest with `answer` and stops.
+    async fn answering(answer: u8) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            tcp.read_exact(&mut request).await.unwrap();
+            tcp.write_all(&[answer]).await.unwrap();
+            let _ = tcp.read(&mut request).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn prefer_goes_on_in_plaintext_when_the_server_refuses_tls() {
+        let addr = answering(b'N').await;
+        let tcp = TcpStream::connect(&addr).await.unwrap();
+        let stream = start(tcp, &UpstreamTls::Prefer, &addr).await.unwrap();
+        assert!(matches!(stream, PgStream::Plain(_)));
+        // `require` does not.
+        let addr = answering(b'N').await;
+        let tcp = TcpStream::connect(&addr).await.unwrap();
+        assert!(matches!(
+            start(tcp, &UpstreamTls::Require, &addr).await,
+            Err(BackendError::TlsRefused)
+        ));
+    }
+
+    #[tokio::test]
+    async fn prefer_uses_tls_when_the_server_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cert, key) = ca_and_server(dir.path(), &["127.0.0.1"]);
+        let addr = server(cert, key).await;
+        let tcp = TcpStream::connect(&addr).await.unwrap();
+        let stream = start(tcp, &UpstreamTls::Prefer, &addr).await.unwrap();
+        assert!(matches!(stream, PgStream::Tls(_)));
     }
 }

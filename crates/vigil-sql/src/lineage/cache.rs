@@ -4,16 +4,13 @@
 //! result depends on (see [`crate::literals`]; a lineage holds no literal
 //! value, so the cached result is the statement's own).
 
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use vigil_core::lru::ShardedLru;
 
 use super::{OutputLineage, output_lineage};
 use crate::literals::literal_key;
 use crate::{AnalysisError, Catalog, MAX_CACHED_LEN};
-
-const SHARDS: usize = 16;
 
 /// A bounded, thread-safe cache of [`output_lineage`] results.
 ///
@@ -22,35 +19,17 @@ const SHARDS: usize = 16;
 /// [`MAX_CACHED_LEN`] are analysed but not cached; errors are not cached.
 #[derive(Debug)]
 pub struct LineageCache {
-    shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
-    max_entries: usize,
+    /// Keyed by (catalog generation, exact text or literal key).
+    entries: ShardedLru<(u64, Box<str>), Cached>,
 }
 
 type Cached = Arc<Option<OutputLineage>>;
 
-#[derive(Debug, Default)]
-struct Shard {
-    /// Keyed by the hash of (generation, text); the entry holds both to tell
-    /// a hit from a collision (a lookup then needs no copy of the text).
-    entries: HashMap<u64, Entry>,
-    clock: u64,
-}
-
-#[derive(Debug)]
-struct Entry {
-    generation: u64,
-    text: Box<str>,
-    cached: Cached,
-    used: u64,
-}
-
 impl LineageCache {
     pub fn new(capacity: usize) -> LineageCache {
         LineageCache {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
-            max_entries: capacity.div_ceil(SHARDS).max(1),
+            // Counted by entries only: each costs one byte of the budget.
+            entries: ShardedLru::new(capacity, 1, 0),
         }
     }
 
@@ -73,82 +52,32 @@ impl LineageCache {
         let result: Cached = Arc::new(output_lineage(sql, catalog)?);
         // Cached under the literal key only, when there is one.
         let text = literal.as_deref().unwrap_or(sql);
-        let hash = self.hasher.hash_one((generation, text));
-        let mut guard = self
-            .shard(hash)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while guard.entries.len() >= self.max_entries {
-            let oldest = guard
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| *k);
-            match oldest {
-                Some(k) => {
-                    guard.entries.remove(&k);
-                }
-                None => break,
-            }
-        }
-        let used = guard.clock;
-        guard.entries.insert(
-            hash,
-            Entry {
-                generation,
-                text: text.into(),
-                cached: Arc::clone(&result),
-                used,
-            },
-        );
+        let hash = self.entries.hash(&(generation, text));
+        self.entries
+            .insert(hash, (generation, text.into()), Arc::clone(&result), 1);
         Ok(result)
     }
 
     fn lookup(&self, generation: u64, text: &str) -> Option<Cached> {
-        let hash = self.hasher.hash_one((generation, text));
-        let mut guard = self
-            .shard(hash)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        guard.clock += 1;
-        let now = guard.clock;
-        let entry = guard.entries.get_mut(&hash)?;
-        if entry.generation != generation || *entry.text != *text {
-            return None;
-        }
-        entry.used = now;
-        Some(Arc::clone(&entry.cached))
-    }
-
-    fn shard(&self, hash: u64) -> &Mutex<Shard> {
-        let index = usize::try_from(hash >> 32).unwrap_or(0) % self.shards.len();
-        &self.shards[index]
+        let hash = self.entries.hash(&(generation, text));
+        self.entries.get(
+            hash,
+            |(g, key)| *g == generation && **key == *text,
+            |cached| Some(Arc::clone(cached)),
+        )
     }
 
     /// How many results the cache holds.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entries
-                    .len()
-            })
-            .sum()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        for s in self.shards.iter() {
-            s.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entries
-                .clear();
-        }
+        self.entries.clear();
     }
 }
