@@ -223,6 +223,12 @@ pub async fn serve(
             )),
             recordings: config.server.data_dir.join("recordings"),
             console: Arc::new(console::Console::new(&config.console)),
+            ledger: http::LedgerAudit {
+                data_dir: config.server.data_dir.clone(),
+                options: vigil_store::VerifyOptions {
+                    checkpoint_every: config.ledger.checkpoint_every,
+                },
+            },
             exec_targets: upstreams::ssh(&config)?
                 .into_iter()
                 .map(|t| {

@@ -7,7 +7,7 @@
 //! login flow.
 
 mod assets;
-mod headers;
+pub mod headers;
 mod login;
 mod oidc;
 mod sessions;

@@ -45,6 +45,15 @@ pub struct State {
     pub tls_cert_pem: Arc<String>,
     /// The web console's sessions and sign-in.
     pub console: Arc<crate::console::Console>,
+    /// Where the ledger is and how it is verified, for `/api/v1/audit`.
+    pub ledger: LedgerAudit,
+}
+
+/// What `/api/v1/audit` verifies.
+#[derive(Clone)]
+pub struct LedgerAudit {
+    pub data_dir: std::path::PathBuf,
+    pub options: vigil_store::VerifyOptions,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -74,7 +83,8 @@ pub async fn serve(
             api::routes()
                 .merge(approvals::routes())
                 .merge(recordings::routes())
-                .merge(kubeconfig::routes()),
+                .merge(kubeconfig::routes())
+                .layer(axum::middleware::from_fn(crate::console::headers::api)),
         )
         .merge(crate::console::routes())
         .merge(vigil_mcp::router(mcp))
