@@ -49,7 +49,9 @@ impl Target {
             .take(3)
             .map(|p| p.parse::<u32>().ok());
         let version = match (parts.next(), parts.next(), parts.next()) {
-            (Some(Some(a)), Some(Some(b)), Some(Some(c))) if b < 100 && c < 100 => {
+            // The target's text: a major past any real version is unknown,
+            // never an overflow.
+            (Some(Some(a)), Some(Some(b)), Some(Some(c))) if a < 1000 && b < 100 && c < 100 => {
                 Some(a * 10_000 + b * 100 + c)
             }
             _ => None,

@@ -239,7 +239,11 @@ fn lineage_of_direct_columns() {
         v[0].lineage,
         Lineage::Columns(vec![Origin::Sources(vec![
             src("email"),
-            ("shop".to_string(), "orders".to_string(), "email".to_string()),
+            (
+                "shop".to_string(),
+                "orders".to_string(),
+                "email".to_string()
+            ),
         ])])
     );
     let v = analyze(b"SELECT email FROM customers UNION SELECT 'x'", &ctx()).unwrap_or_default();

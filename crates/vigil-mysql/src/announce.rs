@@ -1,9 +1,12 @@
 //! What Vigil's greeting says it is. Drivers choose their dialect and their
 //! first authentication method from the greeting's version string, which is
-//! sent before the client names its connection; so Vigil announces its
-//! targets' own version when they all agree (read from each target's
-//! greeting when the listener starts, and again at every login to it), and
-//! a MariaDB version of its own otherwise.
+//! sent before the client names its connection (and before TLS); so Vigil
+//! announces its targets' version when they all agree (read from each
+//! target's greeting when the listener starts, and again at every login to
+//! it), and a MariaDB version of its own otherwise. Only the family and the
+//! `major.minor.patch` are announced (`5.5.5-10.11.6-MariaDB`, `8.0.36`),
+//! never the build suffix (`-0+deb12u1`, `-log`): enough for a driver's
+//! dialect, less for whoever probes the port.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -27,6 +30,10 @@ impl Announced {
         if version.len() > MAX_VERSION_LEN || version.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
             return;
         }
+        let Some(version) = normalised(version) else {
+            return;
+        };
+        let version = version.as_str();
         let mut versions = self
             .versions
             .write()
@@ -48,6 +55,20 @@ impl Announced {
         let plugin = default_plugin(&version);
         (version, plugin)
     }
+}
+
+/// The family and `major.minor.patch` of a target's version string; `None`
+/// when it has no such number.
+fn normalised(version: &str) -> Option<String> {
+    let target = Target::from_server_version(version);
+    let v = target.version?;
+    let number = format!("{}.{}.{}", v / 10_000, v / 100 % 100, v % 100);
+    Some(match target.flavor {
+        // MariaDB prefixes 5.5.5- for clients that expect a MySQL 5 version.
+        Flavor::Mariadb if version.starts_with("5.5.5-") => format!("5.5.5-{number}-MariaDB"),
+        Flavor::Mariadb => format!("{number}-MariaDB"),
+        Flavor::Mysql => number,
+    })
 }
 
 /// MySQL 8 and later greet with `caching_sha2_password`, and their drivers
@@ -77,13 +98,11 @@ mod tests {
     fn targets_that_agree_are_mirrored() {
         let a = Announced::default();
         a.seen("shop", "5.5.5-10.11.6-MariaDB-0+deb12u1");
-        a.seen("crm", "5.5.5-10.11.6-MariaDB-0+deb12u1");
+        a.seen("crm", "5.5.5-10.11.6-MariaDB-1~bookworm");
+        // The family and number only: the build suffix is not announced.
         assert_eq!(
             a.greeting(),
-            (
-                "5.5.5-10.11.6-MariaDB-0+deb12u1".to_string(),
-                "mysql_native_password"
-            )
+            ("5.5.5-10.11.6-MariaDB".to_string(), "mysql_native_password")
         );
     }
 
@@ -98,7 +117,7 @@ mod tests {
         a.seen("shop", "5.7.44-log");
         assert_eq!(
             a.greeting(),
-            ("5.7.44-log".to_string(), "mysql_native_password")
+            ("5.7.44".to_string(), "mysql_native_password")
         );
     }
 
@@ -115,6 +134,8 @@ mod tests {
         let a = Announced::default();
         a.seen("shop", "8.0.36\0evil");
         a.seen("crm", &"9".repeat(200));
+        a.seen("big", "429497.0.0");
+        a.seen("none", "no version");
         assert_eq!(a.greeting().0, OWN_VERSION);
     }
 }

@@ -40,3 +40,24 @@ async fn with_headers(request: Request, next: Next, api: bool) -> Response {
     }
     response
 }
+
+/// For the HTTP and Kubernetes proxies' answers, which share the console's
+/// origin: whatever a target sends (an HTML page, a script) runs, if a
+/// browser ever renders it, in a sandbox with no access to the console's
+/// cookie or API. Added beside the target's own headers, never in place of
+/// them (several CSPs all apply).
+pub async fn isolate(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.append(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox"),
+    );
+    if !h.contains_key("x-content-type-options") {
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    response
+}

@@ -34,8 +34,20 @@ pub async fn login(
     State(state): State<HttpState>,
     peer: Option<Extension<SocketAddr>>,
     tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // JSON only: a cross-site HTML form cannot send it.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send {\"token\": \"...\"} as application/json",
+        );
+    }
     let tls = tls.is_some_and(|Extension(OverTls(t))| t);
     let Ok(LoginBody { token }) = serde_json::from_slice::<LoginBody>(&body) else {
         return error(StatusCode::BAD_REQUEST, "expected {\"token\": \"...\"}");
@@ -50,7 +62,10 @@ pub async fn login(
     let credential = Secret::new(token.to_string());
     match sign_in(&state, peer.map(|Extension(p)| p), credential.clone()).await {
         Ok(principal) => {
-            let (cookie, csrf) = state.console.sessions.open(credential);
+            let (cookie, csrf) = state
+                .console
+                .sessions
+                .open(&principal_key(&principal), credential);
             let me = me_json(&state, &principal, Some(&csrf));
             (
                 [(
@@ -130,6 +145,16 @@ fn me_json(state: &HttpState, principal: &Principal, csrf: Option<&str>) -> Valu
         "admin": state.admin_groups.iter().any(|g| principal.in_group(g)),
         "csrf": csrf,
     })
+}
+
+/// Who a session belongs to, for the per-principal bound: issuer and subject.
+pub(super) fn principal_key(principal: &Principal) -> String {
+    let record = principal.record();
+    format!(
+        "{}\n{}",
+        record.issuer,
+        record.subject.as_deref().unwrap_or(&record.name)
+    )
 }
 
 pub(super) fn error(status: StatusCode, message: &str) -> Response {

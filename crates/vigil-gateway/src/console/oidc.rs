@@ -1,6 +1,8 @@
 //! "Sign in with SSO": the OIDC authorization code flow with PKCE (S256),
-//! a `state` that ties the callback to the browser that started it, and a
-//! `nonce` that ties the ID token to this sign-in. The ID token is then
+//! a `state` naming the flow, a short-lived cookie that ties the callback
+//! to the browser that started it (a callback link sent to someone else
+//! does not sign them in as the sender), and a `nonce` that ties the ID
+//! token to this sign-in. The ID token is then
 //! checked by the guard's gate like any other credential (signature,
 //! issuer, audience, expiry), and the console session holds it: it ends
 //! when the token expires.
@@ -25,8 +27,15 @@ use vigil_core::Secret;
 use super::sessions::random_token;
 use crate::http::{OverTls, State as HttpState};
 
-/// Sign-ins started and not yet finished, at most.
+/// Sign-ins started and not yet finished, at most; past it new ones are
+/// refused (never the ones in progress evicted).
 const MAX_PENDING: usize = 1000;
+/// Of those, from one address.
+const MAX_PENDING_PER_SOURCE: usize = 20;
+/// How long the issuer's endpoints are reused.
+const DISCOVERY_FOR: Duration = Duration::from_secs(300);
+/// The cookie that binds a flow to its browser.
+const FLOW_COOKIE: &str = "vigil_oidc_flow";
 /// How long a started sign-in may take at the issuer.
 const PENDING_FOR: Duration = Duration::from_secs(600);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,15 +47,20 @@ pub struct OidcClient {
     config: ConsoleOidc,
     http: Option<reqwest::Client>,
     pending: Mutex<HashMap<String, Pending>>,
+    discovered: Mutex<Option<(Instant, Endpoints)>>,
 }
 
 struct Pending {
     verifier: Secret<String>,
     nonce: String,
+    /// SHA-256 of the flow cookie's value.
+    browser: [u8; 32],
+    source: Option<std::net::IpAddr>,
     started: Instant,
 }
 
 /// The issuer's endpoints, from its discovery document.
+#[derive(Clone)]
 struct Endpoints {
     authorization: String,
     token: String,
@@ -64,6 +78,7 @@ impl OidcClient {
             config,
             http,
             pending: Mutex::new(HashMap::new()),
+            discovered: Mutex::new(None),
         }
     }
 
@@ -87,7 +102,25 @@ impl OidcClient {
         serde_json::from_slice(&body).map_err(|_| "the issuer's answer is not JSON".into())
     }
 
+    /// The issuer's endpoints, read again at most every [`DISCOVERY_FOR`].
     async fn endpoints(&self) -> Result<Endpoints, String> {
+        if let Some((at, e)) = &*self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            && at.elapsed() < DISCOVERY_FOR
+        {
+            return Ok(e.clone());
+        }
+        let fresh = self.discover().await?;
+        *self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    async fn discover(&self) -> Result<Endpoints, String> {
         let http = self.http.as_ref().ok_or("no HTTP client")?;
         let issuer = self.config.issuer.trim_end_matches('/');
         let doc = self
@@ -110,22 +143,29 @@ impl OidcClient {
         })
     }
 
-    fn remember(&self, state: String, pending: Pending) {
+    /// Keeps a started flow; `false` when too many are in progress (from
+    /// this source, or at all).
+    fn remember(&self, state: String, pending: Pending) -> bool {
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, p| p.started.elapsed() < PENDING_FOR);
-        if map.len() >= MAX_PENDING
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
+        let from_source = map.values().filter(|p| p.source == pending.source).count();
+        if map.len() >= MAX_PENDING || from_source >= MAX_PENDING_PER_SOURCE {
+            return false;
         }
         map.insert(state, pending);
+        true
     }
 
-    fn take(&self, state: &str) -> Option<Pending> {
+    /// The flow `state` names, if the browser holds its cookie (`browser`).
+    fn take(&self, state: &str, browser: Option<&str>) -> Option<Pending> {
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let sent = digest(&SHA256, browser?.as_bytes());
+        let bound = map.get(state).is_some_and(|p| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(&p.browser, sent.as_ref()).is_ok()
+        });
+        if !bound {
+            return None;
+        }
         map.remove(state)
             .filter(|p| p.started.elapsed() < PENDING_FOR)
     }
@@ -147,8 +187,12 @@ fn safe_url(u: &str) -> Result<(), String> {
     }
 }
 
-/// `GET /console/oidc/login`: off to the issuer.
-pub async fn start(State(state): State<HttpState>) -> Response {
+/// `GET /console/oidc/login`: off to the issuer, with the flow's cookie.
+pub async fn start(
+    State(state): State<HttpState>,
+    peer: Option<Extension<SocketAddr>>,
+    tls: Option<Extension<OverTls>>,
+) -> Response {
     let Some(client) = state.console.oidc.as_ref() else {
         return page(StatusCode::NOT_FOUND, "Sign-in with SSO is not configured.");
     };
@@ -162,7 +206,12 @@ pub async fn start(State(state): State<HttpState>) -> Response {
             );
         }
     };
-    let (flow, nonce, verifier) = (random_token(), random_token(), random_token());
+    let (flow, nonce, verifier, browser) = (
+        random_token(),
+        random_token(),
+        random_token(),
+        random_token(),
+    );
     let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
     let Ok(mut url) = url::Url::parse(&endpoints.authorization) else {
         return page(
@@ -179,15 +228,36 @@ pub async fn start(State(state): State<HttpState>) -> Response {
         .append_pair("nonce", &nonce)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    client.remember(
-        flow,
-        Pending {
-            verifier: Secret::new(verifier),
-            nonce,
-            started: Instant::now(),
-        },
+    let mut bound = [0u8; 32];
+    bound.copy_from_slice(digest(&SHA256, browser.as_bytes()).as_ref());
+    let pending = Pending {
+        verifier: Secret::new(verifier),
+        nonce,
+        browser: bound,
+        source: peer.map(|Extension(p)| p.ip()),
+        started: Instant::now(),
+    };
+    if !client.remember(flow, pending) {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins are in progress: try again in a few minutes.",
+        );
+    }
+    let tls = tls.is_some_and(|Extension(OverTls(t))| t);
+    // Lax, not Strict: it must come back with the issuer's redirect.
+    let cookie = format!(
+        "{FLOW_COOKIE}={browser}; Path=/console/oidc; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        PENDING_FOR.as_secs(),
+        if tls { "; Secure" } else { "" }
     );
-    (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.to_string()),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -204,6 +274,7 @@ pub async fn callback(
     peer: Option<Extension<SocketAddr>>,
     tls: Option<Extension<OverTls>>,
     Query(answer): Query<Callback>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(client) = state.console.oidc.as_ref() else {
         return page(StatusCode::NOT_FOUND, "Sign-in with SSO is not configured.");
@@ -217,10 +288,11 @@ pub async fn callback(
     let (Some(code), Some(flow)) = (answer.code, answer.state) else {
         return page(StatusCode::BAD_REQUEST, "The sign-in answer is incomplete.");
     };
-    let Some(pending) = client.take(&flow) else {
+    let browser = super::cookie_named(&headers, FLOW_COOKIE);
+    let Some(pending) = client.take(&flow, browser) else {
         return page(
             StatusCode::BAD_REQUEST,
-            "This sign-in was not started here or took too long: sign in again.",
+            "This sign-in was not started in this browser, or took too long: sign in again.",
         );
     };
     let id_token = match exchange(client, &code, &pending).await {
@@ -256,7 +328,10 @@ pub async fn callback(
             "The sign-in service's token was not for this sign-in.",
         );
     }
-    let (cookie, _csrf) = state.console.sessions.open(id_token);
+    let (cookie, _csrf) = state
+        .console
+        .sessions
+        .open(&super::login::principal_key(&principal), id_token);
     let tls = tls.is_some_and(|Extension(OverTls(t))| t);
     (
         StatusCode::FOUND,

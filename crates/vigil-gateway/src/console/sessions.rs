@@ -14,11 +14,16 @@ use vigil_core::Secret;
 
 /// Sessions held at once; past it the least recently used goes.
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions of one principal; past it that principal's oldest goes (so one
+/// token signing in again and again cannot push others out).
+const MAX_PER_PRINCIPAL: usize = 16;
 
 /// A signed-in browser.
 pub struct ConsoleSession {
     /// What it signed in with (a Vigil token or an ID token).
     pub credential: Secret<String>,
+    /// Who signed in (issuer and subject).
+    principal: String,
     /// Sent back in `X-CSRF-Token` on every state change.
     pub csrf: String,
     created: Instant,
@@ -56,25 +61,40 @@ impl ConsoleSessions {
         }
     }
 
-    /// Opens a session for `credential`: its cookie value and CSRF token.
-    pub fn open(&self, credential: Secret<String>) -> (String, String) {
+    /// Opens a session of `principal` (its issuer and subject) for
+    /// `credential`: its cookie value and CSRF token.
+    pub fn open(&self, principal: &str, credential: Secret<String>) -> (String, String) {
         let cookie = random_token();
         let csrf = random_token();
         let now = Instant::now();
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         sessions.retain(|_, s| self.alive(s, now));
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
+        let own = sessions
+            .values()
+            .filter(|s| s.principal == principal)
+            .count();
+        let evict = if own >= MAX_PER_PRINCIPAL {
+            sessions
+                .iter()
+                .filter(|(_, s)| s.principal == principal)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| *k)
+        } else if sessions.len() >= MAX_SESSIONS {
+            sessions
                 .iter()
                 .min_by_key(|(_, s)| s.last_used)
                 .map(|(k, _)| *k)
-        {
-            sessions.remove(&oldest);
+        } else {
+            None
+        };
+        if let Some(k) = evict {
+            sessions.remove(&k);
         }
         sessions.insert(
             key(&cookie),
             ConsoleSession {
                 credential,
+                principal: principal.to_string(),
                 csrf: csrf.clone(),
                 created: now,
                 last_used: now,
@@ -119,7 +139,7 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_only() {
         let s = ConsoleSessions::new(Duration::from_secs(60), Duration::from_secs(600));
-        let (cookie, csrf) = s.open(Secret::new("tok".into()));
+        let (cookie, csrf) = s.open("vigil:alice", Secret::new("tok".into()));
         let (credential, got_csrf) = s.get(&cookie).expect("alive");
         assert_eq!(credential.expose(), "tok");
         assert_eq!(got_csrf, csrf);
@@ -133,21 +153,34 @@ mod tests {
     #[test]
     fn idle_and_old_sessions_end() {
         let idle = ConsoleSessions::new(Duration::from_millis(1), Duration::from_secs(600));
-        let (cookie, _) = idle.open(Secret::new("tok".into()));
+        let (cookie, _) = idle.open("vigil:alice", Secret::new("tok".into()));
         std::thread::sleep(Duration::from_millis(5));
         assert!(idle.get(&cookie).is_none());
         let old = ConsoleSessions::new(Duration::from_secs(600), Duration::from_millis(1));
-        let (cookie, _) = old.open(Secret::new("tok".into()));
+        let (cookie, _) = old.open("vigil:alice", Secret::new("tok".into()));
         std::thread::sleep(Duration::from_millis(5));
         assert!(old.get(&cookie).is_none());
     }
 
     #[test]
+    fn one_principal_signing_in_again_and_again_pushes_out_only_its_own() {
+        let s = ConsoleSessions::new(Duration::from_secs(60), Duration::from_secs(600));
+        let bob = s.open("vigil:bob", Secret::new("b".into())).0;
+        let first = s.open("vigil:mallory", Secret::new("m".into())).0;
+        for _ in 0..(MAX_SESSIONS + 10) {
+            s.open("vigil:mallory", Secret::new("m".into()));
+        }
+        assert!(s.get(&first).is_none());
+        assert!(s.get(&bob).is_some());
+        assert!(s.sessions.lock().map(|m| m.len()).unwrap_or(0) <= MAX_PER_PRINCIPAL + 1);
+    }
+
+    #[test]
     fn sessions_are_bounded() {
         let s = ConsoleSessions::new(Duration::from_secs(60), Duration::from_secs(600));
-        let first = s.open(Secret::new("tok".into())).0;
-        for _ in 0..MAX_SESSIONS {
-            s.open(Secret::new("tok".into()));
+        let first = s.open("vigil:p0", Secret::new("tok".into())).0;
+        for i in 0..MAX_SESSIONS {
+            s.open(&format!("vigil:p{}", i + 1), Secret::new("tok".into()));
         }
         assert!(s.get(&first).is_none());
         assert!(s.sessions.lock().map(|m| m.len()).unwrap_or(0) <= MAX_SESSIONS);

@@ -88,7 +88,10 @@ pub async fn serve(
         )
         .merge(crate::console::routes())
         .merge(vigil_mcp::router(mcp))
-        .merge(vigil_http::router(state.proxy.clone()))
+        .merge(
+            vigil_http::router(state.proxy.clone())
+                .layer(axum::middleware::from_fn(crate::console::headers::isolate)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::failed_logins,
