@@ -185,3 +185,31 @@ pub fn chmod_755(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
 }
+
+/// A gateway config with the `[server]` and `[listen]` sections the harness
+/// fills in (PostgreSQL, MySQL and HTTP listeners), `extra` sections (such
+/// as `[tls]`), the `kind = "mysql"` connection `shop` (at
+/// `${SHOP_MYSQL_ADDR}`, user `app`, password `${SHOP_MYSQL_PASSWORD}`), then
+/// `policies`.
+pub fn shop_config(extra: &str, policies: &str) -> String {
+    format!(
+        r#"[server]
+data_dir = "${{VIGIL_DATA}}"
+admin_groups = ["admins"]
+
+[listen]
+postgres = "${{VIGIL_PG_LISTEN}}"
+mysql = "${{VIGIL_MYSQL_LISTEN}}"
+http = "${{VIGIL_HTTP_LISTEN}}"
+
+{extra}
+[[connection]]
+name = "shop"
+kind = "mysql"
+address = "${{SHOP_MYSQL_ADDR}}"
+database = "shop"
+user = "app"
+password = "${{SHOP_MYSQL_PASSWORD}}"
+{policies}"#
+    )
+}

@@ -16,26 +16,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use aws_lc_rs::digest;
-use vigil_e2e::mariadb::MariaDb;
+use vigil_e2e::mariadb::{MariaDb, shop_config};
 use vigil_e2e::{Gateway, Rng, assert_success, free_port, stderr, stdout, venv_python};
 
-const CONFIG: &str = r#"[server]
-data_dir = "${VIGIL_DATA}"
-admin_groups = ["admins"]
-
-[listen]
-postgres = "${VIGIL_PG_LISTEN}"
-mysql = "${VIGIL_MYSQL_LISTEN}"
-http = "${VIGIL_HTTP_LISTEN}"
-
-[[connection]]
-name = "shop"
-kind = "mysql"
-address = "${SHOP_MYSQL_ADDR}"
-database = "shop"
-user = "app"
-password = "${SHOP_MYSQL_PASSWORD}"
-
+/// The policies of the `shop` connection (see `mariadb::shop_config`).
+const POLICIES: &str = r#"
 [[policy]]
 name = "writers"
 groups = ["agents", "loaders"]
@@ -94,7 +79,7 @@ fn env(setup: &str) -> Env {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let gw = Gateway::start(
-        CONFIG,
+        &shop_config("", POLICIES),
         &[
             ("VIGIL_MYSQL_LISTEN", &listen),
             ("SHOP_MYSQL_ADDR", &db.address()),

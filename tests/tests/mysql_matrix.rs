@@ -18,29 +18,17 @@
 //! row per COM_STMT_FETCH.
 
 use serde_json::{Value, json};
-use vigil_e2e::mariadb::MariaDb;
+use vigil_e2e::mariadb::{MariaDb, shop_config};
 use vigil_e2e::{Gateway, TestCa, assert_success, free_port, python};
 
-const CONFIG: &str = r#"[server]
-data_dir = "${VIGIL_DATA}"
-
-[listen]
-postgres = "${VIGIL_PG_LISTEN}"
-mysql = "${VIGIL_MYSQL_LISTEN}"
-http = "${VIGIL_HTTP_LISTEN}"
-
-[tls]
+/// The gateway's certificate, from a test CA the clients trust.
+const TLS: &str = r#"[tls]
 cert = "${VIGIL_TLS_CERT}"
 key = "${VIGIL_TLS_KEY}"
+"#;
 
-[[connection]]
-name = "shop"
-kind = "mysql"
-address = "${SHOP_MYSQL_ADDR}"
-database = "shop"
-user = "app"
-password = "${SHOP_MYSQL_PASSWORD}"
-
+/// The policies of the `shop` connection (see `mariadb::shop_config`).
+const POLICIES: &str = r#"
 [[policy]]
 name = "agents"
 groups = ["agents"]
@@ -85,7 +73,7 @@ fn env() -> Env {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let gw = Gateway::start(
-        CONFIG,
+        &shop_config(TLS, POLICIES),
         &[
             ("VIGIL_MYSQL_LISTEN", &listen),
             ("VIGIL_TLS_CERT", &cert.cert.display().to_string()),

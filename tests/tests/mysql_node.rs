@@ -4,27 +4,12 @@
 //! reaches the target (the canary still has its row). And an error that echoes a value (a
 //! duplicate key) reaches a session with only content detectors with the value masked.
 
-use vigil_e2e::mariadb::MariaDb;
 use vigil_e2e::mariadb::mariadb_cli;
+use vigil_e2e::mariadb::{MariaDb, shop_config};
 use vigil_e2e::{Gateway, assert_success, free_port, stdout};
 
-const CONFIG: &str = r#"[server]
-data_dir = "${VIGIL_DATA}"
-admin_groups = ["admins"]
-
-[listen]
-postgres = "${VIGIL_PG_LISTEN}"
-mysql = "${VIGIL_MYSQL_LISTEN}"
-http = "${VIGIL_HTTP_LISTEN}"
-
-[[connection]]
-name = "shop"
-kind = "mysql"
-address = "${SHOP_MYSQL_ADDR}"
-database = "shop"
-user = "app"
-password = "${SHOP_MYSQL_PASSWORD}"
-
+/// The policies of the `shop` connection (see `mariadb::shop_config`).
+const POLICIES: &str = r#"
 [[policy]]
 name = "agents"
 groups = ["agents"]
@@ -64,7 +49,7 @@ fn mysql2_prepared_and_text_reads_are_masked_and_writes_refused() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let gw = Gateway::start(
-        CONFIG,
+        &shop_config("", POLICIES),
         &[
             ("VIGIL_MYSQL_LISTEN", &listen),
             ("SHOP_MYSQL_ADDR", &db.address()),

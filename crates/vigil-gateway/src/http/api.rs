@@ -140,10 +140,7 @@ async fn export_session(
         .session_events(&id)
         .await
         .map_err(internal)?;
-    if events.is_empty() {
-        return Err(api_error(StatusCode::NOT_FOUND, "no such session"));
-    }
-    Ok(json_lines(&format!("session-{}", file_safe(&id)), &events))
+    exported("session", &id, &events)
 }
 
 /// An agent run's events, across its sessions, as JSON lines.
@@ -159,10 +156,20 @@ async fn export_run(
         .run_events(&run, FILTER_WINDOW * 10)
         .await
         .map_err(internal)?;
+    exported("run", &run, &events)
+}
+
+/// The events of the `kind` (`session`, `run`) named `id` as a download;
+/// none is 404.
+fn exported(
+    kind: &str,
+    id: &str,
+    events: &[vigil_store::LedgerRecord],
+) -> Result<Response, ApiError> {
     if events.is_empty() {
-        return Err(api_error(StatusCode::NOT_FOUND, "no such run"));
+        return Err(api_error(StatusCode::NOT_FOUND, &format!("no such {kind}")));
     }
-    Ok(json_lines(&format!("run-{}", file_safe(&run)), &events))
+    Ok(json_lines(&format!("{kind}-{}", file_safe(id)), events))
 }
 
 fn json_lines(name: &str, events: &[vigil_store::LedgerRecord]) -> Response {
