@@ -399,7 +399,10 @@ fn serve(mut stream: TcpStream, url: &str, served: &Mutex<Served>, fetches: &Ato
     if let Some(c) = cache_control {
         headers.push(("Cache-Control".into(), c));
     }
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()

@@ -39,7 +39,10 @@ pub(super) type Answer = (&'static str, Vec<(String, String)>, String);
 pub(super) fn authorize(flow: &mut Flow, query: &str) -> Answer {
     let q = form(query);
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-    if get("response_type") != "code" || get("code_challenge_method") != "S256" || get("code_challenge").is_empty() {
+    if get("response_type") != "code"
+        || get("code_challenge_method") != "S256"
+        || get("code_challenge").is_empty()
+    {
         return bad("unsupported_response_type or no S256 code_challenge");
     }
     let redirect = get("redirect_uri");
@@ -47,7 +50,11 @@ pub(super) fn authorize(flow: &mut Flow, query: &str) -> Answer {
         return bad("redirect_uri");
     }
     let Some(user) = flow.user.clone() else {
-        return ("403 Forbidden", vec![], "nobody signs in at this issuer".into());
+        return (
+            "403 Forbidden",
+            vec![],
+            "nobody signs in at this issuer".into(),
+        );
     };
     let code = crate::random_hex(16);
     flow.codes.insert(
@@ -62,16 +69,29 @@ pub(super) fn authorize(flow: &mut Flow, query: &str) -> Answer {
     );
     let sep = if redirect.contains('?') { '&' } else { '?' };
     let location = format!("{redirect}{sep}code={code}&state={}", encode(&get("state")));
-    ("302 Found", vec![("Location".into(), location)], String::new())
+    (
+        "302 Found",
+        vec![("Location".into(), location)],
+        String::new(),
+    )
 }
 
 /// `POST /token` (form-encoded): the code for an ID token signed by `sign`.
-pub(super) fn token(flow: &mut Flow, body: &str, iss: &str, sign: impl FnOnce(&Value) -> String) -> Answer {
+pub(super) fn token(
+    flow: &mut Flow,
+    body: &str,
+    iss: &str,
+    sign: impl FnOnce(&Value) -> String,
+) -> Answer {
     let q = form(body);
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     let mut refuse = |why: &str| {
         flow.refusals.push(why.to_string());
-        ("400 Bad Request", vec![], json!({"error": "invalid_grant", "error_description": why}).to_string())
+        (
+            "400 Bad Request",
+            vec![],
+            json!({"error": "invalid_grant", "error_description": why}).to_string(),
+        )
     };
     if get("grant_type") != "authorization_code" {
         return refuse("grant_type");
@@ -106,7 +126,11 @@ pub(super) fn token(flow: &mut Flow, body: &str, iss: &str, sign: impl FnOnce(&V
 }
 
 fn bad(why: &str) -> Answer {
-    ("400 Bad Request", vec![], json!({"error": "invalid_request", "error_description": why}).to_string())
+    (
+        "400 Bad Request",
+        vec![],
+        json!({"error": "invalid_request", "error_description": why}).to_string(),
+    )
 }
 
 /// `a=1&b=x%20y` decoded (`+` is a space).
@@ -126,7 +150,11 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
@@ -147,7 +175,9 @@ fn decode(s: &str) -> String {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
