@@ -1,4 +1,4 @@
-// The review queue, live: polled every 2 s, pending requests first. Cards are kept across polls
+// The review queue, live: polled every 2 s while the tab is visible, pending requests first. Cards are kept across polls
 // (and rebuilt only when their request changed) so a reviewer typing a reason or a grant window
 // does not lose it when the queue refreshes.
 import { ApiError, getJson } from "../api";
@@ -37,7 +37,9 @@ export function approvalsPage(main: HTMLElement): () => void {
   };
 
   const refresh = async () => {
-    if (stopped || inFlight) return;
+    // A hidden tab does not poll: it costs the gateway nothing and lets an unattended
+    // console's session reach its idle timeout.
+    if (stopped || inFlight || document.hidden) return;
     inFlight = true;
     try {
       const body = await getJson<{ approvals: Approval[] }>("/api/v1/approvals?limit=200");
@@ -71,6 +73,8 @@ export function approvalsPage(main: HTMLElement): () => void {
   };
 
   void refresh();
+  const onVisible = () => void refresh();
+  document.addEventListener("visibilitychange", onVisible);
   const poll = window.setInterval(() => void refresh(), POLL_MS);
   const clock = window.setInterval(() => {
     const now = Date.now();
@@ -78,6 +82,7 @@ export function approvalsPage(main: HTMLElement): () => void {
   }, 1000);
   return () => {
     stopped = true;
+    document.removeEventListener("visibilitychange", onVisible);
     window.clearInterval(poll);
     window.clearInterval(clock);
   };
