@@ -92,13 +92,15 @@ http = "${{VIGIL_HTTP_LISTEN}}"
 /// `VIGIL_DATA` (`<tmp>/data`), `VIGIL_PG_LISTEN` and `VIGIL_HTTP_LISTEN` (free loopback
 /// ports), `VIGIL_SERVER` (`http://<http listen>`), plus the caller's env. The config must
 /// name its data dir and listeners through these variables ([`config_with`] does); the
-/// quickstart config does, with defaults.
+/// quickstart config does, with defaults. `VIGIL_MYSQL_LISTEN` is set to a free port too,
+/// for a config with a mysql listener (the quickstart's); the caller's env may override it.
 pub struct Gateway {
     dir: TempDir,
     config: PathBuf,
     env: Vec<(String, String)>,
     pg_port: u16,
     http_port: u16,
+    mysql_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -137,6 +139,10 @@ impl Gateway {
         while http_port == pg_port {
             http_port = free_port();
         }
+        let mut mysql_port = free_port();
+        while mysql_port == pg_port || mysql_port == http_port {
+            mysql_port = free_port();
+        }
         let mut all_env = vec![
             ("VIGIL_DATA".to_string(), data.display().to_string()),
             (
@@ -152,6 +158,18 @@ impl Gateway {
                 format!("http://127.0.0.1:{http_port}"),
             ),
         ];
+        if let Some((_, listen)) = env.iter().find(|(k, _)| *k == "VIGIL_MYSQL_LISTEN") {
+            mysql_port = listen
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("VIGIL_MYSQL_LISTEN={listen} names no port"));
+        } else {
+            all_env.push((
+                "VIGIL_MYSQL_LISTEN".to_string(),
+                format!("127.0.0.1:{mysql_port}"),
+            ));
+        }
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Gateway {
             dir,
@@ -159,6 +177,7 @@ impl Gateway {
             env: all_env,
             pg_port,
             http_port,
+            mysql_port,
             child: None,
             starts: 0,
         }
@@ -259,6 +278,12 @@ impl Gateway {
     /// The postgres listener's port (clients connect to 127.0.0.1 there).
     pub fn pg_port(&self) -> u16 {
         self.pg_port
+    }
+
+    /// The mysql listener's port (`VIGIL_MYSQL_LISTEN`; the config decides whether there is a
+    /// mysql listener at all).
+    pub fn mysql_port(&self) -> u16 {
+        self.mysql_port
     }
 
     /// The http listener's port.

@@ -99,9 +99,10 @@ fn tools_are_listed_per_principal_and_every_request_needs_a_bearer() {
         .iter()
         .find(|t| t["name"] == "query")
         .unwrap();
+    // The quickstart's MariaDB connection is granted too (its server is not running here).
     assert_eq!(
         query["input_schema"]["properties"]["connection"]["enum"],
-        json!(["shop"])
+        json!(["shop", "shop-mariadb"])
     );
     for outcome in ["pending_approval", "denied", "truncated"] {
         assert!(
@@ -122,7 +123,10 @@ fn tools_are_listed_per_principal_and_every_request_needs_a_bearer() {
     let listed = call(&s.gw, &s.agent, "list_connections", json!({}), &[]);
     assert_eq!(
         listed,
-        json!({ "status": "ok", "connections": [{ "name": "shop", "kind": "postgres" }] })
+        json!({ "status": "ok", "connections": [
+            { "name": "shop", "kind": "postgres" },
+            { "name": "shop-mariadb", "kind": "mysql" },
+        ] })
     );
 
     // No bearer, or a bad one: 401 before any MCP handling.

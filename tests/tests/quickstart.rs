@@ -1,6 +1,13 @@
-//! The quickstart a newcomer runs: `examples/quickstart/seed.sql` and `vigil.toml`.
+//! The quickstart a newcomer runs: `examples/quickstart/seed.sql`, `seed-mariadb.sql` and
+//! `vigil.toml`, and `scripts/demo.sh` that shows them.
 
-use vigil_e2e::quickstart::{quickstart_config, quickstart_gateway, seeded_shop};
+use std::process::{Command, Output, Stdio};
+
+use vigil_e2e::mariadb::MariaDb;
+use vigil_e2e::quickstart::{
+    quickstart_config, quickstart_gateway, quickstart_gateway_with_mariadb, seed_mariadb,
+    seeded_mariadb_shop, seeded_shop,
+};
 use vigil_e2e::{
     Gateway, assert_success, psql_through, psql_through_script, stderr, stdout, workspace_root,
 };
@@ -80,6 +87,7 @@ fn seed_can_run_twice() {
 #[test]
 fn quickstart_config_passes_policy_check() {
     let gw = Gateway::configure(&quickstart_config(), &[("SHOP_PG_PASSWORD", "unused")]);
+    // The MariaDB connection's password may be left unset (PostgreSQL only).
     assert_success(
         &gw.vigil_with_config(&["policy", "check"]),
         "vigil policy check",
@@ -183,18 +191,196 @@ fn ledger_verifies_after_a_session_and_a_crash() {
     );
 }
 
+// ---- MariaDB, as scripts/demo.sh shows it -------------------------------------------------
+
+/// What the demo runs through the `mariadb` CLI as the analyst (the demo test checks that
+/// `scripts/demo.sh` still runs exactly these).
+const DEMO_MARIADB_READ: &str =
+    "SELECT name, email, card_number FROM customers ORDER BY id LIMIT 3";
+const DEMO_MARIADB_WRITE: &str = "DELETE FROM customers";
+
+/// The demo's `analyst_mariadb`: the `mariadb` CLI through the gateway, the token as the
+/// password, the connection as the database, then `args`.
+fn mariadb_command(gw: &Gateway, user: &str, token: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("mariadb");
+    cmd.args([
+        "--no-defaults",
+        "--protocol=tcp",
+        "-h",
+        "127.0.0.1",
+        "--skip-ssl",
+    ])
+    .arg(format!("-P{}", gw.mysql_port()))
+    .args(["-u", user])
+    .arg(format!("-p{token}"))
+    .arg("shop-mariadb")
+    .args(args);
+    cmd
+}
+
+fn mariadb_through(gw: &Gateway, user: &str, token: &str, args: &[&str]) -> Output {
+    mariadb_command(gw, user, token, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mariadb client")
+}
+
+/// A script on the CLI's stdin, one session; `--force` goes on after an error (with `-e`
+/// the CLI stops at the first error whatever the flags).
+fn mariadb_script(gw: &Gateway, user: &str, token: &str, script: &str) -> Output {
+    use std::io::Write;
+    let mut child = mariadb_command(gw, user, token, &["--force"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mariadb client");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(script.as_bytes())
+        .expect("write the script");
+    drop(stdin);
+    child.wait_with_output().expect("mariadb client")
+}
+
+fn mariadb_customers(db: &MariaDb) -> String {
+    db.exec("SELECT count(*) FROM shop.customers")
+}
+
 #[test]
-fn demo_script_shows_a_read_and_a_denied_drop() {
-    let out = std::process::Command::new("bash")
-        .arg(workspace_root().join("scripts/demo.sh"))
+fn mariadb_seed_creates_customers_for_app_and_can_run_twice() {
+    let (db, app_password) = seeded_mariadb_shop();
+    let sql = "SELECT count(*), count(DISTINCT email) FROM customers";
+    let out = db.direct("app", &app_password, "shop", sql);
+    assert_eq!(
+        assert_success(&out, "mariadb as app"),
+        "count(*)\tcount(DISTINCT email)\n20\t20"
+    );
+    // Again, with a new password: the old one stops working, the table is as new.
+    seed_mariadb(&db, "another-secret");
+    assert!(
+        !db.direct("app", &app_password, "shop", "SELECT 1")
+            .status
+            .success()
+    );
+    let out = db.direct(
+        "app",
+        "another-secret",
+        "shop",
+        "SELECT count(*) FROM customers",
+    );
+    assert!(assert_success(&out, "after a second seed").ends_with("20"));
+}
+
+#[test]
+fn analyst_reads_mariadb_customers_masked_and_is_denied_a_delete() {
+    let (pg, pg_password) = seeded_shop();
+    let (db, db_password) = seeded_mariadb_shop();
+    let gw = quickstart_gateway_with_mariadb(&pg, &pg_password, &db, &db_password);
+    let token = gw.token("analyst-agent", &["analysts"], "agent");
+
+    let out = mariadb_through(
+        &gw,
+        "analyst-agent",
+        &token,
+        &["--table", "-e", DEMO_MARIADB_READ],
+    );
+    let rows = assert_success(&out, "the demo's MariaDB read");
+    assert!(rows.contains("| Ada Lovelace "), "{rows}");
+    // `style = "partial"`: the last four characters stay.
+    assert_eq!(rows.matches("*.com ").count(), 3, "{rows}");
+    assert!(rows.contains("*1111 ") && rows.contains("*4444 "), "{rows}");
+    for secret in [
+        "ada.lovelace@",
+        "grace.hopper@",
+        "4111111111111111",
+        "5555555555554444",
+    ] {
+        assert!(!rows.contains(secret), "{secret} not masked: {rows}");
+    }
+
+    // The write is refused before MariaDB sees it, and the session goes on.
+    let script = format!("{DEMO_MARIADB_WRITE};\nSELECT 42;\n");
+    let out = mariadb_script(&gw, "analyst-agent", &token, &script);
+    let err = stderr(&out);
+    assert!(
+        err.contains("ERROR 1227 (42000)")
+            && err.contains(
+                "vigil: denied by rule 'default-deny': no policy rule allows this statement"
+            ),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).ends_with("42"),
+        "session unusable after a denial: {err}"
+    );
+    assert_eq!(mariadb_customers(&db), "20");
+}
+
+#[test]
+fn admin_cannot_drop_mariadb_customers_but_reads_them() {
+    let (pg, pg_password) = seeded_shop();
+    let (db, db_password) = seeded_mariadb_shop();
+    let gw = quickstart_gateway_with_mariadb(&pg, &pg_password, &db, &db_password);
+    let token = gw.token("alice", &["admins"], "human");
+    let out = mariadb_through(&gw, "alice", &token, &["-e", "DROP TABLE customers"]);
+    assert!(
+        stderr(&out).contains("admin-no-drop-customers"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mariadb_through(
+        &gw,
+        "alice",
+        &token,
+        &["-N", "-e", "SELECT email FROM customers WHERE id = 1"],
+    );
+    assert_eq!(
+        assert_success(&out, "admin read"),
+        "ada.lovelace@example.com"
+    );
+    assert_eq!(mariadb_customers(&db), "20");
+    assert!(
+        !gw.log_text().contains(&db_password),
+        "MariaDB password in the gateway log"
+    );
+}
+
+#[test]
+fn demo_script_shows_reads_masked_a_denied_drop_and_a_denied_delete() {
+    let script = workspace_root().join("scripts/demo.sh");
+    let source = std::fs::read_to_string(&script).expect("scripts/demo.sh");
+    for sql in [DEMO_MARIADB_READ, DEMO_MARIADB_WRITE] {
+        assert!(
+            source.contains(sql),
+            "scripts/demo.sh no longer runs {sql:?}: update this test"
+        );
+    }
+    let out = Command::new("bash")
+        .arg(&script)
         .env("DEMO_NO_WAIT", "1")
         .env("VIGIL_BIN", vigil_e2e::vigil_bin())
-        .stdin(std::process::Stdio::null())
+        .stdin(Stdio::null())
         .output()
         .expect("could not run scripts/demo.sh");
     let text = assert_success(&out, "scripts/demo.sh");
     let err = stderr(&out);
+    // PostgreSQL: a masked read and a denied DROP.
     assert!(text.contains("Ada Lovelace"), "{text}");
     assert!(err.contains("denied by rule 'no-drops'"), "{err}");
-    assert!(text.contains("customers still has 20 rows"), "{text}");
+    assert!(
+        text.contains("(the DROP was refused; customers still has 20 rows)"),
+        "{text}"
+    );
+    // MariaDB: a masked read (a table, as the CLI prints one) and a denied DELETE.
+    assert!(text.contains("| Ada Lovelace "), "{text}");
+    assert!(err.contains("ERROR 1227 (42000)"), "{err}");
+    assert!(err.contains("denied by rule 'default-deny'"), "{err}");
+    assert!(
+        text.contains("(the DELETE was refused; MariaDB's customers still has 20 rows)"),
+        "{text}"
+    );
+    for secret in ["ada.lovelace@", "grace.hopper@", "4111111111111111"] {
+        assert!(!text.contains(secret), "{secret} not masked: {text}");
+    }
 }

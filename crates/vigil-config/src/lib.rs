@@ -6,6 +6,7 @@
 //! can point at the line to fix.
 
 mod connection;
+mod console;
 mod error;
 mod expand;
 mod identity;
@@ -26,6 +27,7 @@ pub use connection::{
     MysqlFlavor, MysqlOptions, PostgresOptions, SftpMode, SshAuth, SshOptions, SshRecording,
     TlsMode, UpstreamAuth,
 };
+pub use console::{ConsoleConfig, ConsoleOidc};
 pub use error::{ConfigError, Location};
 pub use identity::{IdentityConfig, OidcConfig};
 pub use notify::{NOTIFY_EVENTS, NotifyConfig};
@@ -47,6 +49,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// `[[notify]]`: approval webhooks.
     pub notify: Vec<NotifyConfig>,
+    /// `[console]`: the web console's sign-in.
+    pub console: ConsoleConfig,
     /// The file this came from; errors are reported against it.
     pub source: PathBuf,
     /// Where each policy and rule was written, for errors found after loading.

@@ -41,6 +41,8 @@ struct RawConfig {
     identity: RawIdentity,
     #[serde(default)]
     notify: Vec<crate::notify::RawNotify>,
+    #[serde(default)]
+    console: Option<Spanned<crate::console::RawConsole>>,
 }
 
 /// Parses and checks `text`; `origin` names the file in errors.
@@ -139,9 +141,21 @@ impl Checker<'_> {
             }
         }
 
+        let console = match raw.console {
+            Some(console) => {
+                let span = console.span();
+                let issuers: Vec<&str> = identity.oidc.iter().map(|o| o.issuer.as_str()).collect();
+                match console.into_inner().check(&issuers, span) {
+                    Ok(c) => c,
+                    Err((span, message)) => return self.err(span, message),
+                }
+            }
+            None => crate::ConsoleConfig::default(),
+        };
         Ok(Config {
             identity,
             notify,
+            console,
             server: raw.server,
             listen: raw.listen,
             tls,

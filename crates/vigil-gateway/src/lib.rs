@@ -2,6 +2,7 @@
 //! MySQL and SSH front-ends and the HTTP listener (health, metrics, REST
 //! API, MCP, the HTTP proxy).
 
+mod console;
 mod error;
 mod http;
 mod ledger_head;
@@ -221,6 +222,13 @@ pub async fn serve(
                 config.server.login_failures_per_minute,
             )),
             recordings: config.server.data_dir.join("recordings"),
+            console: Arc::new(console::Console::new(&config.console)),
+            ledger: http::LedgerAudit {
+                data_dir: config.server.data_dir.clone(),
+                options: vigil_store::VerifyOptions {
+                    checkpoint_every: config.ledger.checkpoint_every,
+                },
+            },
             exec_targets: upstreams::ssh(&config)?
                 .into_iter()
                 .map(|t| {

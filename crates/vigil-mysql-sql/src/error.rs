@@ -7,6 +7,11 @@
 pub enum AnalysisError {
     #[error("the statement is longer than {} bytes", crate::MAX_SQL_LEN)]
     TooLong,
+    #[error(
+        "the statement has more than {} bytes outside its string literals",
+        crate::MAX_CODE_LEN
+    )]
+    TooMuchCode,
     #[error("the statement is not valid UTF-8")]
     NotUtf8,
     #[error("the statement contains a NUL byte")]

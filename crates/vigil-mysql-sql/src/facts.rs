@@ -5,7 +5,7 @@
 use crate::probe::{Probe, parts, qualify};
 use crate::set::{self, SetFacts};
 use crate::{Effect, SqlFacts};
-use sqlparser::ast::{FromTable, ObjectName, Statement, TableFactor, TableObject, Use};
+use sqlparser::ast::{FromTable, ObjectName, ObjectType, Statement, TableFactor, TableObject, Use};
 
 /// Facts of `stmt`, whose text is `text`; `database` is the session's current one.
 pub(crate) fn statement(
@@ -151,6 +151,7 @@ pub(crate) fn statement(
             facts.kind = kind.into();
             facts.ddl = ddl;
             facts.writes = ddl;
+            written.extend(ddl_targets(other).into_iter().map(|n| qualify(n, database)));
             false
         }
     };
@@ -184,6 +185,30 @@ fn use_database(u: &Use) -> Option<String> {
     match p.as_slice() {
         [db] => Some(db.clone()),
         _ => None,
+    }
+}
+
+/// The tables and views a DDL statement creates, changes or drops: they are
+/// written (`"shop.customers" in sql.tables_written` holds for `DROP TABLE
+/// customers`, as `"public.customers"` does for PostgreSQL).
+fn ddl_targets(stmt: &Statement) -> Vec<&ObjectName> {
+    match stmt {
+        Statement::Drop {
+            object_type: ObjectType::Table | ObjectType::View,
+            names,
+            ..
+        } => names.iter().collect(),
+        // MySQL's `DROP INDEX i ON t` changes `t`.
+        Statement::Drop {
+            table: Some(table), ..
+        } => vec![table],
+        Statement::CreateTable(c) => vec![&c.name],
+        Statement::CreateView { name, .. }
+        | Statement::AlterView { name, .. }
+        | Statement::AlterTable { name, .. } => vec![name],
+        Statement::CreateIndex(i) => vec![&i.table_name],
+        Statement::RenameTable(r) => r.iter().flat_map(|r| [&r.old_name, &r.new_name]).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -15,7 +15,7 @@
 //! Every special character is ASCII, so the scan works on bytes of text
 //! already checked to be UTF-8, and copies the rest unchanged.
 
-use crate::{AnalysisError, LexMode, MAX_STATEMENTS};
+use crate::{AnalysisError, LexMode, MAX_CODE_LEN, MAX_STATEMENTS};
 
 /// Which server reads the text: the two differ on versioned comments.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -90,8 +90,12 @@ pub fn split<'a>(
         pieces: Vec::new(),
         mode,
         target,
+        in_strings: 0,
     };
     lexer.run()?;
+    if sql.len() - lexer.in_strings > MAX_CODE_LEN {
+        return Err(AnalysisError::TooMuchCode);
+    }
     Ok(lexer.pieces)
 }
 
@@ -106,6 +110,10 @@ struct Lexer<'a> {
     pieces: Vec<Piece<'a>>,
     mode: LexMode,
     target: Target,
+    /// Bytes inside string literals, quotes included: each literal is one
+    /// token to the parser however long it is; the rest is bounded by
+    /// [`MAX_CODE_LEN`].
+    in_strings: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -115,6 +123,9 @@ impl<'a> Lexer<'a> {
 
     fn run(&mut self) -> Result<(), AnalysisError> {
         while let Some(c) = self.at(self.i) {
+            if self.i - self.in_strings > MAX_CODE_LEN {
+                return Err(AnalysisError::TooMuchCode);
+            }
             let next = self.at(self.i + 1);
             match c {
                 b'\'' => self.string(b'\'')?,
@@ -192,6 +203,7 @@ impl<'a> Lexer<'a> {
     /// A string in `quote`: doubled quotes and (unless NO_BACKSLASH_ESCAPES)
     /// backslash escapes stay inside it.
     fn string(&mut self, quote: u8) -> Result<(), AnalysisError> {
+        let start = self.i;
         self.out.push(quote);
         self.i += 1;
         while let Some(c) = self.at(self.i) {
@@ -203,6 +215,7 @@ impl<'a> Lexer<'a> {
                 }
                 self.out.push(quote);
                 self.i += 1;
+                self.in_strings += self.i - start;
                 return Ok(());
             }
             if c == b'\\' {

@@ -30,8 +30,15 @@ pub use vigil_core::SqlFacts;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-/// The longest message text `analyze` accepts.
-pub const MAX_SQL_LEN: usize = 1024 * 1024;
+/// The longest message text `analyze` accepts: the MySQL front-end's
+/// largest command (a statement with its data, such as a 20 MiB INSERT).
+pub const MAX_SQL_LEN: usize = 64 * 1024 * 1024;
+/// The most bytes of a message outside its string literals. The parser
+/// allocates per token (a word, a number, a space, a comma), so a message of
+/// small tokens costs many times its length, while a string literal is one
+/// token however long: big data arrives in literals, and the rest of a
+/// message stays under this.
+pub const MAX_CODE_LEN: usize = 1024 * 1024;
 /// The most statements one message may carry.
 pub const MAX_STATEMENTS: usize = 1000;
 /// `sqlparser`'s recursion limit: deeper nesting is refused.

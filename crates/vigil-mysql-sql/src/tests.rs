@@ -233,6 +233,92 @@ fn a_double_dash_comment_swallows_the_rest_of_the_line() {
     assert!(v.iter().any(|a| a.facts.kind == "delete"), "{v:?}");
 }
 
+/// DDL names what it changes: a deny rule on `sql.tables_written` holds for
+/// DROP, ALTER, CREATE and RENAME as it does for DML.
+#[test]
+fn ddl_writes_the_tables_it_changes() {
+    for (sql, written) in [
+        ("DROP TABLE customers", vec!["shop.customers"]),
+        ("DROP TABLE IF EXISTS crm.a, b", vec!["crm.a", "shop.b"]),
+        ("DROP VIEW v", vec!["shop.v"]),
+        ("DROP INDEX i ON customers", vec!["shop.customers"]),
+        (
+            "ALTER TABLE customers ADD COLUMN x INT",
+            vec!["shop.customers"],
+        ),
+        ("CREATE TABLE t2 (id INT)", vec!["shop.t2"]),
+        (
+            "CREATE TABLE t3 AS SELECT * FROM customers",
+            vec!["shop.t3"],
+        ),
+        ("CREATE VIEW v2 AS SELECT 1", vec!["shop.v2"]),
+        (
+            "CREATE INDEX i ON customers (email)",
+            vec!["shop.customers"],
+        ),
+        (
+            "RENAME TABLE customers TO old_customers",
+            vec!["shop.customers", "shop.old_customers"],
+        ),
+    ] {
+        let f = one(sql);
+        assert!(f.writes && f.ddl && !f.read_only, "{sql}: {f:?}");
+        assert_eq!(f.tables_written, written, "{sql}");
+    }
+    // What it reads stays read.
+    let f = one("CREATE TABLE t3 AS SELECT * FROM customers");
+    assert_eq!(f.tables_read, vec!["shop.customers".to_string()]);
+}
+
+/// Big data arrives in string literals: a 20 MiB one (with escapes and
+/// doubled quotes) is analysed whole, in about the time of a copy.
+#[test]
+fn a_20_mib_string_literal_is_analysed_whole() {
+    let body = "a\\'b''cd".repeat((20 << 20) / 8);
+    let sql = format!("INSERT INTO blobs VALUES (1, '{body}')");
+    let started = std::time::Instant::now();
+    let f = one(&sql);
+    assert_eq!(f.kind, "insert");
+    assert_eq!(f.tables_written, vec!["shop.blobs".to_string()]);
+    assert_eq!(f.text.len(), sql.len());
+    // The two readings of the literal agree: a `;` in it splits nothing.
+    let sql = format!("SELECT '{body};DELETE FROM t'");
+    assert!(one(&sql).read_only);
+    eprintln!("two 20 MiB statements analysed in {:?}", started.elapsed());
+}
+
+/// What is not in a literal (words, numbers, spaces, comments) becomes
+/// parser tokens: past `MAX_CODE_LEN` of it the message is refused, while
+/// the whole message may be as long as `MAX_SQL_LEN`.
+#[test]
+fn text_outside_literals_is_bounded_separately() {
+    let code = |n: usize| format!("SELECT 1 /*{}*/", " ".repeat(n));
+    assert!(analyze(code(MAX_CODE_LEN - 100).as_bytes(), &ctx()).is_ok());
+    assert_eq!(
+        analyze(code(MAX_CODE_LEN).as_bytes(), &ctx()),
+        Err(AnalysisError::TooMuchCode)
+    );
+    let values = format!(
+        "INSERT INTO t VALUES {}(1)",
+        "(1),".repeat(MAX_CODE_LEN / 4)
+    );
+    assert_eq!(
+        analyze(values.as_bytes(), &ctx()),
+        Err(AnalysisError::TooMuchCode)
+    );
+    // Split over many statements, it counts once for the message.
+    let many = format!("SELECT 1 /*{}*/;", " ".repeat(1200)).repeat(900);
+    assert_eq!(
+        analyze(many.as_bytes(), &ctx()),
+        Err(AnalysisError::TooMuchCode)
+    );
+    let huge = format!("SELECT '{}'", "x".repeat(MAX_SQL_LEN));
+    assert_eq!(
+        analyze(huge.as_bytes(), &ctx()),
+        Err(AnalysisError::TooLong)
+    );
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;

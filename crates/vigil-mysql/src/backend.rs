@@ -45,7 +45,9 @@ pub struct Upstream {
 }
 
 /// What Vigil asks of every target, whatever the client asked: no
-/// compression, no LOCAL INFILE, no DEPRECATE_EOF, no session tracking.
+/// compression, no LOCAL INFILE, no session tracking, and no DEPRECATE_EOF
+/// (Vigil's parsers and its own queries read one form of answer; a client
+/// that negotiated DEPRECATE_EOF gets its form from `client_out`).
 const BASE: u32 = cap::LONG_PASSWORD
     | cap::LONG_FLAG
     | cap::PROTOCOL_41

@@ -169,7 +169,8 @@ impl MysqlFrontend {
             | cap::PS_MULTI_RESULTS
             | cap::PLUGIN_AUTH
             | cap::CONNECT_ATTRS
-            | cap::PLUGIN_AUTH_LENENC;
+            | cap::PLUGIN_AUTH_LENENC
+            | cap::DEPRECATE_EOF;
         if self.config.tls.is_some() {
             offered |= cap::SSL;
         }
@@ -380,6 +381,7 @@ impl MysqlFrontend {
                 state,
                 base_tables,
                 multi_statements: caps & cap::MULTI_STATEMENTS != 0,
+                eofs: crate::client_out::Eofs::negotiated(caps),
                 analyses: self.analyses.clone(),
             },
             slot,

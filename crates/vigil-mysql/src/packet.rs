@@ -11,6 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The largest physical packet payload.
 pub const MAX_CHUNK: usize = 0xFF_FFFF;
 
+/// How much one read from a socket asks for; a packet body larger than this
+/// is read straight into its payload.
+const READ_AHEAD: usize = 16 * 1024;
+
 /// Reads logical packets from one side.
 #[derive(Debug, Default)]
 pub struct Reader {
@@ -30,6 +34,11 @@ pub struct Packet {
 impl Reader {
     /// The next packet, `None` at a clean end of stream. `max` bounds the
     /// reassembled payload; larger is an error (the side lied or is hostile).
+    ///
+    /// Small packets come out of a read-ahead buffer (one read serves many
+    /// rows); the body of a large one is read straight into its payload, so
+    /// a 20 MiB statement or row is held once, and the buffer stays within a
+    /// few times [`READ_AHEAD`].
     pub async fn read<R: AsyncRead + Unpin>(
         &mut self,
         io: &mut R,
@@ -43,16 +52,17 @@ impl Reader {
                 MysqlError::Upstream(m)
             }
         };
+        let closed = || err("connection closed inside a packet".into());
         let mut payload = Vec::new();
         let mut first_seq = None;
         let mut last = 0u8;
         loop {
             while self.buf.len() < 4 {
-                if io.read_buf(&mut self.buf).await? == 0 {
+                if self.fill(io).await? == 0 {
                     if self.buf.is_empty() && first_seq.is_none() {
                         return Ok(None);
                     }
-                    return Err(err("connection closed inside a packet".into()));
+                    return Err(closed());
                 }
             }
             let len = usize::from(self.buf[0])
@@ -67,15 +77,32 @@ impl Reader {
             if payload.len() + len > max {
                 return Err(err(format!("packet larger than {max} bytes")));
             }
-            while self.buf.len() < 4 + len {
-                self.buf.reserve(4 + len - self.buf.len());
-                if io.read_buf(&mut self.buf).await? == 0 {
-                    return Err(err("connection closed inside a packet".into()));
+            if len <= READ_AHEAD {
+                while self.buf.len() < 4 + len {
+                    if self.fill(io).await? == 0 {
+                        return Err(closed());
+                    }
+                }
+                self.buf.advance(4);
+                payload.extend_from_slice(&self.buf[..len]);
+                self.buf.advance(len);
+            } else {
+                self.buf.advance(4);
+                payload.reserve_exact(len);
+                let buffered = self.buf.len().min(len);
+                payload.extend_from_slice(&self.buf[..buffered]);
+                self.buf.advance(buffered);
+                let mut want = len - buffered;
+                while want > 0 {
+                    // Only this packet's bytes: what follows stays unread
+                    // (it may be a TLS handshake for another reader).
+                    let n = (&mut *io).take(want as u64).read_buf(&mut payload).await?;
+                    if n == 0 {
+                        return Err(closed());
+                    }
+                    want -= n;
                 }
             }
-            self.buf.advance(4);
-            payload.extend_from_slice(&self.buf[..len]);
-            self.buf.advance(len);
             first_seq.get_or_insert(seq);
             last = seq;
             if len < MAX_CHUNK {
@@ -86,6 +113,12 @@ impl Reader {
                 }));
             }
         }
+    }
+
+    /// One read into the buffer, of at least [`READ_AHEAD`] bytes of room.
+    async fn fill<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> std::io::Result<usize> {
+        self.buf.reserve(READ_AHEAD);
+        io.read_buf(&mut self.buf).await
     }
 
     /// Whether bytes of a next packet are already buffered.
@@ -135,6 +168,78 @@ mod tests {
             let q = r.read(&mut io, 64 << 20, true).await.ok().flatten();
             assert_eq!(q.map(|p| p.payload), Some(b"next".to_vec()));
         }
+    }
+
+    /// Hands out at most `step` bytes per read, as a slow socket does.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self.step.min(buf.remaining()).min(self.data.len());
+            buf.put_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn packets_arriving_in_pieces_are_reassembled_with_a_bounded_buffer() {
+        let sizes = [
+            3,
+            READ_AHEAD,
+            READ_AHEAD + 1,
+            MAX_CHUNK,
+            2 * MAX_CHUNK + 7,
+            0,
+            100,
+        ];
+        let mut wire = Vec::new();
+        let mut seq = 0;
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7) as u8).collect())
+            .collect();
+        for p in &payloads {
+            frame(&mut wire, &mut seq, p);
+        }
+        for step in [1 << 20, 4093, 5] {
+            let mut io = Trickle { data: &wire, step };
+            let mut r = Reader::default();
+            for p in &payloads {
+                let got = r.read(&mut io, 64 << 20, false).await.ok().flatten();
+                assert_eq!(got.map(|g| g.payload).as_ref(), Some(p), "step {step}");
+                // A large packet is never staged in the read-ahead buffer.
+                // (Room for a packet and a read; doubling when it grows.)
+                assert!(
+                    r.buf.capacity() <= 4 * READ_AHEAD + 8,
+                    "{}",
+                    r.buf.capacity()
+                );
+            }
+            assert!(matches!(r.read(&mut io, 64 << 20, false).await, Ok(None)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_packet_leaves_the_bytes_behind_it_unread() {
+        let mut wire = Vec::new();
+        let mut seq = 0;
+        frame(&mut wire, &mut seq, &vec![1u8; READ_AHEAD * 3]);
+        wire.extend_from_slice(b"a TLS ClientHello");
+        let mut io = &wire[..];
+        let mut r = Reader::default();
+        let p = r.read(&mut io, 1 << 20, true).await.ok().flatten();
+        assert_eq!(p.map(|p| p.payload.len()), Some(READ_AHEAD * 3));
+        let mut rest = r.take_buffered().to_vec();
+        rest.extend_from_slice(io);
+        assert_eq!(rest, b"a TLS ClientHello");
     }
 
     #[tokio::test]

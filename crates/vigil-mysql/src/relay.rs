@@ -1,18 +1,18 @@
-//! Relays the target's answer to one command: OK, ERR, or result sets
-//! (column count, definitions, EOF, rows, EOF), several when the status says
-//! more results follow. Rows are masked by the plan of their result set.
-//! Packets are renumbered and re-framed by Vigil; an answer that fits no
+//! Relays the target's answer to one command: OK, ERR, EOF (COM_SET_OPTION),
+//! or result sets (column count, definitions, EOF, rows, EOF), several when
+//! the status says more results follow. Rows are masked by the plan of
+//! their result set. Packets are renumbered and re-framed by Vigil, each EOF
+//! in the form the client negotiated (`client_out`); an answer that fits no
 //! expectation (a LOCAL INFILE request Vigil never allowed) ends the session.
 
 use crate::backend::{BaseTables, MAX_UPSTREAM_PACKET, Upstream};
+use crate::client_out::ClientOut;
 use crate::error::{MysqlError, Result};
 use crate::error_text::ErrorText;
 use crate::mask::{self, ColumnDef, Tally};
 use crate::mask_binary;
-use crate::packet::frame;
 use crate::session::Io;
 use crate::wire::{Cursor, Head, err_code, err_packet, head, status, status_of};
-use tokio::io::AsyncWriteExt;
 use vigil_mask::{MaskPlan, MaskPolicy};
 use vigil_mysql_sql::Lineage;
 
@@ -54,18 +54,17 @@ pub enum Rows {
 /// The error sent in place of a binary result Vigil cannot mask.
 const CANNOT_CARRY: (u16, &str) = (1235, "42000");
 
-/// Relays one command's answer; `lineages[i]` is the i-th result's.
-/// Returns how each result ended, in order.
+/// Relays one command's answer into `out`; `lineages[i]` is the i-th
+/// result's. Returns how each result ended, in order.
 pub async fn answer(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    mut seq: u8,
+    mut out: ClientOut,
     policy: &MaskPolicy,
     lineages: &[Lineage],
     base_tables: Option<&BaseTables>,
     rows: Rows,
 ) -> Result<Vec<ResultEnd>> {
-    let mut out = Vec::with_capacity(16 * 1024);
     let mut ends = Vec::new();
     // After Vigil answered an error in place of a result, the client expects
     // nothing more: what the target still sends is read and dropped.
@@ -80,9 +79,17 @@ pub async fn answer(
                     ..ResultEnd::default()
                 });
                 if emit {
-                    frame(&mut out, &mut seq, &first);
+                    out.packet(&first);
                 }
                 st & status::MORE_RESULTS != 0
+            }
+            Head::Eof => {
+                // A command answered by EOF alone (COM_SET_OPTION).
+                ends.push(ResultEnd::default());
+                if emit {
+                    out.end(&first)?;
+                }
+                status_of(&first) & status::MORE_RESULTS != 0
             }
             Head::Err => {
                 let (code, state) = err_code(&first);
@@ -91,7 +98,7 @@ pub async fn answer(
                     ..ResultEnd::default()
                 });
                 if emit {
-                    frame(&mut out, &mut seq, &ErrorText::of(policy).packet(&first));
+                    out.packet(&ErrorText::of(policy).packet(&first));
                 }
                 false
             }
@@ -100,12 +107,12 @@ pub async fn answer(
                     "the target asked for a LOCAL INFILE, which Vigil never allows".into(),
                 ));
             }
-            Head::Eof | Head::Other => {
+            Head::Other => {
                 let lineage = lineages.get(ends.len());
                 let (end, st) = result_set(
                     up,
                     client,
-                    (&mut out, &mut seq, emit),
+                    (&mut out, emit),
                     &first,
                     (policy, base_tables),
                     lineage,
@@ -121,8 +128,7 @@ pub async fn answer(
             break;
         }
     }
-    client.write_all(&out).await?;
-    client.flush().await?;
+    out.finish(client).await?;
     Ok(ends)
 }
 
@@ -130,7 +136,7 @@ pub async fn answer(
 async fn result_set(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    (out, seq, emit): (&mut Vec<u8>, &mut u8, bool),
+    (out, emit): (&mut ClientOut, bool),
     first: &[u8],
     (policy, base_tables): (&MaskPolicy, Option<&BaseTables>),
     lineage: Option<&Lineage>,
@@ -143,7 +149,7 @@ async fn result_set(
         .filter(|&n| n > 0 && n <= 4096)
         .ok_or_else(|| MysqlError::Upstream("bad column count".into()))?;
     // The head is framed only once the plan is known to be carried.
-    let mut head_packets = Vec::with_capacity(columns + 2);
+    let mut head_packets = Vec::with_capacity(columns + 1);
     head_packets.push(first.to_vec());
     let mut defs = Vec::with_capacity(columns);
     for _ in 0..columns {
@@ -161,7 +167,9 @@ async fn result_set(
         ));
     }
     let eof_status = status_of(&eof);
-    head_packets.push(eof);
+    // A cursor: the rows come with COM_STMT_FETCH, and this EOF ends the
+    // command, not just the definitions.
+    let cursor = rows_as == Rows::Binary && eof_status & status::CURSOR_EXISTS != 0;
     let plan = mask::plan(policy, lineage, &defs, base_tables);
     let refused = match (&plan, rows_as) {
         (Some(p), Rows::Binary) => mask_binary::check(p, &defs).err().map(|i| {
@@ -176,19 +184,23 @@ async fn result_set(
     let emit_rows = emit && refused.is_none();
     if let (true, Some(why)) = (emit, &refused) {
         let (code, state) = CANNOT_CARRY;
-        frame(out, seq, &err_packet(code, state, &format!("vigil: {why}")));
+        out.packet(&err_packet(code, state, &format!("vigil: {why}")));
     }
     if emit_rows {
         for p in &head_packets {
-            frame(out, seq, p);
+            out.packet(p);
+        }
+        if cursor {
+            out.end(&eof)?;
+        } else {
+            out.definitions_end(&eof)?;
         }
     }
     let mut tally = Tally::default();
     if let Some(p) = &plan {
         tally.columns = p.described().to_vec();
     }
-    // A cursor: the rows come with COM_STMT_FETCH, not here.
-    if rows_as == Rows::Binary && eof_status & status::CURSOR_EXISTS != 0 {
+    if cursor {
         let cursor = refused.is_none().then(|| CursorRows {
             defs: defs.clone(),
             plan,
@@ -205,7 +217,7 @@ async fn result_set(
     let (mut end, st) = rows(
         up,
         client,
-        (out, seq, emit_rows, ErrorText::of(policy)),
+        (out, emit_rows, ErrorText::of(policy)),
         &defs,
         plan.as_ref(),
         rows_as,
@@ -222,7 +234,7 @@ pub async fn rows(
     client: &mut Box<dyn Io>,
     // Where rows go, whether they are sent at all, and what the client
     // reads of an error's text.
-    (out, seq, emit, errors): (&mut Vec<u8>, &mut u8, bool, ErrorText<'_>),
+    (out, emit, errors): (&mut ClientOut, bool, ErrorText<'_>),
     defs: &[ColumnDef],
     plan: Option<&MaskPlan>,
     rows_as: Rows,
@@ -234,7 +246,7 @@ pub async fn rows(
         match head(&p) {
             Head::Eof => {
                 if emit {
-                    frame(out, seq, &p);
+                    out.end(&p)?;
                 }
                 let st = status_of(&p);
                 let end = ResultEnd {
@@ -247,7 +259,7 @@ pub async fn rows(
             Head::Err => {
                 let (code, state) = err_code(&p);
                 if emit {
-                    frame(out, seq, &errors.packet(&p));
+                    out.packet(&errors.packet(&p));
                 }
                 let end = ResultEnd {
                     error: Some(format!("{code}:{state}")),
@@ -270,22 +282,20 @@ pub async fn rows(
                     ),
                 };
                 match masked {
-                    None => frame(out, seq, &p),
-                    Some(Ok(row)) => frame(out, seq, &row),
+                    None => out.packet(&p),
+                    Some(Ok(row)) => out.packet(&row),
                     Some(Err(why)) => {
                         // Nothing of the row is passed on: the client gets an
                         // error and the session ends.
                         let (code, state) = CANNOT_CARRY;
                         let msg = "vigil: a result row could not be masked; the session ends";
-                        frame(out, seq, &err_packet(code, state, msg));
-                        client.write_all(out).await?;
-                        client.flush().await?;
+                        out.packet(&err_packet(code, state, msg));
+                        out.finish(client).await?;
                         return Err(MysqlError::Upstream(format!("masking a row: {why}")));
                     }
                 }
-                if out.len() >= FLUSH_AT {
-                    client.write_all(out).await?;
-                    out.clear();
+                if out.buffered() >= FLUSH_AT {
+                    out.write_to(client).await?;
                 }
             }
         }
@@ -297,23 +307,21 @@ pub async fn rows(
 pub async fn fetch(
     up: &mut Upstream,
     client: &mut Box<dyn Io>,
-    mut seq: u8,
+    mut out: ClientOut,
     cursor: &CursorRows,
     errors: ErrorText<'_>,
 ) -> Result<ResultEnd> {
-    let mut out = Vec::with_capacity(16 * 1024);
     let (end, _) = rows(
         up,
         client,
-        (&mut out, &mut seq, true, errors),
+        (&mut out, true, errors),
         &cursor.defs,
         cursor.plan.as_ref(),
         Rows::Binary,
         Tally::default(),
     )
     .await?;
-    client.write_all(&out).await?;
-    client.flush().await?;
+    out.finish(client).await?;
     Ok(end)
 }
 
@@ -331,3 +339,8 @@ pub(crate) async fn next(up: &mut Upstream) -> Result<Vec<u8>> {
         .map(|p| p.payload)
         .ok_or_else(|| MysqlError::Upstream("the target closed the connection".into()))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "relay_tests.rs"]
+mod tests;

@@ -1,11 +1,14 @@
 //! One logged-in MySQL session: read a command, decide it with the guard,
 //! forward it only with the permit, relay (and mask) the answer, record the
 //! outcome. The protocol is request/response, so one loop owns everything.
-//! Prepared statements (COM_STMT_*) are in `prepared`.
+//! Prepared statements (COM_STMT_*) are in `prepared`, the commands that
+//! run no statement (PING, SET_OPTION, RESET_CONNECTION) in `control`.
 
+mod control;
 mod prepared;
 
 use crate::backend::{self, BaseTables, SessionState, Upstream};
+use crate::client_out::{ClientOut, Eofs};
 use crate::error::Result;
 use crate::packet::{Packet, Reader, frame};
 use crate::refusal;
@@ -48,7 +51,11 @@ pub struct SessionParts {
     /// With column mask rules: the target's base tables (see
     /// `backend::read_base_tables`); `None` proves no source.
     pub base_tables: Option<BaseTables>,
+    /// Whether the target reads several statements in one COM_QUERY: the
+    /// capability at login, then what COM_SET_OPTION the target confirmed.
     pub multi_statements: bool,
+    /// How EOF packets reach this client (`CLIENT_DEPRECATE_EOF`).
+    pub eofs: Eofs,
     /// The listener's statement analyses, shared by its sessions.
     pub analyses: std::sync::Arc<vigil_mysql_sql::AnalysisCache>,
 }
@@ -68,27 +75,6 @@ mod com {
     pub const STMT_FETCH: u8 = 0x1c;
 }
 
-/// A command that runs no statement, built by Vigil (never client bytes).
-enum Control {
-    Ping,
-    SetOption(u16),
-    ResetConnection,
-}
-
-impl Control {
-    fn payload(&self) -> Vec<u8> {
-        match self {
-            Control::Ping => vec![com::PING],
-            Control::SetOption(o) => {
-                let mut p = vec![com::SET_OPTION];
-                p.extend_from_slice(&o.to_le_bytes());
-                p
-            }
-            Control::ResetConnection => vec![com::RESET_CONNECTION],
-        }
-    }
-}
-
 enum Next {
     Continue,
     Stop,
@@ -106,6 +92,13 @@ pub async fn run(guard: &Guard, parts: SessionParts, mut shutdown: watch::Receiv
         parts,
         statements: Statements::default(),
     };
+    tracing::debug!(
+        session = %s.parts.session.id,
+        principal = %s.parts.session.principal.name,
+        deprecate_eof = s.parts.eofs == Eofs::Deprecated,
+        multi_statements = s.parts.multi_statements,
+        "mysql client capabilities in force"
+    );
     loop {
         let read = {
             let p = &mut s.parts;
@@ -144,29 +137,9 @@ impl Session<'_> {
         };
         match command {
             com::QUIT => Ok(Next::Stop),
-            com::PING => self.control(Control::Ping, seq).await,
-            com::SET_OPTION => {
-                let option = payload
-                    .get(1..3)
-                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                    .unwrap_or(u16::MAX);
-                if option > 1 {
-                    return self
-                        .unsupported(seq, "set_option", "COM_SET_OPTION with an unknown option")
-                        .await;
-                }
-                let next = self.control(Control::SetOption(option), seq).await?;
-                self.parts.multi_statements = option == 0;
-                Ok(next)
-            }
-            com::RESET_CONNECTION => {
-                // The target drops every prepared statement (and Vigil does
-                // even if it answers an error: unknown ids are refused).
-                self.statements.clear();
-                let next = self.control(Control::ResetConnection, seq).await?;
-                self.refresh().await?;
-                Ok(next)
-            }
+            com::PING => self.ping(seq).await,
+            com::SET_OPTION => self.set_option(&payload, seq).await,
+            com::RESET_CONNECTION => self.reset_connection(seq).await,
             com::INIT_DB => {
                 let db = String::from_utf8_lossy(&payload[1..]).into_owned();
                 let facts = SqlFacts {
@@ -330,10 +303,11 @@ impl Session<'_> {
         let started = Instant::now();
         forward(&mut self.parts.upstream, &permit, payload).await?;
         let lineages: Vec<Lineage> = analysed.iter().map(|a| a.lineage.clone()).collect();
+        let out = self.client_out(seq);
         let ends = relay::answer(
             &mut self.parts.upstream,
             &mut self.parts.client,
-            seq,
+            out,
             &self.parts.session.mask,
             &lineages,
             self.parts.base_tables.as_ref(),
@@ -347,22 +321,9 @@ impl Session<'_> {
         Ok(Next::Continue)
     }
 
-    async fn control(&mut self, control: Control, seq: u8) -> Result<Next> {
-        let mut out = Vec::with_capacity(8);
-        let mut s = 0;
-        frame(&mut out, &mut s, &control.payload());
-        self.parts.upstream.io.write_all(&out).await?;
-        relay::answer(
-            &mut self.parts.upstream,
-            &mut self.parts.client,
-            seq,
-            &self.parts.session.mask,
-            &[],
-            None,
-            relay::Rows::Text,
-        )
-        .await?;
-        Ok(Next::Continue)
+    /// Where an answer numbered from `seq` is written for this client.
+    fn client_out(&self, seq: u8) -> ClientOut {
+        ClientOut::new(seq, self.parts.eofs)
     }
 
     /// Refuses a command policy cannot speak about, recorded in the ledger.

@@ -48,11 +48,14 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = params.limit.unwrap_or(100).min(10_000);
     let admin = caller.is_admin(&state);
-    let approvals = state
+    let approvals: Vec<Value> = state
         .guard
         .approvals_for(&caller.0, admin, limit)
         .await
-        .map_err(refused)?;
+        .map_err(refused)?
+        .into_iter()
+        .map(|a| with_can_decide(&state, &caller, a))
+        .collect();
     Ok(Json(json!({ "approvals": approvals })))
 }
 
@@ -68,7 +71,7 @@ async fn show(
         .await
         .map_err(refused)?
     {
-        Some(a) => Ok(Json(json!(a))),
+        Some(a) => Ok(Json(with_can_decide(&state, &caller, a))),
         None => Err(api_error(StatusCode::NOT_FOUND, "no such approval request")),
     }
 }
@@ -182,6 +185,17 @@ async fn revoke_grant(
         .await
         .map_err(refused)?;
     Ok(Json(json!(revoked)))
+}
+
+/// The record as JSON, with `can_decide`: whether the caller may approve
+/// or deny it now (what the console shows buttons for).
+fn with_can_decide(state: &State, caller: &Caller, a: vigil_core::ApprovalRecord) -> Value {
+    let can = state.guard.may_decide(&caller.0, &a);
+    let mut v = json!(a);
+    if let Some(map) = v.as_object_mut() {
+        map.insert("can_decide".into(), Value::Bool(can));
+    }
+    v
 }
 
 fn refused(e: ApprovalError) -> ApiError {

@@ -21,13 +21,33 @@ impl FromRequestParts<State> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
-        let header = parts
+        let bearer = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
-        let credential = Secret::new(header.trim().to_string());
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // A browser signed in to the console sends its session cookie
+        // instead; a state change must then also carry the CSRF token.
+        let (credential, console_cookie) = match bearer {
+            Some(b) => (Secret::new(b.trim().to_string()), None),
+            None => {
+                let cookie = crate::console::session_cookie(&parts.headers)
+                    .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+                let (credential, csrf) = state.console.sessions.get(cookie).ok_or_else(|| {
+                    api_error(
+                        StatusCode::UNAUTHORIZED,
+                        "the console session ended: sign in again",
+                    )
+                })?;
+                if !parts.method.is_safe() && !crate::console::csrf_matches(&parts.headers, &csrf) {
+                    return Err(api_error(
+                        StatusCode::FORBIDDEN,
+                        "a state change from the console needs its X-CSRF-Token header",
+                    ));
+                }
+                (credential, Some(cookie.to_string()))
+            }
+        };
         let client_addr = parts
             .extensions
             .get::<std::net::SocketAddr>()
@@ -40,12 +60,16 @@ impl FromRequestParts<State> for Caller {
             client_addr: &client_addr,
         };
         // The gate records a refused credential in the ledger.
-        state
-            .guard
-            .authenticate(&login)
-            .await
-            .map(Caller)
-            .map_err(|_| api_error(StatusCode::UNAUTHORIZED, "invalid credential"))
+        match state.guard.authenticate(&login).await {
+            Ok(principal) => Ok(Caller(principal)),
+            Err(_) => {
+                if let Some(cookie) = console_cookie {
+                    // Revoked or expired since sign-in: the session ends.
+                    state.console.sessions.close(&cookie);
+                }
+                Err(api_error(StatusCode::UNAUTHORIZED, "invalid credential"))
+            }
+        }
     }
 }
 

@@ -20,25 +20,32 @@ use vigil_guard::admission::SourceCheck;
 use super::State;
 use super::sniff::SniffListener;
 
-/// The client's address, as accepted.
+/// The client's address, as accepted, and whether it speaks TLS.
 #[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+pub struct Peer(pub SocketAddr, pub bool);
+
+/// Whether the request came over TLS (a request extension, for the
+/// console's `Secure` cookies).
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls(pub bool);
 
 impl Connected<IncomingStream<'_, SniffListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, SniffListener>) -> Self {
-        Peer(*stream.remote_addr())
+        let tls = matches!(stream.io(), super::sniff::HttpStream::Tls(_));
+        Peer(*stream.remote_addr(), tls)
     }
 }
 
 pub async fn failed_logins(
     axum::extract::State(state): axum::extract::State<State>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, tls)): ConnectInfo<Peer>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let ip = peer.ip();
     // The front-ends behind this listener record the peer with a login.
     request.extensions_mut().insert(peer);
+    request.extensions_mut().insert(OverTls(tls));
     let path = request.uri().path();
     let protocol = if path.starts_with("/mcp") {
         Protocol::Mcp

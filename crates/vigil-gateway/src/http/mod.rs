@@ -1,6 +1,7 @@
 //! The HTTP listener: `/healthz`, `/metrics`, the REST API under `/api/v1`,
 //! the MCP endpoint `/mcp`, the HTTP proxy `/proxy/<connection>/...` and
-//! the Kubernetes proxy `/k8s/<connection>/...`.
+//! the Kubernetes proxy `/k8s/<connection>/...`, and the web console at `/`
+//! ([`crate::console`]).
 
 mod api;
 mod approvals;
@@ -22,6 +23,9 @@ use tokio::sync::watch;
 use vigil_guard::Guard;
 use vigil_target::SqlTarget;
 
+pub use auth::Caller;
+pub use limit::OverTls;
+
 #[derive(Clone)]
 pub struct State {
     pub guard: Arc<Guard>,
@@ -39,6 +43,17 @@ pub struct State {
     pub proxy: Arc<vigil_http::HttpProxy>,
     /// The certificate (PEM) this listener offers, for `/api/v1/kubeconfig`.
     pub tls_cert_pem: Arc<String>,
+    /// The web console's sessions and sign-in.
+    pub console: Arc<crate::console::Console>,
+    /// Where the ledger is and how it is verified, for `/api/v1/audit`.
+    pub ledger: LedgerAudit,
+}
+
+/// What `/api/v1/audit` verifies.
+#[derive(Clone)]
+pub struct LedgerAudit {
+    pub data_dir: std::path::PathBuf,
+    pub options: vigil_store::VerifyOptions,
 }
 
 /// Serves the routes on `listener`: TLS to anyone, plaintext to loopback
@@ -68,8 +83,10 @@ pub async fn serve(
             api::routes()
                 .merge(approvals::routes())
                 .merge(recordings::routes())
-                .merge(kubeconfig::routes()),
+                .merge(kubeconfig::routes())
+                .layer(axum::middleware::from_fn(crate::console::headers::api)),
         )
+        .merge(crate::console::routes())
         .merge(vigil_mcp::router(mcp))
         .merge(vigil_http::router(state.proxy.clone()))
         .layer(axum::middleware::from_fn_with_state(

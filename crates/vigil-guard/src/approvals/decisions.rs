@@ -4,6 +4,15 @@
 use super::*;
 
 impl Guard {
+    /// Whether `reviewer` may decide `a` now: one of its reviewer groups,
+    /// not its own request, still pending. What the console shows buttons
+    /// for; [`Guard::decide_approval`] checks the same again.
+    pub fn may_decide(&self, reviewer: &Principal, a: &ApprovalRecord) -> bool {
+        a.reviewable_by(&reviewer.groups)
+            && !is_own_request(a, reviewer)
+            && effective_status(a, now_ms()) == ApprovalStatus::Pending
+    }
+
     /// Applies a reviewer's decision. Only members of the request's reviewer
     /// groups may decide, and never on their own request.
     pub async fn decide_approval(

@@ -15,13 +15,14 @@
 //!   id the target confirmed, so both sides mean the same statement.
 
 use super::{Next, Session, forward};
-use crate::error::{MysqlError, Result};
-use crate::mask::{self, ColumnDef};
+use crate::client_out::Part;
+use crate::error::Result;
+use crate::mask;
 use crate::mask_binary;
 use crate::packet::frame;
-use crate::relay::{self, next};
+use crate::relay;
 use crate::statements::Prepared;
-use crate::wire::{Cursor, Head, head};
+use crate::wire::Cursor;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use vigil_core::{ActionKind, StatementOutcome};
@@ -88,15 +89,18 @@ impl Session<'_> {
             }
         }
         send_step(&mut self.parts.upstream, payload).await?;
-        let answer = self.prepare_answer().await?;
+        let answer = crate::prepare_ok::read(&mut self.parts.upstream).await?;
         let Some(ok) = answer.ok else {
             // An error: the target prepared nothing. Its text is withheld
             // in a masked session, as a query's is.
             let errors = crate::error_text::ErrorText::of(&self.parts.session.mask);
-            let packets: Vec<Vec<u8>> = answer
+            let packets: Vec<Part> = answer
                 .packets
                 .iter()
-                .map(|p| errors.packet(p).into_owned())
+                .map(|p| match p {
+                    Part::Packet(p) => Part::Packet(errors.packet(p).into_owned()),
+                    other => other.clone(),
+                })
                 .collect();
             self.relay_packets(seq, &packets).await?;
             return Ok(Next::Continue);
@@ -132,55 +136,6 @@ impl Session<'_> {
         );
         self.relay_packets(seq, &answer.packets).await?;
         Ok(Next::Continue)
-    }
-
-    /// Reads the target's answer to COM_STMT_PREPARE: an ERR, or
-    /// PREPARE_OK with its parameter and column definitions.
-    async fn prepare_answer(&mut self) -> Result<PrepareAnswer> {
-        let up = &mut self.parts.upstream;
-        let first = next(up).await?;
-        let bad = |what: &str| MysqlError::Upstream(format!("COM_STMT_PREPARE answer: {what}"));
-        match head(&first) {
-            Head::Err => {
-                return Ok(PrepareAnswer {
-                    packets: vec![first],
-                    ok: None,
-                });
-            }
-            Head::Ok if first.len() >= 12 => {}
-            _ => return Err(bad("neither OK nor ERR")),
-        }
-        let mut c = Cursor::new(&first[1..]);
-        let (Some(id), Some(columns), Some(params)) = (c.u32(), c.u16(), c.u16()) else {
-            return Err(bad("short PREPARE_OK"));
-        };
-        let mut packets = vec![first];
-        let mut param_defs = Vec::with_capacity(usize::from(params) + 1);
-        for _ in 0..params {
-            param_defs.push(next(up).await?);
-        }
-        if params > 0 && head(&next_eof(up, &mut param_defs).await?) != Head::Eof {
-            return Err(bad("no EOF after the parameters"));
-        }
-        let mut column_packets = Vec::with_capacity(usize::from(columns) + 1);
-        let mut column_defs = Vec::with_capacity(usize::from(columns));
-        for _ in 0..columns {
-            let p = next(up).await?;
-            column_defs.push(ColumnDef::decode(&p).ok_or_else(|| bad("bad column definition"))?);
-            column_packets.push(p);
-        }
-        if columns > 0 && head(&next_eof(up, &mut column_packets).await?) != Head::Eof {
-            return Err(bad("no EOF after the columns"));
-        }
-        packets.extend(param_defs);
-        packets.extend(column_packets);
-        Ok(PrepareAnswer {
-            packets,
-            ok: Some(PrepareOk {
-                id,
-                columns: column_defs,
-            }),
-        })
     }
 
     pub(super) async fn execute(&mut self, mut payload: Vec<u8>, seq: u8) -> Result<Next> {
@@ -224,10 +179,11 @@ impl Session<'_> {
             // The target drops long data once it executes.
             p.long_data = None;
         }
+        let out = self.client_out(seq);
         let mut ends = relay::answer(
             &mut self.parts.upstream,
             &mut self.parts.client,
-            seq,
+            out,
             &self.parts.session.mask,
             std::slice::from_ref(&analysed.lineage),
             self.parts.base_tables.as_ref(),
@@ -305,10 +261,11 @@ impl Session<'_> {
         }
         rewrite_id(&mut payload, id);
         send_step(&mut self.parts.upstream, &payload).await?;
+        let out = self.client_out(seq);
         relay::answer(
             &mut self.parts.upstream,
             &mut self.parts.client,
-            seq,
+            out,
             &self.parts.session.mask,
             &[],
             None,
@@ -333,10 +290,11 @@ impl Session<'_> {
         rewrite_id(&mut payload, id);
         let started = Instant::now();
         send_step(&mut self.parts.upstream, &payload).await?;
+        let out = crate::client_out::ClientOut::new(seq, self.parts.eofs);
         let end = relay::fetch(
             &mut self.parts.upstream,
             &mut self.parts.client,
-            seq,
+            out,
             cursor,
             crate::error_text::ErrorText::of(&self.parts.session.mask),
         )
@@ -377,38 +335,13 @@ impl Session<'_> {
     }
 
     /// Sends the target's packets to the client, renumbered from `seq`.
-    async fn relay_packets(&mut self, seq: u8, packets: &[Vec<u8>]) -> Result<()> {
-        let mut out = Vec::new();
-        let mut seq = seq;
+    async fn relay_packets(&mut self, seq: u8, packets: &[Part]) -> Result<()> {
+        let mut out = self.client_out(seq);
         for p in packets {
-            frame(&mut out, &mut seq, p);
+            out.part(p)?;
         }
-        self.parts.client.write_all(&out).await?;
-        self.parts.client.flush().await?;
-        Ok(())
+        out.finish(&mut self.parts.client).await
     }
-}
-
-struct PrepareAnswer {
-    /// What the client is sent, in order.
-    packets: Vec<Vec<u8>>,
-    /// `None`: the target answered an error.
-    ok: Option<PrepareOk>,
-}
-
-struct PrepareOk {
-    id: u32,
-    columns: Vec<ColumnDef>,
-}
-
-/// Reads the EOF after a run of definitions into `packets`; returns it.
-async fn next_eof(
-    up: &mut crate::backend::Upstream,
-    packets: &mut Vec<Vec<u8>>,
-) -> Result<Vec<u8>> {
-    let eof = next(up).await?;
-    packets.push(eof.clone());
-    Ok(eof)
 }
 
 /// The statement id every COM_STMT_* carries right after the command byte.
