@@ -11,16 +11,16 @@ export default defineConfig({
     sourcemap: false,
     // Nothing inlined as data: URLs; everything is a file served under the CSP's 'self'.
     assetsInlineLimit: 0,
-    // No <link rel=modulepreload> polyfill: one entry, one chunk.
+    // No <link rel=modulepreload> polyfill: the entry and the player's chunk, nothing else.
     modulePreload: false,
     cssCodeSplit: false,
     reportCompressedSize: false,
     rollupOptions: {
       output: {
         entryFileNames: "assets/console.js",
-        chunkFileNames: "assets/[name].js",
+        // The asciinema player (loaded by the session page when there are recordings).
+        chunkFileNames: "assets/player.js",
         assetFileNames: "assets/console[extname]",
-        inlineDynamicImports: true,
       },
     },
   },

@@ -8,8 +8,9 @@ export function when(ms: number | null | undefined): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** `45s`, `3m 05s`, `2h 10m`, `3d 4h`. */
+/** `120 ms`, `45s`, `3m 05s`, `2h 10m`, `3d 4h`. */
 export function span(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

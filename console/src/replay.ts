@@ -1,7 +1,8 @@
 // SSH channel recordings (asciicast v2) played with the asciinema player, bundled: no CDN, its
 // stylesheet is part of the console's CSS file. The cast is fetched with the session cookie and
-// handed to the player as data.
-import * as AsciinemaPlayer from "asciinema-player";
+// handed to the player as data. The player is loaded only when a session has recordings: it
+// compiles a WebAssembly terminal as soon as it loads, which the page's CSP allows only with
+// 'wasm-unsafe-eval', and no other page needs it.
 import { ApiError, enc, getJson, getText } from "./api";
 import { errorBox, h, replace } from "./dom";
 import { bytes } from "./format";
@@ -17,6 +18,7 @@ export function recordings(section: HTMLElement, session: string): () => void {
       const channels = body.channels ?? [];
       if (!channels.length || stopped) return;
       section.append(h("h2", {}, "Recordings"));
+      const AsciinemaPlayer = await import("asciinema-player");
       for (const c of channels) {
         const url = `/api/v1/sessions/${enc(session)}/recordings/${c.channel}`;
         const holder = h("div", { class: "player", "data-channel": c.channel });

@@ -30,7 +30,11 @@ await run(async ({ page }) => {
     out.sso_who = await page.locator("header .who").textContent();
     await shot(page, "signed-in-sso");
   } else {
-    await page.waitForLoadState("networkidle");
+    // A fresh load: once the gateway has said whether SSO is on, the page is complete.
+    const config = page.waitForResponse((r) => r.url().endsWith("/console/api/config"));
+    await page.reload();
+    await config;
+    await page.waitForTimeout(200);
     out.sso_link = await page.getByRole("link", { name: "Sign in with SSO" }).count();
   }
   return out;

@@ -123,6 +123,7 @@ function decide(a: Approval, draft: Draft | null, refresh: () => void): { el: HT
     reason.focus();
   });
   cancel.addEventListener("click", () => setDenyOpen(false));
+  reason.addEventListener("input", () => replace(problem));
   confirm.addEventListener("click", () => {
     const text = reason.value.trim();
     if (!text) {

@@ -17,11 +17,12 @@ export function approvalsPage(main: HTMLElement): () => void {
   const decidedList = h("div", { class: "cards", "aria-label": "Decided requests" });
   const pendingEmpty = h("p", { class: "empty" }, "Nothing is waiting for a decision.");
   const pendingCount = h("span", { class: "count" });
+  const decidedEmpty = h("p", { class: "empty" }, "No decisions yet.");
   main.append(
     h("h1", {}, "Approvals"),
     status,
     h("section", {}, h("h2", {}, "Pending ", pendingCount), pendingEmpty, pendingList),
-    h("section", {}, h("h2", {}, "Decided"), decidedList),
+    h("section", {}, h("h2", {}, "Decided"), decidedEmpty, decidedList),
   );
 
   const kept = new Map<string, Kept>();
@@ -64,6 +65,7 @@ export function approvalsPage(main: HTMLElement): () => void {
       place(decidedList, decidedEls.slice(0, 50));
       pendingCount.textContent = `(${pendingEls.length})`;
       pendingEmpty.hidden = pendingEls.length > 0;
+      decidedEmpty.hidden = decidedEls.length > 0;
       replace(status, `Updated ${when(Date.now())}; refreshes every ${POLL_MS / 1000} s.`);
     } catch (e) {
       replace(status, errorBox(`Could not read the queue: ${e instanceof ApiError ? e.message : String(e)}`));
