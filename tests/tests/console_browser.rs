@@ -21,6 +21,9 @@ use vigil_e2e::{
 };
 
 const HELD: &str = "UPDATE products SET price = price + 1 WHERE id = 3";
+/// An agent's statement that would read differently on screen if rendered as is: a
+/// right-to-left override, a newline and a tab.
+const TRICKY: &str = "UPDATE products SET name = 'gnp.\u{202e}exe'\n\tWHERE id = 4";
 
 struct Shop {
     gw: Gateway,
@@ -228,28 +231,29 @@ fn a_denial_reason_typed_in_the_console_reaches_psql() {
 #[test]
 fn someone_who_is_not_a_reviewer_sees_the_request_but_no_buttons() {
     let s = shop();
-    let psql = s.psql_in_background(HELD);
-    let id = s.pending(HELD);
+    let psql = s.psql_in_background(TRICKY);
+    let id = s.pending(TRICKY);
     // An admin sees every request, but only the rule's reviewers (dba) decide.
+    let shown = "UPDATE products SET name = 'gnp.";
     let r = browse(
         "observer",
-        &[
-            ("BASE", &s.base()),
-            ("TOKEN", &s.admin),
-            ("STATEMENT", HELD),
-        ],
+        &[("BASE", &s.base()), ("TOKEN", &s.admin), ("STATEMENT", shown)],
     );
-    assert!(text(&r, "card").contains("crew-analyst"), "{r}");
+    let card = text(&r, "card");
+    assert!(card.contains("crew-analyst"), "{r}");
     assert_eq!(r["approve_buttons"], 0, "{r}");
     assert_eq!(r["deny_buttons"], 0, "{r}");
+    // What the agent wrote is shown as it would run: the override, the newline and the tab
+    // are visible escapes, not interpreted.
+    assert!(
+        card.contains("gnp.\\u{202e}exe'⏎") && card.contains("→WHERE id = 4"),
+        "{card}"
+    );
+    assert!(!card.contains('\u{202e}'), "{card}");
     // The agent that asked sees its own request, and cannot decide it either.
     let r = browse(
         "observer",
-        &[
-            ("BASE", &s.base()),
-            ("TOKEN", &s.agent),
-            ("STATEMENT", HELD),
-        ],
+        &[("BASE", &s.base()), ("TOKEN", &s.agent), ("STATEMENT", shown)],
     );
     assert_eq!(r["approve_buttons"], 0, "{r}");
     assert_eq!(s.status_of(&id), "pending");
