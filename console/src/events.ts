@@ -2,7 +2,7 @@
 // did, how long it took, and what failed. Every text from the ledger goes through `visible`
 // or textContent: statements and commands were written by agents.
 import { fields, h } from "./dom";
-import { micros, span, when } from "./format";
+import { count, micros, span, when } from "./format";
 import { runHref, sessionHref } from "./router";
 import { visible } from "./visible";
 
@@ -84,7 +84,7 @@ export function describe(type: string, b: Obj): Node {
       );
     }
     case "session_end":
-      return h("div", {}, `${num(b, "statements") ?? 0} statements in ${span(num(b, "duration_ms") ?? 0)}`);
+      return h("div", {}, `${count(num(b, "statements") ?? 0, "statement")} in ${span(num(b, "duration_ms") ?? 0)}`);
     case "auth_failure":
       return h("div", { class: "failed" }, `${str(b, "protocol")} ${str(b, "connection")} from ${str(b, "client_addr")}: `, visible(str(b, "reason"), "span"));
     case "error":

@@ -38,3 +38,8 @@ export function localInputMs(value: string): number | null {
   const t = new Date(value).getTime();
   return Number.isNaN(t) ? null : t;
 }
+
+/** `1 statement`, `3 statements`. */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}

@@ -237,7 +237,11 @@ fn someone_who_is_not_a_reviewer_sees_the_request_but_no_buttons() {
     let shown = "UPDATE products SET name = 'gnp.";
     let r = browse(
         "observer",
-        &[("BASE", &s.base()), ("TOKEN", &s.admin), ("STATEMENT", shown)],
+        &[
+            ("BASE", &s.base()),
+            ("TOKEN", &s.admin),
+            ("STATEMENT", shown),
+        ],
     );
     let card = text(&r, "card");
     assert!(card.contains("crew-analyst"), "{r}");
@@ -253,7 +257,11 @@ fn someone_who_is_not_a_reviewer_sees_the_request_but_no_buttons() {
     // The agent that asked sees its own request, and cannot decide it either.
     let r = browse(
         "observer",
-        &[("BASE", &s.base()), ("TOKEN", &s.agent), ("STATEMENT", shown)],
+        &[
+            ("BASE", &s.base()),
+            ("TOKEN", &s.agent),
+            ("STATEMENT", shown),
+        ],
     );
     assert_eq!(r["approve_buttons"], 0, "{r}");
     assert_eq!(s.status_of(&id), "pending");
@@ -346,6 +354,43 @@ fn a_session_timeline_shows_statements_decisions_masking_and_timings() {
     assert!(r["export_lines"].as_u64().unwrap_or(0) >= 4, "{r}");
     let first: Value = serde_json::from_str(&text(&r, "export_first")).expect("a JSON line");
     assert!(first.get("seq").is_some(), "{first}");
+}
+
+#[test]
+fn an_agent_run_is_found_by_its_id_followed_across_sessions_and_exported() {
+    let s = shop();
+    let run = format!("crew-run-{}", vigil_e2e::random_hex(4));
+    let url = format!("{}/mcp", s.gw.http_url());
+    for sql in ["SELECT count(*) FROM products", "DROP TABLE orders"] {
+        let args = json!({ "connection": "shop", "sql": sql }).to_string();
+        let out = vigil_e2e::python(
+            "py/mcp_client.py",
+            &[&url, &s.agent, "call", "query", &args, "--run", &run],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let r = browse(
+        "run",
+        &[
+            ("BASE", &s.base()),
+            ("TOKEN", &s.admin),
+            ("RUN", &run),
+            ("EXPECT", "DROP TABLE orders"),
+        ],
+    );
+    // One session per tool call, both in the run's timeline, in order.
+    assert_eq!(r["listed"], 2, "{r}");
+    let timeline = text(&r, "timeline");
+    let first = timeline.find("SELECT count(*) FROM products");
+    let second = timeline.find("DROP TABLE orders");
+    assert!(
+        first.is_some() && second.is_some() && first < second,
+        "{timeline}"
+    );
+    assert!(timeline.contains("no-drops"), "{timeline}");
+    assert!(r["export_lines"].as_u64().unwrap_or(0) >= 4, "{r}");
+    assert_eq!(r["export_runs"], json!([run]), "{r}");
+    assert!(text(&r, "audit").contains("The ledger verifies."), "{r}");
 }
 
 #[test]

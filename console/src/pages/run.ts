@@ -2,7 +2,7 @@
 import { ApiError, enc, getJson } from "../api";
 import { errorBox, h, replace } from "../dom";
 import { type LedgerRow, timeline } from "../events";
-import { when } from "../format";
+import { count, when } from "../format";
 import { sessionHref } from "../router";
 
 type RunBody = {
@@ -28,7 +28,7 @@ export function runPage(main: HTMLElement, id: string): void {
       const list = h("ul", { class: "plain" });
       for (const s of r.sessions ?? []) {
         list.append(
-          h("li", {}, h("a", { href: sessionHref(s.id) }, s.id), ` ${s.principal ?? "-"} on ${s.connection ?? "-"} (${s.protocol ?? "-"}), ${when(s.started_at_ms)}, ${s.statements} statements, ${s.denied} denied`),
+          h("li", {}, h("a", { href: sessionHref(s.id) }, s.id), ` ${s.principal ?? "-"} on ${s.connection ?? "-"} (${s.protocol ?? "-"}), ${when(s.started_at_ms)}, ${count(s.statements, "statement")}, ${s.denied} denied`),
         );
       }
       replace(sessions, (r.sessions ?? []).length ? list : h("p", { class: "empty" }, "No sessions."));
