@@ -100,7 +100,9 @@ fn a_token_signs_in_to_a_cookie_session_that_needs_csrf_for_changes() {
         Some(&format!("{{\"token\": \"{alice}\"}}")),
     );
     assert_eq!(a.status, 200, "{}", a.body);
-    let set = header(&a, "set-cookie").expect("a cookie").to_ascii_lowercase();
+    let set = header(&a, "set-cookie")
+        .expect("a cookie")
+        .to_ascii_lowercase();
     assert!(set.starts_with("vigil_console="), "{set}");
     assert!(
         set.contains("httponly") && set.contains("samesite=strict"),

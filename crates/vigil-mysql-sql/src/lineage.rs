@@ -191,38 +191,49 @@ fn expr(e: &Expr, scope: &[Scope]) -> Origin {
             }
         }
         _ => {
-            // Constants and functions of no column are proven empty.
-            let mut probe = ColumnProbe(false);
-            let _ = sqlparser::ast::Visit::visit(e, &mut probe);
-            if probe.0 {
-                Origin::Unproven("an expression over columns")
-            } else {
-                Origin::Sources(Vec::new())
+            // An expression derives from every column it names (a masked
+            // one among them masks the value); constants and functions of
+            // no column derive from none. A subquery is not traced.
+            let mut refs = ColumnRefs::default();
+            let _ = sqlparser::ast::Visit::visit(e, &mut refs);
+            if refs.subquery {
+                return Origin::Unproven("an expression with a subquery");
             }
+            let mut sources = Vec::new();
+            for column in &refs.columns {
+                match expr(column, scope) {
+                    Origin::Sources(s) => sources.extend(s),
+                    other => return other,
+                }
+            }
+            sources.sort();
+            sources.dedup();
+            Origin::Sources(sources)
         }
     }
 }
 
-/// Whether an expression names any column or subquery.
-struct ColumnProbe(bool);
+/// The columns an expression names, and whether it holds a subquery.
+#[derive(Default)]
+struct ColumnRefs {
+    columns: Vec<Expr>,
+    subquery: bool,
+}
 
-impl sqlparser::ast::Visitor for ColumnProbe {
+impl sqlparser::ast::Visitor for ColumnRefs {
     type Break = ();
     fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
-        if matches!(
-            e,
-            Expr::Identifier(_)
-                | Expr::CompoundIdentifier(_)
-                | Expr::Subquery(_)
-                | Expr::Exists { .. }
-                | Expr::InSubquery { .. }
-        ) {
-            self.0 = true;
+        match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => self.columns.push(e.clone()),
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                self.subquery = true
+            }
+            _ => {}
         }
         std::ops::ControlFlow::Continue(())
     }
     fn pre_visit_query(&mut self, _q: &Query) -> std::ops::ControlFlow<()> {
-        self.0 = true;
+        self.subquery = true;
         std::ops::ControlFlow::Continue(())
     }
 }

@@ -213,9 +213,34 @@ fn lineage_of_direct_columns() {
             Origin::Sources(vec![src("email")]),
             Origin::Sources(vec![src("name")]),
             Origin::Sources(vec![]),
-            Origin::Unproven("an expression over columns"),
+            Origin::Sources(vec![src("email")]),
             Origin::Star("shop".into(), "customers".into()),
         ])
+    );
+    // An expression derives from every column it names, through any
+    // function; a subquery inside it is not traced.
+    let v = analyze(
+        b"SELECT concat(c.name, '-', email), id * 2, cast(id AS CHAR), (SELECT 1) + id FROM customers c",
+        &ctx(),
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        v[0].lineage,
+        Lineage::Columns(vec![
+            Origin::Sources(vec![src("email"), src("name")]),
+            Origin::Sources(vec![src("id")]),
+            Origin::Sources(vec![src("id")]),
+            Origin::Unproven("an expression with a subquery"),
+        ])
+    );
+    // Over two tables an unqualified name may be either's: both count.
+    let v = analyze(b"SELECT upper(email) FROM customers, orders", &ctx()).unwrap_or_default();
+    assert_eq!(
+        v[0].lineage,
+        Lineage::Columns(vec![Origin::Sources(vec![
+            src("email"),
+            ("shop".to_string(), "orders".to_string(), "email".to_string()),
+        ])])
     );
     let v = analyze(b"SELECT email FROM customers UNION SELECT 'x'", &ctx()).unwrap_or_default();
     assert!(matches!(v[0].lineage, Lineage::Unproven(_)));
