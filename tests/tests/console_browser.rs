@@ -180,7 +180,12 @@ fn a_held_update_runs_once_the_reviewer_clicks_approve() {
     let id = s.pending(HELD);
     let r = browse(
         "approve",
-        &[("BASE", &s.base()), ("TOKEN", &s.dba), ("STATEMENT", HELD)],
+        &[
+            ("BASE", &s.base()),
+            ("TOKEN", &s.dba),
+            ("STATEMENT", HELD),
+            ("WINDOW", "30m"),
+        ],
     );
     let card = text(&r, "card");
     for want in [
@@ -200,6 +205,14 @@ fn a_held_update_runs_once_the_reviewer_clicks_approve() {
     let out = psql.join().expect("psql thread");
     assert_eq!(assert_success(&out, "the held UPDATE"), "UPDATE 1");
     assert_eq!(s.status_of(&id), "used");
+    // The grant window typed next to "Approve" opened a window for the same rule.
+    let (status, body) = s.gw.http_get("/api/v1/grants", Some(&s.admin));
+    assert_eq!(status, 200, "{body}");
+    let grants: Value = serde_json::from_str(&body).expect("grants JSON");
+    let grant = &grants["grants"][0];
+    assert_eq!(grant["principal"], "crew-analyst", "{body}");
+    assert_eq!(grant["rule"], "writes-need-a-dba", "{body}");
+    assert_eq!(grant["granted_by"], "dana", "{body}");
 }
 
 #[test]
