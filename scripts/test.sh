@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Vigil's whole check, as CI runs it: installs what is missing (idempotently, with
-# scripts/lib/install.sh, which scripts/demo.sh shares), then format, lint, document (rustdoc
-# warnings are errors), build the workspace and the fuzz crates, and test. End-to-end tests start their own PostgreSQL,
-# MariaDB, sshd and gateway on loopback; nothing here uses a system service.
+# scripts/lib/install.sh, which scripts/demo.sh shares), then format, check the web console's
+# committed build, lint, document (rustdoc warnings are errors), build the workspace and the
+# fuzz crates, and test. End-to-end tests start their own PostgreSQL, MariaDB, sshd, chromium
+# and gateway on loopback; nothing here uses a system service.
 #
 #   scripts/test.sh            # from anywhere; works as root or with sudo
 #
@@ -39,6 +40,7 @@ DEB_PACKAGES=(
     openssh-server openssh-client sshpass asciinema rsync
     gzip brotli zstd
     mariadb-server mariadb-client
+    chromium
 )
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     DEB_PACKAGES+=(python3 python3-venv)
@@ -62,9 +64,11 @@ setup_venv() {
     echo "Python venv: ready ($("$py" -c 'import psycopg, crewai; print("psycopg", psycopg.__version__, "crewai", crewai.__version__)'))"
 }
 
-# Node clients for the end-to-end tests (mysql2), pinned by tests/node/package-lock.json.
+# Node clients for the end-to-end tests (mysql2, pinned by tests/node/package-lock.json) and the
+# console's browser tests (playwright-core driving Debian's chromium, pinned by
+# tests/browser/package-lock.json).
 setup_node() {
-    if [[ -d tests/node/node_modules/mysql2 ]]; then
+    if [[ -d tests/node/node_modules/mysql2 && -d tests/browser/node_modules/playwright-core ]]; then
         echo "Node packages: present"
         return
     fi
@@ -72,10 +76,11 @@ setup_node() {
         install_debian_packages nodejs npm
     fi
     npm ci --prefix tests/node --no-audit --no-fund
+    npm ci --prefix tests/browser --no-audit --no-fund
     echo "Node packages: ready"
 }
 
-section "1/7 install what is missing"
+section "1/8 install what is missing"
 if [[ "${SKIP_INSTALL:-}" != "1" ]]; then
     install_debian_packages "${DEB_PACKAGES[@]}"
     setup_venv
@@ -90,16 +95,19 @@ echo "PostgreSQL: $(command -v initdb) ($(postgres --version 2>/dev/null || echo
 echo "kubectl: $("${KUBECTL:-kubectl}" version --client 2>/dev/null | head -1 || echo 'missing: the k8s_* tests will fail')"
 TARGET_DIR=$(cargo_target_dir "$ROOT")
 
-section "2/7 cargo fmt --all -- --check"
+section "2/8 cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-section "3/7 cargo clippy --workspace --all-targets -- -D warnings"
+section "3/8 the web console: a fresh build of console/ matches the committed console-dist"
+scripts/check-console.sh
+
+section "4/8 cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "4/7 cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)"
+section "5/8 cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)"
 RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --workspace --no-deps
 
-section "5/7 cargo build --workspace --all-targets, and the fuzz crates"
+section "6/8 cargo build --workspace --all-targets, and the fuzz crates"
 cargo build --workspace --all-targets
 # Each fuzz crate is its own workspace (crates/*/fuzz, for cargo-fuzz). `cargo fuzz run` needs
 # nightly for its sanitizer flags; a plain stable build compiles the same targets and links
@@ -110,8 +118,8 @@ for manifest in crates/*/fuzz/Cargo.toml; do
     cargo build --manifest-path "$manifest" --target-dir "$TARGET_DIR/fuzz"
 done
 
-section "6/7 cargo test --workspace"
+section "7/8 cargo test --workspace"
 VIGIL_BIN="$TARGET_DIR/debug/vigil" cargo test --workspace --no-fail-fast
 
-section "7/7 done"
+section "8/8 done"
 echo "all checks passed in $((SECONDS - START))s"

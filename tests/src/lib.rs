@@ -29,6 +29,7 @@
 //! assert_eq!(stdout(&out), "1");
 //! ```
 
+pub mod browser;
 mod gateway;
 pub mod http_upstream;
 pub mod k8s_double;

@@ -1,6 +1,8 @@
 //! A real OIDC issuer on loopback, served by the test itself: a discovery
 //! document, a JWKS that can be rotated mid-test, a counter of JWKS fetches,
-//! and signing keys (RSA, EC, Ed25519) generated per test.
+//! signing keys (RSA, EC, Ed25519) generated per test, and an auto-approving
+//! authorization code flow with PKCE (`/authorize`, `/token`: [`code_flow`])
+//! for the web console's "Sign in with SSO".
 //!
 //! ```no_run
 //! use vigil_e2e::oidc_issuer::{TestIssuer, now_secs};
@@ -20,6 +22,8 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaEncod
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+mod code_flow;
 
 /// Seconds since the Unix epoch, for `exp`, `nbf` and `iat`.
 pub fn now_secs() -> i64 {
@@ -160,6 +164,7 @@ struct Served {
     /// Whether the server answers 503 to everything (an IdP outage).
     down: bool,
     cache_control: Option<String>,
+    flow: code_flow::Flow,
 }
 
 /// The issuer. Its URL is `http://127.0.0.1:PORT/realms/test`; it serves
@@ -187,6 +192,7 @@ impl TestIssuer {
             keys: keys.into_iter().map(Arc::new).collect(),
             down: false,
             cache_control: None,
+            flow: code_flow::Flow::default(),
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -255,6 +261,23 @@ impl TestIssuer {
         self.served.lock().unwrap().down = down;
     }
 
+    /// Who signs in at `/authorize` from now on: these claims (`sub`, groups...) go into
+    /// the ID token `/token` answers, with `iss`, `aud` (the client id), `iat`, `exp` and
+    /// the `nonce`. Until this is called `/authorize` answers 403.
+    pub fn sign_in_as(&self, claims: &Value) {
+        self.served.lock().unwrap().flow.user = Some(claims.clone());
+    }
+
+    /// How many ID tokens `/token` handed out.
+    pub fn code_exchanges(&self) -> usize {
+        self.served.lock().unwrap().flow.exchanges
+    }
+
+    /// Why `/token` refused requests so far (`"pkce"`, `"unknown code"`, ...).
+    pub fn token_refusals(&self) -> Vec<String> {
+        self.served.lock().unwrap().flow.refusals.clone()
+    }
+
     pub fn set_cache_control(&self, value: Option<&str>) {
         self.served.lock().unwrap().cache_control = value.map(str::to_owned);
     }
@@ -288,18 +311,49 @@ impl Drop for TestIssuer {
     }
 }
 
-fn serve(mut stream: TcpStream, url: &str, served: &Mutex<Served>, fetches: &AtomicUsize) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+/// One request: method, target (path and query), body (read by `Content-Length`).
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
     let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if request.len() > 16 * 1024 {
+            return None;
+        }
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+        .min(64 * 1024);
+    while request.len() < head_end + length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let text = String::from_utf8_lossy(&request);
-    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_owned();
+    let target = words.next().unwrap_or("/").to_owned();
+    let body = String::from_utf8_lossy(&request[head_end..]).into_owned();
+    Some((method, target, body))
+}
+
+fn serve(mut stream: TcpStream, url: &str, served: &Mutex<Served>, fetches: &AtomicUsize) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Some((method, target, body)) = read_request(&mut stream) else {
+        return;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let (down, keys, cache_control) = {
         let s = served.lock().unwrap();
         (s.down, s.keys.clone(), s.cache_control.clone())
@@ -309,12 +363,17 @@ fn serve(mut stream: TcpStream, url: &str, served: &Mutex<Served>, fetches: &Ato
         .nth(3)
         .map(|p| format!("/{p}"))
         .unwrap_or_default();
+    let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body) = if down {
         ("503 Service Unavailable", "{}".to_string())
     } else if path == format!("{prefix}/.well-known/openid-configuration") {
         (
             "200 OK",
             json!({"issuer": url, "jwks_uri": format!("{url}/jwks"),
+                   "authorization_endpoint": format!("{url}/authorize"),
+                   "token_endpoint": format!("{url}/token"),
+                   "response_types_supported": ["code"],
+                   "code_challenge_methods_supported": ["S256"],
                    "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"]})
             .to_string(),
         )
@@ -322,12 +381,28 @@ fn serve(mut stream: TcpStream, url: &str, served: &Mutex<Served>, fetches: &Ato
         fetches.fetch_add(1, Ordering::SeqCst);
         let keys: Vec<Value> = keys.iter().map(|k| k.jwk()).collect();
         ("200 OK", json!({ "keys": keys }).to_string())
+    } else if method == "GET" && path == format!("{prefix}/authorize") {
+        let (status, extra, body) = code_flow::authorize(&mut served.lock().unwrap().flow, query);
+        headers = extra;
+        (status, body)
+    } else if method == "POST" && path == format!("{prefix}/token") {
+        let key = keys[0].clone();
+        let (status, extra, body) =
+            code_flow::token(&mut served.lock().unwrap().flow, &body, url, |claims| {
+                key.token(claims)
+            });
+        headers = extra;
+        (status, body)
     } else {
         ("404 Not Found", "{}".to_string())
     };
-    let extra = cache_control
-        .map(|c| format!("Cache-Control: {c}\r\n"))
-        .unwrap_or_default();
+    if let Some(c) = cache_control {
+        headers.push(("Cache-Control".into(), c));
+    }
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
