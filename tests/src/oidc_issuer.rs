@@ -1,7 +1,7 @@
 //! A real OIDC issuer on loopback, served by the test itself: a discovery
 //! document, a JWKS that can be rotated mid-test, a counter of JWKS fetches,
 //! signing keys (RSA, EC, Ed25519) generated per test, and an auto-approving
-//! authorization code flow with PKCE (`/authorize`, `/token`: [`code_flow`])
+//! authorization code flow with PKCE (`/authorize`, `/token`: `code_flow`)
 //! for the web console's "Sign in with SSO".
 //!
 //! ```no_run

@@ -227,6 +227,30 @@ fn mysql_cli_session() {
     // The ledger holds a MySQL session and verifies.
     let out = env.gw.vigil_with_config(&["audit", "verify"]);
     assert_success(&out, "audit verify");
+
+    // `vigil replay` shows a MySQL session: its statements and decisions.
+    let (status, body) = env.gw.http_get("/api/v1/sessions", Some(&env.alice));
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let replays: Vec<String> = list["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["protocol"] == "mysql" && s["denied"].as_i64() > Some(0))
+        .filter_map(|s| s["id"].as_str())
+        .map(|id| {
+            let replay = env
+                .gw
+                .vigil_env(&["replay", id, "--no-wait"], &[("VIGIL_TOKEN", &env.alice)]);
+            assert_success(&replay, "vigil replay of a MySQL session")
+        })
+        .collect();
+    assert!(
+        replays
+            .iter()
+            .any(|t| t.contains("DELETE FROM canary") && t.contains("no-canary")),
+        "{replays:?}"
+    );
 }
 
 fn pending(env: &Env) -> String {

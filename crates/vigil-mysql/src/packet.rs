@@ -38,7 +38,7 @@ impl Reader {
     /// Small packets come out of a read-ahead buffer (one read serves many
     /// rows); the body of a large one is read straight into its payload, so
     /// a 20 MiB statement or row is held once, and the buffer stays within a
-    /// few times [`READ_AHEAD`].
+    /// few times `READ_AHEAD`.
     pub async fn read<R: AsyncRead + Unpin>(
         &mut self,
         io: &mut R,
