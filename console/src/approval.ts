@@ -37,11 +37,21 @@ export function paramsText(sha: string): string {
   return `sha256 ${sha.slice(0, 16)}…`;
 }
 
-/** The preview in one line when it is EXPLAIN's estimate, else pretty JSON. */
+/** The held statement's parameter values, when the server could read them (`preview.parameters`). */
+export function parameters(preview: unknown): (string | null)[] | null {
+  if (typeof preview !== "object" || preview === null || Array.isArray(preview)) return null;
+  const list = (preview as Record<string, unknown>).parameters;
+  if (!Array.isArray(list)) return null;
+  return list.map((v) => (typeof v === "string" ? v : null));
+}
+
+/** The preview in one line when it is EXPLAIN's estimate, else pretty JSON (without the parameters, shown apart). */
 export function previewText(preview: unknown): string | null {
   if (preview === undefined || preview === null) return null;
   if (typeof preview === "object" && !Array.isArray(preview)) {
-    const p = preview as Record<string, unknown>;
+    const { parameters: _shown, ...rest } = preview as Record<string, unknown>;
+    preview = rest;
+    const p = rest;
     if (typeof p.estimated_rows === "number") {
       const node = typeof p.plan_node === "string" ? ` (${p.plan_node})` : "";
       return `about ${p.estimated_rows} row${p.estimated_rows === 1 ? "" : "s"}${node}, estimated by EXPLAIN`;

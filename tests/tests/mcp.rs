@@ -441,6 +441,35 @@ fn approval_status_long_polls_until_a_reviewer_decides() {
 }
 
 #[test]
+fn a_held_request_names_the_agent_run_that_asked() {
+    let s = shop();
+    let run = format!("crew-run-{}", random_hex(4));
+    let args =
+        json!({ "connection": "shop", "sql": OLD_ORDERS_DELETE, "parameters": ["2025-01-10"] });
+    let r = call(&s.gw, &s.agent, "query", args, &["--meta-run", &run]);
+    assert_eq!(r["status"], "pending_approval", "{r}");
+    let id = r["approval_id"].as_str().unwrap_or_default();
+    let (status, body) =
+        s.gw.http_get(&format!("/api/v1/approvals/{id}"), Some(&s.dba));
+    assert_eq!(status, 200, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap_or_default();
+    assert_eq!(record["run_id"], run.as_str(), "{record}");
+    assert_eq!(record["can_decide"], true, "{record}");
+    // The preview shows the reviewer the values the approval is bound to.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let preview = loop {
+        let (_, body) =
+            s.gw.http_get(&format!("/api/v1/approvals/{id}"), Some(&s.dba));
+        let record: Value = serde_json::from_str(&body).unwrap_or_default();
+        if !record["preview"].is_null() || Instant::now() > deadline {
+            break record["preview"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(preview["parameters"], json!(["2025-01-10"]), "{preview}");
+}
+
+#[test]
 fn a_run_id_ties_calls_together_in_sessions_list() {
     let s = shop();
     let run = format!("crew-run-{}", random_hex(4));

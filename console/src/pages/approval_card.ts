@@ -1,7 +1,7 @@
 // One request as a card: what would run, who asked, why it is held, and, for its reviewers,
 // "Approve" (optionally opening a grant window) and "Deny" (with a reason).
 import { ApiError, enc, post } from "../api";
-import { type Approval, paramsText, previewText } from "../approval";
+import { type Approval, parameters, paramsText, previewText } from "../approval";
 import { errorBox, fields, h, replace } from "../dom";
 import { span, when } from "../format";
 import { runHref, sessionHref } from "../router";
@@ -51,7 +51,7 @@ export function card(a: Approval, draft: Draft | null, refresh: () => void): Car
       ["Reason", a.reason ? visible(a.reason, "span") : null],
       ["Reviewers", a.reviewers.join(", ")],
       ["Tables written", (a.tables_written ?? []).join(", ")],
-      ["Parameters", h("span", { title: a.params_sha256 }, paramsText(a.params_sha256))],
+      ["Parameters", parameterList(a)],
       ["Preview", preview === null ? null : preview.includes("\n") ? h("pre", { class: "json" }, preview) : preview],
       ["Requested", when(a.created_at_ms)],
       ["Expires", pending ? when(a.expires_at_ms) : null],
@@ -134,4 +134,18 @@ function decide(a: Approval, draft: Draft | null, refresh: () => void): { el: HT
     void run("deny", { reason: text });
   });
   return { el, draft: () => ({ grant: grant.value, denyOpen: !denyForm.hidden, reason: reason.value }) };
+}
+
+/** The values the approval is bound to, numbered, each with its control characters visible;
+ * the hash alone when the server could not read them. */
+function parameterList(a: Approval): HTMLElement {
+  const values = parameters(a.preview);
+  if (values === null || values.length === 0) {
+    return h("span", { title: a.params_sha256 }, paramsText(a.params_sha256));
+  }
+  return h(
+    "ol",
+    { class: "params", title: a.params_sha256 },
+    ...values.map((v) => h("li", {}, v === null ? h("em", {}, "NULL") : visible(v, "code"))),
+  );
 }

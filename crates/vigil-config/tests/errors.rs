@@ -132,9 +132,9 @@ fn unknown_connection_kind_lists_accepted_kinds() {
 #[test]
 fn bad_tls_mode() {
     assert_error(
-        &format!("{CONN}tls = \"prefer\"\n"),
-        "v.toml:7:7: unknown tls mode `prefer`",
-        "verify-full",
+        &format!("{CONN}tls = \"allow\"\n"),
+        "v.toml:7:7: unknown tls mode `allow`",
+        "`disable`, `prefer`, `require` or `verify-full`",
     );
 }
 
@@ -142,9 +142,9 @@ fn bad_tls_mode() {
 fn bad_mysql_tls_mode_and_flavor() {
     let mysql = "[[connection]]\nname = \"shop\"\nkind = \"mysql\"\naddress = \"127.0.0.1:3306\"\ndatabase = \"shop\"\nuser = \"app\"\n";
     assert_error(
-        &format!("{mysql}tls = \"prefer\"\n"),
-        "v.toml:7:7: unknown tls mode `prefer`",
-        "verify-full",
+        &format!("{mysql}tls = \"allow\"\n"),
+        "v.toml:7:7: unknown tls mode `allow`",
+        "`disable`, `prefer`, `require` or `verify-full`",
     );
     assert_error(
         &format!("{mysql}flavor = \"percona\"\n"),

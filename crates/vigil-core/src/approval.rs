@@ -67,6 +67,9 @@ pub struct ApprovalRecord {
     pub principal_kind: PrincipalKind,
     /// The client session that asked.
     pub session: Option<String>,
+    /// The agent run the asking session belongs to, when it said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub connection: String,
     pub rule: String,
     pub reason: String,

@@ -124,7 +124,7 @@ pub enum EventBody {
         message: String,
     },
     /// A review rule held an operation for a human (see `approval`).
-    ApprovalRequested(crate::ApprovalRecord),
+    ApprovalRequested(Box<crate::ApprovalRecord>),
     /// A reviewer approved or denied a request, or it expired or was withdrawn.
     ApprovalDecided {
         id: String,

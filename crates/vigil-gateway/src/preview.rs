@@ -111,12 +111,48 @@ impl Previewer for ExplainPreviewer {
                     }
                 }
             };
+            let preview = with_parameters(preview, &params);
             let Some(guard) = guard.upgrade() else { return };
             if let Err(e) = guard.set_approval_preview(&id, preview).await {
                 tracing::warn!(approval = %id, error = %e, "could not store the preview");
             }
         });
     }
+}
+
+/// Parameters shown to a reviewer, at most; and characters of each.
+const MAX_SHOWN_PARAMETERS: usize = 64;
+const MAX_SHOWN_PARAMETER_CHARS: usize = 500;
+
+/// The preview with the held statement's parameter values (`parameters`,
+/// text; longer ones cut with `…`), when the binding is in the layout the
+/// SQL targets bind (PostgreSQL's, and the MCP tools'). The reviewer
+/// decides on these values: the approval is bound to them.
+fn with_parameters(mut preview: Value, binding: &[u8]) -> Value {
+    let Some(params) = vigil_target::decode_params(binding) else {
+        return preview;
+    };
+    if params.is_empty() {
+        return preview;
+    }
+    let shown: Vec<Value> = params
+        .into_iter()
+        .take(MAX_SHOWN_PARAMETERS)
+        .map(|p| match p {
+            None => Value::Null,
+            Some(v) if v.chars().count() > MAX_SHOWN_PARAMETER_CHARS => Value::String(
+                v.chars()
+                    .take(MAX_SHOWN_PARAMETER_CHARS)
+                    .chain(std::iter::once('…'))
+                    .collect(),
+            ),
+            Some(v) => Value::String(v),
+        })
+        .collect();
+    if let Some(map) = preview.as_object_mut() {
+        map.insert("parameters".into(), Value::Array(shown));
+    }
+    preview
 }
 
 /// `{"estimated_rows", "plan_node"}` from EXPLAIN's JSON: the rows of the
@@ -246,6 +282,22 @@ mod tests {
         let join = r#"{"query_block": {"nested_loop": [{"table": {"table_name": "a",
             "access_type": "ref", "rows": 7}}]}}"#;
         assert_eq!(estimate(join)["estimated_rows"], json!(7));
+    }
+
+    #[test]
+    fn the_held_parameters_are_shown_cut_and_counted() {
+        let long = "é".repeat(MAX_SHOWN_PARAMETER_CHARS + 5);
+        let binding = vigil_target::encode_params(&[Some("x".into()), None, Some(long)]);
+        let p = with_parameters(json!({ "estimated_rows": 3 }), &binding);
+        assert_eq!(p["estimated_rows"], 3);
+        assert_eq!(p["parameters"][0], "x");
+        assert!(p["parameters"][1].is_null());
+        let cut = p["parameters"][2].as_str().unwrap_or_default();
+        assert_eq!(cut.chars().count(), MAX_SHOWN_PARAMETER_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        // Another front-end's binding (not this layout): nothing added.
+        let p = with_parameters(json!({ "estimated_rows": 3 }), b"\x01\x02\x03");
+        assert!(p.get("parameters").is_none());
     }
 
     #[test]

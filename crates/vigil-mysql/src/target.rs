@@ -206,7 +206,7 @@ impl SqlTarget for MysqlTarget {
     ) -> BoxFuture<'a, Result<String, TargetError>> {
         Box::pin(async move {
             let explain = async {
-                let params = decode_params(binding).ok_or_else(|| {
+                let params = vigil_target::decode_params(binding).ok_or_else(|| {
                     TargetError::Failed("the approval's parameters do not decode".into())
                 })?;
                 let (mut up, state, _) = self.login().await?;
@@ -271,31 +271,6 @@ async fn explain_on(
         .next()
         .and_then(|row| row.into_iter().next().flatten())
         .ok_or_else(|| TargetError::Failed("EXPLAIN returned no plan".into()))
-}
-
-/// The parameters of an approval's binding (`vigil_target::encode_params`).
-fn decode_params(binding: &[u8]) -> Option<Vec<Option<String>>> {
-    if binding.is_empty() {
-        return Some(Vec::new());
-    }
-    let count = i16::from_be_bytes([*binding.get(2)?, *binding.get(3)?]);
-    let mut at = 4usize;
-    let mut out = Vec::with_capacity(usize::try_from(count).ok()?.min(1024));
-    for _ in 0..count {
-        let len = binding.get(at..at + 4)?;
-        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        at += 4;
-        if len < 0 {
-            out.push(None);
-            continue;
-        }
-        let end = at.checked_add(usize::try_from(len).ok()?)?;
-        out.push(Some(
-            String::from_utf8(binding.get(at..end)?.to_vec()).ok()?,
-        ));
-        at = end;
-    }
-    (at == binding.len()).then_some(out)
 }
 
 /// A logged-in upstream connection used for whole statements.
@@ -460,21 +435,6 @@ fn quote(ident: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn approval_bindings_decode_to_their_parameters() {
-        let params = vec![Some("a'b".to_string()), None, Some(String::new())];
-        let encoded = vigil_target::encode_params(&params);
-        assert_eq!(decode_params(&encoded), Some(params));
-        assert_eq!(
-            decode_params(&vigil_target::encode_params(&[])),
-            Some(vec![])
-        );
-        assert_eq!(decode_params(b""), Some(vec![]));
-        let mut bad = vigil_target::encode_params(&[Some("abc".into())]);
-        bad.pop();
-        assert_eq!(decode_params(&bad), None);
-    }
 
     #[test]
     fn identifiers_are_quoted_for_the_probe() {

@@ -166,9 +166,76 @@ pub fn encode_params(params: &[Option<String>]) -> Vec<u8> {
     out
 }
 
+/// The parameters of a binding in the layout of a PostgreSQL Bind message's
+/// parameter section (what [`encode_params`] writes, and what the
+/// PostgreSQL front-end binds): format codes, a count, each value
+/// length-prefixed. A text value as itself; a binary one as `\x` and hex.
+/// `None` when the bytes are not that layout (another front-end's binding).
+pub fn decode_params(binding: &[u8]) -> Option<Vec<Option<String>>> {
+    if binding.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut at = 0usize;
+    let i16_at = |at: &mut usize| -> Option<i16> {
+        let v = i16::from_be_bytes([*binding.get(*at)?, *binding.get(*at + 1)?]);
+        *at += 2;
+        Some(v)
+    };
+    let formats = usize::try_from(i16_at(&mut at)?).ok()?;
+    let mut codes = Vec::with_capacity(formats.min(1024));
+    for _ in 0..formats {
+        // Text or binary: any other code is not this layout.
+        codes.push(i16_at(&mut at).filter(|c| *c == 0 || *c == 1)?);
+    }
+    let count = usize::try_from(i16_at(&mut at)?).ok()?;
+    let mut out = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        let len = binding.get(at..at + 4)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        at += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let end = at.checked_add(usize::try_from(len).ok()?)?;
+        let bytes = binding.get(at..end)?;
+        let binary = match codes.as_slice() {
+            [] => false,
+            [one] => *one == 1,
+            many => *many.get(i)? == 1,
+        };
+        out.push(Some(if binary {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("\\x{hex}")
+        } else {
+            String::from_utf8(bytes.to_vec()).ok()?
+        }));
+        at = end;
+    }
+    (at == binding.len()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::encode_params;
+    use super::{decode_params, encode_params};
+
+    #[test]
+    fn parameters_decode_as_they_were_encoded() {
+        let params = vec![Some("ab".to_string()), None, Some(String::new())];
+        assert_eq!(decode_params(&encode_params(&params)), Some(params));
+        assert_eq!(decode_params(b""), Some(vec![]));
+        assert_eq!(decode_params(b"\0\0\0\x01\0\0"), None);
+        let mut extra = encode_params(&[Some("x".into())]);
+        extra.push(0);
+        assert_eq!(decode_params(&extra), None);
+    }
+
+    #[test]
+    fn binary_values_are_shown_in_hex() {
+        // One format code (binary) for all, two values.
+        let b = b"\0\x01\0\x01\0\x02\0\0\0\x02\x01\xff\xff\xff\xff\xff";
+        assert_eq!(decode_params(b), Some(vec![Some("\\x01ff".into()), None]));
+    }
 
     #[test]
     fn parameters_are_length_prefixed() {

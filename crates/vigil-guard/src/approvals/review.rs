@@ -91,6 +91,7 @@ impl Guard {
             principal_id: Some(identity),
             principal_kind: session.principal.kind,
             session: Some(session.id.clone()),
+            run_id: session.run_id.as_ref().map(|r| r.as_str().to_string()),
             connection: connection.clone(),
             rule: rule.clone(),
             reason: reason.clone(),
@@ -123,7 +124,7 @@ impl Guard {
         };
         // Subscribe first, so a decision right after the insert is not missed.
         let wake = (*mode == ReviewMode::Hold).then(|| self.approvals.subscribe(&record.id));
-        let event = session.event(EventBody::ApprovalRequested(record.clone()));
+        let event = session.event(EventBody::ApprovalRequested(Box::new(record.clone())));
         let outcome = store
             .insert_approval(record.clone(), event, MAX_PENDING_PER_PRINCIPAL)
             .await;
