@@ -11,10 +11,8 @@ use crate::{Mcp, k8s_path, outcome, tools};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Value, json};
 use std::time::Instant;
-use vigil_core::{Protocol, StatementOutcome};
-use vigil_guard::{
-    Binding, Decision, GuardError, RefusalClass, SessionCtx, SessionRequest, Unpolicied,
-};
+use vigil_core::StatementOutcome;
+use vigil_guard::{Binding, Decision, RefusalClass, SessionCtx, Unpolicied};
 use vigil_target::{ApiRequest, ApiTarget, TargetError};
 
 /// Longest path (with its query) an agent may send.
@@ -88,28 +86,9 @@ impl Mcp {
         let Some(target) = self.api_targets.get(connection).cloned() else {
             return outcome::error(format!("unknown connection \"{connection}\""));
         };
-        let slot =
-            tokio::time::timeout(self.limits.busy_wait, self.calls.clone().acquire_owned()).await;
-        let Ok(Ok(_slot)) = slot else {
-            return outcome::error(
-                "the gateway is busy with other tool calls: try again in a few seconds",
-            );
-        };
-        let opened = SessionRequest {
-            protocol: Protocol::Mcp,
-            connection,
-            client_addr: &caller.client_addr,
-            run_id: caller.run_id,
-        };
-        let session = match self.guard.open_session(caller.principal, &opened).await {
-            Ok(s) => s.without_holds(),
-            Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
-                return outcome::error(e.to_string());
-            }
-            Err(e) => {
-                tracing::error!(connection, error = %e, "mcp: could not open a session");
-                return outcome::error(e.to_string());
-            }
+        let (_slot, session) = match self.tool_session(caller, connection).await {
+            Ok(opened) => opened,
+            Err(refused) => return refused,
         };
         let result = self
             .decide_and_send(&session, target.as_ref(), tool, request)

@@ -23,6 +23,7 @@ mod outcome;
 mod query;
 mod server;
 mod ssh_exec;
+mod tool_session;
 mod tools;
 
 pub use auth::{Caller, RUN_HEADER};

@@ -13,8 +13,8 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use vigil_core::{ActionKind, Protocol, StatementOutcome};
-use vigil_guard::{Binding, Decision, GuardError, SessionCtx, SessionRequest, Unpolicied};
+use vigil_core::{ActionKind, StatementOutcome};
+use vigil_guard::{Binding, Decision, SessionCtx, Unpolicied};
 use vigil_target::{Analysed, QueryError, SqlSession, SqlTarget, Statement, encode_params};
 
 /// What the client side of the upstream login says it is.
@@ -42,29 +42,7 @@ impl Mcp {
                 "unknown connection \"{connection}\""
             )));
         };
-        let permit =
-            tokio::time::timeout(self.limits.busy_wait, self.calls.clone().acquire_owned()).await;
-        let Ok(Ok(permit)) = permit else {
-            return Err(outcome::error(
-                "the gateway is busy with other tool calls: try again in a few seconds",
-            ));
-        };
-        let request = SessionRequest {
-            protocol: Protocol::Mcp,
-            connection,
-            client_addr: &caller.client_addr,
-            run_id: caller.run_id,
-        };
-        let session = match self.guard.open_session(caller.principal, &request).await {
-            Ok(s) => s.without_holds(),
-            Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
-                return Err(outcome::error(e.to_string()));
-            }
-            Err(e) => {
-                tracing::error!(connection, error = %e, "mcp: could not open a session");
-                return Err(outcome::error(e.to_string()));
-            }
-        };
+        let (permit, session) = self.tool_session(caller, connection).await?;
         let upstream = match target.connect(APPLICATION_NAME).await {
             Ok(u) => u,
             Err(e) => {

@@ -7,8 +7,8 @@ use crate::auth::Caller;
 use crate::{Mcp, outcome};
 use rmcp::model::{CallToolResult, JsonObject};
 use std::time::Instant;
-use vigil_core::{Protocol, StatementOutcome};
-use vigil_guard::{Binding, Decision, GuardError, SessionRequest};
+use vigil_core::StatementOutcome;
+use vigil_guard::{Binding, Decision};
 
 /// Longest command an agent may send.
 const MAX_COMMAND: usize = 64 * 1024;
@@ -29,28 +29,9 @@ impl Mcp {
         let Some(target) = self.exec_targets.get(connection).cloned() else {
             return outcome::error(format!("unknown connection \"{connection}\""));
         };
-        let slot =
-            tokio::time::timeout(self.limits.busy_wait, self.calls.clone().acquire_owned()).await;
-        let Ok(Ok(_slot)) = slot else {
-            return outcome::error(
-                "the gateway is busy with other tool calls: try again in a few seconds",
-            );
-        };
-        let request = SessionRequest {
-            protocol: Protocol::Mcp,
-            connection,
-            client_addr: &caller.client_addr,
-            run_id: caller.run_id,
-        };
-        let session = match self.guard.open_session(caller.principal, &request).await {
-            Ok(s) => s.without_holds(),
-            Err(e @ (GuardError::NotGranted { .. } | GuardError::UnknownConnection(_))) => {
-                return outcome::error(e.to_string());
-            }
-            Err(e) => {
-                tracing::error!(connection, error = %e, "mcp: could not open a session");
-                return outcome::error(e.to_string());
-            }
+        let (_slot, session) = match self.tool_session(caller, connection).await {
+            Ok(opened) => opened,
+            Err(refused) => return refused,
         };
         let actions = [target.action(command.as_bytes())];
         let decided = self

@@ -7,13 +7,8 @@
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -93,105 +88,12 @@ fn tls_error(m: String) -> MysqlError {
 
 /// The TLS handshake over `tcp` (the SSL request already sent).
 pub async fn start(tcp: TcpStream, mode: &UpstreamTls, address: &str) -> Result<UpstreamStream> {
-    let config = client_config(mode)?;
-    let host = address.rsplit_once(':').map(|(h, _)| h).unwrap_or(address);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| tls_error(format!("invalid server name {host:?}")))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| tls_error(e.to_string()))?;
-    Ok(UpstreamStream::Tls(Box::new(tls)))
-}
-
-fn client_config(mode: &UpstreamTls) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error(e.to_string()))?;
-    let config = match mode {
-        UpstreamTls::VerifyFull { ca } => {
-            let mut roots = rustls::RootCertStore::empty();
-            match ca {
-                None => {
-                    let found = rustls_native_certs::load_native_certs();
-                    let (added, _) = roots.add_parsable_certificates(found.certs);
-                    if added == 0 {
-                        return Err(tls_error(
-                            "verify-full without tls_ca, and no system CA certificates were found"
-                                .into(),
-                        ));
-                    }
-                }
-                Some(ca) => {
-                    let read = |e: rustls::pki_types::pem::Error| {
-                        tls_error(format!("reading {}: {e}", ca.display()))
-                    };
-                    for cert in CertificateDer::pem_file_iter(ca).map_err(read)? {
-                        roots
-                            .add(cert.map_err(read)?)
-                            .map_err(|e| tls_error(format!("CA certificate: {e}")))?;
-                    }
-                }
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        _ => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
+    let verify = match mode {
+        UpstreamTls::VerifyFull { ca } => vigil_tls::Verify::Chain { ca: ca.clone() },
+        _ => vigil_tls::Verify::SignaturesOnly,
     };
-    Ok(config)
-}
-
-/// `tls = "require"`: encrypt, accept any certificate; signatures are still
-/// checked, so the handshake is real.
-#[derive(Debug)]
-struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    let tls = vigil_tls::connect(tcp, &verify, address)
+        .await
+        .map_err(tls_error)?;
+    Ok(UpstreamStream::Tls(Box::new(tls)))
 }

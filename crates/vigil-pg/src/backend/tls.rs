@@ -1,13 +1,9 @@
-//! TLS towards the target, negotiated with SSLRequest.
+//! TLS towards the target, negotiated with SSLRequest; the handshake and
+//! the certificate checks are `vigil_tls`'s.
 
 use super::{BackendError, UpstreamTls};
 use crate::protocol::MessageWriter;
 use crate::stream::PgStream;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -27,16 +23,13 @@ pub async fn start(
         }
         return Err(BackendError::TlsRefused);
     }
-    let config = client_config(mode)?;
-    let host = address.rsplit_once(':').map(|(h, _)| h).unwrap_or(address);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| BackendError::Tls(format!("invalid server name {host:?}")))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tls = connector
-        .connect(name, tcp)
+    let verify = match mode {
+        UpstreamTls::VerifyFull { ca } => vigil_tls::Verify::Chain { ca: ca.clone() },
+        _ => vigil_tls::Verify::SignaturesOnly,
+    };
+    let tls = vigil_tls::connect(tcp, &verify, address)
         .await
-        .map_err(|e| BackendError::Tls(e.to_string()))?;
+        .map_err(BackendError::Tls)?;
     Ok(PgStream::Tls(Box::new(tokio_rustls::TlsStream::Client(
         tls,
     ))))
@@ -61,103 +54,13 @@ pub fn server_end_point(stream: &PgStream) -> Option<Vec<u8>> {
     )
 }
 
-fn client_config(mode: &UpstreamTls) -> Result<rustls::ClientConfig, BackendError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| BackendError::Tls(e.to_string()))?;
-    let config = match mode {
-        // The chain must lead to a trusted root and name the address's
-        // host (DNS name or IP address): rustls' WebPKI verifier checks both.
-        UpstreamTls::VerifyFull { ca } => {
-            let mut roots = rustls::RootCertStore::empty();
-            if ca.is_none() {
-                let found = rustls_native_certs::load_native_certs();
-                let (added, _) = roots.add_parsable_certificates(found.certs);
-                if added == 0 {
-                    return Err(BackendError::Tls(
-                        "verify-full without tls_ca, and no system CA certificates were found"
-                            .into(),
-                    ));
-                }
-            }
-            if let Some(ca) = ca {
-                let certs = CertificateDer::pem_file_iter(ca)
-                    .map_err(|e| BackendError::Tls(format!("reading {}: {e}", ca.display())))?;
-                for cert in certs {
-                    let cert = cert
-                        .map_err(|e| BackendError::Tls(format!("reading {}: {e}", ca.display())))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| BackendError::Tls(format!("CA certificate: {e}")))?;
-                }
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        _ => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
-    };
-    Ok(config)
-}
-
-/// `tls = "require"`: encrypt, but accept any certificate, like libpq's
-/// `sslmode=require`. Signatures are still checked, so the handshake is real.
-#[derive(Debug)]
-struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
     use tokio::net::TcpListener;
 
     /// A CA in `dir` (its PEM path) and a server certificate it signs for `names`.
