@@ -15,6 +15,7 @@ mod approvals;
 mod checkpoint;
 mod error;
 mod ledger;
+mod log;
 mod sqlite;
 mod ssh_keys;
 mod tokens;

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use vigil_core::{Event, EventBody, StatementOutcome};
 use vigil_store::{
     GENESIS_HASH, SqliteStore, Store, StoreError, StoreOptions, canonical_json, chain_hash,
@@ -151,37 +152,41 @@ async fn back_pressure_with_a_tiny_queue_loses_nothing() {
 #[tokio::test]
 async fn a_failed_write_is_an_error_and_the_writer_keeps_going() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let fail = Arc::new(AtomicBool::new(false));
+    let store = open_with(
+        dir.path(),
+        StoreOptions {
+            fail_log_writes: Some(Arc::clone(&fail)),
+            ..StoreOptions::default()
+        },
+    );
     store.append(error_event(1)).await.unwrap();
 
-    // Make every ledger insert fail, the way a full disk or I/O error would.
-    raw(dir.path())
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .unwrap();
+    // Every log write fails halfway, the way a full disk would.
+    fail.store(true, Ordering::Relaxed);
     let err = store.append(error_event(2)).await.unwrap_err();
     assert!(matches!(err, StoreError::WriteFailed(_)), "{err:?}");
     assert!(err.to_string().contains("not recorded"), "{err}");
 
-    raw(dir.path())
-        .execute_batch("DROP TRIGGER refuse")
-        .unwrap();
+    fail.store(false, Ordering::Relaxed);
     let appended = store.append(error_event(3)).await.unwrap();
     assert_eq!(appended.seq, 2, "the failed event took no seq");
     store.close().await.unwrap();
-    assert!(verify_ledger(dir.path()).unwrap().is_intact());
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_waiter_of_a_failed_batch_gets_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
-    raw(dir.path())
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .unwrap();
+    let store = Arc::new(open_with(
+        dir.path(),
+        StoreOptions {
+            fail_log_writes: Some(Arc::new(AtomicBool::new(true))),
+            ..StoreOptions::default()
+        },
+    ));
     let tasks: Vec<_> = (0..32)
         .map(|n| {
             let store = Arc::clone(&store);

@@ -147,6 +147,16 @@ async fn a_rewritten_chain_is_caught_by_the_signed_checkpoint() {
         .unwrap();
         prev = hash;
     }
+    // The index's own chain still holds up to its checkpoint, which no
+    // longer matches; the log, the ledger itself, names event 3 first.
+    let bad = first_bad(dir.path());
+    assert_eq!(
+        (bad.seq, bad.problem.as_str()),
+        (3, "index row differs from the log")
+    );
+    // Without a log (a data_dir from before it), the signed checkpoint
+    // catches the rewrite.
+    std::fs::remove_dir_all(dir.path().join("ledger")).unwrap();
     let bad = first_bad(dir.path());
     assert_eq!(bad.seq, 5);
     assert_eq!(bad.problem, "checkpoint does not match the event");
@@ -226,6 +236,8 @@ async fn the_last_events_cut_with_their_checkpoint_are_caught_by_the_head_file()
     let dir = ledger_with(10, 4).await; // checkpoints 4, 8 and the final 10
     let head = read_head(dir.path()).unwrap().expect("a ledger-head file");
     assert_eq!(head.seq, 10);
+    // Cut the log after event 8 and its checkpoint, and the index alike.
+    cut_log_after(dir.path(), 8);
     raw(dir.path())
         .execute_batch("DELETE FROM ledger WHERE seq >= 9; DELETE FROM checkpoints WHERE seq >= 9;")
         .unwrap();
@@ -261,7 +273,79 @@ async fn a_tail_rewritten_after_the_head_is_caught_by_the_head_file() {
         .unwrap();
     let bad = first_bad(dir.path());
     assert_eq!(bad.seq, 6);
+    assert_eq!(bad.problem, "index row differs from the log", "{bad:?}");
+    // Without the log, the head file outside the database still tells.
+    std::fs::remove_dir_all(dir.path().join("ledger")).unwrap();
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.seq, 6);
     assert!(bad.problem.contains("signed head"), "{bad:?}");
+}
+
+/// The frames of the log's one segment: `(offset, end, kind, seq)`.
+fn frames(dir: &Path) -> (std::path::PathBuf, Vec<(usize, usize, u8, i64)>) {
+    let mut segments: Vec<_> = std::fs::read_dir(dir.join("ledger"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    let path = segments.pop().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut at = 16; // the segment header
+    let mut out = Vec::new();
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let end = at + 8 + len;
+        let kind = bytes[at + 8];
+        let seq = i64::from_le_bytes(bytes[at + 9..at + 17].try_into().unwrap());
+        out.push((at, end, kind, seq));
+        at = end;
+    }
+    (path, out)
+}
+
+/// Cuts the log right after event `seq` and the checkpoint that follows it.
+fn cut_log_after(dir: &Path, seq: i64) {
+    let (path, frames) = frames(dir);
+    let end = frames
+        .iter()
+        .filter(|f| f.3 <= seq)
+        .map(|f| f.1)
+        .max()
+        .unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(end as u64).unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_byte_in_the_log_is_named() {
+    let dir = ledger_with(10, 4).await;
+    let (path, frames) = frames(dir.path());
+    let (start, end, _, seq) = frames
+        .iter()
+        .copied()
+        .find(|f| f.2 == 1 && f.3 == 6)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes[start..end]
+        .windows(7)
+        .position(|w| w == b"event 6")
+        .unwrap();
+    bytes[start + i + 6] = b'X';
+    std::fs::write(&path, &bytes).unwrap();
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.seq, seq);
+    assert!(bad.problem.starts_with("damaged record"), "{bad:?}");
+}
+
+#[tokio::test]
+async fn events_cut_from_the_log_before_a_checkpoint_are_missing() {
+    // Cut event 10 (after the checkpoint at 8): the head file names it.
+    let dir = ledger_with(10, 4).await;
+    cut_log_after(dir.path(), 9);
+    let bad = first_bad(dir.path());
+    assert_eq!(bad.seq, 10);
+    assert!(bad.problem.starts_with("missing event"), "{bad:?}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 //! head names, or holds a different one there.
 
 use crate::StoreError;
-use crate::checkpoint::{LedgerKey, signature_valid, write_atomically_with};
+use crate::checkpoint::{signature_valid, write_atomically_with};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
@@ -119,14 +119,13 @@ impl HeadPublisher {
         )
     }
 
-    /// Signs `(seq, hash)` (Ed25519 signatures are deterministic: this is
-    /// the checkpoint row's signature) and publishes it. A failed file
-    /// write is logged, never fatal: the events are committed already.
-    pub(crate) fn publish(&self, key: &LedgerKey, seq: i64, hash: &[u8; 32], at_ms: i64) {
+    /// Publishes a head whose signature was made already (a checkpoint
+    /// record's). A failed file write is logged, never fatal.
+    pub(crate) fn publish_signed(&self, seq: i64, hash: [u8; 32], signature: Vec<u8>, at_ms: i64) {
         let head = SignedHead {
             seq,
-            hash: *hash,
-            signature: key.sign(seq, hash),
+            hash,
+            signature,
             at_ms,
         };
         tracing::info!(
@@ -159,6 +158,7 @@ impl HeadPublisher {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::checkpoint::LedgerKey;
 
     #[test]
     fn a_published_head_reads_back_and_verifies() {
@@ -166,7 +166,7 @@ mod tests {
         let key = LedgerKey::load_or_create(dir.path()).unwrap();
         let (publisher, rx) = HeadPublisher::new(dir.path(), true);
         assert_eq!(read_head(dir.path()).unwrap(), None);
-        publisher.publish(&key, 7, &[3u8; 32], 1234);
+        publisher.publish_signed(7, [3u8; 32], key.sign(7, &[3u8; 32]), 1234);
         let head = read_head(dir.path()).unwrap().unwrap();
         assert_eq!((head.seq, head.hash, head.at_ms), (7, [3u8; 32], 1234));
         assert!(head.is_signed_by(&key.public_key()));

@@ -4,3 +4,4 @@ pub mod chain;
 mod direct;
 pub mod head;
 pub mod verify;
+mod verify_log;

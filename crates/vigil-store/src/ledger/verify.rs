@@ -10,10 +10,12 @@
 //! (`data_dir/ledger-head`, see [`super::head`]) must be in the database, so
 //! events cut from the tail together with their checkpoints are found too.
 
+use super::verify_log::walk_log;
 use crate::StoreError;
 use crate::checkpoint::{read_public_key, signature_valid};
 use crate::ledger::chain::{GENESIS_HASH, chain_hash};
 use crate::ledger::head::{LEDGER_HEAD_FILE, SignedHead, read_head};
+use crate::log::segment::log_dir;
 use crate::sqlite::{DB_FILE, SCHEMA_LATEST, check_not_newer, current_version};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -40,6 +42,9 @@ pub struct VerifyReport {
     pub head_seq: Option<i64>,
     /// The first problem, in ledger order; `None` when the ledger is intact.
     pub first_bad: Option<BadEvent>,
+    /// The last event in the SQLite index, which follows the log a few
+    /// milliseconds behind while the gateway runs (`None`: not checked).
+    pub index_seq: Option<i64>,
 }
 
 impl VerifyReport {
@@ -72,6 +77,7 @@ pub(crate) const CHECKPOINT_MISMATCH: &str = "checkpoint does not match the even
 pub(crate) const CHECKPOINT_MISSING: &str = "missing checkpoint";
 pub(crate) const HEAD_MISMATCH: &str = "event differs from the signed head in ledger-head";
 pub(crate) const HEAD_BAD_SIGNATURE: &str = "ledger-head signature invalid";
+pub(crate) const INDEX_DIFFERS: &str = "index row differs from the log";
 pub(crate) const HEAD_MISSING: &str = "no ledger-head file beside a ledger with checkpoints";
 
 /// Checkpoint rows by seq: `(hash, signature)`.
@@ -134,22 +140,62 @@ pub fn verify_ledger_with(
         )));
     }
     let public_key = read_public_key(data_dir)?;
-    // Read before the snapshot: the gateway writes the file after the
-    // commit, so the head read here is never newer than the snapshot.
+    // Read before the log and the snapshot: the gateway writes the file
+    // after the log, so the head read here is never newer than either.
     let head = read_head(data_dir)?;
+    let log = walk_log(
+        &log_dir(data_dir),
+        &public_key,
+        options.checkpoint_every,
+        head.as_ref().map(|h| h.seq),
+    )?;
+    if !log.present {
+        // A data_dir from before the log: the index is the ledger.
+        return verify_index(&conn, &public_key, options, head.as_ref(), None);
+    }
+    let has_checkpoints = log.checkpoints > 0;
+    let hashes = log.hashes;
+    let mut report = check_head(log.walked, head.as_ref(), &public_key, has_checkpoints)?;
+    if report.first_bad.is_some() {
+        return Ok(report);
+    }
+    // The index: its own chain and checkpoints, and each row the log's.
+    let index = verify_index(&conn, &public_key, options, None, Some(&hashes))?;
+    report.first_bad = index.first_bad;
+    report.index_seq = index.index_seq;
+    Ok(report)
+}
+
+/// Walks the SQLite index in one read snapshot. With `log_hashes`, each row
+/// must also be the log's event at its seq.
+fn verify_index(
+    conn: &Connection,
+    public_key: &[u8; 32],
+    options: &VerifyOptions,
+    head: Option<&SignedHead>,
+    log_hashes: Option<&[[u8; 32]]>,
+) -> Result<VerifyReport, StoreError> {
     // One read transaction, so checkpoints and events come from the same
     // snapshot while the gateway keeps appending.
     conn.execute_batch("BEGIN")
         .map_err(StoreError::sqlite("starting a read transaction"))?;
-    let report = load_checkpoints(&conn).and_then(|cps| {
+    let report = load_checkpoints(conn).and_then(|cps| {
         let walked = walk(
-            &conn,
-            &public_key,
+            conn,
+            public_key,
             &cps,
             options.checkpoint_every,
-            head.as_ref().map(|h| h.seq),
+            head.map(|h| h.seq),
+            log_hashes,
         )?;
-        check_head(walked, head.as_ref(), &public_key, !cps.is_empty())
+        let last = walked.last_seq;
+        let mut report = if log_hashes.is_some() {
+            walked.report
+        } else {
+            check_head(walked, head, public_key, !cps.is_empty())?
+        };
+        report.index_seq = Some(last);
+        Ok(report)
     });
     let _ = conn.execute_batch("COMMIT");
     report
@@ -202,11 +248,11 @@ fn load_checkpoints(conn: &Connection) -> Result<Checkpoints, StoreError> {
 }
 
 /// The walk's report, and what the head check needs of the chain.
-struct Walked {
-    report: VerifyReport,
-    last_seq: i64,
+pub(crate) struct Walked {
+    pub(crate) report: VerifyReport,
+    pub(crate) last_seq: i64,
     /// The recomputed hash at the published head's seq, once passed.
-    head_hash: Option<[u8; 32]>,
+    pub(crate) head_hash: Option<[u8; 32]>,
 }
 
 fn walk(
@@ -215,6 +261,7 @@ fn walk(
     checkpoints: &Checkpoints,
     checkpoint_every: u64,
     head_seq: Option<i64>,
+    log_hashes: Option<&[[u8; 32]]>,
 ) -> Result<Walked, StoreError> {
     let mut walked = Walked {
         report: VerifyReport {
@@ -222,6 +269,7 @@ fn walk(
             checkpoints: 0,
             head_seq: None,
             first_bad: None,
+            index_seq: None,
         },
         last_seq: 0,
         head_hash: None,
@@ -250,6 +298,7 @@ fn walk(
         } else {
             check_row(conn, &row, &prev, public_key, checkpoints, report)?
                 .map(|p| (row.seq, p.to_string()))
+                .or_else(|| differs_from_log(&row, log_hashes))
         };
         let problem = problem.or_else(|| {
             if checkpoints.contains_key(&row.seq) {
@@ -280,10 +329,21 @@ fn walk(
     Ok(walked)
 }
 
+/// An index row that is not the log's event at its seq (the log is the
+/// ledger; the index only copies it). Rows past the log's end were written
+/// after the log was read.
+fn differs_from_log(row: &Row, log_hashes: Option<&[[u8; 32]]>) -> Option<(i64, String)> {
+    let hashes = log_hashes?;
+    let logged = usize::try_from(row.seq - 1)
+        .ok()
+        .and_then(|i| hashes.get(i))?;
+    (logged.as_slice() != row.hash.as_slice()).then(|| (row.seq, INDEX_DIFFERS.to_string()))
+}
+
 /// A checkpoint is signed every `every` events (and on a clean stop, which
 /// only shortens the stretch after it), so `every` events past the last one
 /// there must be another.
-fn cadence_broken(seq: i64, last_checkpoint: i64, every: u64) -> Option<(i64, String)> {
+pub(crate) fn cadence_broken(seq: i64, last_checkpoint: i64, every: u64) -> Option<(i64, String)> {
     if every == 0 || (seq - last_checkpoint).unsigned_abs() < every {
         return None;
     }
@@ -324,7 +384,14 @@ fn check_row(
         }
         return Ok(Some(HASH_MISMATCH));
     }
-    if !columns_match_body(row) {
+    if !columns_match_body(
+        &row.body,
+        row.at_ms,
+        row.session.as_deref(),
+        row.principal.as_deref(),
+        row.run_id.as_deref(),
+        &row.event_type,
+    ) {
         return Ok(Some(COLUMNS_DISAGREE));
     }
     if let Some((hash, signature)) = checkpoints.get(&row.seq) {
@@ -382,18 +449,25 @@ fn hash_exists_elsewhere(conn: &Connection, hash: &[u8], seq: i64) -> Result<boo
 
 /// The indexed columns are copies of fields of the hashed body; an edit to
 /// them alone would mislead session lookups without breaking the chain.
-fn columns_match_body(row: &Row) -> bool {
-    let Ok(body) = serde_json::from_str::<serde_json::Value>(&row.body) else {
+pub(crate) fn columns_match_body(
+    body: &str,
+    at_ms: i64,
+    session: Option<&str>,
+    principal: Option<&str>,
+    run_id: Option<&str>,
+    event_type: &str,
+) -> bool {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(body) else {
         return false;
     };
-    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    body.get("at_ms").and_then(|v| v.as_i64()) == Some(row.at_ms)
-        && text("session") == row.session
-        && text("principal") == row.principal
-        && text("run_id") == row.run_id
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str());
+    body.get("at_ms").and_then(|v| v.as_i64()) == Some(at_ms)
+        && text("session") == session
+        && text("principal") == principal
+        && text("run_id") == run_id
         && body
             .get("body")
             .and_then(|b| b.get("type"))
             .and_then(|t| t.as_str())
-            == Some(row.event_type.as_str())
+            == Some(event_type)
 }

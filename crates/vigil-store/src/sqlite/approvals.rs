@@ -6,6 +6,7 @@ use super::prepared::PreparedEvent;
 use super::writer::{Command, Control, Writer};
 use crate::StoreError;
 use crate::approvals::{self, ApprovalStore, InsertOutcome, Transition};
+use crate::log::writer::LogWriter;
 use rusqlite::Transaction;
 use tokio::sync::oneshot;
 use vigil_core::{ApprovalRecord, Event, GrantRecord, IdentityKey};
@@ -17,8 +18,8 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<PreparedEvent>), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let work = move |w: &mut Writer| {
-            let _ = reply.send(w.transact(f));
+        let work = move |w: &mut Writer, log: &mut LogWriter| {
+            let _ = reply.send(w.transact(log, f));
         };
         self.tx
             .send(Command::Control(Control::Run(Box::new(work))))

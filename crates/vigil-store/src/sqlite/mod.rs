@@ -17,6 +17,10 @@ pub(crate) use reads::open_reader;
 
 use crate::checkpoint::LedgerKey;
 use crate::ledger::head::{HeadPublisher, SignedHead};
+use crate::log::recover;
+use crate::log::segment::log_dir;
+use crate::log::tail::Tail;
+use crate::log::writer::{LogOptions, LogWriter};
 use crate::{
     Appended, LedgerRecord, NewSshKey, NewToken, SessionSummary, SshKeyRecord, Store, StoreError,
     TokenRecord,
@@ -27,6 +31,7 @@ use reads::ReadPool;
 use rusqlite::Connection;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -55,6 +60,12 @@ pub struct StoreOptions {
     pub batch_max: usize,
     /// Read-only connections kept for queries.
     pub read_connections: usize,
+    /// Size past which the log starts a new segment file.
+    pub segment_bytes: u64,
+    /// For tests: while this is set, every log write fails halfway, as
+    /// on a full disk.
+    #[doc(hidden)]
+    pub fail_log_writes: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for StoreOptions {
@@ -65,6 +76,8 @@ impl Default for StoreOptions {
             queue_capacity: 4096,
             batch_max: 1024,
             read_connections: 4,
+            segment_bytes: 64 << 20,
+            fail_log_writes: None,
         }
     }
 }
@@ -77,6 +90,8 @@ pub struct SqliteStore {
     group: Arc<Group>,
     writer: Mutex<Option<JoinHandle<()>>>,
     reads: ReadPool,
+    /// The last seq written to the log (see [`Group::index_sync`]).
+    logged: Arc<AtomicI64>,
     path: PathBuf,
     heads: tokio::sync::watch::Receiver<Option<SignedHead>>,
 }
@@ -106,16 +121,74 @@ impl SqliteStore {
         migrations::migrate(&mut conn)?;
         let key = LedgerKey::load_or_create(data_dir)?;
         let (heads, head_rx) = HeadPublisher::new(data_dir, opts.fsync);
-        let writer = Writer::new(conn, key, opts.checkpoint_every, heads)?;
-        // With fsync on, a commit waits for the disk: keep it off the
+        let dir = log_dir(data_dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(StoreError::io(format!("creating {}", dir.display())))?;
+        let scanned = recover::scan(&dir)?;
+        if let Some(c) = &scanned.last_checkpoint
+            && !heads.file_exists()
+        {
+            // A data_dir whose head file was removed: write it again from
+            // the log's last checkpoint.
+            tracing::warn!(
+                seq = c.seq,
+                "no ledger-head file: writing it from the log's last checkpoint"
+            );
+            heads.publish_signed(c.seq, c.hash, c.signature.clone(), c.at_ms);
+        }
+        let indexed = writer::last_indexed(&conn)?;
+        let mut log = LogWriter::open(
+            &dir,
+            scanned.first_seq,
+            scanned.size,
+            scanned.head,
+            key,
+            LogOptions {
+                fsync: opts.fsync,
+                checkpoint_every: opts.checkpoint_every,
+                segment_bytes: opts.segment_bytes.max(1 << 16),
+                fail_writes: opts.fail_log_writes.clone(),
+            },
+            heads,
+        )?;
+        let tail = Tail::new(dir, indexed.0 + 1);
+        let mut index = Writer::new(conn, tail, indexed)?;
+        if scanned.fresh && indexed.0 > 0 {
+            // A data_dir from before the log: the index was the ledger.
+            let copied = index.copy_into_log(&mut log)?;
+            tracing::info!(
+                events = copied,
+                "copied the ledger into its new append-only log"
+            );
+        } else if indexed.0 > scanned.head.seq {
+            return Err(StoreError::Corrupt(format!(
+                "the ledger index holds events up to seq {} but the log ends at seq {}: \
+                 events were cut from the log; run `vigil audit verify`",
+                indexed.0, scanned.head.seq
+            )));
+        }
+        // Everything acknowledged before a crash is in the log: the index
+        // catches up before anyone reads it.
+        index.catch_up()?;
+        let logged = log.logged();
+        // With fsync on, a write waits for the disk: keep it off the
         // runtime's threads (no leaders), on the writer thread.
         let leaders = !opts.fsync;
         let (tx, rx) = queue::channel(opts.queue_capacity.max(1), leaders);
-        let group = Arc::new(Group::new(writer, rx, opts.batch_max, leaders));
+        let group = Arc::new(Group::new(
+            log,
+            rx,
+            opts.batch_max,
+            leaders,
+            index.indexed_seq(),
+        ));
         let thread_group = Arc::clone(&group);
         let handle = std::thread::Builder::new()
             .name("vigil-ledger-writer".into())
-            .spawn(move || thread_group.run())
+            .spawn(move || thread_group.run(index))
             .map_err(StoreError::io("starting the ledger writer thread"))?;
         tx.set_writer(handle.thread().clone());
         Ok(SqliteStore {
@@ -123,6 +196,7 @@ impl SqliteStore {
             group,
             writer: Mutex::new(Some(handle)),
             reads: ReadPool::new(path.clone(), opts.read_connections),
+            logged,
             path,
             heads: head_rx,
         })
@@ -158,6 +232,14 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Internal("the ledger writer thread panicked".into()))?;
         }
         result
+    }
+
+    /// Waits until the index holds every event written so far: reads of
+    /// sessions and events see what was acknowledged before them.
+    async fn index_sync(&self) -> Result<(), StoreError> {
+        self.group
+            .index_sync(self.logged.load(Ordering::Acquire))
+            .await
     }
 
     /// Sends a non-append command to the writer and waits for its answer.
@@ -201,7 +283,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let work = move |w: &mut Writer| {
+        let work = move |w: &mut Writer, _: &mut LogWriter| {
             let _ = reply.send(f(w.conn()));
         };
         self.tx
@@ -294,12 +376,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_sessions(&self, limit: usize) -> Result<Vec<SessionSummary>, StoreError> {
+        self.index_sync().await?;
         self.reads
             .run(move |conn| sessions::list(conn, limit))
             .await
     }
 
     async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError> {
+        self.index_sync().await?;
         let session = session.to_string();
         self.reads
             .run(move |conn| reads::session_events(conn, &session))
@@ -311,6 +395,7 @@ impl Store for SqliteStore {
         run_id: &str,
         limit: usize,
     ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.index_sync().await?;
         let run_id = run_id.to_string();
         self.reads
             .run(move |conn| runs::sessions(conn, &run_id, limit))
@@ -322,6 +407,7 @@ impl Store for SqliteStore {
         run_id: &str,
         limit: usize,
     ) -> Result<Vec<LedgerRecord>, StoreError> {
+        self.index_sync().await?;
         let run_id = run_id.to_string();
         self.reads
             .run(move |conn| runs::events(conn, &run_id, limit))

@@ -5,10 +5,11 @@
 
 use crate::StoreError;
 use crate::ledger::chain::canonical_json;
+use crate::log::writer::EventFields;
 use vigil_core::{Event, EventBody};
 
 /// What an event changes in the `sessions` summary table.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SessionEffect {
     None,
     Start {
@@ -35,6 +36,19 @@ pub(crate) struct PreparedEvent {
 }
 
 impl PreparedEvent {
+    /// The fields the log and the index take, borrowed.
+    pub(crate) fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            at_ms: self.at_ms,
+            session: self.session.as_deref(),
+            principal: self.principal.as_deref(),
+            run_id: self.run_id.as_deref(),
+            event_type: self.event_type,
+            body: &self.body,
+            effect: &self.effect,
+        }
+    }
+
     pub(crate) fn new(event: Event) -> Result<Self, StoreError> {
         let body = canonical_json(&event)?;
         let effect = match &event.body {

@@ -100,7 +100,9 @@ impl Sender {
                 return Err(Closed);
             }
             s.items.push_back(cmd);
-            let wake = !led && (!lazy || s.idle);
+            // An idle writer is woken by anything: it also keeps the
+            // index, which falls behind the log a leader writes.
+            let wake = s.idle || (!led && !lazy);
             if wake {
                 s.idle = false;
             }

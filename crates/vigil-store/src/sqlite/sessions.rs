@@ -1,15 +1,16 @@
 //! Keeps the `sessions` summary table in step with the ledger, inside the
 //! writer's transaction (so the summary can never disagree with committed events).
 
-use super::prepared::{PreparedEvent, SessionEffect};
+use super::prepared::SessionEffect;
+use crate::log::writer::EventFields;
 use crate::{SessionSummary, StoreError};
 use rusqlite::{Connection, params};
 
-pub(crate) fn apply(conn: &Connection, event: &PreparedEvent) -> Result<(), StoreError> {
-    let Some(session) = event.session.as_deref() else {
+pub(crate) fn apply(conn: &Connection, event: &EventFields<'_>) -> Result<(), StoreError> {
+    let Some(session) = event.session else {
         return Ok(());
     };
-    let result = match &event.effect {
+    let result = match event.effect {
         SessionEffect::None => return Ok(()),
         SessionEffect::Start {
             principal,
@@ -67,11 +68,11 @@ struct SessionCounts<'a> {
 
 impl<'a> Counts<'a> {
     /// Counts `event`, appended as `seq`.
-    pub(crate) fn add(&mut self, event: &'a PreparedEvent, seq: i64) {
-        let Some(session) = event.session.as_deref() else {
+    pub(crate) fn add(&mut self, event: EventFields<'a>, seq: i64) {
+        let Some(session) = event.session else {
             return;
         };
-        let denied = match &event.effect {
+        let denied = match event.effect {
             SessionEffect::Statement { denied } => Some(i64::from(*denied)),
             _ if event.event_type == "statement_done" => None,
             _ => return,

@@ -1,17 +1,14 @@
-//! The ledger's write connection: chains events, commits batches, signs
-//! checkpoints. Who calls it and when is [`super::group`]'s business.
-//!
-//! A failed batch is rolled back and every waiter in it gets an error (the
-//! gateway then refuses those statements: fail closed); the in-memory chain
-//! head is only advanced after a successful commit, so later batches continue
-//! a valid chain.
+//! The index's write connection: puts the log's records into SQLite, runs
+//! state changes (tokens, approvals) with the ledger events that record
+//! them, and checkpoints the WAL. Who calls it and when is
+//! [`super::group`]'s business; it only ever runs on the writer thread.
 
 use super::prepared::PreparedEvent;
-use super::{now_ms, sessions};
-use crate::checkpoint::LedgerKey;
-use crate::ledger::chain::{GENESIS_HASH, chain_hash, hash_from_blob};
-use crate::ledger::head::HeadPublisher;
-use crate::{Appended, NewToken, StoreError};
+use super::sessions;
+use crate::log::record::Record;
+use crate::log::tail::Tail;
+use crate::log::writer::{Chained, EventFields, LogWriter};
+use crate::{NewToken, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -19,11 +16,11 @@ use tokio::sync::oneshot;
 
 /// WAL size, in pages (32 MiB), past which the writer thread checkpoints it
 /// into the database. SQLite's own automatic checkpoint would run, with its
-/// fsync, inside whichever commit crossed the line. Larger than its 1000:
-/// each commit rewrites the same hot pages (the ledger's last leaf, each
-/// live session's index leaf), and a checkpoint copies a page once however
-/// often the WAL holds it, so a longer WAL copies much less per event.
+/// fsync, inside whichever commit crossed the line.
 const CHECKPOINT_PAGES: i32 = 8000;
+
+/// Most log bytes put into the index in one transaction.
+const INDEX_BATCH_BYTES: usize = 8 << 20;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -31,20 +28,23 @@ pub(crate) enum Command {
     /// `reply` is `None` for fire-and-forget appends.
     Append {
         event: PreparedEvent,
-        reply: Option<Reply<Appended>>,
+        reply: Option<Reply<crate::Appended>>,
     },
     /// Anything else: runs on its own, between the append batches around it.
     Control(Control),
 }
 
 impl Command {
-    /// An append nobody waits for whose commit may be delayed a little: a
+    /// An append nobody waits for whose write may be delayed a little: a
     /// statement's outcome. Other fire-and-forget events (a session's end,
-    /// a failed login) are committed right away.
+    /// a failed login) are written right away.
     pub(crate) fn is_lazy(&self) -> bool {
         matches!(self, Command::Append { event, reply: None } if event.event_type == "statement_done")
     }
 }
+
+/// Work run on the writer thread, with the index and the log.
+pub(crate) type Work = Box<dyn FnOnce(&mut Writer, &mut LogWriter) + Send>;
 
 pub(crate) enum Control {
     CreateToken {
@@ -58,56 +58,30 @@ pub(crate) enum Control {
     /// Work that must run on the write connection, in queue order (approval
     /// state changes with the ledger events that record them, see
     /// [`Writer::transact`]). The closure answers its own caller.
-    Run(Box<dyn FnOnce(&mut Writer) + Send>),
+    Run(Work),
     /// Writes everything still queued, a final checkpoint, then stops.
     Close {
         reply: Reply<()>,
     },
 }
 
-/// The head of the chain as committed.
-#[derive(Clone, Copy, Debug)]
-struct Head {
-    seq: i64,
-    hash: [u8; 32],
-    checkpoint_seq: i64,
-    /// The chain hash at `checkpoint_seq`.
-    checkpoint_hash: [u8; 32],
-}
-
 pub(crate) struct Writer {
     conn: Connection,
-    key: LedgerKey,
-    public_key: [u8; 32],
-    head: Head,
-    checkpoint_every: u64,
     /// Pages in the WAL after the last commit (SQLite's WAL hook).
     wal_pages: Arc<AtomicI32>,
-    /// Whether this writer appended anything. A store opened only to manage
-    /// tokens (`vigil token create` beside a running gateway) must not sign a
-    /// checkpoint of a chain head another process is extending.
-    appended: bool,
-    /// Publishes each signed checkpoint outside the database.
-    heads: HeadPublisher,
+    tail: Tail,
+    records: Vec<Record>,
+    /// The last event in the index, and its hash.
+    indexed: (i64, [u8; 32]),
 }
 
 impl Writer {
+    /// `indexed`: the index's last event (seq, hash), from [`last_indexed`].
     pub(crate) fn new(
         mut conn: Connection,
-        key: LedgerKey,
-        checkpoint_every: u64,
-        heads: HeadPublisher,
+        tail: Tail,
+        indexed: (i64, [u8; 32]),
     ) -> Result<Self, StoreError> {
-        let head = load_head(&conn)?;
-        if head.checkpoint_seq > 0 && !heads.file_exists() {
-            // A data_dir from before the head file, or one whose file was
-            // removed: start it from the database's own last checkpoint.
-            tracing::warn!(
-                seq = head.checkpoint_seq,
-                "no ledger-head file: writing it from the database's last checkpoint"
-            );
-            heads.publish(&key, head.checkpoint_seq, &head.checkpoint_hash, now_ms());
-        }
         // Our hook replaces SQLite's automatic checkpoint: see `checkpoint`.
         let wal_pages = Arc::new(AtomicI32::new(0));
         let pages = Arc::clone(&wal_pages);
@@ -119,14 +93,11 @@ impl Writer {
         ))
         .map_err(StoreError::sqlite("installing the WAL hook"))?;
         Ok(Writer {
-            public_key: key.public_key(),
             conn,
-            key,
-            head,
-            checkpoint_every,
             wal_pages,
-            appended: false,
-            heads,
+            tail,
+            records: Vec::new(),
+            indexed,
         })
     }
 
@@ -134,14 +105,18 @@ impl Writer {
         &self.conn
     }
 
+    /// The last seq in the index.
+    pub(crate) fn indexed_seq(&self) -> i64 {
+        self.indexed.0
+    }
+
     /// Whether the WAL grew enough to be checkpointed.
     pub(crate) fn checkpoint_due(&self) -> bool {
         self.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES
     }
 
-    /// Copies the WAL into the database (PASSIVE: never waits for readers);
-    /// the next commit then starts the WAL over. A failure is logged and
-    /// retried later: the WAL only grows meanwhile.
+    /// Copies the WAL into the database (PASSIVE: never waits for readers).
+    /// A failure is logged and retried later: the WAL only grows meanwhile.
     pub(crate) fn checkpoint(&mut self) {
         self.wal_pages.store(0, Ordering::Relaxed);
         if let Err(e) = self
@@ -152,186 +127,239 @@ impl Writer {
         }
     }
 
-    /// Commits `appends` in one transaction; the results are in order.
-    pub(crate) fn write_batch(
-        &mut self,
-        appends: &[(PreparedEvent, Option<Reply<Appended>>)],
-    ) -> Result<Vec<Appended>, StoreError> {
-        // Cached statements: `Connection::transaction` would parse BEGIN and
-        // COMMIT again for every batch.
-        self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-            .map_err(StoreError::sqlite("starting a ledger batch"))?;
-        let mut head = self.head;
-        let written = append_in(
-            &self.conn,
-            &mut head,
-            &self.key,
-            &self.public_key,
-            self.checkpoint_every,
-            appends.iter().map(|(e, _)| e),
-        )
-        .and_then(|results| {
-            self.conn
-                .prepare_cached("COMMIT")
-                .and_then(|mut s| s.execute([]))
-                .map_err(StoreError::sqlite("committing a ledger batch"))?;
-            Ok(results)
-        });
-        match written {
-            Ok(results) => {
-                self.advance(head, !results.is_empty());
-                Ok(results)
+    /// Puts what the log holds beyond the index into it, one transaction
+    /// per batch, until the index holds everything written so far.
+    pub(crate) fn catch_up(&mut self) -> Result<(), StoreError> {
+        loop {
+            self.records.clear();
+            self.tail.read(&mut self.records, INDEX_BATCH_BYTES)?;
+            if self.records.is_empty() {
+                return Ok(());
             }
-            Err(e) => {
-                if !self.conn.is_autocommit()
-                    && let Err(r) = self.conn.execute_batch("ROLLBACK")
-                {
-                    tracing::error!(error = %r, "could not roll back a failed ledger batch");
-                }
-                Err(e)
-            }
+            let records = std::mem::take(&mut self.records);
+            let result = self.index(&records);
+            self.records = records;
+            result?;
         }
     }
 
-    /// Runs `f` and appends the events it returns in ONE transaction: a state
-    /// change (an approval decided, a grant revoked) and the ledger event
-    /// that records it commit together or not at all. An `Err` from `f`
-    /// rolls back and records nothing.
+    /// Indexes `records` in one transaction.
+    fn index(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite("starting an index batch"))?;
+        let mut indexed = self.indexed;
+        let mut counts = sessions::Counts::default();
+        for r in records {
+            match r {
+                Record::Event(e) => {
+                    if e.seq != indexed.0 + 1 || e.prev_hash != indexed.1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "ledger log event {} does not continue the index at seq {}",
+                            e.seq, indexed.0
+                        )));
+                    }
+                    let fields = EventFields {
+                        at_ms: e.at_ms,
+                        session: e.session.as_deref(),
+                        principal: e.principal.as_deref(),
+                        run_id: e.run_id.as_deref(),
+                        event_type: &e.event_type,
+                        body: &e.body,
+                        effect: &e.effect,
+                    };
+                    let chained = Chained {
+                        seq: e.seq,
+                        prev_hash: e.prev_hash,
+                        hash: e.hash,
+                    };
+                    insert_event(&tx, &chained, &fields)?;
+                    counts.add(fields, e.seq);
+                    indexed = (e.seq, e.hash);
+                }
+                Record::Checkpoint(c) => insert_checkpoint(&tx, c)?,
+            }
+        }
+        counts.write(&tx)?;
+        tx.commit()
+            .map_err(StoreError::sqlite("committing an index batch"))?;
+        self.indexed = indexed;
+        Ok(())
+    }
+
+    /// Runs `f` and records the events it returns in ONE step: a state
+    /// change (an approval decided, a grant revoked) and the ledger events
+    /// that record it. The events are written to the log first (durable),
+    /// then the transaction commits; an `Err` from `f` records nothing. Should
+    /// the commit itself fail after the log write, the events stay in the
+    /// log (and reach the index from there) while the change does not
+    /// happen: the record says more than was done, never less.
     pub(crate) fn transact<T>(
         &mut self,
+        log: &mut LogWriter,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<PreparedEvent>), StoreError>,
     ) -> Result<T, StoreError> {
+        // The index must end where the log does: these events follow it.
+        self.catch_up()?;
+        if self.indexed.0 != log.head().seq {
+            return Err(StoreError::Internal(format!(
+                "the index ends at seq {} but the log at {}",
+                self.indexed.0,
+                log.head().seq
+            )));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a transaction"))?;
         let (value, events) = f(&tx)?;
-        let mut head = self.head;
-        let results = append_in(
-            &tx,
-            &mut head,
-            &self.key,
-            &self.public_key,
-            self.checkpoint_every,
-            events.iter(),
-        )?;
+        let chained = log.chain(events.iter());
+        let mut counts = sessions::Counts::default();
+        for (e, c) in events.iter().zip(&chained) {
+            let fields = e.fields();
+            insert_event(&tx, c, &fields)?;
+            counts.add(fields, c.seq);
+        }
+        counts.write(&tx)?;
+        log.write_chained(events.iter(), &chained)?;
         tx.commit()
             .map_err(StoreError::sqlite("committing a transaction"))?;
-        self.advance(head, !results.is_empty());
+        if let Some(last) = chained.last() {
+            self.indexed = (last.seq, last.hash);
+            self.tail.skip_through(last.seq);
+        }
         Ok(value)
     }
 
-    /// Takes the committed `head`; publishes a checkpoint signed on the way.
-    fn advance(&mut self, head: Head, appended: bool) {
-        let signed = head.checkpoint_seq > self.head.checkpoint_seq;
-        self.head = head;
-        self.appended |= appended;
-        if signed {
-            self.heads.publish(
-                &self.key,
-                head.checkpoint_seq,
-                &head.checkpoint_hash,
-                now_ms(),
-            );
+    /// Copies the rows of an index that has no log yet (a data directory
+    /// from before the log) into the log, in order.
+    pub(crate) fn copy_into_log(&mut self, log: &mut LogWriter) -> Result<u64, StoreError> {
+        let mut copied = 0u64;
+        loop {
+            let from = log.head().seq;
+            let rows = legacy_rows(&self.conn, from, 1000)?;
+            if rows.is_empty() {
+                return Ok(copied);
+            }
+            let none = super::prepared::SessionEffect::None;
+            log.write_rows(rows.iter().map(|r| {
+                (
+                    r.chained,
+                    EventFields {
+                        at_ms: r.at_ms,
+                        session: r.session.as_deref(),
+                        principal: r.principal.as_deref(),
+                        run_id: r.run_id.as_deref(),
+                        event_type: &r.event_type,
+                        body: &r.body,
+                        effect: &none,
+                    },
+                )
+            }))?;
+            copied += rows.len() as u64;
         }
-    }
-
-    /// Final checkpoint (when events were written since the last one) and a
-    /// WAL truncation so the database file alone holds everything.
-    pub(crate) fn shut_down(&mut self) -> Result<(), StoreError> {
-        if self.appended && self.head.seq > self.head.checkpoint_seq {
-            write_checkpoint(
-                &self.conn,
-                &self.key,
-                &self.public_key,
-                self.head.seq,
-                &self.head.hash,
-            )?;
-            self.head.checkpoint_seq = self.head.seq;
-            self.head.checkpoint_hash = self.head.hash;
-            self.heads
-                .publish(&self.key, self.head.seq, &self.head.hash, now_ms());
-        }
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "could not truncate the WAL on close");
-        }
-        Ok(())
     }
 }
 
-/// Chains and inserts `events` after `head` inside the caller's transaction,
-/// signing checkpoints on the way. `head` is advanced; the caller keeps it
-/// only once the transaction commits.
-fn append_in<'e>(
-    tx: &Connection,
-    head: &mut Head,
-    key: &LedgerKey,
-    public_key: &[u8; 32],
-    checkpoint_every: u64,
-    events: impl Iterator<Item = &'e PreparedEvent>,
-) -> Result<Vec<Appended>, StoreError> {
-    let mut results = Vec::new();
-    let mut counts = sessions::Counts::default();
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO ledger (seq, at_ms, session, principal, run_id, type, body, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .map_err(StoreError::sqlite("preparing a ledger insert"))?;
-    for event in events {
-        let seq = head.seq + 1;
-        let hash = chain_hash(&head.hash, event.body.as_bytes());
-        insert
-            .execute(params![
-                seq,
-                event.at_ms,
-                event.session,
-                event.principal,
-                event.run_id,
-                event.event_type,
-                event.body,
-                &head.hash[..],
-                &hash[..]
-            ])
-            .map_err(StoreError::sqlite("inserting a ledger event"))?;
-        sessions::apply(tx, event)?;
-        counts.add(event, seq);
-        head.seq = seq;
-        head.hash = hash;
-        if checkpoint_every > 0 && seq.unsigned_abs().is_multiple_of(checkpoint_every) {
-            write_checkpoint(tx, key, public_key, seq, &hash)?;
-            head.checkpoint_seq = seq;
-            head.checkpoint_hash = hash;
-        }
-        results.push(Appended { seq, hash });
-    }
-    counts.write(tx)?;
-    Ok(results)
-}
-
-fn write_checkpoint(
-    conn: &Connection,
-    key: &LedgerKey,
-    public_key: &[u8; 32],
-    seq: i64,
-    hash: &[u8; 32],
-) -> Result<(), StoreError> {
-    let signature = key.sign(seq, hash);
-    conn.prepare_cached(
-        "INSERT INTO checkpoints (seq, hash, signature, public_key, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+fn insert_event(tx: &Connection, c: &Chained, e: &EventFields<'_>) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO ledger (seq, at_ms, session, principal, run_id, type, body, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
-    .and_then(|mut s| s.execute(params![seq, &hash[..], signature, &public_key[..], now_ms()]))
-    .map(|_| ())
-    .map_err(StoreError::sqlite("writing a checkpoint"))
+    .and_then(|mut s| {
+        s.execute(params![
+            c.seq,
+            e.at_ms,
+            e.session,
+            e.principal,
+            e.run_id,
+            e.event_type,
+            e.body,
+            &c.prev_hash[..],
+            &c.hash[..]
+        ])
+    })
+    .map_err(StoreError::sqlite("indexing a ledger event"))?;
+    sessions::apply(tx, e)
 }
 
-/// Reads the committed chain head (so appends continue the chain after a restart).
-fn load_head(conn: &Connection) -> Result<Head, StoreError> {
+fn insert_checkpoint(
+    tx: &Connection,
+    c: &crate::log::record::CheckpointRecord,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO checkpoints (seq, hash, signature, public_key, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.seq,
+            &c.hash[..],
+            &c.signature,
+            &c.public_key[..],
+            c.at_ms
+        ])
+    })
+    .map(|_| ())
+    .map_err(StoreError::sqlite("indexing a checkpoint"))
+}
+
+/// An index row, as copied into a new log.
+struct LegacyRow {
+    chained: Chained,
+    at_ms: i64,
+    session: Option<String>,
+    principal: Option<String>,
+    run_id: Option<String>,
+    event_type: String,
+    body: String,
+}
+
+fn legacy_rows(conn: &Connection, after: i64, limit: i64) -> Result<Vec<LegacyRow>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, prev_hash, hash, at_ms, session, principal, run_id, type, body
+             FROM ledger WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .map_err(StoreError::sqlite("reading the index"))?;
+    let rows = stmt
+        .query_map(params![after, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                LegacyRow {
+                    chained: Chained {
+                        seq: 0,
+                        prev_hash: [0; 32],
+                        hash: [0; 32],
+                    },
+                    at_ms: r.get(3)?,
+                    session: r.get(4)?,
+                    principal: r.get(5)?,
+                    run_id: r.get(6)?,
+                    event_type: r.get(7)?,
+                    body: r.get(8)?,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sqlite("reading the index"))?;
+    rows.into_iter()
+        .map(|(seq, prev, hash, mut row)| {
+            row.chained = Chained {
+                seq,
+                prev_hash: crate::ledger::chain::hash_from_blob(&prev, "prev_hash", seq)?,
+                hash: crate::ledger::chain::hash_from_blob(&hash, "hash", seq)?,
+            };
+            Ok(row)
+        })
+        .collect()
+}
+
+/// The index's last event: `(seq, hash)`, `(0, genesis)` when empty.
+pub(crate) fn last_indexed(conn: &Connection) -> Result<(i64, [u8; 32]), StoreError> {
     let last: Option<(i64, Vec<u8>)> = conn
         .query_row(
             "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
@@ -339,31 +367,12 @@ fn load_head(conn: &Connection) -> Result<Head, StoreError> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .map_err(StoreError::sqlite("reading the ledger head"))?;
-    let checkpoint: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(StoreError::sqlite("reading the last checkpoint"))?;
-    let (checkpoint_seq, checkpoint_hash) = match checkpoint {
-        Some((seq, hash)) => (seq, hash_from_blob(&hash, "checkpoint hash", seq)?),
-        None => (0, GENESIS_HASH),
-    };
-    Ok(match last {
-        Some((seq, hash)) => Head {
+        .map_err(StoreError::sqlite("reading the index's last event"))?;
+    match last {
+        Some((seq, hash)) => Ok((
             seq,
-            hash: hash_from_blob(&hash, "hash", seq)?,
-            checkpoint_seq,
-            checkpoint_hash,
-        },
-        None => Head {
-            seq: 0,
-            hash: GENESIS_HASH,
-            checkpoint_seq,
-            checkpoint_hash,
-        },
-    })
+            crate::ledger::chain::hash_from_blob(&hash, "hash", seq)?,
+        )),
+        None => Ok((0, crate::ledger::chain::GENESIS_HASH)),
+    }
 }
