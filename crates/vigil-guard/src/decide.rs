@@ -66,15 +66,12 @@ impl Guard {
         let mut verdicts = Vec::with_capacity(actions.len());
         let mut refusal = None;
         for action in actions {
-            let verdict = self
-                .policies
-                .evaluate(&EvalInput {
-                    principal: &session.principal,
-                    connection: &session.connection,
-                    action,
-                    now,
-                })
-                .verdict;
+            let verdict = self.policies.verdict(&EvalInput {
+                principal: &session.principal,
+                connection: &session.connection,
+                action,
+                now,
+            });
             if refusal.is_none() {
                 refusal = refusal_of(&verdict);
             }
@@ -199,17 +196,12 @@ impl Guard {
         }
         let now = SystemTime::now();
         actions.iter().find_map(|action| {
-            refusal_of(
-                &self
-                    .policies
-                    .evaluate(&EvalInput {
-                        principal: &session.principal,
-                        connection: &session.connection,
-                        action,
-                        now,
-                    })
-                    .verdict,
-            )
+            refusal_of(&self.policies.verdict(&EvalInput {
+                principal: &session.principal,
+                connection: &session.connection,
+                action,
+                now,
+            }))
         })
     }
 
@@ -221,14 +213,12 @@ impl Guard {
         let now = SystemTime::now();
         actions.iter().any(|action| {
             matches!(
-                self.policies
-                    .evaluate(&EvalInput {
-                        principal: &session.principal,
-                        connection: &session.connection,
-                        action,
-                        now,
-                    })
-                    .verdict,
+                self.policies.verdict(&EvalInput {
+                    principal: &session.principal,
+                    connection: &session.connection,
+                    action,
+                    now,
+                }),
                 Verdict::Review { .. }
             )
         })

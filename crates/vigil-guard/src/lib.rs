@@ -17,6 +17,8 @@ mod login;
 mod metrics;
 mod refusal;
 mod session;
+#[cfg(test)]
+mod verdict_cache_tests;
 
 pub use approvals::{
     ApprovalError, ApprovalNotice, Hold, MAX_PENDING_PER_PRINCIPAL, NoticeKind, Previewer,

@@ -112,6 +112,15 @@ pub enum Var {
     /// Not a variable of its own: set with [`Var::Http`] when a condition
     /// reads `http.body`, so the front-end parses request bodies only then.
     HttpBody = 8,
+    /// Not a variable of its own: set with [`Var::Sql`] when a condition
+    /// reads `sql.text`, or `sql` whole (`sql["text"]`, a comprehension over
+    /// it): the statement's text, which differs between statements of the
+    /// same shape.
+    SqlText = 9,
+    /// Not a variable of its own: set with [`Var::Principal`] when a
+    /// condition reads `principal.claims`, or `principal` whole: an OIDC
+    /// token's claims, which vary from token to token.
+    Claims = 10,
 }
 
 impl Var {
@@ -138,6 +147,12 @@ impl VarSet {
             | 1 << Var::K8s as u16
             | 1 << Var::Mcp as u16,
     );
+
+    /// What a verdict cache key cannot hold: the time, the statement's
+    /// text and a token's claims. A verdict whose rules read any of these is
+    /// evaluated afresh every time.
+    pub const VOLATILE: VarSet =
+        VarSet(1 << Var::Now as u16 | 1 << Var::SqlText as u16 | 1 << Var::Claims as u16);
 
     pub fn insert(&mut self, var: Var) {
         self.0 |= 1 << var as u16;
@@ -242,6 +257,12 @@ impl<'e> Walker<'e> {
             ));
         };
         self.used.insert(var);
+        // Read whole, a variable may be read through any of its fields.
+        match (var, field) {
+            (Var::Sql, None | Some("text")) => self.used.insert(Var::SqlText),
+            (Var::Principal, None | Some("claims")) => self.used.insert(Var::Claims),
+            _ => {}
+        }
         let Some(field) = field else { return Ok(()) };
         let fields = VARIABLES
             .iter()

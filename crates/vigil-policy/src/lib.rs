@@ -5,9 +5,12 @@
 //! CEL conditions are parsed and their names checked once, in
 //! [`PolicySet::compile`], so a typo is a load error rather than a deny on
 //! every statement. [`PolicySet::evaluate`] then only builds the variables
-//! the applicable rules read and runs them.
+//! the applicable rules read and runs them, and reuses the answer for a
+//! statement of the same shape when those rules read nothing that changes
+//! between statements (the verdict cache, which a new set starts empty).
 
 mod activation;
+mod cache;
 mod check;
 mod error;
 mod glob;

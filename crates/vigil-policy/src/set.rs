@@ -9,6 +9,7 @@ use vigil_core::{ActionKind, ConnectionRef, PrincipalRecord, Verdict};
 
 use crate::PolicyError;
 use crate::activation;
+use crate::cache::{self, VerdictCache};
 use crate::check::{self, VarSet};
 use crate::glob::glob_match;
 use crate::spec::{Effect, KNOWN_DETECTORS, MaskSpec, PolicySpec, RuleSpec};
@@ -45,12 +46,15 @@ pub struct PolicySet {
     policies: Vec<CompiledPolicy>,
     /// Some condition reads `http.body`.
     reads_http_body: bool,
+    /// Verdicts that no volatile input went into; `None` when turned off.
+    cache: Option<VerdictCache>,
 }
 
 impl std::fmt::Debug for PolicySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicySet")
             .field("policies", &self.policies)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +114,7 @@ impl PolicySet {
             env,
             policies,
             reads_http_body,
+            cache: Some(VerdictCache::new(cache::DEFAULT_CAPACITY)),
         })
     }
 
@@ -173,7 +178,56 @@ impl PolicySet {
 
     /// Decides one action: any matching deny (or failing condition) wins, then
     /// review, then allow; nothing matching means deny.
+    ///
+    /// A SQL statement's answer is reused for a later statement with the same
+    /// facts (text aside), principal and connection when the rules that gave
+    /// it read neither `now`, `sql.text` nor `principal.claims` (see
+    /// `cache.rs`).
     pub fn evaluate(&self, input: &EvalInput<'_>) -> Evaluation {
+        match self.cached(input) {
+            Some(hit) => Evaluation::clone(&hit),
+            None => self.evaluate_and_keep(input),
+        }
+    }
+
+    /// [`PolicySet::evaluate`]'s verdict alone, without copying the masks:
+    /// the guard's per-statement question.
+    pub fn verdict(&self, input: &EvalInput<'_>) -> Verdict {
+        match self.cached(input) {
+            Some(hit) => hit.verdict.clone(),
+            None => self.evaluate_and_keep(input).verdict,
+        }
+    }
+
+    /// Keeps at most about `capacity` cached verdicts (the default is
+    /// 4096); `0` turns the cache off, so every action is evaluated afresh.
+    pub fn with_verdict_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| VerdictCache::new(capacity));
+        self
+    }
+
+    /// How many verdicts the cache holds.
+    #[cfg(test)]
+    pub(crate) fn cached_verdicts(&self) -> usize {
+        self.cache.as_ref().map_or(0, VerdictCache::len)
+    }
+
+    fn cached(&self, input: &EvalInput<'_>) -> Option<Arc<Evaluation>> {
+        self.cache.as_ref()?.get(input)
+    }
+
+    fn evaluate_and_keep(&self, input: &EvalInput<'_>) -> Evaluation {
+        let mut needed = VarSet::default();
+        let evaluation = self.evaluate_afresh(input, &mut needed);
+        if let Some(cache) = &self.cache {
+            cache.put(input, needed, &evaluation);
+        }
+        evaluation
+    }
+
+    /// The evaluation; `needed_out` is set to the variables the rules that gave
+    /// it read.
+    fn evaluate_afresh(&self, input: &EvalInput<'_>, needed_out: &mut VarSet) -> Evaluation {
         let principal = input.principal;
         let connection = input.connection.name.as_str();
         let protocol = activation::protocol_of(input.action);
@@ -194,6 +248,7 @@ impl PolicySet {
             .flat_map(|p| p.rules.iter())
             .filter(|r| applies(r))
             .fold(VarSet::default(), |acc, r| acc.union(r.uses));
+        *needed_out = needed;
         let ctx = activation::build(&self.env, input, needed);
         let masks = matching
             .iter()
