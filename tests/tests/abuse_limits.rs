@@ -270,8 +270,10 @@ fn audit_verify_fails_when_the_last_events_are_cut_with_their_checkpoint() {
     let out = gw.vigil_with_config(&["audit", "verify"]);
     assert!(assert_success(&out, "verify an intact ledger").contains("intact"));
 
-    // Cut the last two events and every checkpoint that would cover them.
+    // Cut the last two events and every checkpoint that would cover them,
+    // from the log (the ledger) and from its SQLite index.
     let last: i64 = last.trim().parse().expect("a seq");
+    cut_log_after(&gw.data_dir().join("ledger"), last - 2);
     sqlite(&gw, &format!("DELETE FROM ledger WHERE seq > {}", last - 2));
     sqlite(
         &gw,
@@ -284,6 +286,33 @@ fn audit_verify_fails_when_the_last_events_are_cut_with_their_checkpoint() {
         said.contains(&format!("event {}", last - 1)) && said.contains("ledger-head"),
         "{said}"
     );
+}
+
+/// Cuts the ledger log's last segment right after event `seq` (frames are
+/// `len u32 | crc u32 | kind u8 | seq i64 | ...` after a 16-byte header).
+fn cut_log_after(dir: &std::path::Path, seq: i64) {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .expect("the ledger log directory")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    let path = segments.pop().expect("a segment");
+    let bytes = std::fs::read(&path).expect("the segment");
+    let (mut at, mut keep) = (16, 16);
+    while at + 17 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let record_seq = i64::from_le_bytes(bytes[at + 9..at + 17].try_into().expect("8 bytes"));
+        at += 8 + len;
+        if record_seq <= seq {
+            keep = at;
+        }
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("the segment, for writing");
+    file.set_len(keep as u64).expect("cut");
 }
 
 #[test]
