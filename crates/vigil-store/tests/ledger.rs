@@ -171,6 +171,15 @@ async fn a_failed_write_is_an_error_and_the_writer_keeps_going() {
     fail.store(false, Ordering::Relaxed);
     let appended = store.append(error_event(3)).await.unwrap();
     assert_eq!(appended.seq, 2, "the failed event took no seq");
+    // The half-written group never reached the index either.
+    let bodies: Vec<String> = store
+        .session_events("s-test")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.body["body"]["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["event 1", "event 3"]);
     store.close().await.unwrap();
     let report = verify_ledger(dir.path()).unwrap();
     assert!(report.is_intact(), "{report:?}");

@@ -10,6 +10,8 @@ use crate::StoreError;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 pub(crate) struct Tail {
     dir: PathBuf,
@@ -20,17 +22,21 @@ pub(crate) struct Tail {
     buf: Vec<u8>,
     /// Bytes the next read must take: a record larger than one read.
     min_read: usize,
+    /// The last seq the writer wrote successfully: records after it are
+    /// left for later.
+    written: Arc<AtomicI64>,
 }
 
 impl Tail {
     /// Follows the log in `dir` from `next_seq` on.
-    pub(crate) fn new(dir: PathBuf, next_seq: i64) -> Self {
+    pub(crate) fn new(dir: PathBuf, next_seq: i64, written: Arc<AtomicI64>) -> Self {
         Tail {
             dir,
             current: None,
             next_seq,
             buf: Vec::new(),
             min_read: 0,
+            written,
         }
     }
 
@@ -66,9 +72,14 @@ impl Tail {
                 while at < n {
                     match record::decode(&self.buf[at..n]) {
                         Ok((r, size)) => {
+                            let seq = r.seq();
+                            // Not acknowledged yet: the write may still
+                            // fail and be cut back off the file.
+                            if seq > self.written.load(Ordering::Acquire) {
+                                break;
+                            }
                             at += size;
                             whole = true;
-                            let seq = r.seq();
                             match &r {
                                 Record::Event(_) if seq < self.next_seq => continue,
                                 Record::Event(_) => self.next_seq = seq + 1,

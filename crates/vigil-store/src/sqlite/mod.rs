@@ -154,7 +154,7 @@ impl SqliteStore {
             },
             heads,
         )?;
-        let tail = Tail::new(dir, indexed.0 + 1);
+        let tail = Tail::new(dir, indexed.0 + 1, log.logged());
         let mut index = Writer::new(conn, tail, indexed)?;
         if scanned.fresh && indexed.0 > 0 {
             // A data_dir from before the log: the index was the ledger.
