@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench scripts: a private PostgreSQL, pgbouncer and Vigil on
 # loopback in one temp dir, all stopped on exit. Source it; call bench_setup.
 set -euo pipefail
@@ -7,9 +8,9 @@ PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/d
 [[ -x $PG_BIN/initdb ]] || { echo "bench: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 export PATH="$PG_BIN:$PATH"
 PG_PASSWORD=bench-pw
-# The same transport for every setup: plaintext on loopback unless asked
-# (BENCH_SSLMODE=require compares TLS to Vigil with TLS to the others' ...
-# which only Vigil offers here, so keep it off for ratios).
+# The same transport for every setup: plaintext on loopback unless asked.
+# bench_setup's `tls` gives all three setups the same certificate, so that
+# BENCH_SSLMODE=require (or pg.sh's `+tls` modes) compares TLS with TLS.
 export PGSSLMODE=${BENCH_SSLMODE:-disable}
 
 as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -18,6 +19,9 @@ say() { printf '== %s\n' "$*" >&2; }
 
 WORK=""
 PIDS=()
+# Set by bench_setup's `tls`: the certificate every setup offers its clients.
+TLS_CERT=""
+TLS_KEY=""
 bench_cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [[ -n $WORK && -d $WORK/pg ]]; then as_pg pg_ctl -D "$WORK/pg" stop -m immediate >/dev/null 2>&1 || true; fi
@@ -25,17 +29,39 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT INT TERM
 
-# bench_setup MAX_CONNECTIONS: starts PostgreSQL (scram), builds Vigil.
+# make_cert: a self-signed ECDSA P-256 certificate for localhost and
+# 127.0.0.1 (the kind Vigil generates for itself) in $WORK/tls, readable by
+# the postgres user; sets TLS_CERT and TLS_KEY.
+make_cert() {
+    command -v openssl >/dev/null || { echo "bench: openssl not installed (apt-get install openssl)" >&2; exit 1; }
+    mkdir -p "$WORK/tls"
+    openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
+    chmod 600 "$WORK/tls/key.pem"
+    if ((EUID == 0)); then chown -R postgres "$WORK/tls"; fi
+    TLS_CERT=$WORK/tls/cert.pem
+    TLS_KEY=$WORK/tls/key.pem
+}
+
+# bench_setup MAX_CONNECTIONS [tls]: starts PostgreSQL (scram), builds Vigil.
+# With `tls`, PostgreSQL also accepts TLS (ssl = on, make_cert's certificate;
+# plaintext clients still connect), and start_pgbouncer and start_vigil offer
+# clients the same certificate.
 bench_setup() {
-    local max_conn=${1:-200}
+    local max_conn=${1:-200} ssl_opts=""
     WORK=$(mktemp -d /tmp/vigil-bench-XXXXXX)
     chmod 755 "$WORK"
     if ((EUID == 0)); then chown postgres "$WORK"; fi
+    if [[ ${2:-} == tls ]]; then
+        make_cert
+        ssl_opts=" -c ssl=on -c ssl_cert_file=$TLS_CERT -c ssl_key_file=$TLS_KEY"
+    fi
     PG_PORT=$(free_port)
     printf '%s\n' "$PG_PASSWORD" > "$WORK/pwfile"
     if ((EUID == 0)); then chown postgres "$WORK/pwfile"; fi
     as_pg initdb -D "$WORK/pg" -U postgres --pwfile="$WORK/pwfile" --auth=scram-sha-256 >/dev/null
-    as_pg pg_ctl -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=$max_conn -c shared_buffers=256MB" start >/dev/null
+    as_pg pg_ctl -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=$max_conn -c shared_buffers=256MB$ssl_opts" start >/dev/null
     export PGPASSWORD=$PG_PASSWORD
     psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE bench" >/dev/null
     if [[ -z ${VIGIL_BIN:-} ]]; then
@@ -49,9 +75,17 @@ bench_setup() {
 # whatever mask rules the caller adds; prints nothing, sets VIGIL_PORT, VIGIL_PID, TOKEN.
 # BENCH_VIGIL_WORKERS (default 1) is `[server] workers`; set it empty for
 # the default, one per core. One thread, like pgbouncer's, suits a 2-core
-# host shared with PostgreSQL and pgbench (bench/README.md).
+# host shared with PostgreSQL and pgbench (bench/README.md). The session caps
+# are lifted: every benchmark client logs in with the one token. After
+# bench_setup's `tls`, Vigil offers make_cert's certificate (`[tls]`);
+# otherwise the one it generates into data_dir.
 start_vigil() {
-    local workers=${BENCH_VIGIL_WORKERS-1}
+    local workers=${BENCH_VIGIL_WORKERS-1} tls=""
+    if [[ -n $TLS_CERT ]]; then
+        tls="[tls]
+cert = \"$TLS_CERT\"
+key = \"$TLS_KEY\""
+    fi
     VIGIL_PORT=$(free_port)
     local http_port; http_port=$(free_port)
     cat > "$WORK/vigil.toml" <<TOML
@@ -59,11 +93,14 @@ start_vigil() {
 data_dir = "$WORK/vigil-data"
 admin_groups = ["admins"]
 ${workers:+workers = $workers}
+max_connections = 100000
+max_connections_per_principal = 100000
 [listen]
 postgres = "127.0.0.1:$VIGIL_PORT"
 http = "127.0.0.1:$http_port"
 [log]
 level = "warn"
+$tls
 [[connection]]
 name = "bench"
 kind = "postgres"
@@ -84,6 +121,7 @@ connections = ["bench"]
   when = 'sql.kind == "drop"'
 $1
 TOML
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     TOKEN=$("$VIGIL_BIN" token create --config "$WORK/vigil.toml" --name bench --groups admins --kind human)
     # VIGIL_WRAPPER runs the gateway under a tool (bench/instructions.sh: valgrind).
     # shellcheck disable=SC2086
@@ -97,7 +135,17 @@ TOML
     echo "bench: vigil did not start; log:" >&2; cat "$WORK/vigil.log" >&2; exit 1
 }
 
+# start_pgbouncer [POOL_SIZE]: session pooling, at most POOL_SIZE (default
+# 200) server connections; plaintext to PostgreSQL. After bench_setup's
+# `tls`, clients may ask for TLS (client_tls_sslmode = allow, make_cert's
+# certificate).
 start_pgbouncer() {
+    local pool=${1:-200} tls=""
+    if [[ -n $TLS_CERT ]]; then
+        tls="client_tls_sslmode = allow
+client_tls_key_file = $TLS_KEY
+client_tls_cert_file = $TLS_CERT"
+    fi
     command -v pgbouncer >/dev/null || { echo "bench: pgbouncer not installed (apt-get install pgbouncer)" >&2; exit 1; }
     BOUNCER_PORT=$(free_port)
     mkdir -p "$WORK/bouncer"
@@ -113,7 +161,10 @@ auth_type = scram-sha-256
 auth_file = $WORK/bouncer/users.txt
 pool_mode = session
 max_client_conn = 2000
-default_pool_size = 200
+default_pool_size = $pool
+listen_backlog = 1024
+server_tls_sslmode = disable
+$tls
 logfile = $WORK/bouncer/pgbouncer.log
 pidfile = $WORK/bouncer/pgbouncer.pid
 INI

@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
 # pgbench through three setups in one run: direct, pgbouncer (session
 # pooling) and Vigil (policy, ledger and a mask rule active), for 1, 10 and
-# 50 clients, -S simple, -S prepared and the TPC-B script. Each figure is the
-# median of BENCH_RUNS runs of BENCH_SECONDS seconds (defaults 3 x 15 s).
-# Proxy CPU per transaction is utime+stime of the proxy over the run.
+# 50 clients, -S simple, -S prepared, the TPC-B script and connection set-up
+# (-S with -C: a new connection per transaction). Each figure is the median
+# of BENCH_RUNS runs of BENCH_SECONDS seconds (defaults 3 x 15 s). Proxy CPU
+# per transaction is utime+stime of the proxy over the run.
 #
-#   bench/pg.sh                          # the full table (about 25 minutes)
+# A mode with `+tls` (`select-simple+tls`, `connect+tls`) runs with client
+# TLS (pgbench sslmode=require) to all three: PostgreSQL with ssl = on,
+# pgbouncer with client_tls_*, Vigil with `[tls]`, all three offering the
+# same self-signed ECDSA P-256 certificate; proxies talk plaintext to
+# PostgreSQL either way. BENCH_TLS=1 adds the `+tls` twin after each mode.
+#
+#   bench/pg.sh                          # the full table (about 35 minutes)
 #   BENCH_SECONDS=5 BENCH_RUNS=1 bench/pg.sh   # a quick look
 #   BENCH_CLIENTS="1 10" bench/pg.sh
+#   BENCH_MODES=connect BENCH_TLS=1 BENCH_CLIENTS="1 10 50 200" bench/pg.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 RUNS=${BENCH_RUNS:-3}
 CLIENTS=${BENCH_CLIENTS:-"1 10 50"}
-MODES=${BENCH_MODES:-"select-simple select-prepared tpcb"}
+MODES=${BENCH_MODES:-"select-simple select-prepared tpcb connect"}
 TICK=$(getconf CLK_TCK)
 
-bench_setup 300
+if [[ ${BENCH_TLS:-0} == 1 ]]; then
+    twins=""
+    for mode in $MODES; do twins+=" $mode ${mode%+tls}+tls"; done
+    MODES=$(tr ' ' '\n' <<<"$twins" | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+fi
+tls=""
+[[ $PGSSLMODE != disable ]] && tls=tls
+for mode in $MODES; do
+    case ${mode%+tls} in
+        select-simple | select-prepared | tpcb | connect) ;;
+        *) echo "bench: unknown mode $mode (select-simple, select-prepared, tpcb, connect; +tls for client TLS)" >&2; exit 1 ;;
+    esac
+    [[ $mode == *+tls ]] && tls=tls
+done
+# Room for the most clients twice over: pgbouncer keeps its pool's server
+# connections open while the direct and Vigil runs open their own.
+max_clients=$(tr ' ' '\n' <<<"$CLIENTS" | sort -n | tail -n 1)
+max_conn=$((2 * max_clients + 50 > 300 ? 2 * max_clients + 50 : 300))
+pool=$((max_clients > 200 ? max_clients : 200))
+ulimit -n $((4 * max_clients + 1024)) 2>/dev/null || true
+
+bench_setup "$max_conn" "$tls"
 say "pgbench -i -s 10"
 pgbench -i -s 10 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench >/dev/null 2>&1
-start_pgbouncer
+start_pgbouncer "$pool"
 start_vigil '  [[policy.mask]]
   columns = ["pgbench_accounts.filler"]
   style = "partial"'
@@ -33,14 +62,17 @@ run_once() {
         vigil) port=$VIGIL_PORT password=$TOKEN pid=$VIGIL_PID ;;
     esac
     local args=(-h 127.0.0.1 -p "$port" -U postgres -T "$SECONDS_PER_RUN" -c "$clients" -j "$((clients < 2 ? 1 : 2))" -n)
-    case $mode in
+    case ${mode%+tls} in
         select-simple) args+=(-S -M simple) ;;
         select-prepared) args+=(-S -M prepared) ;;
         tpcb) args+=(-M simple) ;;
+        connect) args+=(-S -M simple -C) ;;
     esac
+    local sslmode=$PGSSLMODE
+    [[ $mode == *+tls ]] && sslmode=require
     local before=0 out
     [[ -n $pid ]] && before=$(cpu_ticks "$pid")
-    out=$(PGPASSWORD=$password pgbench "${args[@]}" bench 2>&1) || { echo "pgbench failed ($setup $mode $clients): $out" >&2; echo "0 0 0"; return; }
+    out=$(PGSSLMODE=$sslmode PGPASSWORD=$password pgbench "${args[@]}" bench 2>&1) || { echo "pgbench failed ($setup $mode $clients): $out" >&2; echo "0 0 0"; return; }
     local after=0
     [[ -n $pid ]] && after=$(cpu_ticks "$pid")
     local tps lat txns
@@ -65,7 +97,7 @@ measure() {
     echo "$tps $lat $cpu"
 }
 
-printf '\n%-16s %7s | %10s %8s | %10s %8s %7s | %10s %8s %7s | %8s %8s\n' \
+printf '\n%-20s %7s | %10s %8s | %10s %8s %7s | %10s %8s %7s | %8s %8s\n' \
     mode clients direct-tps lat-ms bouncer-tps lat-ms cpu-us vigil-tps lat-ms cpu-us v/direct v/bouncer
 for mode in $MODES; do
     for c in $CLIENTS; do
@@ -73,7 +105,7 @@ for mode in $MODES; do
         read -r dt dl _ <<<"$(measure direct "$mode" "$c")"
         read -r bt bl bc <<<"$(measure pgbouncer "$mode" "$c")"
         read -r vt vl vc <<<"$(measure vigil "$mode" "$c")"
-        printf '%-16s %7s | %10.0f %8.3f | %10.0f %8.3f %7s | %10.0f %8.3f %7s | %8.2f %8.2f\n' \
+        printf '%-20s %7s | %10.0f %8.3f | %10.0f %8.3f %7s | %10.0f %8.3f %7s | %8.2f %8.2f\n' \
             "$mode" "$c" "$dt" "$dl" "$bt" "$bl" "$bc" "$vt" "$vl" "$vc" \
             "$(awk -v a="$vt" -v b="$dt" 'BEGIN {print (b > 0 ? a / b : 0)}')" \
             "$(awk -v a="$vt" -v b="$bt" 'BEGIN {print (b > 0 ? a / b : 0)}')"
@@ -81,3 +113,5 @@ for mode in $MODES; do
 done
 echo
 echo "median of $RUNS runs of ${SECONDS_PER_RUN}s; cpu-us: proxy utime+stime per transaction; $(nproc) cores"
+echo "connect: one connection per transaction (-C), so tps is connections per second and lat-ms includes the log-in"
+echo "+tls: client TLS (sslmode=require) to all three, the same certificate; the other modes: sslmode=$PGSSLMODE"

@@ -2,7 +2,11 @@
 //! way: `SESSIONS` tasks each append a decision (and wait for it to be
 //! durable), then its outcome (without waiting), for `SECONDS` seconds, on
 //! a two-worker runtime like the gateway's. Prints statements per second
-//! and the process's CPU per statement.
+//! (each is two records: the decision and its outcome), how long a decision
+//! took to become durable (mean, median, 99th percentile: what a statement
+//! waits before it may be forwarded), and the process's CPU per statement.
+//! The last line, `result key=value ...`, is for scripts (`bench/ledger.sh`).
+//! The store lives in a temp dir under `TMPDIR`.
 //!
 //!   cargo run --release -p vigil-store --example append_bench -- [SESSIONS] [SECONDS] [fsync]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -86,6 +90,8 @@ fn main() {
             .unwrap(),
         );
         let done = Arc::new(AtomicU64::new(0));
+        // Nanoseconds each `append` of a decision took, per task.
+        let mut waits: Vec<u64> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let cpu_before = cpu_seconds();
         let started = Instant::now();
@@ -95,8 +101,11 @@ fn main() {
             let done = Arc::clone(&done);
             tasks.push(tokio::spawn(async move {
                 let session = format!("1a2b3c4d5e6-{i:024x}");
+                let mut waits = Vec::new();
                 while Instant::now() < deadline {
+                    let asked = Instant::now();
                     let appended = store.append(decision(&session)).await.unwrap();
+                    waits.push(u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX));
                     // The statement's round trip to the target.
                     tokio::task::yield_now().await;
                     store
@@ -105,18 +114,37 @@ fn main() {
                         .unwrap();
                     done.fetch_add(1, Ordering::Relaxed);
                 }
+                waits
             }));
         }
         for t in tasks {
-            t.await.unwrap();
+            waits.extend(t.await.unwrap());
         }
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu_before;
         let n = done.load(Ordering::Relaxed) as f64;
+        waits.sort_unstable();
+        let us = |ns: u64| ns as f64 / 1000.0;
+        let at = |q: f64| {
+            let i = (waits.len().saturating_sub(1) as f64 * q) as usize;
+            waits.get(i).copied().map_or(0.0, us)
+        };
+        let mean = us(waits.iter().sum::<u64>()) / waits.len().max(1) as f64;
+        let (p50, p99) = (at(0.5), at(0.99));
+        let per_s = n / elapsed;
+        let cpu_us = cpu * 1e6 / n;
         println!(
-            "sessions={sessions} fsync={fsync}: {:.0} statements/s, {:.1} us CPU per statement (decision + outcome)",
-            n / elapsed,
-            cpu * 1e6 / n
+            "sessions={sessions} fsync={fsync}: {per_s:.0} statements/s ({:.0} records/s), \
+             decision durable after {mean:.1} us (median {p50:.1}, p99 {p99:.1}), \
+             {cpu_us:.1} us CPU per statement (decision + outcome)",
+            per_s * 2.0
+        );
+        println!(
+            "result sessions={sessions} fsync={fsync} statements_per_s={per_s:.0} \
+             records_per_s={:.0} decision_us={mean:.1} decision_p50_us={p50:.1} \
+             decision_p99_us={p99:.1} cpu_us_per_statement={cpu_us:.1} cpu_us_per_record={:.1}",
+            per_s * 2.0,
+            cpu_us / 2.0
         );
         store.close().await.unwrap();
     });
