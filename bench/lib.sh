@@ -72,6 +72,7 @@ bench_setup() {
 }
 
 # start_vigil EXTRA_POLICY_TOML: an admin policy that allows everything plus
+# (VIGIL_NAME names its directory under $WORK, default `vigil`, so two can run side by side)
 # whatever mask rules the caller adds; prints nothing, sets VIGIL_PORT, VIGIL_PID, TOKEN.
 # BENCH_VIGIL_WORKERS (default 1) is `[server] workers`; set it empty for
 # the default, one per core. One thread, like pgbouncer's, suits a 2-core
@@ -80,7 +81,8 @@ bench_setup() {
 # bench_setup's `tls`, Vigil offers make_cert's certificate (`[tls]`);
 # otherwise the one it generates into data_dir.
 start_vigil() {
-    local workers=${BENCH_VIGIL_WORKERS-1} tls=""
+    local workers=${BENCH_VIGIL_WORKERS-1} tls="" dir=$WORK/${VIGIL_NAME:-vigil}
+    mkdir -p "$dir"
     if [[ -n $TLS_CERT ]]; then
         tls="[tls]
 cert = \"$TLS_CERT\"
@@ -88,9 +90,9 @@ key = \"$TLS_KEY\""
     fi
     VIGIL_PORT=$(free_port)
     local http_port; http_port=$(free_port)
-    cat > "$WORK/vigil.toml" <<TOML
+    cat > "$dir/vigil.toml" <<TOML
 [server]
-data_dir = "$WORK/vigil-data"
+data_dir = "$dir/data"
 admin_groups = ["admins"]
 ${workers:+workers = $workers}
 max_connections = 100000
@@ -122,17 +124,17 @@ connections = ["bench"]
 $1
 TOML
     # shellcheck disable=SC2034 # read by the scripts that source this file
-    TOKEN=$("$VIGIL_BIN" token create --config "$WORK/vigil.toml" --name bench --groups admins --kind human)
+    TOKEN=$("$VIGIL_BIN" token create --config "$dir/vigil.toml" --name bench --groups admins --kind human)
     # VIGIL_WRAPPER runs the gateway under a tool (bench/instructions.sh: valgrind).
     # shellcheck disable=SC2086
-    ${VIGIL_WRAPPER:-} "$VIGIL_BIN" serve --config "$WORK/vigil.toml" > "$WORK/vigil.log" 2>&1 &
+    ${VIGIL_WRAPPER:-} "$VIGIL_BIN" serve --config "$dir/vigil.toml" > "$dir/vigil.log" 2>&1 &
     VIGIL_PID=$!
     PIDS+=("$VIGIL_PID")
     for _ in $(seq 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$VIGIL_PORT") 2>/dev/null && return 0
         sleep 0.1
     done
-    echo "bench: vigil did not start; log:" >&2; cat "$WORK/vigil.log" >&2; exit 1
+    echo "bench: vigil did not start; log:" >&2; cat "$dir/vigil.log" >&2; exit 1
 }
 
 # start_pgbouncer [POOL_SIZE]: session pooling, at most POOL_SIZE (default

@@ -49,9 +49,17 @@ bench_setup "$max_conn" "$tls"
 say "pgbench -i -s 10"
 pgbench -i -s 10 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres bench >/dev/null 2>&1
 start_pgbouncer "$pool"
-start_vigil '  [[policy.mask]]
+MASK='  [[policy.mask]]
   columns = ["pgbench_accounts.filler"]
   style = "partial"'
+# VIGIL_BIN_B: a second build beside the first, same stack, same runs (A/B).
+if [[ -n ${VIGIL_BIN_B:-} ]]; then
+    A_BIN=$VIGIL_BIN
+    VIGIL_BIN=$VIGIL_BIN_B VIGIL_NAME=vigil-b start_vigil "$MASK"
+    B_PORT=$VIGIL_PORT B_PID=$VIGIL_PID B_TOKEN=$TOKEN
+    VIGIL_BIN=$A_BIN
+fi
+start_vigil "$MASK"
 
 # run SETUP MODE CLIENTS -> "tps latency_ms cpu_us_per_txn"
 run_once() {
@@ -60,6 +68,7 @@ run_once() {
         direct) port=$PG_PORT password=$PG_PASSWORD ;;
         pgbouncer) port=$BOUNCER_PORT password=$PG_PASSWORD pid=$BOUNCER_PID ;;
         vigil) port=$VIGIL_PORT password=$TOKEN pid=$VIGIL_PID ;;
+        vigil-b) port=$B_PORT password=$B_TOKEN pid=$B_PID ;;
     esac
     local args=(-h 127.0.0.1 -p "$port" -U postgres -T "$SECONDS_PER_RUN" -c "$clients" -j "$((clients < 2 ? 1 : 2))" -n)
     case ${mode%+tls} in
@@ -104,6 +113,10 @@ for mode in $MODES; do
         say "$mode, $c clients"
         read -r dt dl _ <<<"$(measure direct "$mode" "$c")"
         read -r bt bl bc <<<"$(measure pgbouncer "$mode" "$c")"
+        if [[ -n ${VIGIL_BIN_B:-} ]]; then
+            read -r wt wl wc <<<"$(measure vigil-b "$mode" "$c")"
+            printf '%-20s %7s | vigil B (%s): %10.0f tps %8.3f ms %7s cpu-us\n' "$mode" "$c" "$VIGIL_BIN_B" "$wt" "$wl" "$wc"
+        fi
         read -r vt vl vc <<<"$(measure vigil "$mode" "$c")"
         printf '%-20s %7s | %10.0f %8.3f | %10.0f %8.3f %7s | %10.0f %8.3f %7s | %8.2f %8.2f\n' \
             "$mode" "$c" "$dt" "$dl" "$bt" "$bl" "$bc" "$vt" "$vl" "$vc" \
