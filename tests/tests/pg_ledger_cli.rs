@@ -105,26 +105,6 @@ fn ended_session_row(gw: &Gateway, admin: &str, principal: &str) -> Vec<String> 
     }
 }
 
-/// Runs Python's sqlite3 module on the gateway's store; returns stdout.
-#[track_caller]
-fn sqlite(gw: &Gateway, sql: &str) -> String {
-    let db = gw.data_dir().join("vigil.db");
-    assert!(db.exists(), "no store at {}", db.display());
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys\n\
-             c = sqlite3.connect(sys.argv[1])\n\
-             for row in c.execute(sys.argv[2]):\n    print('|'.join(str(v) for v in row))\n\
-             c.commit()\n",
-        ])
-        .arg(&db)
-        .arg(sql)
-        .output()
-        .expect("could not run python3");
-    assert_success(&out, &format!("python3 sqlite3 `{sql}`"))
-}
-
 // ---- sessions -----------------------------------------------------------------------------
 
 #[test]
@@ -231,23 +211,9 @@ fn audit_verify_passes_after_a_clean_stop_and_names_the_tampered_event() {
     let text = assert_success(&out, "vigil audit verify on an intact ledger");
     assert!(text.contains("intact"), "{text}");
 
-    let seq = sqlite(
-        &gw,
-        &format!(
-            "SELECT seq FROM ledger WHERE type = 'statement' AND body LIKE '%{}%' \
-             ORDER BY seq LIMIT 1",
-            ALLOWED.replace('\'', "''")
-        ),
-    );
-    assert!(
-        seq.parse::<u64>().is_ok(),
-        "no statement event for the SELECT: {seq:?}; types: {}",
-        sqlite(&gw, "SELECT DISTINCT type FROM ledger")
-    );
-    sqlite(
-        &gw,
-        &format!("UPDATE ledger SET body = replace(body, 'SELECT', 'DELETE') WHERE seq = {seq}"),
-    );
+    // Change the recorded SELECT into a DELETE in the ledger log itself.
+    let seq =
+        rewrite_logged_statement(&gw.data_dir().join("ledger"), ALLOWED, b"SELECT", b"DELETE");
     let out = gw.vigil_with_config(&["audit", "verify"]);
     assert_eq!(
         out.status.code(),
@@ -261,6 +227,41 @@ fn audit_verify_passes_after_a_clean_stop_and_names_the_tampered_event() {
         said.contains(&format!("event {seq}")),
         "audit verify should name event {seq}: {said}"
     );
+}
+
+/// Rewrites `from` into `to` (same length) inside the first logged statement
+/// whose record holds `text`, in place; returns that statement's seq.
+/// Frames are `len u32 | crc u32 | kind u8 | seq i64 | ...` after a 16-byte
+/// segment header.
+fn rewrite_logged_statement(dir: &std::path::Path, text: &str, from: &[u8], to: &[u8]) -> i64 {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .expect("the ledger log directory")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    for path in segments {
+        let mut bytes = std::fs::read(&path).expect("a segment");
+        let mut at = 16;
+        while at + 17 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let end = (at + 8 + len).min(bytes.len());
+            let frame = &bytes[at..end];
+            let holds = |needle: &[u8]| frame.windows(needle.len()).position(|w| w == needle);
+            if let (Some(_), Some(_), Some(i)) = (
+                holds(text.as_bytes()),
+                holds(b"\"type\":\"statement\""),
+                holds(from),
+            ) {
+                let seq = i64::from_le_bytes(bytes[at + 9..at + 17].try_into().expect("8 bytes"));
+                bytes[at + i..at + i + to.len()].copy_from_slice(to);
+                std::fs::write(&path, &bytes).expect("rewrite the segment");
+                return seq;
+            }
+            at = end;
+        }
+    }
+    panic!("no logged statement holds {text:?}");
 }
 
 // ---- metrics and health -------------------------------------------------------------------

@@ -27,8 +27,19 @@ use vigil_pg::{PgFrontend, PgFrontendConfig, PgTarget};
 use vigil_store::{SqliteStore, Store, StoreOptions};
 use vigil_target::SqlTarget;
 
-/// Opens the embedded store of a configuration.
+/// Opens the embedded store of a configuration, as the one process that
+/// writes its ledger (the gateway).
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
+    open_store_as(config, true)
+}
+
+/// Opens the store for a command that manages tokens or keys, possibly
+/// beside a running gateway: it never touches the ledger log.
+pub fn open_admin_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
+    open_store_as(config, false)
+}
+
+fn open_store_as(config: &Config, writes_ledger: bool) -> Result<Arc<SqliteStore>, GatewayError> {
     if config.server.store.is_some() {
         // Refuse rather than silently write the ledger somewhere the operator
         // did not ask for.
@@ -37,6 +48,7 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, GatewayError> {
     let opts = StoreOptions {
         fsync: config.ledger.fsync,
         checkpoint_every: config.ledger.checkpoint_every,
+        writes_ledger,
         ..StoreOptions::default()
     };
     Ok(Arc::new(SqliteStore::open(&config.server.data_dir, opts)?))

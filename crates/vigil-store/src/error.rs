@@ -42,6 +42,9 @@ pub enum StoreError {
     /// A stored row does not have the shape this binary expects.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// Another process holds what this one needs (the ledger's writer lock).
+    #[error("{0}")]
+    Busy(String),
     /// A broken internal invariant (poisoned lock, lost task).
     #[error("internal store error: {0}")]
     Internal(String),

@@ -118,16 +118,34 @@ async fn an_index_behind_the_log_catches_up_on_open_and_reads_wait_for_it() {
     let store = open(dir.path());
     store.append(session_start("s1", 1)).await.unwrap();
     for i in 0..50 {
-        store.append(statement("s1", 2 + i, "allow")).await.unwrap();
+        // Outside an agent run: read back from the log, not from a row.
+        let mut e = statement("s1", 2 + i, "allow");
+        e.run_id = None;
+        store.append(e).await.unwrap();
     }
     // Read at once: the index follows the log, and a read waits for it.
     assert_eq!(store.session_events("s1").await.unwrap().len(), 51);
+    // Statements outside an agent run are read from the log: no row each.
+    let rows: i64 = raw(dir.path())
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE type = 'statement' AND run_id IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
     drop(store); // no close: as after a crash, the index may lag
+    // An index that lost everything (as far behind as it can be) is
+    // rebuilt from the log on open.
     raw(dir.path())
-        .execute_batch("DELETE FROM ledger WHERE seq > 20; DELETE FROM checkpoints WHERE seq > 20;")
+        .execute_batch(
+            "DELETE FROM ledger; DELETE FROM checkpoints; DELETE FROM log_chunks; DELETE FROM sessions;",
+        )
         .unwrap();
     let store = open(dir.path());
     assert_eq!(store.session_events("s1").await.unwrap().len(), 51);
+    let sessions = store.list_sessions(10).await.unwrap();
+    assert_eq!((sessions.len(), sessions[0].statements), (1, 50));
     store.close().await.unwrap();
     assert!(verify_ledger(dir.path()).unwrap().is_intact());
 }
@@ -150,4 +168,32 @@ async fn an_index_ahead_of_the_log_refuses_to_open() {
         .unwrap();
     let err = vigil_store::SqliteStore::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("cut from the log"), "{err}");
+}
+
+#[tokio::test]
+async fn a_token_command_beside_the_gateway_leaves_the_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = open(dir.path());
+    for i in 1..=3 {
+        gateway.append(error_event(i)).await.unwrap();
+    }
+    let admin = open_with(
+        dir.path(),
+        StoreOptions {
+            writes_ledger: false,
+            ..StoreOptions::default()
+        },
+    );
+    assert!(admin.list_tokens().await.unwrap().is_empty());
+    let err = admin.append(error_event(99)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not write the ledger"),
+        "{err}"
+    );
+    admin.close().await.unwrap();
+    assert_eq!(gateway.append(error_event(4)).await.unwrap().seq, 4);
+    gateway.close().await.unwrap();
+    let report = verify_ledger(dir.path()).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 4);
 }

@@ -167,7 +167,9 @@ pub enum SessionsCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain and checkpoint signatures; exit 1 naming the first bad event.
+    /// Walk the ledger log (data_dir/ledger/): frames, hash chain, checkpoint signatures and
+    /// cadence, the signed head; then check the SQLite index against it. Exit 1 naming the
+    /// first bad event. Safe while the gateway runs.
     Verify(ConfigArg),
 }
 

@@ -154,26 +154,31 @@ pub fn verify_ledger_with(
         return verify_index(&conn, &public_key, options, head.as_ref(), None);
     }
     let has_checkpoints = log.checkpoints > 0;
-    let hashes = log.hashes;
+    let (hashes, has_row, checkpoint_seqs) = (log.hashes, log.has_row, log.checkpoint_seqs);
     let mut report = check_head(log.walked, head.as_ref(), &public_key, has_checkpoints)?;
     if report.first_bad.is_some() {
         return Ok(report);
     }
     // The index: its own chain and checkpoints, and each row the log's.
-    let index = verify_index(&conn, &public_key, options, None, Some(&hashes))?;
+    let view = LogView {
+        hashes: &hashes,
+        has_row: &has_row,
+        checkpoints: &checkpoint_seqs,
+    };
+    let index = verify_index(&conn, &public_key, options, None, Some(view))?;
     report.first_bad = index.first_bad;
     report.index_seq = index.index_seq;
     Ok(report)
 }
 
-/// Walks the SQLite index in one read snapshot. With `log_hashes`, each row
+/// Walks the SQLite index in one read snapshot. With `log`, each row
 /// must also be the log's event at its seq.
 fn verify_index(
     conn: &Connection,
     public_key: &[u8; 32],
     options: &VerifyOptions,
     head: Option<&SignedHead>,
-    log_hashes: Option<&[[u8; 32]]>,
+    log: Option<LogView<'_>>,
 ) -> Result<VerifyReport, StoreError> {
     // One read transaction, so checkpoints and events come from the same
     // snapshot while the gateway keeps appending.
@@ -186,10 +191,26 @@ fn verify_index(
             &cps,
             options.checkpoint_every,
             head.map(|h| h.seq),
-            log_hashes,
+            log,
         )?;
-        let last = walked.last_seq;
-        let mut report = if log_hashes.is_some() {
+        let last = crate::sqlite::last_indexed(conn)?.0.max(walked.last_seq);
+        let mut walked = walked;
+        if let Some(view) = log
+            && walked.report.first_bad.is_none()
+        {
+            // Rows the index should hold up to where it goes.
+            // (Only as far as the log was read: the index may have moved on.)
+            let logged = i64::try_from(view.hashes.len()).unwrap_or(i64::MAX);
+            let cut =
+                (walked.last_seq + 1..=last.min(logged)).find(|&seq| !view.rowless(seq, seq + 1));
+            walked.report.first_bad = cut
+                .map(|seq| BadEvent {
+                    seq,
+                    problem: MISSING.to_string(),
+                })
+                .or_else(|| index_checkpoints_disagree(&cps, view, last.min(logged)));
+        }
+        let mut report = if log.is_some() {
             walked.report
         } else {
             check_head(walked, head, public_key, !cps.is_empty())?
@@ -261,7 +282,7 @@ fn walk(
     checkpoints: &Checkpoints,
     checkpoint_every: u64,
     head_seq: Option<i64>,
-    log_hashes: Option<&[[u8; 32]]>,
+    log: Option<LogView<'_>>,
 ) -> Result<Walked, StoreError> {
     let mut walked = Walked {
         report: VerifyReport {
@@ -291,6 +312,16 @@ fn walk(
     {
         let row = read_row(r).map_err(StoreError::sqlite("reading a ledger row"))?;
         let expected = last_seq + 1;
+        // Statements the index keeps no row for leave gaps the log fills.
+        if row.seq > expected
+            && let Some(view) = log
+            && view.rowless(expected, row.seq)
+            && let Some(before) = view.hash_before(row.seq)
+        {
+            prev = before;
+            last_seq = row.seq - 1;
+        }
+        let expected = last_seq + 1;
         let problem = if row.seq > expected {
             Some((expected, MISSING.to_string()))
         } else if row.seq < expected {
@@ -298,11 +329,16 @@ fn walk(
         } else {
             check_row(conn, &row, &prev, public_key, checkpoints, report)?
                 .map(|p| (row.seq, p.to_string()))
-                .or_else(|| differs_from_log(&row, log_hashes))
+                .or_else(|| differs_from_log(&row, log))
         };
         let problem = problem.or_else(|| {
             if checkpoints.contains_key(&row.seq) {
                 last_checkpoint = row.seq;
+            }
+            // With a log, the cadence is the log's to check: the index has
+            // no row where a checkpoint may follow a statement.
+            if log.is_some() {
+                return None;
             }
             cadence_broken(row.seq, last_checkpoint, checkpoint_every)
         });
@@ -318,8 +354,11 @@ fn walk(
         last_seq = row.seq;
         report.events += 1;
     }
-    // A checkpoint past the end means events were cut from the tail.
-    if let Some((&seq, _)) = checkpoints.range(last_seq + 1..).next() {
+    // A checkpoint past the end means events were cut from the tail (with
+    // a log, the statements after the last row have no row of their own).
+    if log.is_none()
+        && let Some((&seq, _)) = checkpoints.range(last_seq + 1..).next()
+    {
         report.first_bad = Some(BadEvent {
             seq: last_seq + 1,
             problem: format!("{MISSING} (checkpoint at seq {seq})"),
@@ -329,11 +368,68 @@ fn walk(
     Ok(walked)
 }
 
+/// What the index is checked against: the log's hash of every event, and
+/// whether each has an index row (`has_row[i]` for seq `i + 1`).
+#[derive(Clone, Copy)]
+pub(crate) struct LogView<'a> {
+    pub hashes: &'a [[u8; 32]],
+    pub has_row: &'a [bool],
+    /// The seqs the log's checkpoints sign.
+    pub checkpoints: &'a [i64],
+}
+
+impl LogView<'_> {
+    /// Whether every event in `from..to` is one the index keeps no row
+    /// for (a statement read from the log instead).
+    fn rowless(&self, from: i64, to: i64) -> bool {
+        (from..to).all(|seq| {
+            usize::try_from(seq - 1)
+                .ok()
+                .and_then(|i| self.has_row.get(i))
+                .is_some_and(|has| !has)
+        })
+    }
+
+    /// The log's hash of the event before `seq` (the genesis for seq 1).
+    fn hash_before(&self, seq: i64) -> Option<[u8; 32]> {
+        if seq == 1 {
+            return Some(GENESIS_HASH);
+        }
+        usize::try_from(seq - 2)
+            .ok()
+            .and_then(|i| self.hashes.get(i))
+            .copied()
+    }
+}
+
+/// The index's checkpoints against the log's, up to where the index goes
+/// (`indexed`): one past it means events were cut from the index; one of
+/// the log's missing from it means a checkpoint row was deleted.
+fn index_checkpoints_disagree(
+    cps: &Checkpoints,
+    log: LogView<'_>,
+    indexed: i64,
+) -> Option<BadEvent> {
+    if let Some((&seq, _)) = cps.range(indexed + 1..).next() {
+        return Some(BadEvent {
+            seq: indexed + 1,
+            problem: format!("{MISSING} (checkpoint at seq {seq})"),
+        });
+    }
+    log.checkpoints
+        .iter()
+        .find(|&&seq| seq <= indexed && !cps.contains_key(&seq))
+        .map(|&seq| BadEvent {
+            seq,
+            problem: format!("{CHECKPOINT_MISSING} (the log signs seq {seq}; the index lost it)"),
+        })
+}
+
 /// An index row that is not the log's event at its seq (the log is the
 /// ledger; the index only copies it). Rows past the log's end were written
 /// after the log was read.
-fn differs_from_log(row: &Row, log_hashes: Option<&[[u8; 32]]>) -> Option<(i64, String)> {
-    let hashes = log_hashes?;
+fn differs_from_log(row: &Row, log: Option<LogView<'_>>) -> Option<(i64, String)> {
+    let hashes = log?.hashes;
     let logged = usize::try_from(row.seq - 1)
         .ok()
         .and_then(|i| hashes.get(i))?;

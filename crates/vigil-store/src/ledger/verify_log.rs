@@ -11,6 +11,7 @@ use crate::StoreError;
 use crate::checkpoint::signature_valid;
 use crate::log::record::Record;
 use crate::log::segment::{self, Tail};
+use crate::sqlite::is_statement_type;
 use std::path::Path;
 
 /// What walking the log found, and the hash of every event (for checking
@@ -19,6 +20,10 @@ pub(crate) struct LogWalk {
     pub walked: Walked,
     /// `hashes[i]` is the hash of seq `i + 1`.
     pub hashes: Vec<[u8; 32]>,
+    /// `has_row[i]`: whether seq `i + 1` gets a row in the index.
+    pub has_row: Vec<bool>,
+    /// The seq each checkpoint signs, in order.
+    pub checkpoint_seqs: Vec<i64>,
     pub checkpoints: u64,
     /// Whether there is a log at all (a data_dir from before it has none).
     pub present: bool,
@@ -47,6 +52,8 @@ pub(crate) fn walk_log(
             head_hash: None,
         },
         hashes: Vec::new(),
+        has_row: Vec::new(),
+        checkpoint_seqs: Vec::new(),
         checkpoints: 0,
         present: !segments.is_empty(),
     };
@@ -113,6 +120,8 @@ pub(crate) fn walk_log(
                     }
                     prev = e.hash;
                     w.hashes.push(e.hash);
+                    w.has_row
+                        .push(e.run_id.is_some() || !is_statement_type(&e.event_type));
                     if head_seq == Some(e.seq) {
                         w.walked.head_hash = Some(prev);
                     }
@@ -135,6 +144,7 @@ pub(crate) fn walk_log(
                         return Ok(fail(w, c.seq, problem.to_string()));
                     }
                     last_checkpoint = last_checkpoint.max(c.seq);
+                    w.checkpoint_seqs.push(c.seq);
                     w.checkpoints += 1;
                     w.walked.report.checkpoints += 1;
                 }

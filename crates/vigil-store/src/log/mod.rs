@@ -5,6 +5,7 @@
 //! files off the hot path ([`tail`]) and caught up from them at start, so an
 //! acknowledged event can never be missing from it after a crash.
 
+pub(crate) mod lock;
 pub(crate) mod record;
 pub(crate) mod recover;
 pub(crate) mod segment;

@@ -13,6 +13,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Where a run of records read in one go sits in the log: what the index
+/// keeps instead of a row per statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// The segment (its first seq, the file's name).
+    pub segment: i64,
+    /// Byte offsets of the first record and after the last.
+    pub start: u64,
+    pub end: u64,
+    /// The first and last event in it, and the last one's hash.
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub last_hash: [u8; 32],
+}
+
 pub(crate) struct Tail {
     dir: PathBuf,
     /// The segment being read, its first seq, and the offset of the next record.
@@ -42,10 +57,12 @@ impl Tail {
 
     /// Appends to `out` the records written since the last call (at most
     /// about `max_bytes` of them), checkpoints included; none when the index
-    /// is caught up. Records before `next_seq` are skipped.
+    /// is caught up. Records before `next_seq` are skipped. `chunks` gets
+    /// where the events read sit in the log.
     pub(crate) fn read(
         &mut self,
         out: &mut Vec<Record>,
+        chunks: &mut Vec<Chunk>,
         max_bytes: usize,
     ) -> Result<(), StoreError> {
         loop {
@@ -69,6 +86,7 @@ impl Tail {
                     .map_err(StoreError::io("reading the ledger log"))?;
                 let mut at = 0;
                 let mut whole = false;
+                let mut chunk: Option<Chunk> = None;
                 while at < n {
                     match record::decode(&self.buf[at..n]) {
                         Ok((r, size)) => {
@@ -77,6 +95,19 @@ impl Tail {
                             // fail and be cut back off the file.
                             if seq > self.written.load(Ordering::Acquire) {
                                 break;
+                            }
+                            if let Record::Event(e) = &r {
+                                let c = chunk.get_or_insert(Chunk {
+                                    segment: *first_seq,
+                                    start: *offset + at as u64,
+                                    end: 0,
+                                    first_seq: e.seq,
+                                    last_seq: e.seq,
+                                    last_hash: e.hash,
+                                });
+                                c.last_seq = e.seq;
+                                c.last_hash = e.hash;
+                                c.end = *offset + (at + size) as u64;
                             }
                             at += size;
                             whole = true;
@@ -104,6 +135,7 @@ impl Tail {
                     }
                 }
                 *offset += at as u64;
+                chunks.extend(chunk);
                 if at > 0 {
                     self.min_read = 0;
                 }

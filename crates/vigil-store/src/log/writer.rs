@@ -70,6 +70,8 @@ pub(crate) struct LogWriter {
     appended: bool,
     /// The last seq written, for readers waiting on the index.
     logged: Arc<AtomicI64>,
+    /// The lock that makes this the one writer of the log (held while open).
+    _lock: Option<File>,
 }
 
 impl LogWriter {
@@ -100,6 +102,47 @@ impl LogWriter {
             broken: None,
             appended: false,
             logged: Arc::new(AtomicI64::new(head.seq)),
+            _lock: None,
+        })
+    }
+
+    /// Keeps `lock` (see [`super::lock`]) for as long as this writer lives.
+    pub(crate) fn hold(mut self, lock: File) -> Self {
+        self._lock = Some(lock);
+        self
+    }
+
+    /// A writer for a process that must not write the ledger (`vigil token`
+    /// beside a running gateway): every append fails, nothing is opened for
+    /// writing, and nothing is recovered.
+    pub(crate) fn refusing(
+        dir: &Path,
+        key: LedgerKey,
+        opts: LogOptions,
+        heads: HeadPublisher,
+        why: String,
+    ) -> Result<Self, StoreError> {
+        let file = File::open(dir).map_err(StoreError::io(format!("opening {}", dir.display())))?;
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            file,
+            size: 0,
+            first_seq: 1,
+            public_key: key.public_key(),
+            key,
+            head: Head {
+                seq: 0,
+                hash: crate::ledger::chain::GENESIS_HASH,
+                checkpoint_seq: 0,
+            },
+            opts,
+            heads,
+            buf: Vec::new(),
+            signed: Vec::new(),
+            broken: Some(why),
+            appended: false,
+            logged: Arc::new(AtomicI64::new(0)),
+            _lock: None,
         })
     }
 
@@ -306,8 +349,17 @@ impl LogWriter {
         Ok(())
     }
 
-    /// A final checkpoint when this writer appended since the last one, synced.
+    /// A final checkpoint when this writer appended since the last one,
+    /// synced; then the writer lock is let go (nothing is written after).
     pub(crate) fn close(&mut self) -> Result<(), StoreError> {
+        let result = self.finish();
+        self.broken
+            .get_or_insert_with(|| "the ledger is closed".to_string());
+        self._lock = None;
+        result
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
         if self.broken.is_some() {
             return Ok(());
         }

@@ -16,10 +16,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, V3),
     (4, crate::approvals::MIGRATION_IDENTITY),
     (5, crate::ssh_keys::MIGRATION),
+    (6, V6),
 ];
 
 /// The newest schema version this binary knows.
-pub(crate) const LATEST: i64 = 5;
+pub(crate) const LATEST: i64 = 6;
 
 const V1: &str = r#"
 CREATE TABLE ledger (
@@ -90,6 +91,22 @@ UPDATE sessions SET
 DROP INDEX ledger_by_session;
 CREATE INDEX ledger_by_session ON ledger (session, seq)
     WHERE session IS NOT NULL AND type <> 'statement' AND type <> 'statement_done';
+"#;
+
+/// The ledger log (`data_dir/ledger/`) is the ledger; statements and their
+/// outcomes outside an agent run are no longer copied into `ledger` rows (a
+/// B-tree insert per event was most of the index's cost): the index keeps
+/// where each batch of them sits in the log, and a session's statements are
+/// read from there by its seq range. Every other event keeps its row.
+const V6: &str = r#"
+CREATE TABLE log_chunks (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq  INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    segment   INTEGER NOT NULL,
+    start     INTEGER NOT NULL,
+    end       INTEGER NOT NULL
+);
 "#;
 
 /// The schema version of `conn` (0 for a fresh database).

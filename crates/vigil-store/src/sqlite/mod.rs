@@ -14,13 +14,14 @@ mod writer;
 
 pub(crate) use migrations::{LATEST as SCHEMA_LATEST, check_not_newer, current_version};
 pub(crate) use reads::open_reader;
+pub(crate) use writer::{is_statement_type, last_indexed};
 
 use crate::checkpoint::LedgerKey;
 use crate::ledger::head::{HeadPublisher, SignedHead};
-use crate::log::recover;
 use crate::log::segment::log_dir;
 use crate::log::tail::Tail;
 use crate::log::writer::{LogOptions, LogWriter};
+use crate::log::{lock, recover};
 use crate::{
     Appended, LedgerRecord, NewSshKey, NewToken, SessionSummary, SshKeyRecord, Store, StoreError,
     TokenRecord,
@@ -62,6 +63,11 @@ pub struct StoreOptions {
     pub read_connections: usize,
     /// Size past which the log starts a new segment file.
     pub segment_bytes: u64,
+    /// Whether this process writes the ledger (the gateway: `true`, the
+    /// default). `false` for commands that only manage tokens and keys
+    /// beside a running gateway: the log is neither locked, recovered nor
+    /// written, appends fail, and the index is read as it is.
+    pub writes_ledger: bool,
     /// For tests: while this is set, every log write fails halfway, as
     /// on a full disk.
     #[doc(hidden)]
@@ -77,6 +83,7 @@ impl Default for StoreOptions {
             batch_max: 1024,
             read_connections: 4,
             segment_bytes: 64 << 20,
+            writes_ledger: true,
             fail_log_writes: None,
         }
     }
@@ -127,52 +134,24 @@ impl SqliteStore {
             .mode(0o700)
             .create(&dir)
             .map_err(StoreError::io(format!("creating {}", dir.display())))?;
-        let scanned = recover::scan(&dir)?;
-        if let Some(c) = &scanned.last_checkpoint
-            && !heads.file_exists()
-        {
-            // A data_dir whose head file was removed: write it again from
-            // the log's last checkpoint.
-            tracing::warn!(
-                seq = c.seq,
-                "no ledger-head file: writing it from the log's last checkpoint"
-            );
-            heads.publish_signed(c.seq, c.hash, c.signature.clone(), c.at_ms);
-        }
+        let log_opts = LogOptions {
+            fsync: opts.fsync,
+            checkpoint_every: opts.checkpoint_every,
+            segment_bytes: opts.segment_bytes.max(1 << 16),
+            fail_writes: opts.fail_log_writes.clone(),
+        };
         let indexed = writer::last_indexed(&conn)?;
-        let mut log = LogWriter::open(
-            &dir,
-            scanned.first_seq,
-            scanned.size,
-            scanned.head,
-            key,
-            LogOptions {
-                fsync: opts.fsync,
-                checkpoint_every: opts.checkpoint_every,
-                segment_bytes: opts.segment_bytes.max(1 << 16),
-                fail_writes: opts.fail_log_writes.clone(),
-            },
-            heads,
-        )?;
-        let tail = Tail::new(dir, indexed.0 + 1, log.logged());
-        let mut index = Writer::new(conn, tail, indexed)?;
-        if scanned.fresh && indexed.0 > 0 {
-            // A data_dir from before the log: the index was the ledger.
-            let copied = index.copy_into_log(&mut log)?;
-            tracing::info!(
-                events = copied,
-                "copied the ledger into its new append-only log"
+        let (log, index) = if opts.writes_ledger {
+            open_ledger(&dir, conn, key, log_opts, heads, indexed)?
+        } else {
+            let why = format!(
+                "this process does not write the ledger in {} (the gateway does)",
+                dir.display()
             );
-        } else if indexed.0 > scanned.head.seq {
-            return Err(StoreError::Corrupt(format!(
-                "the ledger index holds events up to seq {} but the log ends at seq {}: \
-                 events were cut from the log; run `vigil audit verify`",
-                indexed.0, scanned.head.seq
-            )));
-        }
-        // Everything acknowledged before a crash is in the log: the index
-        // catches up before anyone reads it.
-        index.catch_up()?;
+            let log = LogWriter::refusing(&dir, key, log_opts, heads, why)?;
+            let tail = Tail::new(dir, indexed.0 + 1, log.logged());
+            (log, Writer::new(conn, tail, indexed)?)
+        };
         let logged = log.logged();
         // With fsync on, a write waits for the disk: keep it off the
         // runtime's threads (no leaders), on the writer thread.
@@ -234,6 +213,11 @@ impl SqliteStore {
         result
     }
 
+    /// `data_dir/ledger`, beside the database.
+    fn log_dir(&self) -> PathBuf {
+        log_dir(self.path.parent().unwrap_or_else(|| Path::new(".")))
+    }
+
     /// Waits until the index holds every event written so far: reads of
     /// sessions and events see what was acknowledged before them.
     async fn index_sync(&self) -> Result<(), StoreError> {
@@ -254,6 +238,60 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
+}
+
+/// Takes the log's writer lock, recovers the log, and brings the index up
+/// to it (see `log::recover`).
+fn open_ledger(
+    dir: &Path,
+    conn: Connection,
+    key: LedgerKey,
+    log_opts: LogOptions,
+    heads: HeadPublisher,
+    indexed: (i64, [u8; 32]),
+) -> Result<(LogWriter, Writer), StoreError> {
+    let lock = lock::acquire(dir)?;
+    let scanned = recover::scan(dir)?;
+    if let Some(c) = &scanned.last_checkpoint
+        && !heads.file_exists()
+    {
+        // A data_dir whose head file was removed: write it again from
+        // the log's last checkpoint.
+        tracing::warn!(
+            seq = c.seq,
+            "no ledger-head file: writing it from the log's last checkpoint"
+        );
+        heads.publish_signed(c.seq, c.hash, c.signature.clone(), c.at_ms);
+    }
+    let mut log = LogWriter::open(
+        dir,
+        scanned.first_seq,
+        scanned.size,
+        scanned.head,
+        key,
+        log_opts,
+        heads,
+    )?;
+    let tail = Tail::new(dir.to_path_buf(), indexed.0 + 1, log.logged());
+    let mut index = Writer::new(conn, tail, indexed)?;
+    if scanned.fresh && indexed.0 > 0 {
+        // A data_dir from before the log: the index was the ledger.
+        let copied = index.copy_into_log(&mut log)?;
+        tracing::info!(
+            events = copied,
+            "copied the ledger into its new append-only log"
+        );
+    } else if indexed.0 > scanned.head.seq {
+        return Err(StoreError::Corrupt(format!(
+            "the ledger index holds events up to seq {} but the log ends at seq {}: \
+             events were cut from the log; run `vigil audit verify`",
+            indexed.0, scanned.head.seq
+        )));
+    }
+    // Everything acknowledged before a crash is in the log: the index
+    // catches up before anyone reads it.
+    index.catch_up()?;
+    Ok((log.hold(lock), index))
 }
 
 /// WAL lets readers run while the writer commits; `synchronous=NORMAL` in WAL
@@ -384,9 +422,10 @@ impl Store for SqliteStore {
 
     async fn session_events(&self, session: &str) -> Result<Vec<LedgerRecord>, StoreError> {
         self.index_sync().await?;
+        let dir = self.log_dir();
         let session = session.to_string();
         self.reads
-            .run(move |conn| reads::session_events(conn, &session))
+            .run(move |conn| reads::session_events(conn, &dir, &session))
             .await
     }
 

@@ -3,8 +3,14 @@
 //! committed state).
 
 use super::BUSY_TIMEOUT;
+use super::writer::is_statement_type;
+use crate::log::record::{self, Record};
+use crate::log::segment::segment_path;
 use crate::{LedgerRecord, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
@@ -77,10 +83,12 @@ pub(crate) fn open_reader(path: &std::path::Path) -> Result<Connection, StoreErr
 }
 
 /// The events of `session` in ledger order: its statements and outcomes
-/// by the session's seq range (a rowid range scan), the rest through the
-/// session index (see migration 3).
+/// by the session's seq range (rows where they have one, the log through
+/// `log_chunks` where not: migration 6), the rest through the session
+/// index (see migration 3).
 pub(crate) fn session_events(
     conn: &Connection,
+    log_dir: &Path,
     session: &str,
 ) -> Result<Vec<LedgerRecord>, StoreError> {
     let range: Option<(Option<i64>, Option<i64>)> = conn
@@ -106,11 +114,95 @@ pub(crate) fn session_events(
              ORDER BY seq",
         )
         .map_err(StoreError::sqlite("reading session events"))?;
-    ledger_records(
+    let rows = ledger_records(
         &mut stmt,
         params![session, first, last],
         "reading session events",
-    )
+    )?;
+    if first > last {
+        return Ok(rows);
+    }
+    let mut by_seq: BTreeMap<i64, LedgerRecord> = rows.into_iter().map(|r| (r.seq, r)).collect();
+    for r in logged_statements(conn, log_dir, session, first, last)? {
+        by_seq.entry(r.seq).or_insert(r);
+    }
+    Ok(by_seq.into_values().collect())
+}
+
+/// The statements and outcomes of `session` between `first` and `last`
+/// that the log holds without an index row: read from the chunks of the
+/// log that cover that range.
+fn logged_statements(
+    conn: &Connection,
+    log_dir: &Path,
+    session: &str,
+    first: i64,
+    last: i64,
+) -> Result<Vec<LedgerRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT segment, start, end FROM log_chunks
+             WHERE last_seq >= ?1 AND first_seq <= ?2 ORDER BY first_seq",
+        )
+        .map_err(StoreError::sqlite("reading log chunks"))?;
+    let chunks = stmt
+        .query_map([first, last], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(StoreError::sqlite("reading log chunks"))?;
+    let mut out = Vec::new();
+    let mut open: Option<(i64, std::fs::File)> = None;
+    let mut buf = Vec::new();
+    for (segment, start, end) in chunks {
+        let file = match &open {
+            Some((s, f)) if *s == segment => f,
+            _ => {
+                let path = segment_path(log_dir, segment);
+                let f = std::fs::File::open(&path)
+                    .map_err(StoreError::io(format!("opening {}", path.display())))?;
+                &open.insert((segment, f)).1
+            }
+        };
+        let len = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+        buf.resize(len, 0);
+        file.read_exact_at(&mut buf, u64::try_from(start).unwrap_or(0))
+            .map_err(StoreError::io(format!(
+                "reading ledger segment {segment:020}.log"
+            )))?;
+        let mut at = 0;
+        while at < buf.len() {
+            let (record, size) = record::decode(&buf[at..]).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "ledger segment {segment:020}.log at byte {}: {e:?}",
+                    start + at as i64
+                ))
+            })?;
+            at += size;
+            let Record::Event(e) = record else { continue };
+            if e.seq < first
+                || e.seq > last
+                || e.session.as_deref() != Some(session)
+                || !is_statement_type(&e.event_type)
+            {
+                continue;
+            }
+            let body = serde_json::from_str(&e.body).map_err(|err| {
+                StoreError::Corrupt(format!("body of seq {} is not JSON: {err}", e.seq))
+            })?;
+            out.push(LedgerRecord {
+                seq: e.seq,
+                at_ms: e.at_ms,
+                event_type: e.event_type,
+                body,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `stmt` (selecting `seq, at_ms, type, body`) and parses each row

@@ -6,7 +6,7 @@
 use super::prepared::PreparedEvent;
 use super::sessions;
 use crate::log::record::Record;
-use crate::log::tail::Tail;
+use crate::log::tail::{Chunk, Tail};
 use crate::log::writer::{Chained, EventFields, LogWriter};
 use crate::{NewToken, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -71,6 +71,7 @@ pub(crate) struct Writer {
     wal_pages: Arc<AtomicI32>,
     tail: Tail,
     records: Vec<Record>,
+    chunks: Vec<Chunk>,
     /// The last event in the index, and its hash.
     indexed: (i64, [u8; 32]),
 }
@@ -97,6 +98,7 @@ impl Writer {
             wal_pages,
             tail,
             records: Vec::new(),
+            chunks: Vec::new(),
             indexed,
         })
     }
@@ -132,19 +134,23 @@ impl Writer {
     pub(crate) fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
             self.records.clear();
-            self.tail.read(&mut self.records, INDEX_BATCH_BYTES)?;
-            if self.records.is_empty() {
+            self.chunks.clear();
+            self.tail
+                .read(&mut self.records, &mut self.chunks, INDEX_BATCH_BYTES)?;
+            if self.records.is_empty() && self.chunks.is_empty() {
                 return Ok(());
             }
             let records = std::mem::take(&mut self.records);
-            let result = self.index(&records);
+            let chunks = std::mem::take(&mut self.chunks);
+            let result = self.index(&records, &chunks);
             self.records = records;
+            self.chunks = chunks;
             result?;
         }
     }
 
-    /// Indexes `records` in one transaction.
-    fn index(&mut self, records: &[Record]) -> Result<(), StoreError> {
+    /// Indexes `records` (found in the log at `chunks`) in one transaction.
+    fn index(&mut self, records: &[Record], chunks: &[Chunk]) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -174,7 +180,11 @@ impl Writer {
                         prev_hash: e.prev_hash,
                         hash: e.hash,
                     };
-                    insert_event(&tx, &chained, &fields)?;
+                    if has_row(&fields) {
+                        insert_event(&tx, &chained, &fields)?;
+                    } else {
+                        sessions::apply(&tx, &fields)?;
+                    }
                     counts.add(fields, e.seq);
                     indexed = (e.seq, e.hash);
                 }
@@ -182,6 +192,9 @@ impl Writer {
             }
         }
         counts.write(&tx)?;
+        for c in chunks {
+            insert_chunk(&tx, c)?;
+        }
         tx.commit()
             .map_err(StoreError::sqlite("committing an index batch"))?;
         self.indexed = indexed;
@@ -284,6 +297,36 @@ fn insert_event(tx: &Connection, c: &Chained, e: &EventFields<'_>) -> Result<(),
     sessions::apply(tx, e)
 }
 
+/// Whether an event gets its own `ledger` row. Statements and outcomes
+/// outside an agent run do not (migration 6): they are read from the log
+/// through `log_chunks`, by their session's seq range.
+pub(crate) fn has_row(e: &EventFields<'_>) -> bool {
+    e.run_id.is_some() || !is_statement_type(e.event_type)
+}
+
+pub(crate) fn is_statement_type(event_type: &str) -> bool {
+    event_type == "statement" || event_type == "statement_done"
+}
+
+fn insert_chunk(tx: &Connection, c: &Chunk) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO log_chunks (first_seq, last_seq, last_hash, segment, start, end)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.first_seq,
+            c.last_seq,
+            &c.last_hash[..],
+            c.segment,
+            i64::try_from(c.start).unwrap_or(i64::MAX),
+            i64::try_from(c.end).unwrap_or(i64::MAX)
+        ])
+    })
+    .map(|_| ())
+    .map_err(StoreError::sqlite("indexing a log chunk"))
+}
+
 fn insert_checkpoint(
     tx: &Connection,
     c: &crate::log::record::CheckpointRecord,
@@ -358,11 +401,17 @@ fn legacy_rows(conn: &Connection, after: i64, limit: i64) -> Result<Vec<LegacyRo
         .collect()
 }
 
-/// The index's last event: `(seq, hash)`, `(0, genesis)` when empty.
+/// The index's last event: `(seq, hash)`, `(0, genesis)` when empty: the
+/// last row, or the end of the last log chunk when that is later.
 pub(crate) fn last_indexed(conn: &Connection) -> Result<(i64, [u8; 32]), StoreError> {
     let last: Option<(i64, Vec<u8>)> = conn
         .query_row(
-            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM (
+                 SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1)
+             UNION ALL
+             SELECT last_seq, last_hash FROM (
+                 SELECT last_seq, last_hash FROM log_chunks ORDER BY first_seq DESC LIMIT 1)
+             ORDER BY 1 DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -54,7 +54,7 @@ pub async fn run(cmd: SshKeysCommand) -> anyhow::Result<ExitCode> {
         }
     };
     let config = vigil_config::load(&config_path)?;
-    let store = vigil_gateway::open_store(&config)
+    let store = vigil_gateway::open_admin_store(&config)
         .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
     let code = match cmd {
         SshKeysCommand::Host(_) => return host(&config_path),

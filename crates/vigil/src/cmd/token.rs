@@ -12,7 +12,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         | TokenCommand::Revoke { config, .. } => config.config.clone(),
     };
     let config = vigil_config::load(&config_path)?;
-    let store = vigil_gateway::open_store(&config)
+    let store = vigil_gateway::open_admin_store(&config)
         .with_context(|| format!("opening the store in {}", config.server.data_dir.display()))?;
     let dyn_store: Arc<dyn Store> = store.clone();
     let authority = TokenAuthority::new(dyn_store);
