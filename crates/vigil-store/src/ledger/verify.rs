@@ -48,6 +48,17 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// The report before anything was read.
+    pub(crate) fn nothing_checked() -> Self {
+        VerifyReport {
+            events: 0,
+            checkpoints: 0,
+            head_seq: None,
+            first_bad: None,
+            index_seq: None,
+        }
+    }
+
     pub fn is_intact(&self) -> bool {
         self.first_bad.is_none()
     }
@@ -285,13 +296,7 @@ fn walk(
     log: Option<LogView<'_>>,
 ) -> Result<Walked, StoreError> {
     let mut walked = Walked {
-        report: VerifyReport {
-            events: 0,
-            checkpoints: 0,
-            head_seq: None,
-            first_bad: None,
-            index_seq: None,
-        },
+        report: VerifyReport::nothing_checked(),
         last_seq: 0,
         head_hash: None,
     };

@@ -41,13 +41,7 @@ pub(crate) fn walk_log(
     let segments = segment::list(dir)?;
     let mut w = LogWalk {
         walked: Walked {
-            report: VerifyReport {
-                events: 0,
-                checkpoints: 0,
-                head_seq: None,
-                first_bad: None,
-                index_seq: None,
-            },
+            report: VerifyReport::nothing_checked(),
             last_seq: 0,
             head_hash: None,
         },

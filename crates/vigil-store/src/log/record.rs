@@ -89,12 +89,12 @@ const EFFECT_STATEMENT: u8 = 2;
 const EFFECT_END: u8 = 3;
 
 /// Appends the frame of an event to `out`.
-pub(crate) fn encode_event(out: &mut Vec<u8>, e: EventRef<'_>) {
+pub(crate) fn encode_event(out: &mut Vec<u8>, c: &Chained, e: &EventFields<'_>) {
     let start = begin_frame(out);
     out.push(KIND_EVENT);
-    out.extend_from_slice(&e.seq.to_le_bytes());
-    out.extend_from_slice(e.prev_hash);
-    out.extend_from_slice(e.hash);
+    out.extend_from_slice(&c.seq.to_le_bytes());
+    out.extend_from_slice(&c.prev_hash);
+    out.extend_from_slice(&c.hash);
     out.extend_from_slice(&e.at_ms.to_le_bytes());
     put_opt_str(out, e.session);
     put_opt_str(out, e.principal);
@@ -122,12 +122,18 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, e: EventRef<'_>) {
     end_frame(out, start);
 }
 
-/// The fields of an event to encode, borrowed from wherever they live.
-#[derive(Clone, Copy)]
-pub(crate) struct EventRef<'a> {
+/// Where an event sits in the chain: its seq and what it follows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Chained {
     pub seq: i64,
-    pub prev_hash: &'a [u8; 32],
-    pub hash: &'a [u8; 32],
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// The fields of an event besides its place in the chain, borrowed from
+/// wherever they live.
+#[derive(Clone, Copy)]
+pub(crate) struct EventFields<'a> {
     pub at_ms: i64,
     pub session: Option<&'a str>,
     pub principal: Option<&'a str>,
@@ -335,10 +341,12 @@ mod tests {
         let mut out = Vec::new();
         encode_event(
             &mut out,
-            EventRef {
+            &Chained {
                 seq: e.seq,
-                prev_hash: &e.prev_hash,
-                hash: &e.hash,
+                prev_hash: e.prev_hash,
+                hash: e.hash,
+            },
+            &EventFields {
                 at_ms: e.at_ms,
                 session: e.session.as_deref(),
                 principal: e.principal.as_deref(),

@@ -8,13 +8,14 @@
 //! continues a valid chain, and when even that fails the log refuses every
 //! later append (fail closed) until the gateway restarts and recovers it.
 
-use super::record::{self, CheckpointRecord, EventRef};
+use super::record::{self, CheckpointRecord};
+pub(crate) use super::record::{Chained, EventFields};
 use super::segment::{MAGIC, segment_path};
 use crate::checkpoint::LedgerKey;
 use crate::ledger::chain::chain_hash;
 use crate::ledger::head::HeadPublisher;
 use crate::sqlite::now_ms;
-use crate::sqlite::prepared::{PreparedEvent, SessionEffect};
+use crate::sqlite::prepared::PreparedEvent;
 use crate::{Appended, StoreError};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,14 +31,6 @@ pub(crate) struct Head {
     pub hash: [u8; 32],
     /// The seq of the last checkpoint written (0: none yet).
     pub checkpoint_seq: i64,
-}
-
-/// An event placed in the chain: where it landed and what it follows.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Chained {
-    pub seq: i64,
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
 }
 
 /// Tuning the log writer takes from `StoreOptions`.
@@ -228,21 +221,7 @@ impl LogWriter {
                     c.seq, head.seq
                 )));
             }
-            record::encode_event(
-                &mut self.buf,
-                EventRef {
-                    seq: c.seq,
-                    prev_hash: &c.prev_hash,
-                    hash: &c.hash,
-                    at_ms: f.at_ms,
-                    session: f.session,
-                    principal: f.principal,
-                    run_id: f.run_id,
-                    event_type: f.event_type,
-                    body: f.body,
-                    effect: f.effect,
-                },
-            );
+            record::encode_event(&mut self.buf, &c, &f);
             head.seq = c.seq;
             head.hash = c.hash;
             let every = self.opts.checkpoint_every;
@@ -376,18 +355,6 @@ impl LogWriter {
             .sync_data()
             .map_err(StoreError::io("syncing the ledger log"))
     }
-}
-
-/// The fields of an event besides its place in the chain.
-#[derive(Clone, Copy)]
-pub(crate) struct EventFields<'a> {
-    pub at_ms: i64,
-    pub session: Option<&'a str>,
-    pub principal: Option<&'a str>,
-    pub run_id: Option<&'a str>,
-    pub event_type: &'a str,
-    pub body: &'a str,
-    pub effect: &'a SessionEffect,
 }
 
 /// Opens segment `first_seq` for appending; writes its header when it is
