@@ -1,8 +1,8 @@
 """Shared helpers of the psycopg scenario scripts (psycopg_protocol.py, psycopg_invariants.py).
 
 Every scenario script is called as `SCRIPT SCENARIO JSON`, where JSON holds gw_port, pg_port,
-app_password, admin, agent (tokens), superuser_password and ledger_db (the gateway's SQLite
-file). A scenario asserts what it checks itself with `check(...)`, which exits 1 with a clear
+app_password, admin, agent (tokens), superuser_password and ledger_failpoint (a file: while
+it exists the gateway's ledger writes fail). A scenario asserts what it checks itself with `check(...)`, which exits 1 with a clear
 message; on success it prints one JSON object on stdout and exits 0.
 """
 

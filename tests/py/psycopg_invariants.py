@@ -5,7 +5,7 @@ Each scenario asserts its own expectations and prints a JSON summary. `drain_idl
 with the test: it prints "ready", waits for a line on stdin, then checks its next query.
 """
 
-import sqlite3
+import os
 import sys
 import threading
 import time
@@ -241,13 +241,7 @@ def ledger_fail_closed(cfg):
     out = {"marker": marker}
     with gateway(cfg, "admin") as gw:
         check(gw.execute("SELECT 1").fetchone()[0] == 1, "the session does not work")
-        db = sqlite3.connect(cfg["ledger_db"], timeout=30)
-        with db:
-            db.execute(
-                "CREATE TRIGGER vigil_fail BEFORE INSERT ON ledger "
-                "BEGIN SELECT RAISE(ABORT, 'disk gone'); END;"
-            )
-        db.close()
+        set_ledger_failing(cfg, True)
         secrets = [cfg["app_password"], cfg["admin"], cfg["agent"], cfg["superuser_password"]]
         for label, run in [
             ("extended", lambda: gw.execute("INSERT INTO log (note) VALUES (%s)", (marker,))),
@@ -283,17 +277,15 @@ def ledger_fail_closed(cfg):
     return out
 
 
-def set_ledger_trigger(cfg, on):
-    db = sqlite3.connect(cfg["ledger_db"], timeout=30)
-    with db:
-        if on:
-            db.execute(
-                "CREATE TRIGGER vigil_fail BEFORE INSERT ON ledger "
-                "BEGIN SELECT RAISE(ABORT, 'disk gone'); END;"
-            )
-        else:
-            db.execute("DROP TRIGGER vigil_fail")
-    db.close()
+def set_ledger_failing(cfg, on):
+    """Makes the gateway's ledger writes fail (or work again): the gateway watches this file
+    (VIGIL_TEST_LEDGER_FAILPOINT) and fails every write while it exists, as on a full disk."""
+    path = cfg["ledger_failpoint"]
+    if on:
+        open(path, "w").close()
+    elif os.path.exists(path):
+        os.remove(path)
+    time.sleep(0.1)  # the gateway looks every 20 ms
 
 
 def ledger_down_then_back(cfg):
@@ -302,7 +294,7 @@ def ledger_down_then_back(cfg):
     marker = f"ledger-back-{time.time_ns()}"
     out = {}
     with gateway(cfg, "admin") as gw:
-        set_ledger_trigger(cfg, True)
+        set_ledger_failing(cfg, True)
         # A new session: its start cannot be recorded. Refused at login, or every statement
         # refused: either way nothing reaches the target.
         try:
@@ -318,7 +310,7 @@ def ledger_down_then_back(cfg):
             n = d.execute("SELECT count(*) FROM log WHERE note = %s", (marker + "-late",))
             check(n.fetchone()[0] == 0, "a new session's INSERT reached the target")
 
-        set_ledger_trigger(cfg, False)
+        set_ledger_failing(cfg, False)
         try:
             gw.execute("INSERT INTO log (note) VALUES (%s)", (marker,))
         except psycopg.Error as e:

@@ -30,6 +30,9 @@ CREATE TABLE t (n int NOT NULL, s text);
 pub struct PsycopgEnv {
     /// The gateway (declared first: dropped before the cluster it fronts).
     pub gw: Gateway,
+    /// While this file exists the gateway's ledger writes fail
+    /// (`VIGIL_TEST_LEDGER_FAILPOINT`): the scenarios create and remove it.
+    pub failpoint: std::path::PathBuf,
     /// The upstream cluster (for direct checks with `pg.psql("shop", ...)`).
     pub pg: PgCluster,
     /// The upstream password of `app`, the role the gateway injects.
@@ -92,11 +95,21 @@ connections = ["shop"]
 "#,
             addr = pg.address()
         ));
-        let gw = Gateway::start(&config, &[("SHOP_PG_PASSWORD", &app_password)]);
+        let failpoint =
+            std::env::temp_dir().join(format!("vigil-ledger-failpoint-{}", crate::random_hex(8)));
+        let failpoint_text = failpoint.display().to_string();
+        let gw = Gateway::start(
+            &config,
+            &[
+                ("SHOP_PG_PASSWORD", &app_password),
+                ("VIGIL_TEST_LEDGER_FAILPOINT", &failpoint_text),
+            ],
+        );
         let admin = gw.token("e2e-admin", &["admins"], "human");
         let agent = gw.token("e2e-agent", &["agents"], "agent");
         PsycopgEnv {
             gw,
+            failpoint,
             pg,
             app_password,
             admin,
@@ -107,14 +120,14 @@ connections = ["shop"]
     /// The JSON object every scenario gets as its second argument.
     pub fn scenario_args(&self) -> String {
         format!(
-            r#"{{"gw_port": {}, "pg_port": {}, "app_password": "{}", "admin": "{}", "agent": "{}", "superuser_password": "{}", "ledger_db": "{}"}}"#,
+            r#"{{"gw_port": {}, "pg_port": {}, "app_password": "{}", "admin": "{}", "agent": "{}", "superuser_password": "{}", "ledger_failpoint": "{}"}}"#,
             self.gw.pg_port(),
             self.pg.port(),
             self.app_password,
             self.admin,
             self.agent,
             self.pg.superuser_password(),
-            self.gw.data_dir().join("vigil.db").display()
+            self.failpoint.display()
         )
     }
 

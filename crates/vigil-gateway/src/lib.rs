@@ -49,9 +49,33 @@ fn open_store_as(config: &Config, writes_ledger: bool) -> Result<Arc<SqliteStore
         fsync: config.ledger.fsync,
         checkpoint_every: config.ledger.checkpoint_every,
         writes_ledger,
+        fail_log_writes: writes_ledger.then(ledger_failpoint).flatten(),
         ..StoreOptions::default()
     };
     Ok(Arc::new(SqliteStore::open(&config.server.data_dir, opts)?))
+}
+
+/// For end-to-end tests of the fail-closed path: with
+/// `VIGIL_TEST_LEDGER_FAILPOINT=PATH` in the gateway's environment, every
+/// ledger write fails (as on a full disk) while `PATH` exists. Only whoever
+/// starts the process can set it; it can only make the gateway refuse more.
+fn ledger_failpoint() -> Option<Arc<std::sync::atomic::AtomicBool>> {
+    let path = std::path::PathBuf::from(std::env::var_os("VIGIL_TEST_LEDGER_FAILPOINT")?);
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = Arc::clone(&flag);
+    let spawned = std::thread::Builder::new()
+        .name("vigil-ledger-failpoint".into())
+        .spawn(move || {
+            loop {
+                watched.store(path.exists(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not watch the ledger failpoint");
+    }
+    tracing::warn!("VIGIL_TEST_LEDGER_FAILPOINT is set: ledger writes fail while its file exists");
+    Some(flag)
 }
 
 /// The OIDC issuers of `[[identity.oidc]]`, compiled once (keys are fetched

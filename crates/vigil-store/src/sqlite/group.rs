@@ -241,6 +241,11 @@ impl Group {
                 self.index(&mut index);
                 last_index = Instant::now();
             }
+            // A state change (approvals) indexes its own events on the way:
+            // tell the readers waiting for them too.
+            if index.indexed_seq() > *self.indexed.borrow() {
+                self.indexed.send_replace(index.indexed_seq());
+            }
             if index.checkpoint_due() {
                 index.checkpoint();
             }

@@ -129,6 +129,10 @@ pub(crate) fn session_events(
     Ok(by_seq.into_values().collect())
 }
 
+/// The most bytes one `log_chunks` row may span: an index batch reads at
+/// most 8 MiB of the log, plus one record of up to the frame limit.
+const MAX_CHUNK_BYTES: usize = (8 << 20) + record::MAX_PAYLOAD + record::FRAME_HEADER;
+
 /// The statements and outcomes of `session` between `first` and `last`
 /// that the log holds without an index row: read from the chunks of the
 /// log that cover that range.
@@ -168,7 +172,14 @@ fn logged_statements(
                 &open.insert((segment, f)).1
             }
         };
-        let len = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+        let len = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
+        // A chunk is one index batch; a larger range is a damaged index row,
+        // not an allocation to make.
+        if len > MAX_CHUNK_BYTES {
+            return Err(StoreError::Corrupt(format!(
+                "log chunk at seq range of segment {segment:020}.log spans {len} bytes"
+            )));
+        }
         buf.resize(len, 0);
         file.read_exact_at(&mut buf, u64::try_from(start).unwrap_or(0))
             .map_err(StoreError::io(format!(
