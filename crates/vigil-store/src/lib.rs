@@ -4,7 +4,9 @@
 //! embedded SQLite store ([`SqliteStore`]) and a shared PostgreSQL store (later)
 //! are interchangeable. The ledger is the part that carries invariants:
 //!
-//! * an event is durable before [`Store::append`] returns (group commit, WAL);
+//! * an event is durable before [`Store::append`] returns: written to the
+//!   append-only log with one `write` per group commit (and one `fdatasync`
+//!   with `fsync`), SQLite being its index (see the `log` module);
 //! * nothing is ever dropped: when the writer falls behind, appenders wait for
 //!   room in a bounded queue (back-pressure) instead of losing events;
 //! * every event is chained, `hash = sha256(prev_hash || canonical_json(event))`,

@@ -11,7 +11,7 @@ use crate::StoreError;
 use crate::checkpoint::signature_valid;
 use crate::log::record::Record;
 use crate::log::segment::{self, Tail};
-use crate::sqlite::is_statement_type;
+use crate::sqlite::has_row;
 use std::path::Path;
 
 /// What walking the log found, and the hash of every event (for checking
@@ -114,8 +114,7 @@ pub(crate) fn walk_log(
                     }
                     prev = e.hash;
                     w.hashes.push(e.hash);
-                    w.has_row
-                        .push(e.run_id.is_some() || !is_statement_type(&e.event_type));
+                    w.has_row.push(has_row(&e.fields()));
                     if head_seq == Some(e.seq) {
                         w.walked.head_hash = Some(prev);
                     }

@@ -61,6 +61,30 @@ pub(crate) struct EventRecord {
     pub effect: SessionEffect,
 }
 
+impl EventRecord {
+    /// Its place in the chain.
+    pub(crate) fn chained(&self) -> Chained {
+        Chained {
+            seq: self.seq,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+
+    /// Its other fields, borrowed.
+    pub(crate) fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            at_ms: self.at_ms,
+            session: self.session.as_deref(),
+            principal: self.principal.as_deref(),
+            run_id: self.run_id.as_deref(),
+            event_type: &self.event_type,
+            body: &self.body,
+            effect: &self.effect,
+        }
+    }
+}
+
 /// A signed checkpoint: the gateway key's signature over `(seq, hash)`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct CheckpointRecord {
@@ -339,23 +363,7 @@ mod tests {
 
     fn encode(e: &EventRecord) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_event(
-            &mut out,
-            &Chained {
-                seq: e.seq,
-                prev_hash: e.prev_hash,
-                hash: e.hash,
-            },
-            &EventFields {
-                at_ms: e.at_ms,
-                session: e.session.as_deref(),
-                principal: e.principal.as_deref(),
-                run_id: e.run_id.as_deref(),
-                event_type: &e.event_type,
-                body: &e.body,
-                effect: &e.effect,
-            },
-        );
+        encode_event(&mut out, &e.chained(), &e.fields());
         out
     }
 

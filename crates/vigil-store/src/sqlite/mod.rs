@@ -14,7 +14,7 @@ mod writer;
 
 pub(crate) use migrations::{LATEST as SCHEMA_LATEST, check_not_newer, current_version};
 pub(crate) use reads::open_reader;
-pub(crate) use writer::{is_statement_type, last_indexed};
+pub(crate) use writer::{has_row, last_indexed};
 
 use crate::checkpoint::LedgerKey;
 use crate::ledger::head::{HeadPublisher, SignedHead};

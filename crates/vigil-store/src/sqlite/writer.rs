@@ -166,20 +166,8 @@ impl Writer {
                             e.seq, indexed.0
                         )));
                     }
-                    let fields = EventFields {
-                        at_ms: e.at_ms,
-                        session: e.session.as_deref(),
-                        principal: e.principal.as_deref(),
-                        run_id: e.run_id.as_deref(),
-                        event_type: &e.event_type,
-                        body: &e.body,
-                        effect: &e.effect,
-                    };
-                    let chained = Chained {
-                        seq: e.seq,
-                        prev_hash: e.prev_hash,
-                        hash: e.hash,
-                    };
+                    let fields = e.fields();
+                    let chained = e.chained();
                     if has_row(&fields) {
                         insert_event(&tx, &chained, &fields)?;
                     } else {
